@@ -1,0 +1,104 @@
+"""Event sources: recordings, cameras, network streams.
+
+``open_source(uri, **options)`` is the one entry point:
+
+==========================  =====================================================
+uri                         source
+==========================  =====================================================
+``path/to/file``            a recording; the format is detected from its content
+                            (AEDAT 4, AEDAT 2.0, AEDAT 3.1, our HDF5, tonic .npy)
+``camera:`` / ``camera:SN`` a live iniVation camera through dv-processing
+``tcp://host:port``         a DV / dv-processing ``NetworkWriter`` stream
+``unix:///path/socket``     the same over a UNIX socket
+==========================  =====================================================
+
+Every source yields :data:`~dvsstream.events.EVENT_DTYPE` packets and has
+``.sensor_size``, ``.stats`` and ``.close()``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dvsstream.errors import FormatError, SourceError
+from dvsstream.sources.base import (  # noqa: F401
+    LABEL_DTYPE,
+    EventSource,
+    FileSource,
+    Pacer,
+    SourceStats,
+    skip_before,
+)
+
+#: leading bytes of each file format we read -> format name
+MAGIC = (
+    (b"#!AER-DAT4", "aedat4"),
+    (b"#!AER-DAT3", "aedat3.1"),
+    (b"#!AER-DAT2", "aedat2"),
+    (b"\x89HDF\r\n\x1a\n", "hdf5"),
+    (b"\x93NUMPY", "npy"),
+)
+
+
+def detect_format(path) -> str:
+    """Name the format of a recording from its first bytes (not its extension).
+
+    Raises :class:`FormatError` with a one-line reason for an empty, unreadable
+    or unknown file."""
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(f"{path}: no such file")
+    if path.is_dir():
+        raise SourceError(f"{path}: is a folder, expected a recording file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not head:
+        raise FormatError(f"{path}: the file is empty")
+    for magic, name in MAGIC:
+        if head.startswith(magic):
+            return name
+    if head.startswith(b"#!AER-DAT"):
+        version = head[9:12].decode("ascii", "replace")
+        raise FormatError(f"{path}: AEDAT version {version} is not supported (use AEDAT 2.0, 3.1 or 4.0)")
+    raise FormatError(
+        f"{path}: unknown format (not AEDAT 2/3.1/4, HDF5 or .npy); "
+        "convert it with the DV software or tonic first"
+    )
+
+
+def open_file(path, **options) -> FileSource:
+    """Open a recording, choosing the reader by content. ``options`` go to
+    :class:`~dvsstream.sources.base.FileSource` (``speed``, ``loop``,
+    ``packet_us``, ``start_us``) and to the reader."""
+    fmt = detect_format(path)
+    if fmt == "aedat4":
+        from dvsstream.sources.aedat4 import Aedat4Source as cls
+    elif fmt == "aedat3.1":
+        from dvsstream.sources.aedat3 import Aedat31Source as cls
+    elif fmt == "aedat2":
+        from dvsstream.sources.aedat2 import Aedat2Source as cls
+    elif fmt == "hdf5":
+        from dvsstream.sources.hdf5 import HDF5Source as cls
+    else:
+        from dvsstream.sources.npy import NpySource as cls
+    return cls(path, **options)
+
+
+def open_source(uri: str | os.PathLike, **options) -> EventSource:
+    """Open any event source by URI (see the module docstring)."""
+    text = os.fspath(uri)
+    if text == "camera" or text.startswith("camera:"):
+        from dvsstream.sources.camera import open_camera
+
+        return open_camera(text.partition(":")[2] or None, **options)
+    if text.startswith(("tcp://", "unix://")):
+        from dvsstream.sources.network import NetworkSource
+
+        return NetworkSource(text, **options)
+    if "://" in text:
+        raise SourceError(f"{text}: unknown source scheme (use a file path, camera:, tcp:// or unix://)")
+    return open_file(text, **options)
