@@ -1,0 +1,625 @@
+"""Events to time-step frames, with Numba kernels (``cache=True``).
+
+Three entry points, all producing ``float32`` event *counts* per polarity:
+
+* :func:`events_to_frames` -- a whole recording into ``[n_bins, 2, H, W]``
+  (equal time bins, or the papers' equal-count split);
+* :func:`batch_events_to_frames` -- many recordings in parallel (``prange``)
+  into ``[S, n_bins, 2, H, W]``, for dataset preprocessing;
+* :class:`StreamingBinner` -- live use: fed packets of any size, it emits
+  sliding windows ``[T, C, H, W]`` causally from a ring of T bins.
+
+Conventions (see ``shared/docs/design.md``):
+
+* Time bins are half-open ``[t0 + k*span/n, t0 + (k+1)*span/n)`` in exact
+  integer arithmetic (bin of an event = ``(t - t0) * n // span``); the last bin
+  is closed so the last event is counted.
+* Count split: slice ``j`` holds events ``floor(N/T)*j .. floor(N/T)*(j+1) - 1``
+  of the input (in input order), the remainder goes to the last slice; with
+  ``N < T`` every event lands in the last slice (that is what the formula says).
+  ``N`` counts all input events, in bounds or not, as the papers' code does.
+* Every in-bounds event is counted exactly once. Events outside the sensor are
+  not written; they are counted in :class:`BinStats`.
+
+Polarity: channel 0 = OFF (``p == 0``), channel 1 = ON (``p != 0``), as tonic does.
+No torch, no I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+
+import numba as nb
+import numpy as np
+
+from dvsstream.events import EVENT_DTYPE, SensorSize, sensor_size_of
+
+__all__ = [
+    "BinStats",
+    "events_to_frames",
+    "batch_events_to_frames",
+    "StreamingBinner",
+    "Window",
+]
+
+
+@dataclass
+class BinStats:
+    """How the events of one call were accounted for:
+    ``events = binned + out_of_bounds (+ out_of_window)``."""
+
+    events: int = 0
+    binned: int = 0
+    out_of_bounds: int = 0
+    out_of_window: int = 0
+
+
+def _as_event_array(events: np.ndarray) -> np.ndarray:
+    if events.dtype != EVENT_DTYPE:
+        from dvsstream.events import as_events
+
+        events = as_events(events)
+    return np.ascontiguousarray(events)
+
+
+# ============================================================== offline kernels
+_T_MIN = np.iinfo(np.int64).min
+_T_MAX = np.iinfo(np.int64).max
+
+
+@nb.njit(cache=True, nogil=True)
+def _accumulate_range(ev, lo, hi, frame, width, height, t_lo, t_hi):
+    """Add events ``ev[lo:hi]`` into ``frame[2, H, W]``; return the in-bounds
+    count, or -1 as soon as an event's ``t`` is outside ``[t_lo, t_hi)`` (the
+    range was not a time bin: the input was not sorted)."""
+    n_in = 0
+    flat = frame.reshape(-1)
+    plane = width * height
+    for i in range(lo, hi):
+        r = ev[i]
+        if r.t < t_lo or r.t >= t_hi:
+            return -1
+        x = np.int64(r.x)
+        y = np.int64(r.y)
+        if x < width and y < height:
+            c = np.int64(r.p != 0)
+            flat[c * plane + y * width + x] += 1.0
+            n_in += 1
+    return n_in
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _bin_ranges_parallel(ev, starts, t_lo, t_hi, frames, width, height):
+    """Bin ``k`` holds ``ev[starts[k]:starts[k+1]]``, whose ``t`` must lie in
+    ``[t_lo[k], t_hi[k])``; bins run in parallel. Returns the in-bounds count,
+    or -1 if some event broke its bin's time range."""
+    n_bins = frames.shape[0]
+    counts = np.zeros(n_bins, np.int64)
+    for k in nb.prange(n_bins):
+        counts[k] = _accumulate_range(ev, starts[k], starts[k + 1], frames[k], width, height,
+                                      t_lo[k], t_hi[k])
+    if counts.min() < 0:
+        return -1
+    return counts.sum()
+
+
+@nb.njit(cache=True, nogil=True)
+def _bin_ranges_serial(ev, starts, t_lo, t_hi, frames, width, height):
+    total = 0
+    for k in range(frames.shape[0]):
+        n = _accumulate_range(ev, starts[k], starts[k + 1], frames[k], width, height,
+                              t_lo[k], t_hi[k])
+        if n < 0:
+            return -1
+        total += n
+    return total
+
+
+@nb.njit(cache=True, nogil=True)
+def _time_bins_any_order(ev, t0, span, frames, width, height):
+    """Any order: each event's bin by integer division (the slow, general path).
+    Returns ``(binned, out_of_window)``."""
+    n_bins = frames.shape[0]
+    n_in = 0
+    n_out_window = 0
+    for i in range(ev.shape[0]):
+        dt = ev[i].t - t0
+        if dt < 0 or dt > span:
+            n_out_window += 1
+            continue
+        k = (dt * n_bins) // span if span > 0 else 0
+        if k >= n_bins:
+            k = n_bins - 1
+        x = np.int64(ev[i].x)
+        y = np.int64(ev[i].y)
+        if x < width and y < height:
+            frames[k, 1 if ev[i].p != 0 else 0, y, x] += 1.0
+            n_in += 1
+    return n_in, n_out_window
+
+
+@nb.njit(cache=True, nogil=True)
+def time_bin_edges(t0, t1, n_bins):
+    """Start time of every bin plus an exclusive end, ``int64 [n_bins + 1]``:
+    bin ``k`` is ``[e[k], e[k+1])``, ``e[k] = t0 + ceil(k * span / n_bins)``
+    (the smallest ``t`` with ``(t - t0) * n_bins // span == k``), and the last
+    bin is closed: ``e[-1] = t1 + 1``. ``span = max(t1 - t0, 1)``."""
+    span = max(t1 - t0, 1)
+    edges = np.empty(n_bins + 1, np.int64)
+    for k in range(n_bins):
+        edges[k] = t0 + (k * span + n_bins - 1) // n_bins
+    edges[n_bins] = t1 + 1
+    return edges
+
+
+def _time_bins(ev, t_start, t_end, frames, width, height, parallel) -> tuple[int, int]:
+    """Time-bin ``ev`` over ``[t_start, t_end]`` (None: first / last event);
+    returns ``(binned, out_of_window)``.
+
+    Fast path: assume sorted input, find each bin's event range by binary
+    search, and let the kernel verify every event's time against its bin; if
+    one does not fit (unsorted input), redo it on the general path."""
+    t = ev["t"]
+    t0 = int(t[0]) if t_start is None else int(t_start)
+    t1 = int(t[-1]) if t_end is None else int(t_end)
+    if t1 >= t0:
+        kernel = _bin_ranges_parallel if parallel else _bin_ranges_serial
+        edges = time_bin_edges(t0, t1, frames.shape[0])
+        starts = _searchsorted_left(t, edges)
+        n = kernel(ev, starts, edges[:-1], edges[1:], frames, width, height)
+        if n >= 0:
+            n_window = int(starts[-1] - starts[0])
+            if n_window == ev.size or _is_sorted(t):
+                return int(n), ev.size - n_window
+        frames[:] = 0.0
+    t0 = int(t.min()) if t_start is None else int(t_start)
+    t1 = int(t.max()) if t_end is None else int(t_end)
+    if t1 < t0:
+        return 0, ev.size
+    n_in, n_out = _time_bins_any_order(ev, t0, t1 - t0, frames, width, height)
+    return int(n_in), int(n_out)
+
+
+@nb.njit(cache=True, nogil=True)
+def _searchsorted_left(t, values):
+    """``np.searchsorted(t, values, "left")`` without copying a strided ``t``."""
+    out = np.empty(values.shape[0], np.int64)
+    for j in range(values.shape[0]):
+        lo = 0
+        hi = t.shape[0]
+        v = values[j]
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if t[mid] < v:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[j] = lo
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _is_sorted(t):
+    for i in range(1, t.shape[0]):
+        if t[i] < t[i - 1]:
+            return False
+    return True
+
+
+def _count_starts(n: int, n_bins: int) -> np.ndarray:
+    per = n // n_bins
+    starts = np.arange(n_bins + 1, dtype=np.int64) * per
+    starts[-1] = n
+    return starts
+
+
+def events_to_frames(
+    events: np.ndarray,
+    sensor_size,
+    n_bins: int,
+    mode: str = "time",
+    *,
+    t_start: int | None = None,
+    t_end: int | None = None,
+    parallel: bool = True,
+    return_stats: bool = False,
+):
+    """Accumulate a whole recording into ``n_bins`` frames of event counts.
+
+    Parameters
+    ----------
+    events: :data:`~dvsstream.events.EVENT_DTYPE` array (other t/x/y/p
+        structured arrays are converted). Time mode is fastest on time-sorted
+        input; unsorted input is handled correctly on a slower path.
+    sensor_size: ``(width, height)``.
+    n_bins: number of frames T (>= 1).
+    mode: ``"time"`` (equal time bins over ``[t_start, t_end]``, default the
+        first and last timestamps) or ``"count"`` (equal event counts, the papers'
+        split).
+    t_start, t_end: time mode only: the span to cut (µs, both inclusive);
+        events outside it are counted as ``out_of_window``.
+    parallel: use all Numba threads (bins are split across threads).
+    return_stats: also return a :class:`BinStats`.
+
+    Returns
+    -------
+    ``float32`` array ``[n_bins, 2, height, width]`` (and ``BinStats``).
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    if mode not in ("time", "count"):
+        raise ValueError(f"mode must be 'time' or 'count', got {mode!r}")
+    if mode == "count" and (t_start is not None or t_end is not None):
+        raise ValueError("t_start/t_end apply to mode='time' only")
+    width, height = sensor_size_of(sensor_size)
+    ev = _as_event_array(events)
+    frames = np.zeros((n_bins, 2, height, width), np.float32)
+    stats = BinStats(events=int(ev.size))
+    if ev.size:
+        if mode == "count":
+            kernel = _bin_ranges_parallel if parallel else _bin_ranges_serial
+            lo = np.full(n_bins, _T_MIN, np.int64)
+            hi = np.full(n_bins, _T_MAX, np.int64)
+            stats.binned = int(kernel(ev, _count_starts(ev.size, n_bins), lo, hi, frames, width, height))
+        else:
+            stats.binned, stats.out_of_window = _time_bins(ev, t_start, t_end, frames, width, height, parallel)
+    stats.out_of_bounds = stats.events - stats.binned - stats.out_of_window
+    return (frames, stats) if return_stats else frames
+
+
+# ================================================================ batch kernel
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _batch_kernel(ev, offsets, out, count_mode, width, height):
+    n_samples = out.shape[0]
+    n_bins = out.shape[1]
+    binned = np.zeros(n_samples, np.int64)
+    no_lo = np.full(n_bins, _T_MIN, np.int64)
+    no_hi = np.full(n_bins, _T_MAX, np.int64)
+    for s in nb.prange(n_samples):
+        lo = offsets[s]
+        hi = offsets[s + 1]
+        n = hi - lo
+        if n == 0:
+            continue
+        sample = ev[lo:hi]
+        if count_mode:
+            starts = np.arange(n_bins + 1) * (n // n_bins)
+            starts[n_bins] = n
+            binned[s] = _bin_ranges_serial(sample, starts, no_lo, no_hi, out[s], width, height)
+        elif _is_sorted(sample.t):
+            edges = time_bin_edges(sample[0].t, sample[n - 1].t, n_bins)
+            starts = _searchsorted_left(sample.t, edges)
+            binned[s] = _bin_ranges_serial(sample, starts, edges[:-1], edges[1:], out[s], width, height)
+        else:
+            t0 = sample.t.min()
+            binned[s] = _time_bins_any_order(sample, t0, sample.t.max() - t0, out[s], width, height)[0]
+    return binned
+
+
+def batch_events_to_frames(
+    recordings: Sequence[np.ndarray],
+    sensor_size,
+    n_bins: int,
+    mode: str = "count",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bin many recordings at once, one recording per thread (``prange``).
+
+    Each recording is binned exactly as :func:`events_to_frames` would (over its
+    own first..last timestamp in time mode). Returns ``(frames, binned)``:
+    ``float32 [S, n_bins, 2, H, W]`` and the in-bounds count per recording
+    (``int64 [S]``; ``len(recording) - binned`` were out of bounds).
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    if mode not in ("time", "count"):
+        raise ValueError(f"mode must be 'time' or 'count', got {mode!r}")
+    width, height = sensor_size_of(sensor_size)
+    arrays = [_as_event_array(r) for r in recordings]
+    offsets = np.zeros(len(arrays) + 1, np.int64)
+    np.cumsum([a.size for a in arrays], out=offsets[1:])
+    flat = np.concatenate(arrays) if arrays else np.zeros(0, EVENT_DTYPE)
+    out = np.zeros((len(arrays), n_bins, 2, height, width), np.float32)
+    binned = _batch_kernel(flat, offsets, out, mode == "count", width, height)
+    return out, binned
+
+
+# ============================================================ streaming binner
+@dataclass
+class Window:
+    """One sliding window emitted by :class:`StreamingBinner`.
+
+    ``frames``: ``float32 [T, C, H, W]``, oldest bin first (a private copy).
+    ``t_start``/``t_end``: the window covers events with ``t_start <= t < t_end`` (µs).
+    ``new_bins``: how many of the last bins are new since the previous window
+    (``hop / bin_us``; all T for the first window) -- what a step-mode model feeds.
+    ``events``: events counted in the window (in bounds, inside the ROI).
+    ``gap_before``: empty windows skipped just before this one (a silent sensor).
+    """
+
+    frames: np.ndarray
+    t_start: int
+    t_end: int
+    new_bins: int
+    events: int
+    gap_before: int = 0
+
+
+@nb.njit(cache=True, nogil=True)
+def _stream_kernel(ev, start, ring, bin_counts, state, geom):
+    """Accumulate ``ev[start:]`` into the ring until an event reaches the end of
+    the current window. Returns the index of the first unprocessed event.
+
+    ``state`` (int64): [0] index of the current (newest) bin, [1] its start time,
+    [2] bin length, [3] absolute index of the window's last bin,
+    [4] binned, [5] out of bounds, [6] outside the ROI, [7] late (too old),
+    [8] window's first bin index, [9] time origin.
+    ``geom`` (int64): sensor w, h, roi x0, y0, roi w, h, downsample factor,
+    merge polarity (0/1).
+    """
+    n_slots = ring.shape[0]
+    cur = state[0]
+    cur_start = state[1]
+    bin_us = state[2]
+    last_bin = state[3]
+    first_bin = state[8]
+    origin = state[9]
+    sw = geom[0]
+    sh = geom[1]
+    rx0 = geom[2]
+    ry0 = geom[3]
+    rw = geom[4]
+    rh = geom[5]
+    f = geom[6]
+    merge = geom[7]
+    for i in range(start, ev.shape[0]):
+        t = ev[i].t
+        if t >= cur_start + bin_us:
+            k = (t - origin) // bin_us
+            if k > last_bin:
+                state[0] = cur
+                state[1] = cur_start
+                return i
+            cur = k
+            cur_start = origin + k * bin_us
+            b = cur
+        elif t >= cur_start:
+            b = cur
+        else:
+            b = (t - origin) // bin_us
+            if b < first_bin:
+                state[7] += 1
+                continue
+        x = np.int64(ev[i].x)
+        y = np.int64(ev[i].y)
+        if x >= sw or y >= sh:
+            state[5] += 1
+            continue
+        x -= rx0
+        y -= ry0
+        if x < 0 or y < 0 or x >= rw or y >= rh:
+            state[6] += 1
+            continue
+        c = 0 if merge else (1 if ev[i].p != 0 else 0)
+        slot = b % n_slots
+        ring[slot, c, y // f, x // f] += 1.0
+        bin_counts[slot] += 1
+        state[4] += 1
+    state[0] = cur
+    state[1] = cur_start
+    return ev.shape[0]
+
+
+class StreamingBinner:
+    """Causal sliding-window binning for live streams.
+
+    The window is ``window_us`` long, cut into ``n_bins`` bins of
+    ``bin_us = window_us / n_bins`` (must divide exactly); a window is emitted
+    every ``hop_us`` (a multiple of ``bin_us``). Bins are aligned to a time
+    origin (``t_origin``, default the first event's timestamp). A window ending
+    at ``t_end`` holds exactly the events with ``t_end - window_us <= t < t_end``
+    and is emitted as soon as an event with ``t >= t_end`` arrives (or
+    :meth:`advance` is called with a later time), so it never uses the future.
+
+    State is a ring of ``n_bins`` count images; memory does not grow with the
+    stream. Events older than the current window (out of order by more than
+    the window) are counted as ``late`` and not binned.
+
+    Options: ``downsample`` (integer factor: 128 -> 64 with 2), ``roi``
+    (``x0, y0, width, height`` in sensor pixels, applied before downsampling),
+    ``merge_polarity`` (one channel), ``clip`` (cap each bin's count per pixel
+    in the emitted frames, e.g. 1 for binary frames).
+    """
+
+    def __init__(
+        self,
+        sensor_size,
+        window_us: int,
+        n_bins: int,
+        hop_us: int | None = None,
+        *,
+        downsample: int = 1,
+        roi: tuple[int, int, int, int] | None = None,
+        merge_polarity: bool = False,
+        clip: float | None = None,
+        t_origin: int | None = None,
+        emit_partial: bool = False,
+    ) -> None:
+        self.sensor_size = sensor_size_of(sensor_size)
+        if n_bins < 1 or window_us < n_bins or window_us % n_bins:
+            raise ValueError(
+                f"window_us ({window_us}) must be a positive multiple of n_bins ({n_bins})"
+            )
+        self.n_bins = int(n_bins)
+        self.window_us = int(window_us)
+        self.bin_us = self.window_us // self.n_bins
+        self.hop_us = int(hop_us if hop_us is not None else self.bin_us)
+        if self.hop_us <= 0 or self.hop_us % self.bin_us:
+            raise ValueError(
+                f"hop_us ({self.hop_us}) must be a positive multiple of the bin length "
+                f"window_us / n_bins = {self.bin_us} µs"
+            )
+        self.hop_bins = self.hop_us // self.bin_us
+        if self.hop_bins > self.n_bins:
+            raise ValueError(f"hop_us ({self.hop_us}) must not exceed window_us ({self.window_us})")
+        if downsample < 1:
+            raise ValueError(f"downsample must be >= 1, got {downsample}")
+        w, h = self.sensor_size
+        x0, y0, rw, rh = roi if roi is not None else (0, 0, w, h)
+        if x0 < 0 or y0 < 0 or rw <= 0 or rh <= 0 or x0 + rw > w or y0 + rh > h:
+            raise ValueError(f"roi {roi} is not inside the {w}x{h} sensor")
+        if rw % downsample or rh % downsample:
+            raise ValueError(f"roi size {rw}x{rh} is not divisible by downsample={downsample}")
+        self.roi = (int(x0), int(y0), int(rw), int(rh))
+        self.downsample = int(downsample)
+        self.merge_polarity = bool(merge_polarity)
+        self.clip = clip
+        self.emit_partial = emit_partial
+        channels = 1 if merge_polarity else 2
+        self.frame_shape = (self.n_bins, channels, rh // downsample, rw // downsample)
+        self._geom = np.array([w, h, x0, y0, rw, rh, downsample, int(merge_polarity)], np.int64)
+        self._ring = np.zeros(self.frame_shape, np.float32)
+        self._bin_counts = np.zeros(self.n_bins, np.int64)
+        self._state = np.zeros(10, np.int64)
+        self._origin = t_origin
+        self._started = False
+        self.events_in = 0
+        self.windows_emitted = 0
+        self.empty_windows_skipped = 0
+        self._pending_gap = 0
+        if t_origin is not None:
+            self._start(int(t_origin))
+
+    # ------------------------------------------------------------- counters
+    @property
+    def stats(self) -> BinStats:
+        """Accounting so far: ``events = binned + out_of_bounds + out_of_window``
+        (out of window = outside the ROI, or too late to bin)."""
+        s = self._state
+        return BinStats(
+            events=self.events_in,
+            binned=int(s[4]),
+            out_of_bounds=int(s[5]),
+            out_of_window=int(s[6] + s[7]),
+        )
+
+    @property
+    def late_events(self) -> int:
+        return int(self._state[7])
+
+    @property
+    def outside_roi(self) -> int:
+        return int(self._state[6])
+
+    @property
+    def next_window_end(self) -> int | None:
+        """End time (µs) of the window that will be emitted next."""
+        if not self._started:
+            return None
+        return self._origin + (int(self._state[3]) + 1) * self.bin_us
+
+    # ----------------------------------------------------------------- feed
+    def _start(self, origin: int) -> None:
+        self._origin = origin
+        s = self._state
+        s[0] = 0
+        s[1] = origin
+        s[2] = self.bin_us
+        # first window: bins 0 .. n_bins-1, or 0 .. hop_bins-1 when emitting partial windows
+        s[3] = (self.hop_bins if self.emit_partial else self.n_bins) - 1
+        s[8] = s[3] - self.n_bins + 1
+        s[9] = origin
+        self._started = True
+
+    def push(self, events: np.ndarray) -> list[Window]:
+        """Feed one packet (time-sorted; small reorderings are tolerated) and
+        return the windows it completed, oldest first."""
+        ev = _as_event_array(events)
+        if ev.size == 0:
+            return []
+        if not self._started:
+            self._start(int(ev["t"][0]))
+        self.events_in += ev.size
+        out: list[Window] = []
+        i = 0
+        while True:
+            i = _stream_kernel(ev, i, self._ring, self._bin_counts, self._state, self._geom)
+            if i >= ev.size:
+                return out
+            out.append(self._emit())
+            self._skip_gap(int(ev[i]["t"]))
+
+    def advance(self, t_now: int) -> list[Window]:
+        """Declare that no event earlier than ``t_now`` will come (e.g. a quiet
+        sensor); emits every window that ends at or before ``t_now``."""
+        out: list[Window] = []
+        if not self._started:
+            return out
+        while self.next_window_end <= t_now:
+            out.append(self._emit())
+            self._skip_gap(t_now)
+        return out
+
+    def flush(self) -> list[Window]:
+        """End of stream: emit the pending window if it holds any event (its
+        later bins are simply empty), so the last events are not lost."""
+        if not self._started or not self._bin_counts.any():
+            return []
+        return [self._emit()]
+
+    def __call__(self, packets: Iterable[np.ndarray], flush: bool = True) -> Iterator[Window]:
+        """Bin a whole packet stream, yielding windows as they complete (and
+        the pending one at the end when ``flush``)."""
+        for packet in packets:
+            yield from self.push(packet)
+        if flush:
+            yield from self.flush()
+
+    # ----------------------------------------------------------------- emit
+    def _emit(self) -> Window:
+        s = self._state
+        last = int(s[3])
+        first = last - self.n_bins + 1
+        slot0 = first % self.n_bins
+        frames = np.concatenate((self._ring[slot0:], self._ring[:slot0]))
+        if first < 0:  # partial window at start-up: bins before the origin are empty
+            frames[:-first] = 0.0
+        if self.clip is not None:
+            np.minimum(frames, self.clip, out=frames)
+        new_bins = self.n_bins if self.windows_emitted == 0 else self.hop_bins
+        win = Window(
+            frames=frames,
+            t_start=self._origin + first * self.bin_us,
+            t_end=self._origin + (last + 1) * self.bin_us,
+            new_bins=new_bins,
+            events=int(self._bin_counts.sum()),
+            gap_before=self._pending_gap,
+        )
+        self._pending_gap = 0
+        # recycle the oldest hop_bins slots for the bins the next window adds
+        for b in range(last + 1, last + 1 + self.hop_bins):
+            slot = b % self.n_bins
+            self._ring[slot] = 0.0
+            self._bin_counts[slot] = 0
+        s[3] = last + self.hop_bins
+        s[8] = s[3] - self.n_bins + 1
+        self.windows_emitted += 1
+        return win
+
+    def _skip_gap(self, t_next: int) -> None:
+        """After a long silence, jump over the windows that would all be empty
+        (the ring holds no event and ``t_next`` lies beyond the next window);
+        they are counted in :attr:`empty_windows_skipped` and in the next
+        window's ``gap_before``."""
+        if t_next < self.next_window_end or self._bin_counts.any():
+            return
+        s = self._state
+        last = int(s[3])
+        k = (t_next - self._origin) // self.bin_us  # bin of the next event
+        n_skip = -(-(k - last) // self.hop_bins)  # empty windows that end before bin k
+        if n_skip <= 0:
+            return
+        s[3] = last + n_skip * self.hop_bins
+        s[8] = s[3] - self.n_bins + 1
+        self.empty_windows_skipped += n_skip
+        self._pending_gap += n_skip
