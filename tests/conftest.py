@@ -1,0 +1,28 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+#: real DVS128 recordings shared between checkouts (not part of the repository);
+#: see ../shared/data/real/README.md. Tests that need them skip when absent.
+REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
+
+
+def real_file(name: str) -> Path:
+    """Path of a real recording, or ``pytest.skip`` when it is not there."""
+    path = REAL_DATA / name
+    if not path.is_file():
+        pytest.skip(f"real recording {name} not found in {REAL_DATA}")
+    return path
+
+
+@pytest.fixture
+def real_data():
+    """A function ``name -> Path`` for the real recordings; skips the test
+    when the folder or the file is missing."""
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"real recordings folder {REAL_DATA} not found")
+    return real_file
