@@ -162,3 +162,53 @@ def unwrap_timestamps(raw: np.ndarray, bits: int = 32) -> np.ndarray:
     """Unwrap a whole array of ``bits``-wide timestamps to int64 (see
     :class:`TimestampUnwrapper`)."""
     return TimestampUnwrapper(bits)(raw)
+
+
+# --------------------------------------------------------------------------- rates
+class EventRateMeter:
+    """Running event count, time span, mean and peak rate over a packet stream,
+    in O(1) memory (peak = most events in one ``bin_us`` bin, as events/s)."""
+
+    def __init__(self, bin_us: int = 10_000) -> None:
+        self.bin_us = int(bin_us)
+        self.events = 0
+        self.t_first: int | None = None
+        self.t_last: int | None = None
+        self.peak_count = 0
+        self._bin = 0  # index of the open bin
+        self._count = 0  # events in the open bin
+
+    def update(self, packet: np.ndarray) -> None:
+        if packet.size == 0:
+            return
+        t = packet["t"]
+        if self.t_first is None:
+            self.t_first = int(t[0])
+        self.t_last = int(t[-1])
+        self.events += packet.size
+        idx = (t - self.t_first) // self.bin_us
+        first = int(idx[0])
+        counts = np.bincount(idx - first)
+        if first == self._bin:
+            counts[0] += self._count
+        elif self._count > self.peak_count:  # the open bin is complete
+            self.peak_count = self._count
+        if counts.size > 1:
+            self.peak_count = max(self.peak_count, int(counts[:-1].max()))
+        self._bin = int(idx[-1])
+        self._count = int(counts[-1])
+
+    @property
+    def duration_s(self) -> float:
+        return 0.0 if self.t_first is None else (self.t_last - self.t_first) / 1e6
+
+    @property
+    def mean_rate(self) -> float:
+        """Events per second over the whole span (0 for fewer than two timestamps)."""
+        d = self.duration_s
+        return self.events / d if d > 0 else 0.0
+
+    @property
+    def peak_rate(self) -> float:
+        """Events per second in the busiest ``bin_us`` bin."""
+        return max(self.peak_count, self._count) * 1e6 / self.bin_us

@@ -10,6 +10,7 @@ uri                         source
 ``camera:`` / ``camera:SN`` a live iniVation camera through dv-processing
 ``tcp://host:port``         a DV / dv-processing ``NetworkWriter`` stream
 ``unix:///path/socket``     the same over a UNIX socket
+``synthetic:rate=1e6,...``  a generated rotating-bar stream (demos, benchmarks)
 ==========================  =====================================================
 
 Every source yields :data:`~dvsstream.events.EVENT_DTYPE` packets and has
@@ -95,10 +96,14 @@ def open_source(uri: str | os.PathLike, **options) -> EventSource:
         from dvsstream.sources.camera import open_camera
 
         return open_camera(text.partition(":")[2] or None, **options)
+    if text == "synthetic" or text.startswith("synthetic:"):
+        from dvsstream.sources.synthetic import SyntheticSource, parse_synthetic_uri
+
+        return SyntheticSource(**{**parse_synthetic_uri(text), **options})
     if text.startswith(("tcp://", "unix://")):
         from dvsstream.sources.network import NetworkSource
 
         return NetworkSource(text, **options)
     if "://" in text:
-        raise SourceError(f"{text}: unknown source scheme (use a file path, camera:, tcp:// or unix://)")
+        raise SourceError(f"{text}: unknown source scheme (use a file path, camera:, tcp://, unix:// or synthetic:)")
     return open_file(text, **options)
