@@ -1,0 +1,183 @@
+"""The ``dvsstream`` command.
+
+Subcommands import what they need lazily, so that ``dvsstream info`` starts in
+well under two seconds (no torch, no tonic). A :class:`DvsstreamError` becomes a
+one-line message and exit status 2, Ctrl-C exit status 130; anything else is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Sequence
+
+from dvsstream import __version__
+from dvsstream.errors import DvsstreamError
+
+
+# ------------------------------------------------------------------ helpers
+def _progress(total: int | None, unit: str = "ev", desc: str = ""):
+    """A tqdm bar on stderr, shown on terminals only."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, unit_scale=True, desc=desc, disable=None,
+                file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+def _fmt_rate(rate: float) -> str:
+    return f"{rate / 1e6:.3f} M ev/s" if rate >= 1e5 else f"{rate / 1e3:.1f} k ev/s"
+
+
+def _print_warnings(stats) -> None:
+    for message in stats.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------ info
+def cmd_info(args: argparse.Namespace) -> int:
+    from dvsstream.events import EventRateMeter
+    from dvsstream.sources import open_source
+
+    meter = EventRateMeter(bin_us=args.peak_bin_us)
+    with open_source(args.file) as source:
+        info = source.describe()
+        print(f"file:        {args.file}")
+        print(f"format:      {info['format']}")
+        print(f"camera:      {info['camera'] or '(not recorded)'}")
+        print(f"resolution:  {info['width']} x {info['height']}")
+        sys.stdout.flush()
+        with _progress(getattr(source, "n_events", None), desc="reading") as bar:
+            for packet in source:
+                meter.update(packet)
+                bar.update(packet.size)
+        stats = source.stats
+        labels = getattr(source, "labels", None)
+    print(f"events:      {meter.events:,}")
+    if meter.t_first is not None:
+        print(f"time:        {meter.t_first} .. {meter.t_last} µs")
+    print(f"duration:    {meter.duration_s:.3f} s")
+    print(f"mean rate:   {_fmt_rate(meter.mean_rate)}")
+    print(f"peak rate:   {_fmt_rate(meter.peak_rate)} (busiest {args.peak_bin_us / 1000:g} ms)")
+    if labels is not None:
+        print(f"labels:      {len(labels)} labelled segment(s)")
+    if stats.out_of_bounds or stats.out_of_order:
+        print(f"repaired:    {stats.out_of_bounds:,} out of bounds (dropped), "
+              f"{stats.out_of_order:,} out of order (re-sorted)")
+    _print_warnings(stats)
+    return 0
+
+
+# ------------------------------------------------------------------ record / convert
+def _record(source_uri: str, out: str, duration: float | None, desc: str, force: bool,
+            **options) -> int:
+    from dvsstream.recording import record
+    from dvsstream.sources import open_source
+
+    with open_source(source_uri, **options) as source:
+        with _progress(getattr(source, "n_events", None), desc=desc) as bar:
+            summary = record(source, out, duration_s=duration, overwrite=force,
+                             progress=lambda s: bar.update(s["events"] - bar.n))
+        stats = source.stats
+    print(f"wrote {summary['events']:,} events ({summary['duration_s']:.3f} s of stream) to {out}")
+    if summary.get("interrupted"):
+        print("stopped by Ctrl-C; the file holds everything received until then")
+    _print_warnings(stats)
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    return _record(args.input, args.output, None, "converting", args.force)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    options = {}
+    if args.speed is not None:
+        options["speed"] = args.speed
+    return _record(args.source, args.out, args.duration, "recording", args.force, **options)
+
+
+# ------------------------------------------------------------------ replay
+def cmd_replay(args: argparse.Namespace) -> int:
+    from dvsstream.events import EventRateMeter
+    from dvsstream.sources import open_file
+
+    meter = EventRateMeter()
+    start = time.perf_counter()
+    last_print = start
+    with open_file(args.file, speed=args.speed, loop=False, packet_us=10_000 if args.speed else None,
+                   start_us=args.start_us) as source:
+        total = getattr(source, "n_events", None)
+        for packet in source:
+            meter.update(packet)
+            now = time.perf_counter()
+            if now - last_print >= args.progress_s:
+                last_print = now
+                share = f" ({100 * meter.events / total:5.1f} %)" if total else ""
+                print(f"  t = {meter.duration_s:8.3f} s  {meter.events:>12,} events{share}  "
+                      f"wall {now - start:7.2f} s", flush=True)
+        stats = source.stats
+    wall = time.perf_counter() - start
+    speed = meter.duration_s / wall if wall > 0 else float("inf")
+    print(f"replayed {meter.events:,} events, {meter.duration_s:.3f} s of recording in {wall:.3f} s "
+          f"(x{speed:.2f} real time; {_fmt_rate(meter.events / wall if wall else 0)})")
+    _print_warnings(stats)
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dvsstream",
+        description="Event-camera (DVS) streams: inspect, convert, record, replay, classify.",
+    )
+    parser.add_argument("--version", action="version", version=f"dvsstream {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("info", help="format, camera, resolution, events, duration and rates of a recording")
+    p.add_argument("file")
+    p.add_argument("--peak-bin-us", type=int, default=10_000, help="bin for the peak rate (µs, default 10 ms)")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("convert", help="convert any readable recording to dvsstream HDF5")
+    p.add_argument("input")
+    p.add_argument("output", help="the .h5 file to write")
+    p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("record", help="record a camera, network stream or file to HDF5")
+    p.add_argument("--source", required=True, help="camera:, camera:SERIAL, tcp://host:port, unix://path or a file")
+    p.add_argument("--out", required=True, help="the .h5 file to write")
+    p.add_argument("--duration", type=float, default=None, help="seconds of stream to record (default: until the end / Ctrl-C)")
+    p.add_argument("--speed", type=float, default=None, help="for a file source: replay pace (1 = real time)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser("replay", help="replay a recording headless, printing progress and a summary")
+    p.add_argument("file")
+    p.add_argument("--speed", type=float, default=None, help="1 = real time, 2 = twice as fast; default: as fast as possible")
+    p.add_argument("--start-us", type=int, default=None, help="start at this timestamp (µs)")
+    p.add_argument("--progress-s", type=float, default=1.0, help="seconds between progress lines")
+    p.set_defaults(func=cmd_replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DvsstreamError as exc:
+        print(f"dvsstream: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dvsstream: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
