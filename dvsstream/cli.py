@@ -100,28 +100,41 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ replay
 def cmd_replay(args: argparse.Namespace) -> int:
+    from dvsstream.binning import StreamingBinner
     from dvsstream.events import EventRateMeter
     from dvsstream.sources import open_file
 
     meter = EventRateMeter()
+    windows = 0
     start = time.perf_counter()
     last_print = start
     with open_file(args.file, speed=args.speed, loop=False, packet_us=10_000 if args.speed else None,
                    start_us=args.start_us) as source:
+        try:
+            binner = StreamingBinner(source.sensor_size, int(args.window_ms * 1000), args.bins,
+                                     int(args.hop_ms * 1000), downsample=args.downsample)
+        except ValueError as exc:
+            raise DvsstreamError(f"replay: {exc}") from None
         total = getattr(source, "n_events", None)
         for packet in source:
             meter.update(packet)
+            windows += len(binner.push(packet))
             now = time.perf_counter()
             if now - last_print >= args.progress_s:
                 last_print = now
                 share = f" ({100 * meter.events / total:5.1f} %)" if total else ""
                 print(f"  t = {meter.duration_s:8.3f} s  {meter.events:>12,} events{share}  "
                       f"wall {now - start:7.2f} s", flush=True)
+        windows += len(binner.flush())
         stats = source.stats
     wall = time.perf_counter() - start
     speed = meter.duration_s / wall if wall > 0 else float("inf")
     print(f"replayed {meter.events:,} events, {meter.duration_s:.3f} s of recording in {wall:.3f} s "
           f"(x{speed:.2f} real time; {_fmt_rate(meter.events / wall if wall else 0)})")
+    b = binner.stats
+    print(f"binned into {windows:,} windows of {list(binner.frame_shape)} every {args.hop_ms:g} ms: "
+          f"{b.binned:,} events binned, {b.out_of_bounds + stats.out_of_bounds:,} out of bounds, "
+          f"{b.out_of_window:,} late")
     _print_warnings(stats)
     return 0
 
@@ -160,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=None, help="1 = real time, 2 = twice as fast; default: as fast as possible")
     p.add_argument("--start-us", type=int, default=None, help="start at this timestamp (µs)")
     p.add_argument("--progress-s", type=float, default=1.0, help="seconds between progress lines")
+    p.add_argument("--window-ms", type=float, default=160.0, help="sliding window length (ms)")
+    p.add_argument("--bins", type=int, default=16, help="time bins T per window")
+    p.add_argument("--hop-ms", type=float, default=10.0, help="hop between windows (ms; a multiple of window/bins)")
+    p.add_argument("--downsample", type=int, default=1, help="spatial down-sampling factor (2: 128 -> 64)")
     p.set_defaults(func=cmd_replay)
     return parser
 

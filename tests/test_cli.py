@@ -89,9 +89,19 @@ def test_record_synthetic_source_for_a_duration(tmp_path, capsys):
 
 def test_replay_paced(aedat2_file, capsys):
     path, ev = aedat2_file
-    assert main(["replay", str(path), "--speed", "20"]) == 0  # 2 s recording -> ~0.1 s
+    assert main(["replay", str(path), "--speed", "20", "--window-ms", "100", "--bins", "10",
+                 "--hop-ms", "50", "--downsample", "2"]) == 0  # 2 s recording -> ~0.1 s
     out = capsys.readouterr().out
     assert f"replayed {ev.size:,} events" in out
+    # tumbling in pairs: every event lies in 2 windows of 100 ms hopping by 50 ms
+    assert f"{ev.size:,} events binned, 0 out of bounds, 0 late" in out
+    assert "[10, 2, 64, 64]" in out
+
+
+def test_replay_bad_window_is_a_clear_error(aedat2_file):
+    path, _ = aedat2_file
+    result = run_cli("replay", path, "--window-ms", "100", "--bins", "16", "--hop-ms", "7")
+    assert result.returncode == 2 and "hop_us" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("content", [b"", b"hello world, not events", b"#!AER-DAT2.0\r\n#cut off he"])
