@@ -1,0 +1,208 @@
+"""Saving and loading weights: our format and the original releases' state dicts.
+
+Our format (``torch.save`` of a dict)::
+
+    {"format": "dvsstream.spikformer/1", "model_name": ..., "config": {...},
+     "num_classes": ..., "state_dict": {...}, "meta": {...}}
+
+:func:`load_checkpoint` also accepts a release checkpoint: a bare state dict, or one
+wrapped as ``{"model": ...}`` / ``{"state_dict": ...}`` / ``{"state_dict_ema": ...}``, with
+or without DDP's ``module.`` prefix. Release parameters the model never uses
+(``pos_embed``, the ``norm*`` LayerNorms) are ignored and reported. Release 1x1
+``Conv2d`` weights ``[out, in, 1, 1]`` load into our ``Conv1d`` ``[out, in, 1]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Union
+
+import torch
+from torch import Tensor
+
+from dvsstream.errors import DvsstreamError
+from dvsstream.models.spikformer import Spikformer, SpikformerConfig
+
+__all__ = ["FORMAT", "CheckpointError", "LoadReport", "save_checkpoint", "load_checkpoint", "load_model"]
+
+FORMAT = "dvsstream.spikformer/1"
+
+#: release keys that no forward pass uses (tolerated, reported)
+_UNUSED_RELEASE = re.compile(r"(^|\.)(pos_embed|norm\d*|norm_layer)(\.|$)|(^|\.)num_batches_tracked$")
+
+
+class CheckpointError(DvsstreamError):
+    """A checkpoint does not fit the model (classes, architecture) or is not a checkpoint."""
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_checkpoint` did."""
+
+    source: str
+    format: str  # "dvsstream" or "release"
+    loaded: int = 0
+    ignored: list[str] = field(default_factory=list)  # unused release parameters
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        ign = f"; ignored {len(self.ignored)} unused release entries ({', '.join(self.ignored[:4])}{', ...' if len(self.ignored) > 4 else ''})" if self.ignored else ""
+        return f"loaded {self.loaded} tensors from {self.source} ({self.format} format){ign}"
+
+
+def save_checkpoint(model: Spikformer, path: Union[str, os.PathLike], **meta: Any) -> None:
+    """Write ``model`` (weights + the config to rebuild it) to ``path``; ``meta`` is kept
+    alongside (epoch, accuracy, dataset, ...)."""
+    cfg: SpikformerConfig = model.config
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save(
+        {
+            "format": FORMAT,
+            "model_name": cfg.name or cfg.variant,
+            "config": cfg.to_dict(),
+            "num_classes": cfg.num_classes,
+            "state_dict": state,
+            "meta": meta,
+        },
+        os.fspath(path),
+    )
+
+
+def _read(
+    path_or_state: Union[str, os.PathLike, Mapping[str, Any]], trusted: bool = False
+) -> tuple[Mapping[str, Any], str]:
+    if isinstance(path_or_state, Mapping):
+        return path_or_state, "<state dict>"
+    path = os.fspath(path_or_state)
+    if not os.path.exists(path):
+        raise CheckpointError(f"checkpoint {path!r} does not exist")
+    try:
+        # timm-style training checkpoints (the releases') also pickle their argparse args
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(path, map_location="cpu", weights_only=not trusted)
+    except Exception as e:  # corrupt file, pickle with arbitrary objects, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        hint = "" if trusted else "; if it holds other Python objects and you trust the file, pass trusted=True"
+        raise CheckpointError(f"cannot read checkpoint {path!r}: {type(e).__name__}: {first[:200]}{hint}") from None
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"checkpoint {path!r} holds a {type(obj).__name__}, not a state dict")
+    return obj, path
+
+
+def _unwrap(obj: Mapping[str, Any], source: str) -> tuple[dict[str, Tensor], str, dict[str, Any]]:
+    """-> (state dict, format, our-format header)."""
+    if obj.get("format") == FORMAT:
+        return dict(obj["state_dict"]), "dvsstream", dict(obj)
+    for key in ("model", "state_dict", "model_state_dict", "state_dict_ema", "model_ema"):
+        inner = obj.get(key)
+        if isinstance(inner, Mapping) and inner and all(isinstance(v, Tensor) for v in inner.values()):
+            obj = inner
+            break
+    tensors = {k: v for k, v in obj.items() if isinstance(v, Tensor)}
+    if not tensors:
+        raise CheckpointError(f"{source} holds no tensors (keys: {', '.join(list(obj)[:6])}); not a model checkpoint")
+    # strip DDP / torch.compile prefixes
+    for prefix in ("module.", "_orig_mod."):
+        if all(k.startswith(prefix) for k in tensors):
+            tensors = {k[len(prefix):]: v for k, v in tensors.items()}
+    return tensors, "release", {}
+
+
+def load_checkpoint(
+    model: Spikformer,
+    path_or_state_dict: Union[str, os.PathLike, Mapping[str, Any]],
+    strict: bool = True,
+    trusted: bool = False,
+) -> LoadReport:
+    """Load weights into ``model`` from our checkpoint or a release state dict.
+
+    Raises :class:`CheckpointError` (one line) on a class-count mismatch, a missing or
+    misshapen parameter (architecture mismatch), or unexpected parameters (``strict``).
+    Files are read with ``weights_only`` unpickling unless ``trusted=True``.
+    Returns a :class:`LoadReport` listing ignored unused release entries.
+    """
+    obj, source = _read(path_or_state_dict, trusted)
+    sd, fmt, header = _unwrap(obj, source)
+    report = LoadReport(source=source, format=fmt, meta=dict(header.get("meta", {})))
+    own = model.state_dict()
+    cfg = model.config
+
+    # class count first: the most common mismatch, and the clearest message
+    head_w = sd.get("head.weight")
+    if header.get("num_classes") is not None and header["num_classes"] != cfg.num_classes:
+        raise CheckpointError(
+            f"{source} was trained for {header['num_classes']} classes but the model has "
+            f"{cfg.num_classes}; build it with num_classes={header['num_classes']}"
+        )
+    if head_w is not None and "head.weight" in own and head_w.shape[0] != own["head.weight"].shape[0]:
+        raise CheckpointError(
+            f"{source} has a head for {head_w.shape[0]} classes but the model has "
+            f"{own['head.weight'].shape[0]}; build it with num_classes={head_w.shape[0]}"
+        )
+    if fmt == "dvsstream":
+        theirs = header.get("config", {})
+        for k in ("variant", "dim", "depth", "heads", "mixer"):
+            if k in theirs and theirs[k] != getattr(cfg, k):
+                raise CheckpointError(
+                    f"{source} is a {theirs.get('variant')} with {k}={theirs[k]!r} but the model has "
+                    f"{k}={getattr(cfg, k)!r}; use load_model() to build the checkpoint's own architecture"
+                )
+
+    new: dict[str, Tensor] = {}
+    unexpected = []
+    for k, v in sd.items():
+        if k in own:
+            if v.shape != own[k].shape:
+                if v.numel() == own[k].numel() and v.squeeze().shape == own[k].squeeze().shape and v.dim() > own[k].dim():
+                    v = v.reshape(own[k].shape)  # 1x1 Conv2d -> Conv1d
+                else:
+                    raise CheckpointError(
+                        f"{source}: {k} has shape {tuple(v.shape)} but the model expects "
+                        f"{tuple(own[k].shape)} (architecture mismatch: checkpoint vs {cfg.name or cfg.variant} "
+                        f"dim={cfg.dim} depth={cfg.depth} img={cfg.img_size})"
+                    )
+            new[k] = v
+        elif _UNUSED_RELEASE.search(k):
+            report.ignored.append(k)
+        else:
+            unexpected.append(k)
+    missing = [k for k in own if k not in new and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise CheckpointError(
+            f"{source} lacks {len(missing)} of the model's parameters (e.g. {', '.join(missing[:3])}): "
+            f"architecture mismatch between the checkpoint and {cfg.name or cfg.variant} "
+            f"(depth={cfg.depth}, dim={cfg.dim})"
+        )
+    if unexpected and strict:
+        raise CheckpointError(
+            f"{source} has {len(unexpected)} parameters the model does not have (e.g. "
+            f"{', '.join(unexpected[:3])}): architecture mismatch with {cfg.name or cfg.variant} "
+            f"(depth={cfg.depth}); pass strict=False to ignore them"
+        )
+    report.ignored += unexpected
+    model.load_state_dict(new, strict=False)
+    report.loaded = len(new)
+    model.refresh_fused()
+    model.reset()
+    return report
+
+
+def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.device] = "cpu", **overrides: Any) -> Spikformer:
+    """Build the model described by one of our checkpoints and load its weights."""
+    obj, source = _read(path)
+    if obj.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{source} is not a dvsstream checkpoint (no config inside); build the model with "
+            f"create_model(...) and use load_checkpoint(model, path)"
+        )
+    cfg = SpikformerConfig.from_dict(dict(obj["config"]))
+    if overrides:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, **overrides)
+    model = Spikformer(cfg)
+    load_checkpoint(model, obj)
+    return model.to(map_location)
