@@ -329,7 +329,8 @@ def batch_events_to_frames(
 class Window:
     """One sliding window emitted by :class:`StreamingBinner`.
 
-    ``frames``: ``float32 [T, C, H, W]``, oldest bin first (a private copy).
+    ``frames``: ``float32 [T, C, H, W]``, oldest bin first (a private copy);
+    with ``emit="new"`` only the ``new_bins`` newest bins ``[new_bins, C, H, W]``.
     ``t_start``/``t_end``: the window covers events with ``t_start <= t < t_end`` (µs).
     ``new_bins``: how many of the last bins are new since the previous window
     (``hop / bin_us``; all T for the first window) -- what a step-mode model feeds.
@@ -410,6 +411,39 @@ def _stream_kernel(ev, start, ring, bin_counts, state, geom):
     return ev.shape[0]
 
 
+@nb.njit(cache=True, nogil=True)
+def _emit_kernel(ring, bin_counts, out, first, n_before_origin, recycle_from, n_recycle, clip):
+    """Copy the window's last ``len(out)`` bins into ``out`` oldest first (bins
+    before the time origin as zeros), cap counts at ``clip`` (< 0: no cap), then
+    zero the ``n_recycle`` slots from absolute bin ``recycle_from`` on. Returns
+    the number of events in the whole window. One kernel, so that emitting a
+    window costs one pass over the frames and no temporary arrays."""
+    n_slots = ring.shape[0]
+    k0 = n_slots - out.shape[0]
+    total = 0
+    for k in range(n_slots):
+        slot = (first + k) % n_slots
+        if k >= n_before_origin:
+            total += bin_counts[slot]
+        if k < k0:
+            continue
+        dst = out[k - k0].reshape(-1)
+        if k < n_before_origin:
+            dst[:] = 0.0
+            continue
+        src = ring[slot].reshape(-1)
+        if clip >= 0:
+            for i in range(src.shape[0]):
+                dst[i] = min(src[i], clip)
+        else:
+            dst[:] = src
+    for b in range(recycle_from, recycle_from + n_recycle):
+        slot = b % n_slots
+        ring[slot].reshape(-1)[:] = 0.0
+        bin_counts[slot] = 0
+    return total
+
+
 class StreamingBinner:
     """Causal sliding-window binning for live streams.
 
@@ -428,7 +462,10 @@ class StreamingBinner:
     Options: ``downsample`` (integer factor: 128 -> 64 with 2), ``roi``
     (``x0, y0, width, height`` in sensor pixels, applied before downsampling),
     ``merge_polarity`` (one channel), ``clip`` (cap each bin's count per pixel
-    in the emitted frames, e.g. 1 for binary frames).
+    in the emitted frames, e.g. 1 for binary frames), ``emit``: ``"window"``
+    (each :class:`Window` carries all T bins) or ``"new"`` (only its
+    ``new_bins`` newest bins -- what a step-mode model consumes; a fraction of
+    the copying at high window rates).
     """
 
     def __init__(
@@ -444,6 +481,7 @@ class StreamingBinner:
         clip: float | None = None,
         t_origin: int | None = None,
         emit_partial: bool = False,
+        emit: str = "window",
     ) -> None:
         self.sensor_size = sensor_size_of(sensor_size)
         if n_bins < 1 or window_us < n_bins or window_us % n_bins:
@@ -475,6 +513,9 @@ class StreamingBinner:
         self.merge_polarity = bool(merge_polarity)
         self.clip = clip
         self.emit_partial = emit_partial
+        if emit not in ("window", "new"):
+            raise ValueError(f"emit must be 'window' or 'new', got {emit!r}")
+        self.emit = emit
         channels = 1 if merge_polarity else 2
         self.frame_shape = (self.n_bins, channels, rh // downsample, rw // downsample)
         self._geom = np.array([w, h, x0, y0, rw, rh, downsample, int(merge_polarity)], np.int64)
@@ -580,27 +621,21 @@ class StreamingBinner:
         s = self._state
         last = int(s[3])
         first = last - self.n_bins + 1
-        slot0 = first % self.n_bins
-        frames = np.concatenate((self._ring[slot0:], self._ring[:slot0]))
-        if first < 0:  # partial window at start-up: bins before the origin are empty
-            frames[:-first] = 0.0
-        if self.clip is not None:
-            np.minimum(frames, self.clip, out=frames)
         new_bins = self.n_bins if self.windows_emitted == 0 else self.hop_bins
+        n_out = self.n_bins if self.emit == "window" else new_bins
+        frames = np.empty((n_out,) + self.frame_shape[1:], np.float32)
+        clip = -1.0 if self.clip is None else float(self.clip)
+        events = _emit_kernel(self._ring, self._bin_counts, frames, first % self.n_bins,
+                              max(-first, 0), last + 1, self.hop_bins, clip)
         win = Window(
             frames=frames,
             t_start=self._origin + first * self.bin_us,
             t_end=self._origin + (last + 1) * self.bin_us,
             new_bins=new_bins,
-            events=int(self._bin_counts.sum()),
+            events=int(events),
             gap_before=self._pending_gap,
         )
         self._pending_gap = 0
-        # recycle the oldest hop_bins slots for the bins the next window adds
-        for b in range(last + 1, last + 1 + self.hop_bins):
-            slot = b % self.n_bins
-            self._ring[slot] = 0.0
-            self._bin_counts[slot] = 0
         s[3] = last + self.hop_bins
         s[8] = s[3] - self.n_bins + 1
         self.windows_emitted += 1

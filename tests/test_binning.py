@@ -230,6 +230,21 @@ def test_streaming_windows_match_reference(opts, hop_bins):
     assert stats.out_of_bounds == int(np.count_nonzero(ev["x"] >= 32))
 
 
+def test_streaming_emit_new_gives_the_newest_bins():
+    rng = np.random.default_rng(11)
+    ev = random_events(rng, 5_000, t_max=300_000)
+    full = list(StreamingBinner((32, 24), 40_000, 8, 10_000)([ev]))
+    new = list(StreamingBinner((32, 24), 40_000, 8, 10_000, emit="new")([ev]))
+    assert len(full) == len(new)
+    assert new[0].frames.shape[0] == 8 and all(w.frames.shape[0] == 2 for w in new[1:])
+    for a, b in zip(full, new):
+        np.testing.assert_array_equal(a.frames[-b.new_bins:], b.frames)
+        assert a.events == b.events
+    # stacking the new bins rebuilds the whole stream of bins
+    stream = np.concatenate([w.frames for w in new])
+    assert stream.sum() == ev.size
+
+
 def test_streaming_is_causal():
     ev = make_events([0, 5, 9, 10, 19, 20, 35], [0] * 7, [0] * 7, [1] * 7)
     binner = StreamingBinner((1, 1), window_us=10, n_bins=2, hop_us=10)
