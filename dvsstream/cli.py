@@ -139,6 +139,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ datasets, models
+def cmd_eval(args: argparse.Namespace) -> int:
+    from dvsstream.evaluate import run_eval
+
+    return run_eval(args)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dvsstream.train import run_train
+
+    return run_train(args)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from dvsstream.synth import run_synth
+
+    return run_synth(args)
+
+
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -178,6 +197,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop-ms", type=float, default=10.0, help="hop between windows (ms; a multiple of window/bins)")
     p.add_argument("--downsample", type=int, default=1, help="spatial down-sampling factor (2: 128 -> 64)")
     p.set_defaults(func=cmd_replay)
+
+    datasets = ("cifar10dvs", "dvsgesture")
+    p = sub.add_parser("eval", help="evaluate a checkpoint on CIFAR10-DVS or DVS128 Gesture from a local folder")
+    p.add_argument("--dataset", required=True, choices=datasets)
+    p.add_argument("--root", required=True, help="folder holding the dataset (see README)")
+    p.add_argument("--checkpoint", required=True, help="our checkpoint or the original release's state dict")
+    p.add_argument("--model", default=None, help="model name (default: from the checkpoint)")
+    p.add_argument("--split", default="test", choices=("test", "train", "all"))
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--limit", type=int, default=None, help="evaluate at most N samples")
+    p.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
+    p.add_argument("--cache-dir", default=None, help="where binned frames are cached (default: ROOT/.dvsstream-cache)")
+    p.add_argument("--out", required=True, help="folder for report.json, confusion.png, samples.csv")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train", help="train a model with the papers' recipe (torchrun for several GPUs)")
+    p.add_argument("--dataset", required=True, choices=datasets)
+    p.add_argument("--root", required=True)
+    p.add_argument("--model", default="spikformer_dvs")
+    p.add_argument("--epochs", type=int, default=None, help="default: the recipe's (106 CIFAR10-DVS, 202 Gesture)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.06)
+    p.add_argument("--warmup-epochs", type=int, default=10)
+    p.add_argument("--mixup-until", type=int, default=75, help="last epoch with mixup")
+    p.add_argument("--no-hflip", action="store_true", help="never mirror left/right (right for Gesture's left/right classes)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="use at most N training samples")
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="folder for checkpoints and the training log")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("synth", help="generate the synthetic gesture set with the DVS emulator")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--samples-per-class", type=int, default=20)
+    p.add_argument("--duration", type=float, default=2.0, help="seconds per sample")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", default="both", choices=("hdf5", "tonic", "both"))
+    p.add_argument("--workers", type=int, default=1, help="processes")
+    p.set_defaults(func=cmd_synth)
     return parser
 
 
