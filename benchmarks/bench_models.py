@@ -25,16 +25,7 @@ import torch
 
 from dvsstream.models import create_model
 from dvsstream.models.reference import ReferenceSpikformer
-
-
-def randomize_bn(model: torch.nn.Module, seed: int = 1) -> None:
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            m.running_mean.uniform_(-0.3, 0.3, generator=g)
-            m.running_var.uniform_(0.5, 2.0, generator=g)
-            m.weight.data.uniform_(0.5, 2.0, generator=g)
-            m.bias.data.uniform_(0.0, 1.2, generator=g)
+from dvsstream.models.testing import randomize_batchnorm
 
 
 def sj_lif_factory():
@@ -119,7 +110,7 @@ def main(argv=None) -> int:
 
     torch.manual_seed(0)
     model = create_model(args.model, T=args.T).eval()
-    randomize_bn(model)
+    randomize_batchnorm(model)
     cfg = model.config
     x = torch.poisson(torch.full((args.batch, args.T, cfg.in_channels, *cfg.img_size), 0.3))
     model.to(dev)

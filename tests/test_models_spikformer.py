@@ -6,18 +6,9 @@ import torch
 
 from dvsstream.models import create_model, list_models
 from dvsstream.models.layers import SSA
+from dvsstream.models.testing import randomize_batchnorm
 
 SMALL = dict(img_size=32, T=3, dim=32, heads=4, depth=1, pools=(True, True, True, False))
-
-
-def _randomize_bn(model, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            m.running_mean.uniform_(-0.3, 0.3, generator=g)
-            m.running_var.uniform_(0.5, 2.0, generator=g)
-            m.weight.data.uniform_(0.5, 2.0, generator=g)
-            m.bias.data.uniform_(0.0, 1.2, generator=g)
 
 
 def _frames(B, T, H, W=None, seed=0, rate=0.5):
@@ -76,7 +67,7 @@ def test_config_drives_shapes():
 def test_step_equals_forward_float64_exactly(name):
     torch.manual_seed(0)
     m = create_model(name, img_size=32, T=4, dim=32, heads=4).eval().double()
-    _randomize_bn(m)
+    randomize_batchnorm(m)
     x = _frames(2, 4, 32).double()
     spikes_full, spikes_step = {}, {}
     from dvsstream.models.taps import record_firing_rates
@@ -99,7 +90,7 @@ def test_step_equals_forward_float64_exactly(name):
 def test_step_float32_spike_agreement_and_window():
     torch.manual_seed(1)
     m = create_model("spikformer_dvs_tiny", img_size=32, T=4).eval()
-    _randomize_bn(m)
+    randomize_batchnorm(m)
     x = _frames(1, 4, 32)
     with torch.no_grad():
         ref = m(x)
@@ -134,7 +125,7 @@ def test_matmul_order_does_not_change_results():
     for order in ("nn", "dd", "auto"):
         torch.manual_seed(3)
         m = create_model("spikformer_dvs_tiny", T=3, matmul_order=order).eval()  # N=64, d=16
-        _randomize_bn(m)
+        randomize_batchnorm(m)
         with torch.no_grad():
             outs[order] = m(x)
         ssa = [mod for mod in m.modules() if isinstance(mod, SSA)][0]
@@ -149,7 +140,7 @@ def test_matmul_order_does_not_change_results():
 def test_fused_bn_matches_and_follows_weights():
     torch.manual_seed(4)
     m = create_model("spikformer_dvs_tiny", img_size=32, T=3).eval()
-    _randomize_bn(m)
+    randomize_batchnorm(m)
     x = _frames(2, 3, 32)
     with torch.no_grad():
         ref = m(x)
@@ -234,8 +225,8 @@ def test_fused_weights_follow_load_state_dict():
     torch.manual_seed(5)
     a = create_model("spikformer_dvs_tiny", img_size=32, T=2).eval()
     b = create_model("spikformer_dvs_tiny", img_size=32, T=2).eval()
-    _randomize_bn(a, 1)
-    _randomize_bn(b, 2)
+    randomize_batchnorm(a, 1)
+    randomize_batchnorm(b, 2)
     x = _frames(1, 2, 32)
     with torch.no_grad():
         want = a(x)
@@ -283,7 +274,7 @@ def test_long_stream_running_mean():
     from dvsstream.models import spikformer as sf
 
     m = create_model("spikformer_dvs_tiny", img_size=32, T=2).eval()
-    _randomize_bn(m)
+    randomize_batchnorm(m)
     x = _frames(1, 6, 32)
     old = sf._EXACT_HISTORY
     sf._EXACT_HISTORY = 3

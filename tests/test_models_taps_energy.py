@@ -7,16 +7,7 @@ from dvsstream.models import create_model
 from dvsstream.models.energy import E_AC_PJ, E_MAC_PJ, energy_report, format_energy_table
 from dvsstream.models.layers import SSA
 from dvsstream.models.taps import record_attention
-
-
-def _randomize_bn(model, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            m.running_mean.uniform_(-0.3, 0.3, generator=g)
-            m.running_var.uniform_(0.5, 2.0, generator=g)
-            m.weight.data.uniform_(0.5, 2.0, generator=g)
-            m.bias.data.uniform_(0.0, 1.2, generator=g)
+from dvsstream.models.testing import randomize_batchnorm
 
 
 def _frames(B=2, T=3, H=64, seed=0):
@@ -28,7 +19,7 @@ def _frames(B=2, T=3, H=64, seed=0):
 def tiny():
     torch.manual_seed(0)
     m = create_model("spikformer_dvs_tiny", T=3, depth=2).eval()  # 64x64 -> 8x8 grid, 4 heads
-    _randomize_bn(m)
+    randomize_batchnorm(m)
     return m
 
 

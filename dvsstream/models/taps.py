@@ -75,9 +75,8 @@ def _ssa_blocks(model: nn.Module) -> dict[int, SSA]:
 
 
 @contextlib.contextmanager
-def record_firing_rates(model: nn.Module) -> Iterator[AttentionTaps]:
-    """Record only the per-LIF-layer firing rates."""
-    taps = AttentionTaps()
+def _tap_lifs(model: nn.Module, taps: AttentionTaps) -> Iterator[AttentionTaps]:
+    """Point every LIF's ``record`` list into ``taps`` while active."""
     lifs = {n: m for n, m in model.named_modules() if isinstance(m, LIF)}
     try:
         for n, m in lifs.items():
@@ -90,21 +89,26 @@ def record_firing_rates(model: nn.Module) -> Iterator[AttentionTaps]:
 
 
 @contextlib.contextmanager
+def record_firing_rates(model: nn.Module) -> Iterator[AttentionTaps]:
+    """Record only the per-LIF-layer firing rates."""
+    with _tap_lifs(model, AttentionTaps()) as taps:
+        yield taps
+
+
+@contextlib.contextmanager
 def record_attention(model: nn.Module, firing_rates: bool = True) -> Iterator[AttentionTaps]:
     """Record every SSA block's attention maps (and LIF firing rates) while active."""
     ssas = _ssa_blocks(model)
-    lifs = {n: m for n, m in model.named_modules() if isinstance(m, LIF)} if firing_rates else {}
     taps = AttentionTaps()
     try:
         for i, m in ssas.items():
             taps._attn[i] = []
             m.tap = taps._attn[i]
-        for n, m in lifs.items():
-            taps._lif[n] = []
-            m.record = taps._lif[n]
-        yield taps
+        if firing_rates:
+            with _tap_lifs(model, taps):
+                yield taps
+        else:
+            yield taps
     finally:
         for m in ssas.values():
             m.tap = None
-        for m in lifs.values():
-            m.record = None
