@@ -106,11 +106,13 @@ def test_aedat2_detected_by_content_not_extension(tmp_path):
 
 def test_aedat2_flip(tmp_path):
     ev = random_events(1000)
-    path = write_aedat2(tmp_path / "rec.aedat", ev)
-    out = read_all(open_source(path, flip_x=True, flip_y=True))
-    np.testing.assert_array_equal(out["x"], 127 - ev["x"])
-    np.testing.assert_array_equal(out["y"], 127 - ev["y"])
-    np.testing.assert_array_equal(out["t"], ev["t"])
+    path = write_aedat2(tmp_path / "rec.aedat", ev)  # upright coordinates -> chip addresses
+    raw = read_all(open_source(path, flip_x=False, flip_y=False))
+    np.testing.assert_array_equal(raw["x"], 127 - ev["x"])
+    np.testing.assert_array_equal(raw["y"], 127 - ev["y"])
+    np.testing.assert_array_equal(raw["t"], ev["t"])
+    chip = write_aedat2(tmp_path / "chip.aedat", ev, flip_x=False, flip_y=False)  # raw addresses
+    np.testing.assert_array_equal(read_all(open_source(chip, flip_x=False, flip_y=False)), ev)
 
 
 def test_aedat2_special_events_skipped_and_counted(tmp_path):

@@ -16,11 +16,14 @@ DVS128 address layout (jAER ``DVS128`` chip)::
 
 Axis convention
 ---------------
-``x`` and ``y`` are the **raw chip addresses** (``x = (addr >> 1) & 0x7F``,
-``y = (addr >> 8) & 0x7F``). jAER's display mirrors x (shows ``127 - x``);
-pass ``flip_x=True`` (and/or ``flip_y=True``) to get ``width - 1 - x``
-(``height - 1 - y``). Note that tonic's ``read_dvs_128`` swaps the axes
-(it reads x from bits 8..14); we do not.
+The chip addresses are ``x = (addr >> 1) & 0x7F``, ``y = (addr >> 8) & 0x7F``
+with (0, 0) at the *bottom right* of the scene: jAER draws y upwards and
+mirrors x (it shows ``127 - x``). dvsstream's convention, like DV's AEDAT 4
+files, is an upright image with (0, 0) at the top left (row = y), so by
+default this reader returns ``x = 127 - x_chip`` and ``y = 127 - y_chip``
+(checked on ``neal_walking.aedat``: the walking person is upright only so).
+``flip_x=False, flip_y=False`` give the raw chip addresses. Note that tonic's
+``read_dvs_128`` swaps the axes (it reads x from bits 8..14); we do not.
 
 Special events (bit 15 set) carry no pixel; they are skipped and counted
 (``self.special_events`` and a warning). Timestamps are unwrapped from 32 bits
@@ -123,8 +126,9 @@ class Aedat2Source(FileSource):
     ``loop``, ``packet_us``, ``start_us``):
 
     sensor_size: ``(width, height)``, default 128x128 (DVS128).
-    flip_x, flip_y: mirror the axes (``x -> width-1-x``); default off = raw
-        chip addresses (see the module docstring).
+    flip_x, flip_y: mirror the chip axes (``x -> 127 - x``); default on,
+        giving the upright image (see the module docstring); off = raw chip
+        addresses.
     chunk_events: records decoded per packet (bounded memory), default 2**18.
 
     Attributes: ``header`` (the header lines without ``#``), ``n_events``
@@ -142,8 +146,8 @@ class Aedat2Source(FileSource):
         path,
         *,
         sensor_size=DVS128,
-        flip_x: bool = False,
-        flip_y: bool = False,
+        flip_x: bool = True,
+        flip_y: bool = True,
         chunk_events: int = DEFAULT_CHUNK_EVENTS,
         **options,
     ) -> None:
@@ -205,14 +209,12 @@ class Aedat2Source(FileSource):
         ev["t"] = t
         x = (addr >> 1) & 0x7F
         y = (addr >> 8) & 0x7F
-        # a flip goes negative on a sensor smaller than 128: such events are
-        # put beyond the sensor so that the base class drops and counts them
+        # flips mirror the 128x128 chip; a smaller declared sensor then drops
+        # (and counts, in the base class) what falls beyond it
         if self.flip_x:
-            x = (self.sensor_size.width - 1) - x.astype(np.int64)
-            x[x < 0] = 0xFFFF
+            x = 0x7F - x
         if self.flip_y:
-            y = (self.sensor_size.height - 1) - y.astype(np.int64)
-            y[y < 0] = 0xFFFF
+            y = 0x7F - y
         ev["x"] = x
         ev["y"] = y
         ev["p"] = addr & 1
@@ -258,10 +260,14 @@ def write_aedat2(
     events: np.ndarray,
     header_lines: Sequence[str] | None = None,
     *,
+    flip_x: bool = True,
+    flip_y: bool = True,
     chunk_events: int = DEFAULT_CHUNK_EVENTS,
 ) -> Path:
-    """Write events as a jAER AEDAT 2.0 DVS128 file (raw chip addresses, see
-    the module docstring), the inverse of :class:`Aedat2Source`.
+    """Write events as a jAER AEDAT 2.0 DVS128 file, the inverse of
+    :class:`Aedat2Source` with the same ``flip_x`` / ``flip_y`` (by default the
+    events are upright image coordinates and become chip addresses
+    ``127 - x``, ``127 - y``; see the module docstring).
 
     ``events``: any structured array with fields t, x, y, p (x, y < 128).
     Timestamps are stored modulo 2**32 (they wrap like a camera's).
@@ -282,12 +288,14 @@ def write_aedat2(
         f.write("".join(line + "\r\n" for line in lines).encode("latin-1"))
         for i in range(0, ev.size, chunk_events):
             part = ev[i : i + chunk_events]
+            x = part["x"].astype(np.uint32)
+            y = part["y"].astype(np.uint32)
+            if flip_x:
+                x = 127 - x
+            if flip_y:
+                y = 127 - y
             rec = np.empty(part.size, dtype=AEDAT2_RECORD)
-            rec["addr"] = (
-                (part["y"].astype(np.uint32) << 8)
-                | (part["x"].astype(np.uint32) << 1)
-                | (part["p"] != 0).astype(np.uint32)
-            )
+            rec["addr"] = (y << 8) | (x << 1) | (part["p"] != 0).astype(np.uint32)
             rec["ts"] = (part["t"].astype(np.int64) & 0xFFFFFFFF).astype(np.uint32)
             f.write(rec.tobytes())
     return path
