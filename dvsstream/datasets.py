@@ -1,0 +1,819 @@
+"""CIFAR10-DVS and DVS128 Gesture from a local folder, as cached event frames.
+
+Nothing is ever downloaded. The folder layouts are tonic 1.7's (the archives its
+dataset classes download and unpack) plus the raw DVS128 Gesture release:
+
+==============  ===========================================================================
+dataset         layout under ``root``
+==============  ===========================================================================
+cifar10dvs      ``CIFAR10DVS/<class>/*.aedat4`` (``<class>`` = airplane ... truck), 128x128
+dvsgesture (a)  tonic: ``DVSGesture/ibmGestureTrain/userNN_<lighting>/<label>.npy`` and
+                ``DVSGesture/ibmGestureTest/...``; ``<label>`` = 0..10; (N, 4) arrays with
+                columns x, y, p, t, t in **ms** (multiplied by 1000, as tonic does)
+dvsgesture (b)  raw release: ``DvsGesture/userNN_<lighting>.aedat`` (AEDAT 3.1) +
+                ``userNN_<lighting>_labels.csv`` (class 1..11, start, end µs), and
+                ``trials_to_train.txt`` / ``trials_to_test.txt``; each labelled segment
+                ``[start, end)`` of a file is one sample
+==============  ===========================================================================
+
+Layout (a) is used when ``ibmGestureTrain``/``ibmGestureTest`` folders exist, else (b).
+
+Why not tonic's own classes: tonic 1.7's ``CIFAR10DVS`` calls ``download()`` unless the
+archive *and* >= 1000 files are present (a partial folder would hit the network), lists
+each class's files in ``os.walk`` order (unsorted, so a "first 90 %" split would depend on
+the file system), and reads AEDAT 4 through the ``aedat`` package, which is not a
+dependency here; ``DVSGesture`` likewise downloads unless >= 100 ``.npy`` files exist. We
+keep tonic's folder names, class order and unit conversions (tests check them against
+tonic) and read the files with our own readers (:mod:`dvsstream.sources`), which report
+truncated or corrupt files instead of failing deep inside a DataLoader worker.
+
+Splits
+------
+* CIFAR10-DVS has no official split. The papers' (spikingjelly's) one: per class, files in
+  sorted (lexicographic) name order, the first 90 % train, the last 10 % test:
+  ``n_train = floor(0.9 * n)`` (900/100 for the full 1000 per class; 9/1 for 10; 2/1 for 3).
+* DVS128 Gesture: official user split (users 1-23 train, 24-29 test); tonic's archives
+  are already split; the raw release lists its trials in ``trials_to_{train,test}.txt``
+  (when those are missing, the user number decides).
+
+Frames and the cache
+--------------------
+Each sample's events are binned with :func:`dvsstream.binning.events_to_frames`
+(``FrameSpec.mode``: ``"count"`` = the papers' equal-count split, ``"time"`` = equal time
+bins), then sum-pooled by ``FrameSpec.downsample``: ``float32 [T, 2, H, W]``.
+
+Binned frames are cached on disk, one small HDF5 file per sample:
+``<cache_dir>/<dataset>/<spec tag>/<k[:2]>/<k>.h5``, where the key ``k`` hashes the sample
+(relative path, segment), the source file's size and mtime (and the labels CSV's, for
+raw Gesture), the :class:`FrameSpec` and a cache format version. So a different
+FrameSpec is a different folder, a changed source file is a new key (recomputed), the
+splits share entries, and the second epoch does no event I/O. Files are written to a
+unique temporary name and ``os.replace``-d into place, so several DataLoader workers and
+several DDP ranks can fill the same cache without locks: at worst two processes compute
+the same sample and one replace wins; a reader never sees a half-written file. (HDF5 file
+locking is off: an entry never changes once in place, and locking fails on some network
+file systems.) An entry holds the flat indices and counts of the non-zero pixels
+(uint8/uint16 when exact, else float32), uncompressed: reading it needs no inflate
+(deflate was the bottleneck of a warm cache); dense when over a third are non-zero.
+
+Corrupt samples
+---------------
+A sample whose file cannot be read, is truncated (the reader warns that it read only
+part of it), or holds no events is *skipped*: :meth:`FrameDataset.get` returns
+``(None, label, reason)``, ``__getitem__`` returns ``(torch.empty(0), -1)``, and
+:func:`collate_frames` drops such items from a batch. The reason is kept in
+``dataset.skipped`` of the process that met it, and a ``<k>.bad`` marker in the cache
+means later epochs and other processes skip it without reading the file again;
+:meth:`FrameDataset.collect_skipped` gathers them all from the cache (with workers the
+main process's list is otherwise empty). A skipped sample is never replaced by zeros.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from dvsstream.errors import DvsstreamError
+
+__all__ = [
+    "CIFAR10DVS_CLASSES",
+    "GESTURE_CLASSES",
+    "DATASETS",
+    "FrameSpec",
+    "FrameDataset",
+    "load_dataset",
+    "collate_frames",
+    "dataset_classes",
+    "cifar10dvs_split",
+]
+
+log = logging.getLogger("dvsstream.datasets")
+
+#: tonic 1.7 ``CIFAR10DVS.classes`` order (label = index)
+CIFAR10DVS_CLASSES: tuple[str, ...] = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+#: tonic 1.7 ``DVSGesture.classes`` (label = index; the raw release's class id = index + 1)
+GESTURE_CLASSES: tuple[str, ...] = (
+    "Hand clapping",
+    "Right hand wave",
+    "Left hand wave",
+    "Right arm cw",
+    "Right arm ccw",
+    "Left arm cw",
+    "Left arm ccw",
+    "Arm roll",
+    "Air drums",
+    "Air guitar",
+    "Other gestures",
+)
+DATASETS = ("cifar10dvs", "dvsgesture")
+_ALIASES = {
+    "cifar10dvs": "cifar10dvs", "cifar10-dvs": "cifar10dvs", "cifar10_dvs": "cifar10dvs",
+    "dvsgesture": "dvsgesture", "dvs128gesture": "dvsgesture", "gesture": "dvsgesture",
+    "dvs128_gesture": "dvsgesture", "dvs-gesture": "dvsgesture",
+}
+_SPLITS = ("train", "test", "all")
+#: recordings per class in the full CIFAR10-DVS set
+_CIFAR_PER_CLASS = 1000
+#: official DVS128 Gesture user split
+_GESTURE_TRAIN_USERS = range(1, 24)
+#: bump when the binning or the cache file layout changes (old entries are ignored)
+CACHE_VERSION = 2
+#: source warnings that mean the file was only partly read
+_PARTIAL_READ = ("truncated", "ended early", "ends inside")
+
+
+def _canonical(name: str) -> str:
+    key = str(name).strip().lower()
+    if key not in _ALIASES:
+        raise DvsstreamError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    return _ALIASES[key]
+
+
+def dataset_classes(name: str) -> tuple[str, ...]:
+    """The class names (label order) of ``"cifar10dvs"`` or ``"dvsgesture"``."""
+    return CIFAR10DVS_CLASSES if _canonical(name) == "cifar10dvs" else GESTURE_CLASSES
+
+
+# ===================================================================== FrameSpec
+@dataclass(frozen=True)
+class FrameSpec:
+    """How a sample's events become frames (and the key of the frame cache).
+
+    n_bins: time steps T. mode: ``"count"`` (equal event counts per bin, the papers'
+    preprocessing; the remainder goes to the last bin) or ``"time"`` (equal time bins over
+    the sample's first..last event). sensor_size: ``(width, height)`` of the events; events
+    outside it are not counted. downsample: sum-pool factor (2: 128x128 -> 64x64); must
+    divide both sensor dimensions. Frames: ``float32 [n_bins, 2, height/d, width/d]``.
+    """
+
+    n_bins: int = 16
+    mode: str = "count"
+    sensor_size: tuple[int, int] = (128, 128)
+    downsample: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sensor_size", tuple(int(s) for s in self.sensor_size)[:2])
+        if int(self.n_bins) < 1:
+            raise DvsstreamError(f"FrameSpec: n_bins must be >= 1, got {self.n_bins}")
+        if self.mode not in ("count", "time"):
+            raise DvsstreamError(f"FrameSpec: mode must be 'count' or 'time', got {self.mode!r}")
+        d = int(self.downsample)
+        w, h = self.sensor_size
+        if d < 1 or w % d or h % d:
+            raise DvsstreamError(f"FrameSpec: downsample {self.downsample} must be >= 1 and divide {w}x{h}")
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int, int]:
+        """``(T, 2, H, W)`` of the frames."""
+        w, h = self.sensor_size
+        return (int(self.n_bins), 2, h // self.downsample, w // self.downsample)
+
+    def tag(self) -> str:
+        w, h = self.sensor_size
+        return f"T{self.n_bins}-{self.mode}-{w}x{h}-d{self.downsample}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_bins": int(self.n_bins), "mode": self.mode, "sensor_size": list(self.sensor_size),
+                "downsample": int(self.downsample)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FrameSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: (tuple(v) if k == "sensor_size" else v) for k, v in d.items() if k in known})
+
+    @classmethod
+    def for_model(cls, config, sensor_size: tuple[int, int] = (128, 128), mode: str = "count") -> "FrameSpec":
+        """The spec that feeds a model: ``T`` bins, down-sampled from ``sensor_size`` to the
+        model's ``img_size`` (``(H, W)``)."""
+        h, w = (int(s) for s in config.img_size)
+        sw, sh = (int(s) for s in sensor_size)
+        if sw % w or sh % h or sw // w != sh // h:
+            raise DvsstreamError(
+                f"the model takes {w}x{h} frames, which is not the {sw}x{sh} sensor down-sampled "
+                f"by a whole factor"
+            )
+        return cls(n_bins=int(config.T), mode=mode, sensor_size=(sw, sh), downsample=sw // w)
+
+
+def frames_from_events(events: np.ndarray, spec: FrameSpec, parallel: bool = True) -> np.ndarray:
+    """Bin one sample's events with our Numba binner and sum-pool: ``float32 [T, 2, H, W]``."""
+    from dvsstream.binning import events_to_frames
+
+    frames = events_to_frames(events, spec.sensor_size, spec.n_bins, spec.mode, parallel=parallel)
+    d = spec.downsample
+    if d > 1:
+        t, c, h, w = frames.shape
+        frames = frames.reshape(t, c, h // d, d, w // d, d).sum(axis=(3, 5), dtype=np.float32)
+    return np.ascontiguousarray(frames, dtype=np.float32)
+
+
+# ===================================================================== samples
+@dataclass(frozen=True)
+class _Sample:
+    path: str             # the file holding the events
+    label: int
+    start: Optional[int] = None  # raw Gesture segment [start, end) µs; None: whole file
+    end: Optional[int] = None
+    segment: int = -1     # row of the labels CSV (raw Gesture)
+    stamp: str = ""       # source file identity (size, mtime) for the cache key
+
+    @property
+    def id(self) -> str:
+        return self.path if self.segment < 0 else f"{self.path}#{self.segment}"
+
+
+def _stamp(*paths: Path) -> str:
+    parts = []
+    for p in paths:
+        try:
+            st = p.stat()
+            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            parts.append("missing")
+    return "|".join(parts)
+
+
+# ------------------------------------------------------------------ CIFAR10-DVS
+def cifar10dvs_split(files: Sequence[str], split: str) -> list[str]:
+    """The papers' per-class split of one class's files: sorted by name, first
+    ``floor(0.9 n)`` train, the rest test (``split="all"``: all, sorted)."""
+    files = sorted(files)
+    n_train = (9 * len(files)) // 10
+    if split == "train":
+        return files[:n_train]
+    if split == "test":
+        return files[n_train:]
+    return files
+
+
+def _list_cifar10dvs(root: Path, split: str) -> tuple[list[_Sample], dict[str, Any]]:
+    base = root / "CIFAR10DVS"
+    expected = (f"expected {base}/<class>/*.aedat4 with <class> one of {', '.join(CIFAR10DVS_CLASSES)} "
+                f"(tonic's layout): download CIFAR10-DVS (figshare, the 10 class zips) and unpack each "
+                f"<class>.zip into {base}/<class>/")
+    if not base.is_dir():
+        raise DvsstreamError(f"{base} not found; {expected}")
+    samples: list[_Sample] = []
+    found: dict[str, int] = {}
+    for label, cls in enumerate(CIFAR10DVS_CLASSES):
+        folder = base / cls
+        files = sorted(p.name for p in folder.glob("*.aedat4")) if folder.is_dir() else []
+        found[cls] = len(files)
+        for name in cifar10dvs_split(files, split):
+            p = folder / name
+            samples.append(_Sample(str(p), label, stamp=_stamp(p)))
+    total = sum(found.values())
+    if total == 0:
+        raise DvsstreamError(f"no .aedat4 files under {base}; {expected}")
+    per_class = ", ".join(f"{c} {n}" for c, n in found.items())
+    info = {"layout": "tonic CIFAR10DVS/<class>/*.aedat4", "folder": str(base), "found_per_class": found,
+            "found": total, "expected": _CIFAR_PER_CLASS * len(CIFAR10DVS_CLASSES)}
+    msg = (f"CIFAR10-DVS at {base}: found {total} of {info['expected']} recordings ({per_class}); "
+           f"the {split} split holds {len(samples)}")
+    if any(n != _CIFAR_PER_CLASS for n in found.values()):
+        missing = [c for c, n in found.items() if n == 0]
+        log.warning(msg + (f"; no files for {', '.join(missing)}" if missing else "") + " (partial set)")
+    else:
+        log.info(msg)
+    info["message"] = msg
+    return samples, info
+
+
+# ------------------------------------------------------------------ DVS128 Gesture
+_USER_DIR = re.compile(r"^user(\d+)_(.+)$")
+
+
+def _gesture_tonic_dirs(root: Path) -> Optional[Path]:
+    for base in (root / "DVSGesture", root):
+        if (base / "ibmGestureTrain").is_dir() or (base / "ibmGestureTest").is_dir():
+            return base
+    return None
+
+
+def _gesture_raw_dir(root: Path) -> Optional[Path]:
+    for base in (root / "DvsGesture", root / "DVSGesture", root):
+        if base.is_dir() and any(base.glob("user*.aedat")):
+            return base
+    return None
+
+
+def _gesture_expected(root: Path) -> str:
+    return (f"expected tonic's layout {root}/DVSGesture/ibmGestureTrain|ibmGestureTest/userNN_<lighting>/"
+            f"<label>.npy (unpack ibmGestureTrain.tar.gz and ibmGestureTest.tar.gz into {root}/DVSGesture/) "
+            f"or the raw release {root}/DvsGesture/userNN_<lighting>.aedat with _labels.csv files and "
+            f"trials_to_train.txt / trials_to_test.txt (unpack DvsGesture.tar.gz into {root}/)")
+
+
+def _list_gesture_tonic(base: Path, split: str) -> tuple[list[_Sample], dict[str, Any], list]:
+    folders = {"train": ["ibmGestureTrain"], "test": ["ibmGestureTest"],
+               "all": ["ibmGestureTrain", "ibmGestureTest"]}[split]
+    samples: list[_Sample] = []
+    skipped: list[tuple[str, str]] = []
+    for folder in folders:
+        d = base / folder
+        if not d.is_dir():
+            raise DvsstreamError(
+                f"{d} not found: the {split} split of DVS128 Gesture (tonic layout) needs it; "
+                f"unpack {folder}.tar.gz into {base}/"
+            )
+        for user_dir in sorted(p for p in d.iterdir() if p.is_dir()):
+            if not _USER_DIR.match(user_dir.name):
+                log.warning("DVS128 Gesture: ignoring %s (not a userNN_<lighting> folder)", user_dir)
+                continue
+            files = [p for p in user_dir.glob("*.npy")]
+            for p in sorted(files, key=lambda p: (not p.stem.isdigit(), int(p.stem) if p.stem.isdigit() else 0, p.name)):
+                if not p.stem.isdigit() or not 0 <= int(p.stem) < len(GESTURE_CLASSES):
+                    skipped.append((str(p), f"file name is not a class index 0..{len(GESTURE_CLASSES) - 1}"))
+                    continue
+                samples.append(_Sample(str(p), int(p.stem), stamp=_stamp(p)))
+    info = {"layout": "tonic DVSGesture/ibmGesture{Train,Test}/userNN_<lighting>/<label>.npy", "folder": str(base)}
+    return samples, info, skipped
+
+
+def _trial_list(path: Path) -> Optional[list[str]]:
+    if not path.is_file():
+        return None
+    names = []
+    for line in path.read_text(errors="replace").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            names.append(Path(line).name)
+    return names
+
+
+def _list_gesture_raw(base: Path, split: str) -> tuple[list[_Sample], dict[str, Any], list]:
+    from dvsstream.sources.aedat3 import labels_path_for, read_gesture_labels
+
+    files = sorted(base.glob("user*.aedat"))
+    train_list = _trial_list(base / "trials_to_train.txt")
+    test_list = _trial_list(base / "trials_to_test.txt")
+    by_name = {p.name: p for p in files}
+    if train_list is not None and test_list is not None:
+        rule = "trials_to_train.txt / trials_to_test.txt"
+        chosen = {"train": train_list, "test": test_list, "all": train_list + test_list}[split]
+        missing = [n for n in chosen if n not in by_name]
+        if missing:
+            log.warning("DVS128 Gesture: %d trial(s) listed for %s are not in %s (e.g. %s)",
+                        len(missing), split, base, ", ".join(missing[:3]))
+        chosen_paths = [by_name[n] for n in chosen if n in by_name]
+    else:
+        rule = "user number (no trials_to_*.txt found): users 1-23 train, 24-29 test"
+        log.warning("DVS128 Gesture: %s/trials_to_train.txt or trials_to_test.txt missing; splitting by %s",
+                    base, rule)
+        chosen_paths = []
+        for p in files:
+            m = _USER_DIR.match(p.stem)
+            if not m:
+                continue
+            is_train = int(m.group(1)) in _GESTURE_TRAIN_USERS
+            if split == "all" or (split == "train") == is_train:
+                chosen_paths.append(p)
+    samples: list[_Sample] = []
+    skipped: list[tuple[str, str]] = []
+    for p in chosen_paths:
+        csv_path = labels_path_for(p)
+        if not csv_path.is_file():
+            skipped.append((str(p), f"labels file {csv_path.name} missing"))
+            continue
+        try:
+            labels = read_gesture_labels(csv_path)
+        except DvsstreamError as exc:
+            skipped.append((str(p), str(exc)))
+            continue
+        stamp = _stamp(p, csv_path)
+        for k, (start, end, label) in enumerate(labels.tolist()):
+            if not 0 <= label < len(GESTURE_CLASSES):
+                skipped.append((f"{p}#{k}", f"class id {label + 1} outside 1..{len(GESTURE_CLASSES)}"))
+                continue
+            samples.append(_Sample(str(p), int(label), int(start), int(end), k, stamp))
+    info = {"layout": "raw DvsGesture/userNN_<lighting>.aedat + _labels.csv", "folder": str(base), "split_rule": rule}
+    return samples, info, skipped
+
+
+def _list_gesture(root: Path, split: str) -> tuple[list[_Sample], dict[str, Any], list]:
+    base = _gesture_tonic_dirs(root)
+    if base is not None:
+        samples, info, skipped = _list_gesture_tonic(base, split)
+    else:
+        base = _gesture_raw_dir(root)
+        if base is None:
+            raise DvsstreamError(f"no DVS128 Gesture data under {root}; {_gesture_expected(root)}")
+        samples, info, skipped = _list_gesture_raw(base, split)
+    counts = np.bincount([s.label for s in samples], minlength=len(GESTURE_CLASSES))
+    msg = (f"DVS128 Gesture ({info['layout']}) at {base}: the {split} split holds {len(samples)} samples "
+           f"({', '.join(str(int(c)) for c in counts)} per class)")
+    if skipped:
+        msg += f"; {len(skipped)} skipped while listing"
+    info["message"] = msg
+    info["found_per_class"] = {c: int(n) for c, n in zip(GESTURE_CLASSES, counts)}
+    (log.warning if skipped or not samples else log.info)(msg)
+    return samples, info, skipped
+
+
+# ===================================================================== reading
+class _Corrupt(Exception):
+    """A sample that cannot be used; the message is the reason."""
+
+
+def _read_all(source) -> np.ndarray:
+    from dvsstream.events import EVENT_DTYPE
+
+    with source:
+        parts = [p for p in source]
+        warnings = list(source.stats.warnings)
+    for w in warnings:
+        if any(s in w for s in _PARTIAL_READ):
+            raise _Corrupt(f"{w}")
+    if not parts:
+        return np.zeros(0, EVENT_DTYPE)
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _read_file_events(path: str) -> np.ndarray:
+    """All events of one file (our readers, format by content). Raises :class:`_Corrupt`."""
+    from dvsstream.sources import detect_format, open_file
+
+    try:
+        if detect_format(path) == "aedat3.1":
+            from dvsstream.sources.aedat3 import Aedat31Source
+
+            source = Aedat31Source(path, labels=False)  # segments come from the listing
+        else:
+            source = open_file(path)
+    except DvsstreamError as exc:
+        raise _Corrupt(str(exc)) from None
+    except Exception as exc:  # anything a garbage file can provoke in a reader
+        raise _Corrupt(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
+    try:
+        return _read_all(source)
+    except _Corrupt:
+        raise
+    except DvsstreamError as exc:
+        raise _Corrupt(str(exc)) from None
+    except Exception as exc:
+        raise _Corrupt(f"{path}: reading failed ({type(exc).__name__}: {exc})") from None
+
+
+# ===================================================================== cache entries
+def _smallest_exact(values: np.ndarray) -> np.ndarray:
+    """Counts as uint8 / uint16 when that is exact, else float32."""
+    if values.size == 0:
+        return values.astype(np.uint8)
+    lo, hi = float(values.min()), float(values.max())
+    for dt in (np.uint8, np.uint16):
+        if lo >= 0 and hi <= np.iinfo(dt).max:
+            cast = values.astype(dt)
+            if np.array_equal(cast, values):
+                return cast
+    return values.astype(np.float32)
+
+
+def _encode_entry(f, frames: np.ndarray) -> None:
+    """Event frames are mostly zeros: store the flat indices and values of the non-zero
+    counts (uncompressed: reading needs no inflate, which was the bottleneck of a warm
+    cache); dense (uncompressed) when more than a third of the pixels are non-zero."""
+    flat = frames.reshape(-1)
+    nz = np.flatnonzero(flat)
+    f.attrs["shape"] = list(frames.shape)
+    if nz.size * 3 > flat.size:
+        f.create_dataset("frames", data=_smallest_exact(frames))
+    else:
+        f.create_dataset("index", data=nz.astype(np.uint32))
+        f.create_dataset("values", data=_smallest_exact(flat[nz]))
+
+
+def _decode_entry(f, shape: tuple[int, ...]) -> Optional[np.ndarray]:
+    stored = tuple(int(s) for s in f.attrs.get("shape", ()))
+    if stored != tuple(shape):
+        return None
+    if "frames" in f:
+        return f["frames"][()].astype(np.float32, copy=False)
+    out = np.zeros(int(np.prod(shape)), np.float32)
+    out[f["index"][()]] = f["values"][()]
+    return out.reshape(shape)
+
+
+# ===================================================================== the dataset
+class FrameDataset(torch.utils.data.Dataset):
+    """Samples of one split as ``(frames float32 [T, 2, H, W], label)``; see the module
+    docstring for layouts, the cache and how corrupt samples are skipped.
+
+    Attributes: ``name``, ``split``, ``spec``, ``root``, ``classes``, ``samples`` (list of
+    ``(path or path#segment, label)``), ``skipped`` (``(path, reason)`` found so far in this
+    process), ``info`` (layout, folder, per-class counts, the summary ``message``),
+    ``cache_dir`` (None: no cache).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        root,
+        split: str,
+        spec: FrameSpec,
+        items: list[_Sample],
+        cache_dir: Optional[Path],
+        info: dict[str, Any],
+        skipped: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self.name = name
+        self.root = Path(root)
+        self.split = split
+        self.spec = spec
+        self.classes = dataset_classes(name)
+        self._items = list(items)
+        self.samples: list[tuple[str, int]] = [(s.id, s.label) for s in self._items]
+        self.skipped: list[tuple[str, str]] = list(skipped)
+        self._listing_skipped = list(self.skipped)
+        self.info = info
+        self.cache_dir = cache_dir
+        self.event_reads = 0  # files whose events were read in this process (tests, stats)
+        self._memo: Optional[tuple[str, np.ndarray]] = None  # last raw file's events
+
+    # ------------------------------------------------------------ API
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def targets(self) -> list[int]:
+        return [s.label for s in self._items]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        """``(frames, label)``; for a corrupt sample ``(torch.empty(0), -1)`` (dropped by
+        :func:`collate_frames`; the reason is in ``skipped``)."""
+        frames, label, _ = self.get(i)
+        if frames is None:
+            return torch.empty(0), -1
+        return torch.from_numpy(frames), label
+
+    def get(self, i: int) -> tuple[Optional[np.ndarray], int, Optional[str]]:
+        """``(frames or None, label, reason or None)`` for sample ``i``."""
+        item = self._items[i]
+        key = self._key(item)
+        if key is not None:
+            cached = self._cache_read(key)
+            if cached is not None:
+                if isinstance(cached, str):
+                    self._note_skip(item.id, cached)
+                    return None, item.label, cached
+                return cached, item.label, None
+        try:
+            frames = self._compute(item)
+        except _Corrupt as exc:
+            reason = str(exc)
+            self._note_skip(item.id, reason)
+            if key is not None:
+                self._cache_write_bad(key, item, reason)
+            return None, item.label, reason
+        if key is not None:
+            self._cache_write(key, item, frames)
+        return frames, item.label, None
+
+    def collect_skipped(self) -> list[tuple[str, str]]:
+        """Every skipped sample known to this process or recorded in the cache (``.bad``
+        markers written by any worker or rank), in sample order."""
+        seen = dict(self._listing_skipped)
+        seen.update(self.skipped)
+        if self.cache_dir is not None:
+            for item in self._items:
+                if item.id in seen:
+                    continue
+                bad = self._entry(self._key(item)).with_suffix(".bad")
+                if bad.is_file():
+                    try:
+                        seen[item.id] = json.loads(bad.read_text())["reason"]
+                    except (OSError, ValueError, KeyError):
+                        seen[item.id] = "corrupt (reason unreadable)"
+        return list(seen.items())
+
+    def build_cache(self, progress=None) -> int:
+        """Bin every sample not yet cached (in this process); returns how many were
+        skipped. ``progress``: callable(n_done) or None."""
+        n_bad = 0
+        for i in range(len(self)):
+            frames, _, _ = self.get(i)
+            n_bad += frames is None
+            if progress is not None:
+                progress(i + 1)
+        return n_bad
+
+    def __repr__(self) -> str:
+        return (f"FrameDataset({self.name!r}, split={self.split!r}, {len(self)} samples, "
+                f"spec={self.spec.tag()}, cache={self.cache_dir})")
+
+    # ------------------------------------------------------------ pickling (workers)
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_memo"] = None
+        return state
+
+    # ------------------------------------------------------------ internals
+    def _note_skip(self, sample_id: str, reason: str) -> None:
+        if not any(p == sample_id for p, _ in self.skipped):
+            self.skipped.append((sample_id, reason))
+            log.warning("skipping %s: %s", sample_id, reason)
+
+    def _key(self, item: _Sample) -> Optional[str]:
+        if self.cache_dir is None:
+            return None
+        try:
+            rel = os.path.relpath(item.path, self.root)
+        except ValueError:
+            rel = item.path
+        text = json.dumps([CACHE_VERSION, self.name, rel, item.segment, item.start, item.end, item.label,
+                           item.stamp, self.spec.to_dict()])
+        return hashlib.sha1(text.encode()).hexdigest()
+
+    def _entry(self, key: str) -> Path:
+        return self.cache_dir / self.name / self.spec.tag() / key[:2] / f"{key}.h5"
+
+    def _cache_read(self, key: str):
+        import h5py
+
+        path = self._entry(key)
+        bad = path.with_suffix(".bad")
+        if bad.is_file():
+            try:
+                return json.loads(bad.read_text())["reason"]
+            except (OSError, ValueError, KeyError):
+                return "corrupt (reason unreadable)"
+        if not path.is_file():
+            return None
+        try:
+            with h5py.File(path, "r", locking=False) as f:
+                frames = _decode_entry(f, self.spec.frame_shape)
+        except Exception as exc:  # a damaged cache entry: recompute it
+            log.warning("cache entry %s unreadable (%s); recomputing", path, exc)
+            try:
+                path.unlink()
+            except OSError:
+                pass
+            return None
+        return frames
+
+    def _atomic(self, path: Path, write) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+            try:
+                write(tmp)
+                os.replace(tmp, path)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+        except OSError as exc:
+            log.warning("cannot write the frame cache at %s (%s); continuing without it", self.cache_dir, exc)
+            self.cache_dir = None
+
+    def _cache_write(self, key: str, item: _Sample, frames: np.ndarray) -> None:
+        import h5py
+
+        def write(tmp: Path) -> None:
+            with h5py.File(tmp, "w", locking=False) as f:
+                _encode_entry(f, frames)
+                f.attrs["sample"] = item.id
+                f.attrs["label"] = item.label
+                f.attrs["spec"] = json.dumps(self.spec.to_dict())
+
+        self._atomic(self._entry(key), write)
+
+    def _cache_write_bad(self, key: str, item: _Sample, reason: str) -> None:
+        def write(tmp: Path) -> None:
+            tmp.write_text(json.dumps({"sample": item.id, "reason": reason}))
+
+        self._atomic(self._entry(key).with_suffix(".bad"), write)
+
+    def _events(self, item: _Sample) -> np.ndarray:
+        if item.segment < 0:
+            self.event_reads += 1
+            return _read_file_events(item.path)
+        # raw Gesture: one file holds all the segments; keep the last file's events
+        if self._memo is None or self._memo[0] != item.path:
+            self._memo = None
+            self.event_reads += 1
+            ev = _read_file_events(item.path)
+            self._memo = (item.path, ev)
+        ev = self._memo[1]
+        t = ev["t"]
+        lo, hi = np.searchsorted(t, [item.start, item.end], side="left")
+        return ev[lo:hi]
+
+    def _compute(self, item: _Sample) -> np.ndarray:
+        events = self._events(item)
+        if events.size == 0:
+            where = f" in [{item.start}, {item.end}) µs" if item.segment >= 0 else ""
+            raise _Corrupt(f"{item.id}: no events{where}")
+        in_worker = torch.utils.data.get_worker_info() is not None
+        frames = frames_from_events(events, self.spec, parallel=not in_worker)
+        if self.cache_dir is not None and item.segment >= 0:
+            self._fill_segments(item)
+        return frames
+
+    def _fill_segments(self, item: _Sample) -> None:
+        """Raw Gesture: having read a file, cache its other segments of this split too,
+        so the file is read once per epoch-0 pass whatever the sample order."""
+        if self._memo is None:
+            return
+        for other in self._items:
+            if other.path != item.path or other is item:
+                continue
+            if self.cache_dir is None:
+                return
+            key = self._key(other)
+            path = self._entry(key)
+            if path.is_file() or path.with_suffix(".bad").is_file():
+                continue
+            ev = self._memo[1]
+            lo, hi = np.searchsorted(ev["t"], [other.start, other.end], side="left")
+            if hi <= lo:
+                self._cache_write_bad(key, other, f"{other.id}: no events in [{other.start}, {other.end}) µs")
+                continue
+            self._cache_write(key, other, frames_from_events(ev[lo:hi], self.spec,
+                                                             parallel=torch.utils.data.get_worker_info() is None))
+
+
+def collate_frames(batch):
+    """DataLoader collate that drops skipped samples (label -1): ``(frames [B, T, 2, H, W],
+    labels [B])``; an all-skipped batch gives ``B = 0``."""
+    kept = [(f, y) for f, y in batch if y >= 0]
+    if not kept:
+        return torch.empty(0), torch.empty(0, dtype=torch.long)
+    frames = torch.stack([f for f, _ in kept])
+    labels = torch.tensor([y for _, y in kept], dtype=torch.long)
+    return frames, labels
+
+
+# ===================================================================== entry point
+def _spread(n: int, limit: int) -> list[int]:
+    """``limit`` indices spread evenly over ``range(n)`` (every class of a class-sorted list)."""
+    if limit >= n:
+        return list(range(n))
+    return sorted({(i * n) // limit for i in range(limit)})
+
+
+def load_dataset(
+    name: str,
+    root,
+    split: str = "test",
+    spec: FrameSpec = FrameSpec(),
+    cache_dir=None,
+    limit: Optional[int] = None,
+) -> FrameDataset:
+    """Open a split of ``"cifar10dvs"`` or ``"dvsgesture"`` under ``root`` (never downloads).
+
+    ``split``: ``"train"``, ``"test"`` or ``"all"``. ``spec``: how frames are made.
+    ``cache_dir``: where binned frames are cached (default ``<root>/.dvsstream-cache``;
+    ``False``: no cache). ``limit``: at most this many samples, spread evenly over the
+    split (so that every class appears); a limit larger than the split keeps all of it
+    (``dataset.info["limit_exceeds"]`` says so). Raises :class:`DvsstreamError` with what
+    is expected where when the folder is missing or empty.
+    """
+    name = _canonical(name)
+    if split not in _SPLITS:
+        raise DvsstreamError(f"unknown split {split!r}; expected one of {', '.join(_SPLITS)}")
+    if not isinstance(spec, FrameSpec):
+        raise DvsstreamError(f"spec must be a FrameSpec, got {type(spec).__name__}")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        hint = ("CIFAR10DVS/<class>/*.aedat4" if name == "cifar10dvs"
+                else "DVSGesture/ibmGestureTrain|ibmGestureTest/... or DvsGesture/*.aedat")
+        raise DvsstreamError(f"dataset folder {root} does not exist; expected it to hold {hint}")
+    if name == "cifar10dvs":
+        items, info = _list_cifar10dvs(root, split)
+        skipped: list = []
+    else:
+        items, info, skipped = _list_gesture(root, split)
+    info["split_size"] = len(items)
+    if limit is not None:
+        if limit < 1:
+            raise DvsstreamError(f"limit must be >= 1, got {limit}")
+        info["limit"] = int(limit)
+        info["limit_exceeds"] = limit > len(items)
+        if limit > len(items):
+            log.info("limit %d is larger than the %s split (%d samples); using all of them", limit, split, len(items))
+        items = [items[i] for i in _spread(len(items), limit)]
+    if cache_dir is False:
+        cache = None
+    else:
+        cache = Path(cache_dir).expanduser() if cache_dir is not None else root / ".dvsstream-cache"
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            if not os.access(cache, os.W_OK):
+                raise OSError("not writable")
+        except OSError as exc:
+            log.warning("frame cache %s unusable (%s); frames are recomputed every time "
+                        "(pass cache_dir / --cache-dir to a writable folder)", cache, exc)
+            cache = None
+    return FrameDataset(name, root, split, spec, items, cache, info, skipped)
