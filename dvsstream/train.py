@@ -801,5 +801,8 @@ def run_train(args: Any) -> int:
         train(model, train_set, test_set, config, args.out, device=dev, log=print, classes=classes, meta=meta)
     finally:
         if initialised and dist.is_initialized():
-            dist.destroy_process_group()
+            try:
+                dist.barrier()  # no rank tears gloo down while another is still in a collective
+            finally:
+                dist.destroy_process_group()
     return 0

@@ -233,6 +233,7 @@ assert part.final_epoch == 1 and not part.complete
 res = train(micro_model(seed=5), *data, small_config(epochs=2, batch_size=4, resume=True), {out!r}, device="cpu")
 # every rank knows the reduced metrics
 print(f"RANK{{info.rank}} acc={{res.final_acc:.6f}} loss={{res.history[0]['train_loss']:.6f}}", flush=True)
+dist.barrier()  # tearing gloo down while the peer is mid-collective aborts it ("terminate called...")
 dist.destroy_process_group()
 '''
 
