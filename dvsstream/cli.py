@@ -224,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=int, default=10)
     p.add_argument("--mixup-until", type=int, default=75, help="last epoch with mixup")
     p.add_argument("--no-hflip", action="store_true", help="never mirror left/right (right for Gesture's left/right classes)")
+    p.add_argument("--frames", default="count", choices=("count", "time"),
+                   help="T bins of equal event count (the papers') or of equal time (as a live window)")
     p.add_argument("--device", default=None)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="use at most N training samples")

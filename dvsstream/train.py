@@ -738,9 +738,11 @@ def train(
 
 
 # ====================================================================== command line
-def frame_spec_for(config: Any):
+def frame_spec_for(config: Any, mode: str = "count"):
     """The :class:`dvsstream.datasets.FrameSpec` a model config needs: ``n_bins = T``,
-    event counts, 128x128 sensors down-sampled to the model's input size."""
+    128x128 sensors down-sampled to the model's input size; ``mode`` ``"count"`` (the
+    papers' equal-count split) or ``"time"`` (equal time bins, what a live sliding
+    window gives)."""
     from dvsstream.datasets import FrameSpec
 
     h, w = config.img_size
@@ -749,7 +751,7 @@ def frame_spec_for(config: Any):
             f"model {config.name or config.variant} takes {h}x{w} frames; training on the 128x128 "
             f"datasets needs a square input that divides 128 (128, 64, 32, ...)"
         )
-    return FrameSpec(n_bins=int(config.T), mode="count", sensor_size=(128, 128), downsample=128 // h)
+    return FrameSpec(n_bins=int(config.T), mode=mode, sensor_size=(128, 128), downsample=128 // h)
 
 
 def run_train(args: Any) -> int:
@@ -762,7 +764,7 @@ def run_train(args: Any) -> int:
     from dvsstream.models import create_model, get_config
 
     mcfg = get_config(args.model)
-    spec = frame_spec_for(mcfg)
+    spec = frame_spec_for(mcfg, getattr(args, "frames", "count"))
     epochs = args.epochs if args.epochs is not None else RECIPE_EPOCHS.get(args.dataset, 100)
     config = TrainConfig(
         epochs=epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,

@@ -316,5 +316,6 @@ def test_frame_spec_follows_the_model():
     spec = frame_spec_for(get_config("spikformer_dvs_tiny"))
     assert (spec.n_bins, spec.mode, tuple(spec.sensor_size), spec.downsample) == (8, "count", (128, 128), 2)
     assert frame_spec_for(get_config("spikformer_dvs")).downsample == 1
+    assert frame_spec_for(get_config("spikformer_dvs_tiny"), "time").mode == "time"
     with pytest.raises(DvsstreamError, match="divides 128"):
         frame_spec_for(get_config("spikformer_dvs_tiny", img_size=(48, 48)))
