@@ -21,6 +21,10 @@ DATA_PATH = [
     "dvsstream.sources.camera",
     "dvsstream.sources.network",
     "dvsstream.sources.synthetic",
+    "dvsstream.emulator",
+    "dvsstream.gestures",
+    "dvsstream.synth",
+    "dvsstream.plots",
     "dvsstream.cli",
 ]
 
