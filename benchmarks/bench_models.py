@@ -146,6 +146,13 @@ def main(argv=None) -> int:
             return fused(x)
 
     fns = {"ours": run_ours, "ours+fused-BN": run_fused}
+    if dev.type == "cuda":
+        from dvsstream.models import CudaGraphForward
+
+        graphed = CudaGraphForward(fused, x)
+        graph_logits = graphed(x)
+        print(f"CUDA graph vs eager (fused BN) logits equal: {torch.equal(graph_logits, fused_logits)}")
+        fns["ours+fused-BN+CUDA graph"] = lambda: graphed(x)
     if args.half:
         if dev.type != "cuda":
             print("--half: float16 is offered on CUDA only; skipped")

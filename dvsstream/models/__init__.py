@@ -22,7 +22,7 @@ from dvsstream.models.layers import fuse_bn, unfuse_bn
 from dvsstream.models.checkpoints import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from dvsstream.models.taps import AttentionTaps, record_attention, record_firing_rates
 from dvsstream.models.energy import energy_report, format_energy_table
-from dvsstream.models.device import default_device, prepare_for_inference
+from dvsstream.models.device import CudaGraphForward, default_device, prepare_for_inference
 
 __all__ = [
     "LIF",
@@ -47,6 +47,7 @@ __all__ = [
     "record_firing_rates",
     "energy_report",
     "format_energy_table",
+    "CudaGraphForward",
     "default_device",
     "prepare_for_inference",
 ]
