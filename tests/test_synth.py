@@ -173,7 +173,7 @@ def test_classes_are_separable_by_a_nearest_centroid(tmp_path):
     def make(seed, n):
         return [(feature(generate_sample(c, i, seed, 0.6)[0]), c) for c in range(11) for i in range(n)]
 
-    train, test = make(21, 3), make(22, 2)
+    train, test = make(21, 4), make(22, 3)
     xs = np.array([f for f, _ in train])
     ys = np.array([c for _, c in train])
     centroids = np.stack([xs[ys == c].mean(0) for c in range(11)])
@@ -181,3 +181,13 @@ def test_classes_are_separable_by_a_nearest_centroid(tmp_path):
     acc = np.mean([p == c for p, (_, c) in zip(pred, test)])
     assert acc > 0.3, acc
 
+
+def test_contrast_sign_is_bright_figure_unless_asked():
+    from dvsstream import gestures as G
+
+    def figure_brighter(p):
+        return p.torso > p.background and p.hand > p.background
+
+    rng = np.random.default_rng(0)
+    assert all(figure_brighter(G.sample_params(c % G.N_CLASSES, rng)) for c in range(60))
+    assert not any(figure_brighter(G.sample_params(c % G.N_CLASSES, rng, dark_fraction=1.0)) for c in range(60))
