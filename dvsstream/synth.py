@@ -65,6 +65,7 @@ from dvsstream.events import EVENT_DTYPE
 
 __all__ = [
     "CLASS_NAMES",
+    "write_gesture_recording",
     "LIGHTINGS",
     "generate_sample",
     "sample_frames",
@@ -130,6 +131,27 @@ def generate_sample(class_id: int, index: int, seed: int, duration_s: float = 2.
         parts.append(emu.run(frames, times_us[i:j]))
     events = np.concatenate(parts) if parts else np.zeros(0, EVENT_DTYPE)
     return events, p
+
+
+def write_gesture_recording(path, class_ids, seed: int, duration_s: float = 2.0,
+                            fps: float = DEFAULT_FPS) -> dict:
+    """One HDF5 recording of several gestures performed one after the other
+    (``duration_s`` each; sample ``k`` of the sequence is ``generate_sample(class_ids[k],
+    k, seed)``), with one label segment per gesture and the class names: a demo input
+    for replay and live classification. Returns ``{"path", "events", "labels"}``."""
+    from dvsstream.recording import RecordingWriter  # h5py only where needed
+
+    step_us = int(round(duration_s * 1e6))
+    with RecordingWriter(path, G.SENSOR_SIZE, "dvsstream-synth", class_names=list(CLASS_NAMES),
+                         source=json.dumps({"generator": "dvsstream.synth.write_gesture_recording",
+                                            "class_ids": [int(c) for c in class_ids], "seed": int(seed),
+                                            "duration_s": duration_s})) as writer:
+        for k, class_id in enumerate(class_ids):
+            events, _ = generate_sample(int(class_id), k, seed, duration_s, fps)
+            events["t"] += k * step_us
+            writer.write(events)
+            writer.add_label(k * step_us, (k + 1) * step_us, int(class_id))
+        return {"path": str(path), "events": writer.n_events, "labels": len(class_ids)}
 
 
 def session_of(index: int, samples_per_class: int, test_fraction: float = 0.2) -> tuple[str, int, str]:

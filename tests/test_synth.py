@@ -191,3 +191,18 @@ def test_contrast_sign_is_bright_figure_unless_asked():
     rng = np.random.default_rng(0)
     assert all(figure_brighter(G.sample_params(c % G.N_CLASSES, rng)) for c in range(60))
     assert not any(figure_brighter(G.sample_params(c % G.N_CLASSES, rng, dark_fraction=1.0)) for c in range(60))
+
+
+def test_gesture_recording_has_one_label_per_gesture(tmp_path):
+    from dvsstream.recording import RecordingReader
+    from dvsstream.synth import CLASS_NAMES, write_gesture_recording
+
+    info = write_gesture_recording(tmp_path / "seq.h5", [1, 3, 9], seed=5, duration_s=0.3)
+    with RecordingReader(tmp_path / "seq.h5") as rec:
+        assert rec.n_events == info["events"] > 0
+        assert rec.labels["label"].tolist() == [1, 3, 9]
+        assert rec.labels["start"].tolist() == [0, 300_000, 600_000]
+        assert list(rec.class_names) == list(CLASS_NAMES)
+        ev = rec.read()
+    assert ev["t"].min() >= 0 and ev["t"].max() < 900_000
+    assert all(np.any((ev["t"] >= a) & (ev["t"] < a + 300_000)) for a in (0, 300_000, 600_000))

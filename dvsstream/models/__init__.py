@@ -19,7 +19,7 @@ from dvsstream.models.neurons import LIF, lif_multistep, lif_multistep_inference
 from dvsstream.models.spikformer import Spikformer, SpikformerConfig
 from dvsstream.models.registry import create_model, get_config, list_models, register_model
 from dvsstream.models.layers import fuse_bn, unfuse_bn
-from dvsstream.models.checkpoints import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from dvsstream.models.checkpoints import CheckpointError, load_checkpoint, load_model, save_checkpoint, shipped_checkpoint
 from dvsstream.models.taps import AttentionTaps, record_attention, record_firing_rates
 from dvsstream.models.energy import energy_report, format_energy_table
 from dvsstream.models.device import CudaGraphForward, default_device, prepare_for_inference
@@ -42,6 +42,7 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "save_checkpoint",
+    "shipped_checkpoint",
     "AttentionTaps",
     "record_attention",
     "record_firing_rates",

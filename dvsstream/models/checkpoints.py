@@ -18,6 +18,7 @@ import argparse
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Union
 
 import torch
@@ -206,3 +207,20 @@ def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.dev
     model = Spikformer(cfg)
     load_checkpoint(model, obj)
     return model.to(map_location)
+
+
+#: checkpoints shipped inside the package (``dvsstream/data/<name>.pt``, each with a
+#: model card ``<name>.md`` beside it)
+SHIPPED_MODELS = ("gesture_tiny",)
+
+
+def shipped_checkpoint(name: str = "gesture_tiny") -> Path:
+    """Path of a checkpoint shipped with the package (see its model card, same name,
+    ``.md``). ``gesture_tiny``: the tiny preset trained on the synthetic gesture set --
+    not a model of the real DVS128 Gesture data."""
+    if name not in SHIPPED_MODELS:
+        raise CheckpointError(f"no shipped model {name!r}; shipped: {', '.join(SHIPPED_MODELS)}")
+    path = Path(__file__).resolve().parent.parent / "data" / f"{name}.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: the shipped checkpoint is missing (a broken install?)")
+    return path
