@@ -729,8 +729,6 @@ class FrameDataset(torch.utils.data.Dataset):
         for other in self._items:
             if other.path != item.path or other is item:
                 continue
-            if self.cache_dir is None:
-                return
             key = self._key(other)
             path = self._entry(key)
             if path.is_file() or path.with_suffix(".bad").is_file():
@@ -747,10 +745,10 @@ class FrameDataset(torch.utils.data.Dataset):
 def collate_frames(batch):
     """DataLoader collate that drops skipped samples (label -1): ``(frames [B, T, 2, H, W],
     labels [B])``; an all-skipped batch gives ``B = 0``."""
-    kept = [(f, y) for f, y in batch if y >= 0]
+    kept = [(f, int(y)) for f, y in batch if int(y) >= 0]
     if not kept:
         return torch.empty(0), torch.empty(0, dtype=torch.long)
-    frames = torch.stack([f for f, _ in kept])
+    frames = torch.stack([torch.as_tensor(f) for f, _ in kept])
     labels = torch.tensor([y for _, y in kept], dtype=torch.long)
     return frames, labels
 

@@ -221,7 +221,8 @@ class RecordingWriter:
     def write(self, packet: np.ndarray) -> None:
         """Append a time-sorted packet of events (any t/x/y/p structured array)."""
         self._check_open()
-        packet = as_events(np.asarray(packet))
+        given = np.asarray(packet)
+        packet = as_events(given)
         if packet.size == 0:
             self._maybe_flush()
             return
@@ -237,7 +238,7 @@ class RecordingWriter:
             self.start_time_us = int(t[0])
             self._f.attrs["start_time_us"] = np.int64(self.start_time_us)
         entries, last_bucket = self._index_entries(t, self.n_events)
-        copy = packet.copy()  # the caller may reuse its array
+        copy = packet.copy() if packet is given else packet  # the caller may reuse its array
         # state changes kept together, so that an interrupt leaves them consistent
         self._buffer.append(copy)
         self._n_buffered += copy.size

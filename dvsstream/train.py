@@ -277,14 +277,12 @@ class _ShardSampler(Sampler[int]):
 
 
 def collate_drop_skipped(batch: Sequence[tuple[Tensor, int]]) -> tuple[Tensor, Tensor, int]:
-    """``(frames [B, T, C, H, W], labels [B], dropped)``: samples a dataset could not read
-    (label ``-1``, as :class:`dvsstream.datasets.FrameDataset` returns them) are left out
-    and counted."""
-    kept = [(f, int(y)) for f, y in batch if int(y) >= 0]
-    dropped = len(batch) - len(kept)
-    if not kept:
-        return torch.empty(0), torch.empty(0, dtype=torch.long), dropped
-    return torch.stack([torch.as_tensor(f) for f, _ in kept]), torch.tensor([y for _, y in kept], dtype=torch.long), dropped
+    """``(frames [B, T, C, H, W], labels [B], dropped)``: :func:`dvsstream.datasets.collate_frames`
+    (samples a dataset could not read, label ``-1``, are left out) plus their count."""
+    from dvsstream.datasets import collate_frames
+
+    frames, labels = collate_frames(batch)
+    return frames, labels, len(batch) - labels.numel()
 
 
 def _all_sum(values: Tensor, info: DistInfo) -> Tensor:

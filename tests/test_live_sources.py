@@ -14,7 +14,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 
 import numpy as np
@@ -26,7 +25,7 @@ from dvsstream.errors import SourceError  # noqa: E402
 from dvsstream.events import EVENT_DTYPE  # noqa: E402
 from dvsstream.sources import open_source  # noqa: E402
 from dvsstream.sources.camera import event_store_to_array, open_camera  # noqa: E402
-from dvsstream.sources.network import NetworkSource, parse_uri  # noqa: E402
+from dvsstream.sources.network import parse_uri  # noqa: E402
 
 N_PACKETS = 50
 PACKET_EVENTS = 1000
@@ -126,35 +125,23 @@ def check_stream(source, proc) -> None:
         assert source.ended
 
 
-def test_tcp_loopback_receives_every_event_and_ends():
-    port = free_port()
-    proc = start_writer(f"127.0.0.1:{port}")
-    try:
-        check_stream(open_source(f"tcp://127.0.0.1:{port}"), proc)
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-def test_tcp_host_name_is_resolved():
-    port = free_port()
-    proc = start_writer(f"127.0.0.1:{port}")
-    try:
-        check_stream(NetworkSource(f"tcp://localhost:{port}"), proc)
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-def test_unix_socket_receives_every_event_and_ends():
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "dv.sock")
+@pytest.mark.parametrize("kind", ["tcp", "tcp-hostname", "unix"])
+def test_loopback_stream_receives_every_event_and_ends(kind, tmp_path):
+    """A real NetworkWriter (in a child process) on TCP -- by IP and by host name --
+    and on a UNIX socket: every event arrives, and the stream ends when it closes."""
+    if kind == "unix":
+        path = tmp_path / "dv.sock"
         proc = start_writer(f"unix:{path}")
-        try:
-            check_stream(open_source(f"unix://{path}"), proc)
-        finally:
-            proc.kill()
-            proc.wait()
+        uri = f"unix://{path}"
+    else:
+        port = free_port()
+        proc = start_writer(f"127.0.0.1:{port}")
+        uri = f"tcp://{'localhost' if kind == 'tcp-hostname' else '127.0.0.1'}:{port}"
+    try:
+        check_stream(open_source(uri), proc)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_connection_refused_names_uri():

@@ -87,6 +87,7 @@ def poll_dv_input(source: EventSource, lock: threading.Lock, get_reader,
     library already received is drained, then ``on_end(None)`` is called; an
     exception ends the stream with ``on_end(exc)``. Never raises for a lost device.
     """
+    stopped = False  # the input said it stopped: drain what it holds, then end
     while not source._closed:
         with lock:
             reader = get_reader()
@@ -94,31 +95,20 @@ def poll_dv_input(source: EventSource, lock: threading.Lock, get_reader,
                 return
             try:
                 batch = reader.getNextEventBatch()
-                running = True if batch is not None else reader.isRunning()
+                if batch is None and not stopped and not reader.isRunning():
+                    stopped = True
+                    continue  # one more read: batches may have arrived before the stop
             except Exception as exc:  # device unplugged, socket reset...
-                on_end(exc)
-                return
+                if not stopped:
+                    on_end(exc)
+                    return
+                batch = None
         if batch is not None:
             packet = event_store_to_array(batch)
             if packet.size:
                 yield packet
             continue
-        if not running:
-            # the input stopped: deliver whatever it had already received
-            while True:
-                with lock:
-                    reader = get_reader()
-                    if reader is None:
-                        return
-                    try:
-                        batch = reader.getNextEventBatch()
-                    except Exception:
-                        batch = None
-                if batch is None:
-                    break
-                packet = event_store_to_array(batch)
-                if packet.size:
-                    yield packet
+        if stopped:
             on_end(None)
             return
         time.sleep(poll_s)
