@@ -246,11 +246,27 @@ class Spikformer(nn.Module):
         """One time step ``[B, C, H, W]`` -> logits ``[B, classes]`` over the steps seen
         (or the last ``window`` steps). Carries neuron state; eval mode only; runs under
         ``torch.inference_mode`` (its outputs are inference tensors)."""
+        self._check_input(frame, 4)
+        return self.step_frames(frame.unsqueeze(1))
+
+    @torch.inference_mode()
+    def step_frames(self, frames: Tensor) -> Tensor:
+        """``k`` time steps at once, ``[B, k, C, H, W]`` -> logits after the last of them.
+
+        The same as ``k`` calls of :meth:`step` (exactly so in float64; in float32 the
+        batched convolutions may round differently), at the cost of one ``k``-step
+        forward -- e.g. ``reset()`` then ``step_frames(window)`` primes the state and the
+        feature history with a whole window before stepping on one bin at a time."""
         if self.training:
             raise RuntimeError("Spikformer.step() needs eval mode (batch norm must use running statistics): call model.eval()")
-        self._check_input(frame, 4)
-        frame = self._cast(frame)
-        f = self.forward_features(frame.unsqueeze(0))[0]
+        self._check_input(frames, 5)
+        feats = self.forward_features(self._cast(frames).transpose(0, 1))
+        for f in feats.unbind(0):
+            logits = self._add_step_features(f)
+        return logits
+
+    def _add_step_features(self, f: Tensor) -> Tensor:
+        """Append one step's features ``[B, dim]`` to the history; logits of the head."""
         self._n_steps += 1
         if self.window:
             self._feats.append(f)

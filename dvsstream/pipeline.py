@@ -1,0 +1,715 @@
+"""The streaming engine: source thread -> binner -> classifier thread -> consumers.
+
+::
+
+    source ──packets──> [source thread] ──windows──> queue ──> [classifier thread] ──> predictions
+                          │  binner (model input)                 model.step / model(x)
+                          │  event view (display, full resolution)
+                          └─ recorder (HDF5, every packet, never drops)
+
+**Back-pressure.** The source thread reads, records and bins; it hands each finished
+window to the classifier through a bounded queue. With ``drop_stale=True`` (live use, the
+GUI, paced replay) a full queue drops its *oldest* window: the classifier always works on
+the freshest data, the source never waits (a camera cannot), and every dropped window is
+counted in ``windows_skipped``. With ``drop_stale=False`` (deterministic replay: ``dvsstream
+run`` on a file without ``--speed``) the source thread waits for the classifier, so no
+window is ever skipped and the same file always gives the same predictions. The recorder
+is written synchronously in the source thread, before binning: it never drops an event.
+
+**Step mode** (``mode="step"``, the default) feeds the model only the ``new_bins`` new
+time bins of each window (``model.step_frames``), carrying LIF state between hops: a hop
+costs ``hop / window`` of a full forward. The state is primed with a whole window at the
+start, after a seek or loop, after silent gaps and after skipped windows (when the
+classifier falls behind, the next window is recomputed whole), so a prediction always
+rests on the window it reports. **Window mode** (``mode="window"``) recomputes the last T
+bins from reset for every hop (``model(x)``), exactly what the model was trained on.
+
+**Latency** is measured from the moment the source thread received the packet that
+closed a window (the first packet with an event at or after the window's end) to the
+moment its logits were ready.
+
+Nothing here imports Qt: the GUI reads :meth:`Pipeline.snapshot` from a timer.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from dvsstream.binning import StreamingBinner, Window
+from dvsstream.events import SensorSize
+from dvsstream.models import energy_report, record_attention, record_firing_rates
+from dvsstream.models.spikformer import Spikformer
+
+__all__ = [
+    "BinningConfig",
+    "Classifier",
+    "EventView",
+    "LoadedModel",
+    "Pipeline",
+    "PipelineStats",
+    "Prediction",
+    "load_classifier_model",
+]
+
+#: display accumulation bins are at most this long (µs): the event view updates ~100/s
+DISPLAY_BIN_US = 10_000
+
+
+# ============================================================== configuration
+@dataclass(frozen=True)
+class BinningConfig:
+    """How a live stream is cut for the model: a ``window_us`` window of ``n_bins`` time
+    bins, a new window every ``hop_us``, sensor pixels sum-pooled by ``downsample``."""
+
+    window_us: int
+    n_bins: int
+    hop_us: int
+    downsample: int = 1
+
+    def __post_init__(self) -> None:
+        if self.n_bins < 1 or self.window_us <= 0 or self.window_us % self.n_bins:
+            raise ValueError(f"window ({self.window_us} µs) must be a positive multiple of T={self.n_bins} bins")
+        bin_us = self.window_us // self.n_bins
+        if self.hop_us <= 0 or self.hop_us % bin_us or self.hop_us > self.window_us:
+            raise ValueError(
+                f"hop ({self.hop_us} µs) must be a multiple of the bin length {bin_us} µs "
+                f"(window / T) and at most the window ({self.window_us} µs)"
+            )
+
+    @property
+    def bin_us(self) -> int:
+        return self.window_us // self.n_bins
+
+    def binner(self, sensor_size, **options: Any) -> StreamingBinner:
+        return StreamingBinner(sensor_size, self.window_us, self.n_bins, self.hop_us,
+                               downsample=self.downsample, **options)
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(window_us=self.window_us, n_bins=self.n_bins, hop_us=self.hop_us,
+                    downsample=self.downsample)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for live use with what its checkpoint says about it."""
+
+    model: Spikformer
+    class_names: list[str]
+    binning: BinningConfig
+    checkpoint: str
+    device: torch.device
+
+
+def _default_binning(model: Spikformer, sensor_size: SensorSize | None) -> BinningConfig:
+    """A window of T bins of 50 ms, hop one bin, pooled to the model's input size."""
+    cfg = model.config
+    down = 1
+    if sensor_size is not None and sensor_size[0] != cfg.img_size[1]:
+        down = max(1, int(sensor_size[0]) // int(cfg.img_size[1]))
+    return BinningConfig(window_us=50_000 * cfg.T, n_bins=cfg.T, hop_us=50_000, downsample=down)
+
+
+def load_classifier_model(
+    checkpoint: Optional[str] = None,
+    device: Optional[str | torch.device] = None,
+    sensor_size: SensorSize | None = None,
+) -> LoadedModel:
+    """Load one of our checkpoints (default: the shipped gesture model) for inference:
+    eval mode, batch norms folded, on ``device`` (default CUDA when present).
+
+    Class names and the live binning come from the checkpoint's ``meta`` (``classes``,
+    ``live_binning``); without them: ``class 0..n-1`` and T bins of 50 ms."""
+    from dvsstream.models import prepare_for_inference, shipped_checkpoint
+    from dvsstream.models.checkpoints import _read, load_model
+
+    path = str(checkpoint) if checkpoint else str(shipped_checkpoint())
+    model = load_model(path)
+    obj, _ = _read(path)
+    meta = dict(obj.get("meta") or {})
+    prepare_for_inference(model, device=device)
+    names = [str(c) for c in meta.get("classes") or []]
+    if len(names) != model.num_classes:
+        names = [f"class {i}" for i in range(model.num_classes)]
+    live = meta.get("live_binning")
+    binning = BinningConfig(**live) if live else _default_binning(model, sensor_size)
+    dev = next(model.parameters()).device
+    return LoadedModel(model=model, class_names=names, binning=binning, checkpoint=path, device=dev)
+
+
+# ============================================================== results
+@dataclass
+class Prediction:
+    """The classifier's verdict on one window.
+
+    ``t_start``/``t_end``: the window, µs (stream time). ``probs``: softmax ``[classes]``.
+    ``latency_ms``: window closed (packet received) -> logits ready. ``label``: the true
+    class at the window's centre when the recording has a label track, else None.
+    ``steps``: time steps the model ran for this prediction (new bins, or a whole window
+    when it (re)primed its state). ``attention``: block -> ``{"matrix": [heads, N, N],
+    "spatial": [heads, h, w]}`` averaged over those steps (only with taps on).
+    """
+
+    t_start: int
+    t_end: int
+    probs: np.ndarray
+    latency_ms: float
+    steps: int
+    events: int
+    label: Optional[int] = None
+    firing_rate: Optional[float] = None
+    attention: Optional[dict[int, dict[str, np.ndarray]]] = None
+
+    @property
+    def top(self) -> int:
+        return int(np.argmax(self.probs))
+
+    def top_k(self, k: int = 3) -> list[tuple[int, float]]:
+        order = np.argsort(-self.probs)[:k]
+        return [(int(i), float(self.probs[i])) for i in order]
+
+    def to_json(self, class_names: Sequence[str], k: int = 3) -> dict[str, Any]:
+        out = {
+            "t_start_us": self.t_start,
+            "t_end_us": self.t_end,
+            "top": [[class_names[i], round(p, 5)] for i, p in self.top_k(k)],
+            "probs": [round(float(p), 5) for p in self.probs],
+            "events": self.events,
+            "latency_ms": round(self.latency_ms, 3),
+        }
+        if self.label is not None:
+            out["label"] = class_names[self.label] if 0 <= self.label < len(class_names) else self.label
+        return out
+
+
+@dataclass
+class PipelineStats:
+    """Accounting and timing. ``events_read = events_binned + events_out_of_bounds +
+    events_late`` (late: older than the window being built, not binnable)."""
+
+    events_read: int = 0
+    events_binned: int = 0
+    events_out_of_bounds: int = 0
+    events_late: int = 0
+    packets: int = 0
+    windows: int = 0
+    windows_classified: int = 0
+    windows_skipped: int = 0
+    empty_windows: int = 0
+    restarts: int = 0
+    recorded_events: int = 0
+    event_rate: float = 0.0
+    inference_rate: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    inference_ms: dict[str, float] = field(default_factory=dict)
+    energy_mj_per_window: Optional[float] = None
+    stream_time_us: Optional[int] = None
+    wall_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, float]:
+    if not len(values):
+        return {}
+    a = np.asarray(values, dtype=np.float64)
+    return {"p50": round(float(np.percentile(a, 50)), 3), "p95": round(float(np.percentile(a, 95)), 3),
+            "max": round(float(a.max()), 3), "mean": round(float(a.mean()), 3), "n": int(a.size)}
+
+
+# ============================================================== event view
+class EventView:
+    """ON/OFF event counts of the last ``window_us``, at full sensor resolution, updated
+    every ``bin_us`` (about 10 ms) of stream time: what the GUI draws.
+
+    A :class:`StreamingBinner` with short bins emits only its new bins; a running sum over
+    the last ``window_us / bin_us`` of them is the accumulation image ``[2, H, W]``."""
+
+    def __init__(self, sensor_size, window_us: int, bin_us_max: int = DISPLAY_BIN_US) -> None:
+        n = max(1, math.ceil(window_us / bin_us_max))
+        while window_us % n:
+            n += 1
+        self.n = n
+        self._binner = StreamingBinner(sensor_size, window_us, n, window_us // n, emit="new")
+        w, h = self._binner.sensor_size
+        self._ring = np.zeros((n, 2, h, w), np.float32)
+        self._pos = 0
+        self.image = np.zeros((2, h, w), np.float32)
+        self.t_end: Optional[int] = None
+        self._lock = threading.Lock()
+
+    def read(self) -> tuple[np.ndarray, Optional[int]]:
+        """A copy of the image ``[2, H, W]`` and its end time (µs), consistent."""
+        with self._lock:
+            return self.image.copy(), self.t_end
+
+    def push(self, packet: np.ndarray) -> bool:
+        """Bin a packet; True when the image changed."""
+        changed = False
+        windows = self._binner.push(packet)
+        if not windows:
+            return False
+        with self._lock:
+            for win in windows:
+                self._update(win)
+        return True
+
+    def _update(self, win: Window) -> None:
+        if win.gap_before or win.new_bins >= self.n:
+            self._ring[:] = 0
+            self.image[:] = 0
+        for f in win.frames[-self.n:]:
+            self.image -= self._ring[self._pos]
+            self._ring[self._pos] = f
+            self.image += f
+            self._pos = (self._pos + 1) % self.n
+        self.t_end = win.t_end
+
+
+# ============================================================== classifier
+class Classifier:
+    """Runs the model on windows, in step or window mode, with optional taps.
+
+    ``attention``: record every block's spike attention (forces SSA's N x N order; small
+    for the live presets). ``energy_every_s``: re-estimate the energy of one window by the
+    papers' method (an extra forward) at most this often; None: never.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        mode: str = "step",
+        attention: bool = False,
+        firing_rates: bool = True,
+        energy_every_s: Optional[float] = None,
+    ) -> None:
+        if mode not in ("step", "window"):
+            raise ValueError(f"mode must be 'step' or 'window', got {mode!r}")
+        self.loaded = loaded
+        self.model = loaded.model
+        self.mode = mode
+        self.attention = attention
+        self.firing_rates = firing_rates
+        self.energy_every_s = energy_every_s
+        self.energy_mj: Optional[float] = None
+        self._last_energy = -math.inf
+        self._primed = False
+        self._energy_model: Optional[Spikformer] = None
+        self.model.set_window(loaded.binning.n_bins)
+
+    def reset(self) -> None:
+        self.model.reset()
+        self._primed = False
+
+    def _tapped(self):
+        if self.attention:
+            return record_attention(self.model, firing_rates=self.firing_rates)
+        if self.firing_rates:
+            return record_firing_rates(self.model)
+        return None
+
+    @torch.inference_mode()
+    def __call__(self, window: Window, resync: bool = False) -> tuple[np.ndarray, int, Optional[float], Any]:
+        """Logits of one window. Returns ``(probs [classes], steps run, firing rate,
+        attention or None)``. ``resync``: windows were skipped before this one."""
+        x = torch.from_numpy(window.frames).unsqueeze(0)  # [1, k, C, H, W]
+        taps_cm = self._tapped()
+        taps = taps_cm.__enter__() if taps_cm is not None else None
+        try:
+            if self.mode == "window":
+                logits = self.model(x)
+                steps = x.shape[1]
+            else:
+                whole = (not self._primed or resync or window.gap_before > 0
+                         or window.new_bins >= window.frames.shape[0])
+                if whole:
+                    self.model.reset()
+                    frames = x
+                else:
+                    frames = x[:, -window.new_bins:]
+                logits = self.model.step_frames(frames)
+                self._primed = True
+                steps = frames.shape[1]
+        finally:
+            if taps_cm is not None:
+                taps_cm.__exit__(None, None, None)
+        probs = torch.softmax(logits.float(), -1)[0].cpu().numpy()
+        rate = attn = None
+        if taps is not None:
+            rates = taps.firing_rates
+            rate = float(np.mean(list(rates.values()))) if rates else None
+            if self.attention:
+                attn = {
+                    i: {"matrix": m[:, 0].float().mean(0).cpu().numpy(),
+                        "spatial": taps.spatial[i][:, 0].float().mean(0).cpu().numpy()}
+                    for i, m in taps.attention.items()
+                }
+        if self.energy_every_s is not None and time.perf_counter() - self._last_energy >= self.energy_every_s:
+            self._estimate_energy(window)
+        return probs, steps, rate, attn
+
+    def _estimate_energy(self, window: Window) -> None:
+        if window.frames.shape[0] < self.loaded.binning.n_bins:
+            return  # only new bins at hand: wait for a whole window
+        if self._energy_model is None:  # a private copy: the stepping state stays untouched
+            self._energy_model = copy.deepcopy(self.model)
+        rep = energy_report(self._energy_model, torch.from_numpy(window.frames).unsqueeze(0))
+        self.energy_mj = float(rep["energy_mj"])
+        self._last_energy = time.perf_counter()
+
+
+# ============================================================== pipeline
+@dataclass
+class _Job:
+    window: Window
+    t_received: float
+    generation: int
+
+
+_END = object()
+
+
+class Pipeline:
+    """Source -> binner -> classifier, on two threads, with bounded queues.
+
+    ``source``: an open :class:`~dvsstream.sources.base.EventSource` (the pipeline closes
+    it). ``loaded``: from :func:`load_classifier_model`, or None for no classifier (view
+    and record only). ``binning``: overrides the checkpoint's live binning.
+    ``drop_stale``: skip stale windows under overload (counted) instead of making the
+    source wait. ``queue_size``: windows waiting for the classifier at most.
+    ``on_prediction``: called in the classifier thread with each :class:`Prediction`.
+    ``history``: predictions kept for :attr:`predictions` (None: all, for headless runs).
+    """
+
+    def __init__(
+        self,
+        source,
+        loaded: Optional[LoadedModel] = None,
+        *,
+        binning: Optional[BinningConfig] = None,
+        mode: str = "step",
+        drop_stale: bool = True,
+        queue_size: int = 2,
+        attention: bool = False,
+        firing_rates: bool = True,
+        energy_every_s: Optional[float] = None,
+        event_view: bool = False,
+        on_prediction: Optional[Callable[[Prediction], None]] = None,
+        history: Optional[int] = None,
+    ) -> None:
+        self.source = source
+        self.loaded = loaded
+        self.sensor_size = SensorSize(*source.sensor_size)
+        if binning is None:
+            binning = loaded.binning if loaded is not None else BinningConfig(400_000, 8, 50_000)
+        self.binning = binning
+        if loaded is not None:
+            want = tuple(loaded.model.config.img_size)
+            have = (self.sensor_size.height // binning.downsample, self.sensor_size.width // binning.downsample)
+            if want != have:
+                raise ValueError(
+                    f"the model takes {want[1]}x{want[0]} frames but the {self.sensor_size.width}x"
+                    f"{self.sensor_size.height} sensor pooled by {binning.downsample} gives {have[1]}x{have[0]}"
+                )
+        self.classifier = (Classifier(loaded, mode=mode, attention=attention, firing_rates=firing_rates,
+                                      energy_every_s=energy_every_s) if loaded is not None else None)
+        self.class_names = self._class_names()
+        self.labels = getattr(source, "labels", None)
+        self.drop_stale = drop_stale
+        self.on_prediction = on_prediction
+        self.view = EventView(self.sensor_size, binning.window_us) if event_view else None
+
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._queue: deque[_Job] = deque()
+        self._queue_size = max(1, int(queue_size))
+        self._resync = False
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._finished = threading.Event()
+        self._producer_done = False
+        self.error: Optional[BaseException] = None
+        self.predictions: deque[Prediction] = deque(maxlen=history)
+        self.latest: Optional[Prediction] = None
+        self._latencies: deque[float] = deque(maxlen=None if history is None else 10_000)
+        self._infer_ms: deque[float] = deque(maxlen=None if history is None else 10_000)
+        self._hop_times: deque[float] = deque(maxlen=64)
+        self._rate_meter: deque[tuple[float, int]] = deque(maxlen=64)
+        self._generation = 0
+        self._binner = binning.binner(self.sensor_size)
+        self._done_binners: list[StreamingBinner] = []
+        self._last_t: Optional[int] = None
+        self._recorder = None
+        self._recorded = 0
+        self.stats = PipelineStats()
+        self._t0 = 0.0
+        self._threads: list[threading.Thread] = []
+
+    def _class_names(self) -> list[str]:
+        names = list(self.loaded.class_names) if self.loaded is not None else []
+        src_names = getattr(self.source, "class_names", None)
+        if src_names and self.loaded is not None and len(src_names) == len(names):
+            return names  # the model's own names win; the source's agree in count
+        return names
+
+    # ------------------------------------------------------------- control
+    def start(self) -> "Pipeline":
+        self._t0 = time.perf_counter()
+        self._threads = [threading.Thread(target=self._guard(self._produce), name="dvsstream-source", daemon=True)]
+        if self.classifier is not None:
+            self._threads.append(threading.Thread(target=self._guard(self._consume), name="dvsstream-classifier",
+                                                  daemon=True))
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop both threads, close the source and any recording. Safe to call twice."""
+        self._stop.set()
+        self._paused.clear()
+        with self._cond:
+            self._cond.notify_all()
+        try:
+            self.source.close()
+        except Exception:
+            pass
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout)
+        self.stop_recording()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Block until the stream ended and every window was classified (or stopped)."""
+        return self._finished.wait(timeout)
+
+    def run(self) -> PipelineStats:
+        """Start, wait for the end of the stream, stop; re-raises a thread's error."""
+        self.start()
+        try:
+            while not self.wait(0.1):
+                pass
+        finally:
+            self.stop()
+        if self.error is not None:
+            raise self.error
+        return self.snapshot_stats()
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def pause(self, paused: bool = True) -> None:
+        """Hold the source thread between packets (recordings); a paced replay resumes
+        at its pace without catching up."""
+        if paused:
+            self._paused.set()
+        else:
+            self._paused.clear()
+            pacer = getattr(self.source, "pacer", None)
+            if pacer is not None:
+                pacer.restart()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def seek(self, t_us: int) -> None:
+        """Recordings: continue at stream time ``t_us``; binning and model state restart."""
+        seek = getattr(self.source, "seek", None)
+        if seek is None:
+            raise ValueError(f"{type(self.source).__name__} cannot seek")
+        seek(int(t_us))
+
+    def start_recording(self, path, overwrite: bool = False) -> None:
+        """Write every packet from now on to an HDF5 recording (none dropped)."""
+        from dvsstream.recording import RecordingWriter
+
+        writer = RecordingWriter(path, self.sensor_size, overwrite=overwrite,
+                                 source=self.source.describe() if hasattr(self.source, "describe") else None)
+        with self._lock:
+            self._recorder = writer
+
+    def stop_recording(self) -> Optional[str]:
+        with self._lock:
+            writer, self._recorder = self._recorder, None
+        if writer is None:
+            return None
+        writer.close()
+        return str(writer.path)
+
+    @property
+    def recording(self) -> bool:
+        return self._recorder is not None
+
+    # ------------------------------------------------------------- threads
+    def _guard(self, target):
+        def run():
+            try:
+                target()
+            except BaseException as exc:  # reported to the caller / shown by the GUI
+                if not self._stop.is_set():
+                    self.error = exc
+                self._stop.set()
+                with self._cond:
+                    self._producer_done = True
+                    self._cond.notify_all()
+                self._finished.set()
+        return run
+
+    def _produce(self) -> None:
+        keep_threads = torch.get_num_threads()
+        for packet in self.source:
+            if self._stop.is_set():
+                break
+            while self._paused.is_set() and not self._stop.is_set():
+                time.sleep(0.01)
+            t_recv = time.perf_counter()
+            with self._lock:
+                rec = self._recorder
+                if rec is not None:
+                    rec.write(packet)
+                    self._recorded += packet.size
+            if self._last_t is not None and packet["t"][0] < self._last_t:
+                self._restart_stream()
+            self._last_t = int(packet["t"][-1])
+            windows = self._binner.push(packet)
+            if self.view is not None:
+                self.view.push(packet)
+            self._rate_meter.append((t_recv, packet.size))
+            self.stats.packets += 1
+            for w in windows:
+                self._enqueue(_Job(w, t_recv, self._generation))
+            if torch.get_num_threads() != keep_threads:  # numba's OpenMP may have reset it
+                torch.set_num_threads(keep_threads)
+        if not self._stop.is_set():
+            t_recv = time.perf_counter()
+            for w in self._binner.flush():
+                self._enqueue(_Job(w, t_recv, self._generation))
+        with self._cond:
+            self._producer_done = True
+            self._cond.notify_all()
+        if self.classifier is None:
+            self._finished.set()
+
+    def _restart_stream(self) -> None:
+        """Time went backwards (a seek or a loop): new binners, fresh model state."""
+        self._done_binners.append(self._binner)
+        self._binner = self.binning.binner(self.sensor_size)
+        if self.view is not None:
+            self.view = EventView(self.sensor_size, self.binning.window_us)
+        with self._cond:
+            self._generation += 1
+            self.stats.windows_skipped += len(self._queue)
+            self._queue.clear()
+        self.stats.restarts += 1
+
+    def _enqueue(self, job: _Job) -> None:
+        self.stats.windows += 1
+        with self._cond:
+            if self.classifier is None:
+                return
+            if self.drop_stale:
+                if len(self._queue) >= self._queue_size:
+                    self._queue.popleft()
+                    self.stats.windows_skipped += 1
+                    self._resync = True
+            else:
+                while len(self._queue) >= self._queue_size and not self._stop.is_set():
+                    self._cond.wait(0.1)
+            self._queue.append(job)
+            self._cond.notify_all()
+
+    def _consume(self) -> None:
+        clf = self.classifier
+        generation = 0
+        while True:
+            with self._cond:
+                while not self._queue and not self._producer_done and not self._stop.is_set():
+                    self._cond.wait(0.1)
+                if self._stop.is_set() or (not self._queue and self._producer_done):
+                    break
+                job = self._queue.popleft()
+                resync, self._resync = self._resync, False
+                self._cond.notify_all()
+            if job.generation != generation:
+                clf.reset()
+                generation = job.generation
+            t0 = time.perf_counter()
+            probs, steps, rate, attn = clf(job.window, resync=resync)
+            t1 = time.perf_counter()
+            w = job.window
+            pred = Prediction(t_start=w.t_start, t_end=w.t_end, probs=probs,
+                              latency_ms=(t1 - job.t_received) * 1e3, steps=steps, events=w.events,
+                              label=self._label_at((w.t_start + w.t_end) // 2),
+                              firing_rate=rate, attention=attn)
+            with self._lock:
+                self.predictions.append(pred)
+                self.latest = pred
+                self._latencies.append(pred.latency_ms)
+                self._infer_ms.append((t1 - t0) * 1e3)
+                self._hop_times.append(t1)
+                self.stats.windows_classified += 1
+            if self.on_prediction is not None:
+                self.on_prediction(pred)
+        self._finished.set()
+
+    def _label_at(self, t: int) -> Optional[int]:
+        labels = self.labels
+        if labels is None or not len(labels):
+            return None
+        hit = np.nonzero((labels["start"] <= t) & (t < labels["end"]))[0]
+        return int(labels["label"][hit[0]]) if hit.size else None
+
+    # ------------------------------------------------------------- readout
+    def snapshot_stats(self) -> PipelineStats:
+        """A consistent copy of the accounting and timing figures."""
+        s = self.stats
+        binners = self._done_binners + [self._binner]
+        with self._lock:
+            src = getattr(self.source, "stats", None)
+            src_oob = src.out_of_bounds if src is not None else 0
+            s.events_binned = sum(b.stats.binned for b in binners)
+            s.events_out_of_bounds = src_oob + sum(b.stats.out_of_bounds for b in binners)
+            s.events_late = sum(b.stats.out_of_window for b in binners)
+            s.events_read = sum(b.events_in for b in binners) + src_oob
+            s.empty_windows = sum(b.empty_windows_skipped for b in binners)
+            s.recorded_events = self._recorded
+            s.latency_ms = _percentiles(self._latencies)
+            s.inference_ms = _percentiles(self._infer_ms)
+            hops = list(self._hop_times)
+            s.inference_rate = (len(hops) - 1) / (hops[-1] - hops[0]) if len(hops) > 1 and hops[-1] > hops[0] else 0.0
+            meter = list(self._rate_meter)
+            if len(meter) > 1 and meter[-1][0] > meter[0][0]:
+                s.event_rate = sum(n for _, n in meter[1:]) / (meter[-1][0] - meter[0][0])
+            s.stream_time_us = self._last_t
+            s.wall_s = time.perf_counter() - self._t0 if self._t0 else 0.0
+            if self.classifier is not None:
+                s.energy_mj_per_window = self.classifier.energy_mj
+            return PipelineStats(**{k: (dict(v) if isinstance(v, dict) else v) for k, v in s.__dict__.items()})
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a display needs, cheaply: the latest prediction, the event image
+        ``[2, H, W]`` (a copy; None without ``event_view``), its end time, the stats."""
+        view = self.view
+        image, t_end = view.read() if view is not None else (None, None)
+        return {
+            "prediction": self.latest,
+            "event_image": image,
+            "event_t_end": t_end,
+            "stats": self.snapshot_stats(),
+            "finished": self.finished,
+            "error": self.error,
+        }
