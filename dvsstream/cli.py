@@ -158,6 +158,21 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return run_synth(args)
 
 
+# ------------------------------------------------------------------ live
+def cmd_run(args: argparse.Namespace) -> int:
+    from dvsstream.live import run_live
+
+    return run_live(args)
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from dvsstream.gui.app import run_gui_from_args
+    except ImportError as exc:
+        raise DvsstreamError(f"the GUI needs PySide6 and pyqtgraph ({exc}); pip install PySide6-Essentials pyqtgraph") from None
+    return run_gui_from_args(args)
+
+
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -197,6 +212,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop-ms", type=float, default=10.0, help="hop between windows (ms; a multiple of window/bins)")
     p.add_argument("--downsample", type=int, default=1, help="spatial down-sampling factor (2: 128 -> 64)")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("run", help="classify a live stream or a recording headless, printing predictions as they come")
+    p.add_argument("--source", default=None,
+                   help="recording path, camera:[SERIAL], tcp://HOST:PORT, unix://PATH or synthetic:... "
+                        "(default: the shipped recording recordings/gestures_waves_and_clap.h5)")
+    p.add_argument("--checkpoint", default=None, help="our checkpoint (default: the shipped gesture model)")
+    p.add_argument("--window-ms", type=float, default=None, help="window length (default: the checkpoint's)")
+    p.add_argument("--hop-ms", type=float, default=None, help="a prediction every HOP ms (default: the checkpoint's)")
+    p.add_argument("--bins", type=int, default=None, help="time bins T per window (default: the checkpoint's)")
+    p.add_argument("--mode", default="step", choices=("step", "window"),
+                   help="step: one new bin per hop with carried state (cheap); window: recompute all T bins")
+    p.add_argument("--speed", type=float, default=None,
+                   help="recordings: replay pace (1 = real time); default: as fast as the pipeline allows")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (wall time)")
+    p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
+    p.add_argument("--json-out", default=None, help="write predictions and accounting to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("gui", help="the desktop window: events, predictions and every head's spiking attention")
+    p.add_argument("--source", default=None, help="as for run (default: the shipped recording, looping)")
+    p.add_argument("--checkpoint", default=None, help="our checkpoint (default: the shipped gesture model)")
+    p.add_argument("--speed", type=float, default=None, help="recordings: replay pace (default 1 = real time)")
+    p.add_argument("--screenshot", default=None, help="save a PNG of the window after --exit-after seconds")
+    p.add_argument("--exit-after", type=float, default=None, help="close the window after this many seconds")
+    p.add_argument("--settings", default=None, help="settings file (default: the user's config folder)")
+    p.set_defaults(func=cmd_gui)
 
     datasets = ("cifar10dvs", "dvsgesture")
     p = sub.add_parser("eval", help="evaluate a checkpoint on CIFAR10-DVS or DVS128 Gesture from a local folder")

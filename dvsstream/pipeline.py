@@ -129,12 +129,11 @@ def load_classifier_model(
     Class names and the live binning come from the checkpoint's ``meta`` (``classes``,
     ``live_binning``); without them: ``class 0..n-1`` and T bins of 50 ms."""
     from dvsstream.models import prepare_for_inference, shipped_checkpoint
-    from dvsstream.models.checkpoints import _read, load_model
+    from dvsstream.models.checkpoints import checkpoint_meta, load_model
 
     path = str(checkpoint) if checkpoint else str(shipped_checkpoint())
     model = load_model(path)
-    obj, _ = _read(path)
-    meta = dict(obj.get("meta") or {})
+    meta = checkpoint_meta(path)
     prepare_for_inference(model, device=device)
     names = [str(c) for c in meta.get("classes") or []]
     if len(names) != model.num_classes:
@@ -254,7 +253,6 @@ class EventView:
 
     def push(self, packet: np.ndarray) -> bool:
         """Bin a packet; True when the image changed."""
-        changed = False
         windows = self._binner.push(packet)
         if not windows:
             return False

@@ -1,19 +1,11 @@
 """Live sources: a real dv-processing NetworkWriter over loopback TCP and a UNIX
 socket (no mocks), connection errors, and the camera path without a camera.
 
-The NetworkWriter runs in a child process: in dv-processing 2.0.4 destroying a
-NetworkWriter that has a connected client deadlocks the Python process that
-owns it (the destructor holds the GIL while joining an I/O thread that needs
-it), so the child ends with ``os._exit`` once its queue is sent, which closes
-the socket exactly as a stopped DV software would.
+The NetworkWriter runs in a child process (see ``tests/dvwriter.py`` for why).
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -27,37 +19,11 @@ from dvsstream.sources import open_source  # noqa: E402
 from dvsstream.sources.camera import event_store_to_array, open_camera  # noqa: E402
 from dvsstream.sources.network import parse_uri  # noqa: E402
 
+from dvwriter import free_port, start_writer as _start_writer  # noqa: E402
+
 N_PACKETS = 50
 PACKET_EVENTS = 1000
 T0 = 1_700_000_000_000_000  # µs, an epoch-like time as cameras produce
-
-WRITER_SCRIPT = r"""
-import os, sys, time
-import dv_processing as dv
-target, n_packets, n_events, t0 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-stream = dv.io.Stream.EventStream(0, "events", "DVXplorer_TEST01", (320, 240))
-if target.startswith("unix:"):
-    writer = dv.io.NetworkWriter(target[5:], stream)
-else:
-    host, port = target.rsplit(":", 1)
-    writer = dv.io.NetworkWriter(host, int(port), stream)
-print("ready", flush=True)
-deadline = time.monotonic() + 15
-while writer.getClientCount() == 0:  # events written before a client connects are dropped
-    if time.monotonic() > deadline:
-        os._exit(3)
-    time.sleep(0.002)
-for k in range(n_packets):
-    store = dv.EventStore()
-    for i in range(n_events):
-        store.push_back(t0 + k * n_events * 3 + i * 3, (i * 7 + k) % 320, (i * 13 + 2 * k) % 240, (i + k) % 3 == 0)
-    writer.writeEvents(store)
-while writer.getQueuedPacketCount():
-    time.sleep(0.001)
-time.sleep(0.05)
-os._exit(0)  # closes the socket; see the module docstring for why not `del writer`
-"""
-
 
 def expected_events() -> np.ndarray:
     k, i = np.divmod(np.arange(N_PACKETS * PACKET_EVENTS), PACKET_EVENTS)
@@ -69,20 +35,8 @@ def expected_events() -> np.ndarray:
     return ev
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_writer(target: str) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER_SCRIPT, target, str(N_PACKETS), str(PACKET_EVENTS), str(T0)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    line = proc.stdout.readline()
-    assert line.strip() == "ready", f"writer did not start: {line!r}"
-    return proc
+def start_writer(target: str, tmp_dir):
+    return _start_writer(target, expected_events(), tmp_dir, PACKET_EVENTS)
 
 
 def consume(source, timeout: float = 15.0) -> list[np.ndarray]:
@@ -131,11 +85,11 @@ def test_loopback_stream_receives_every_event_and_ends(kind, tmp_path):
     and on a UNIX socket: every event arrives, and the stream ends when it closes."""
     if kind == "unix":
         path = tmp_path / "dv.sock"
-        proc = start_writer(f"unix:{path}")
+        proc = start_writer(f"unix:{path}", tmp_path)
         uri = f"unix://{path}"
     else:
         port = free_port()
-        proc = start_writer(f"127.0.0.1:{port}")
+        proc = start_writer(f"127.0.0.1:{port}", tmp_path)
         uri = f"tcp://{'localhost' if kind == 'tcp-hostname' else '127.0.0.1'}:{port}"
     try:
         check_stream(open_source(uri), proc)
@@ -281,7 +235,7 @@ def test_record_network_stream_to_hdf5(tmp_path):
     from dvsstream.recording import RecordingReader, record
 
     port = free_port()
-    proc = start_writer(f"127.0.0.1:{port}")
+    proc = start_writer(f"127.0.0.1:{port}", tmp_path)
     try:
         with open_source(f"tcp://127.0.0.1:{port}") as src:
             summary = record(src, tmp_path / "net.h5")

@@ -209,6 +209,13 @@ def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.dev
     return model.to(map_location)
 
 
+def checkpoint_meta(path: Union[str, os.PathLike]) -> dict[str, Any]:
+    """The ``meta`` saved with one of our checkpoints (e.g. ``classes``,
+    ``live_binning``, ``frame_spec``); ``{}`` for release state dicts."""
+    obj, _ = _read(path)
+    return dict(obj.get("meta") or {}) if isinstance(obj, Mapping) else {}
+
+
 #: checkpoints shipped inside the package (``dvsstream/data/<name>.pt``, each with a
 #: model card ``<name>.md`` beside it)
 SHIPPED_MODELS = ("gesture_tiny",)
