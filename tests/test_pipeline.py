@@ -7,13 +7,11 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from dvsstream.binning import StreamingBinner
 from dvsstream.live import classify_stream, default_recording
 from dvsstream.pipeline import BinningConfig, Pipeline, load_classifier_model
 from dvsstream.recording import RecordingReader
