@@ -126,6 +126,7 @@ def classify_stream(
         "events_binned": stats.events_binned,
         "events_out_of_bounds": stats.events_out_of_bounds,
         "events_late": stats.events_late,
+        "events_shed": stats.events_shed,
         "windows": stats.windows,
         "windows_classified": stats.windows_classified,
         "windows_skipped": stats.windows_skipped,
@@ -179,7 +180,8 @@ def run_live(args) -> int:
     lat = report["latency_ms"]
     summary = (f"{report['windows_classified']:,} predictions ({report['predictions_per_s']:.1f}/s), "
                f"{report['events_read']:,} events read = {report['events_binned']:,} binned + "
-               f"{report['events_out_of_bounds']:,} out of bounds + {report['events_late']:,} late; "
+               f"{report['events_out_of_bounds']:,} out of bounds + {report['events_late']:,} late"
+               + (f" + {report['events_shed']:,} shed (behind the source)" if report["events_shed"] else "") + "; "
                f"{report['windows_skipped']:,} windows skipped")
     if lat:
         summary += f"; latency p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms"

@@ -16,6 +16,13 @@ run`` on a file without ``--speed``) the source thread waits for the classifier,
 window is ever skipped and the same file always gives the same predictions. The recorder
 is written synchronously in the source thread, before binning: it never drops an event.
 
+**Overload of a real-time source** (camera, network, a paced replay, a real-time synthetic
+stream): when the source thread itself falls behind the sensor's clock by more than
+``max_lag_ms`` (default: one window), it stops binning -- packets are still read and
+recorded, their events counted as ``events_shed`` and their windows as skipped -- until
+it has caught up to half that lag, then restarts binning and the model state. Latency
+stays bounded and memory does not grow with the backlog.
+
 **Step mode** (``mode="step"``, the default) feeds the model only the ``new_bins`` new
 time bins of each window (``model.step_frames``), carrying LIF state between hops: a hop
 costs ``hop / window`` of a full forward. The state is primed with a whole window at the
@@ -192,12 +199,17 @@ class Prediction:
 @dataclass
 class PipelineStats:
     """Accounting and timing. ``events_read = events_binned + events_out_of_bounds +
-    events_late`` (late: older than the window being built, not binnable)."""
+    events_late + events_shed`` (late: older than the window being built, not binnable;
+    shed: read and recorded but not binned while a real-time source ran ahead of the
+    pipeline, their windows counted in ``windows_skipped``). ``lag_ms``: how far the
+    pipeline is behind a real-time source now."""
 
     events_read: int = 0
     events_binned: int = 0
     events_out_of_bounds: int = 0
     events_late: int = 0
+    events_shed: int = 0
+    lag_ms: float = 0.0
     packets: int = 0
     windows: int = 0
     windows_classified: int = 0
@@ -366,6 +378,18 @@ class Classifier:
 
 
 # ============================================================== pipeline
+def _is_realtime(source) -> bool:
+    """Does ``source`` deliver at the sensor's pace (camera, network, a paced replay,
+    a real-time synthetic stream)?"""
+    kind = getattr(source, "kind", "")
+    if kind in ("camera", "network"):
+        return True
+    if kind == "synthetic":
+        return bool(getattr(source, "realtime", False))
+    return bool(getattr(source, "speed", None))
+
+
+
 @dataclass
 class _Job:
     window: Window
@@ -386,6 +410,8 @@ class Pipeline:
     source wait. ``queue_size``: windows waiting for the classifier at most.
     ``on_prediction``: called in the classifier thread with each :class:`Prediction`.
     ``history``: predictions kept for :attr:`predictions` (None: all, for headless runs).
+    ``max_lag_ms``: shed load when a real-time source runs this far ahead ("auto": one
+    window for real-time sources, never for unpaced replays; None: never).
     """
 
     def __init__(
@@ -403,6 +429,7 @@ class Pipeline:
         event_view: bool = False,
         on_prediction: Optional[Callable[[Prediction], None]] = None,
         history: Optional[int] = None,
+        max_lag_ms: Optional[float] | str = "auto",
     ) -> None:
         self.source = source
         self.loaded = loaded
@@ -448,6 +475,13 @@ class Pipeline:
         self._last_t: Optional[int] = None
         self._recorder = None
         self._recorded = 0
+        if max_lag_ms == "auto":
+            max_lag_ms = binning.window_us / 1e3 if _is_realtime(source) else None
+        self.max_lag_us = None if max_lag_ms is None else float(max_lag_ms) * 1e3
+        self._clock: Optional[tuple[float, int]] = None  # (wall s, stream µs) reference
+        self._shedding = False
+        self._shed_from: Optional[int] = None
+        self._paused_since_clock = False
         self.stats = PipelineStats()
         self._t0 = 0.0
         self._threads: list[threading.Thread] = []
@@ -515,6 +549,7 @@ class Pipeline:
         if paused:
             self._paused.set()
         else:
+            self._paused_since_clock = True
             self._paused.clear()
             pacer = getattr(self.source, "pacer", None)
             if pacer is not None:
@@ -583,6 +618,8 @@ class Pipeline:
             if self._last_t is not None and packet["t"][0] < self._last_t:
                 self._restart_stream()
             self._last_t = int(packet["t"][-1])
+            if self.max_lag_us is not None and self._shed(packet, t_recv):
+                continue
             windows = self._binner.push(packet)
             if self.view is not None:
                 self.view.push(packet)
@@ -602,6 +639,32 @@ class Pipeline:
         if self.classifier is None:
             self._finished.set()
 
+    def _shed(self, packet: np.ndarray, now: float) -> bool:
+        """Track the lag behind a real-time source; True when this packet is shed."""
+        speed = getattr(self.source, "speed", None) or 1.0
+        t_last = int(packet["t"][-1])
+        if self._clock is None or self._paused_since_clock:
+            self._clock = (now, int(packet["t"][0]))
+            self._paused_since_clock = False
+        lag_us = (now - self._clock[0]) * 1e6 - (t_last - self._clock[1]) / speed
+        if lag_us < 0:  # the source is ahead of our reference: it is the pace
+            self._clock = (now, t_last)
+            lag_us = 0.0
+        self.stats.lag_ms = lag_us / 1e3
+        if not self._shedding and lag_us > self.max_lag_us:
+            self._shedding = True
+            self._shed_from = int(packet["t"][0])
+        elif self._shedding and lag_us < self.max_lag_us / 2:
+            self._shedding = False
+            hops = (int(packet["t"][0]) - self._shed_from) // self.binning.hop_us
+            self.stats.windows_skipped += int(hops)
+            self.stats.windows += int(hops)  # windows = classified + skipped still holds
+            self._restart_stream()
+        if self._shedding:
+            self.stats.events_shed += packet.size
+            self._rate_meter.append((now, packet.size))
+        return self._shedding
+
     def _restart_stream(self) -> None:
         """Time went backwards (a seek or a loop): new binners, fresh model state."""
         self._done_binners.append(self._binner)
@@ -613,6 +676,7 @@ class Pipeline:
             self.stats.windows_skipped += len(self._queue)
             self._queue.clear()
         self.stats.restarts += 1
+        self._clock = None
 
     def _enqueue(self, job: _Job) -> None:
         self.stats.windows += 1
@@ -682,7 +746,7 @@ class Pipeline:
             s.events_binned = sum(b.stats.binned for b in binners)
             s.events_out_of_bounds = src_oob + sum(b.stats.out_of_bounds for b in binners)
             s.events_late = sum(b.stats.out_of_window for b in binners)
-            s.events_read = sum(b.events_in for b in binners) + src_oob
+            s.events_read = sum(b.events_in for b in binners) + src_oob + s.events_shed
             s.empty_windows = sum(b.empty_windows_skipped for b in binners)
             s.recorded_events = self._recorded
             s.latency_ms = _percentiles(self._latencies)

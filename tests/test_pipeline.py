@@ -253,3 +253,27 @@ def test_cli_run_bad_input_is_one_line(args, message):
     res = run_cli("run", *args)
     assert res.returncode == 2
     assert message in res.stderr and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+def test_a_lagging_real_time_source_is_shed_counted_and_still_recorded(loaded, tmp_path):
+    """A paced replay whose consumer is too slow (the source waits for it): once the
+    pipeline is more than max_lag behind the sensor clock it stops binning, counts the
+    events it sheds and the windows they would have made, and records every event."""
+    src = open_source(RECORDING, speed=4, packet_us=1000)
+    pipe = Pipeline(src, fresh(loaded), drop_stale=False, queue_size=1, max_lag_ms=200,
+                    on_prediction=lambda p: time.sleep(0.08))
+    pipe.start_recording(tmp_path / "rec.h5")
+    stats = pipe.run()
+    assert stats.events_shed > 0 and stats.windows_skipped > 0
+    assert stats.events_read == N_EVENTS == (stats.events_binned + stats.events_out_of_bounds
+                                             + stats.events_late + stats.events_shed)
+    assert stats.windows == stats.windows_classified + stats.windows_skipped
+    with RecordingReader(tmp_path / "rec.h5") as rec:
+        assert rec.n_events == N_EVENTS
+
+
+def test_unpaced_replays_never_shed(loaded):
+    pipe = Pipeline(open_source(RECORDING), fresh(loaded), drop_stale=False,
+                    on_prediction=lambda p: time.sleep(0.002))
+    assert pipe.max_lag_us is None
+    assert pipe.run().events_shed == 0
