@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from dvsstream.binning import StreamingBinner, Window
-from dvsstream.events import SensorSize
+from dvsstream.events import EVENT_DTYPE, SensorSize
 from dvsstream.models import energy_report, record_attention, record_firing_rates
 from dvsstream.models.spikformer import Spikformer
 
@@ -378,6 +378,22 @@ class Classifier:
 
 
 # ============================================================== pipeline
+_warm = False
+
+
+def _warm_binning_kernels() -> None:
+    """Load the binner's compiled kernels (from Numba's cache: ~0.1-0.5 s the first
+    time in a process) before the source thread starts, not while a stream is waiting."""
+    global _warm
+    if _warm:
+        return
+    ev = np.zeros(3, EVENT_DTYPE)
+    ev["t"] = [0, 1, 20]
+    for emit in ("window", "new"):
+        StreamingBinner((2, 2), 2, 2, 2, emit=emit).push(ev)
+    _warm = True
+
+
 def _is_realtime(source) -> bool:
     """Does ``source`` deliver at the sensor's pace (camera, network, a paced replay,
     a real-time synthetic stream)?"""
@@ -495,6 +511,7 @@ class Pipeline:
 
     # ------------------------------------------------------------- control
     def start(self) -> "Pipeline":
+        _warm_binning_kernels()
         self._t0 = time.perf_counter()
         self._threads = [threading.Thread(target=self._guard(self._produce), name="dvsstream-source", daemon=True)]
         if self.classifier is not None:
@@ -643,7 +660,9 @@ class Pipeline:
         """Track the lag behind a real-time source; True when this packet is shed."""
         speed = getattr(self.source, "speed", None) or 1.0
         t_last = int(packet["t"][-1])
-        if self._clock is None or self._paused_since_clock:
+        if self._clock is None or self._paused_since_clock or not self.stats.windows_classified:
+            # (re)start the reference: at the start, after a pause, and until the first
+            # prediction (first calls load compiled kernels and warm torch up)
             self._clock = (now, int(packet["t"][0]))
             self._paused_since_clock = False
         lag_us = (now - self._clock[0]) * 1e6 - (t_last - self._clock[1]) / speed

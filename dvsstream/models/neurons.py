@@ -99,17 +99,21 @@ def lif_multistep_inference(
     if not isinstance(v_threshold, Tensor):
         # a 0-dim tensor in x's dtype compares faster than a Python scalar (no wrapping)
         v_threshold = torch.tensor(v_threshold, dtype=x.dtype, device=x.device)
-    inv = 1.0 / tau
-    exact_inv = math.frexp(tau)[0] == 0.5  # tau is a power of two: x / tau == x * (1/tau)
     for xt, s in zip(xs, out.unbind(0)):
-        torch.sub(xt, v, out=h)
-        if exact_inv:
-            torch.add(v, h, alpha=inv, out=h)  # v + (x - v) * (1/tau): the product is exact
-        else:
-            h.div_(tau).add_(v)  # ((x - v) / tau) + v: addition commutes exactly
-        torch.ge(h, v_threshold, out=s)  # spikes as 0/1 in x's dtype
-        torch.addcmul(h, h, s, value=-1.0, out=v)  # hard reset: h - h*s is exact (s in {0,1})
+        _lif_step(xt, v, h, s, tau, v_threshold)
     return out, v
+
+
+def _lif_step(xt: Tensor, v: Tensor, h: Tensor, s: Tensor, tau: float, v_threshold: Tensor) -> None:
+    """One inference step in place: spikes into ``s``, the new potential into ``v``
+    (``h``: scratch for the charged potential; ``s`` may alias ``xt``)."""
+    torch.sub(xt, v, out=h)
+    if math.frexp(tau)[0] == 0.5:  # tau is a power of two: x / tau == x * (1/tau)
+        torch.add(v, h, alpha=1.0 / tau, out=h)  # v + (x - v) * (1/tau): the product is exact
+    else:
+        h.div_(tau).add_(v)  # ((x - v) / tau) + v: addition commutes exactly
+    torch.ge(h, v_threshold, out=s)  # spikes as 0/1 in x's dtype
+    torch.addcmul(h, h, s, value=-1.0, out=v)  # hard reset: h - h*s is exact (s in {0,1})
 
 
 class LIF(nn.Module):
@@ -148,6 +152,7 @@ class LIF(nn.Module):
         self.record: Optional[list] = None
         self._scratch: Optional[Tensor] = None  # reused buffer of the inference path
         self._th: Optional[Tensor] = None  # the threshold as a 0-dim tensor
+        self._fast: Optional[tuple] = None  # (stride, dtype, device) of the last checked step
 
     def extra_repr(self) -> str:
         return f"tau={self.tau}, v_threshold={self.v_threshold}, alpha={self.alpha}"
@@ -174,6 +179,18 @@ class LIF(nn.Module):
                 v = v.detach().clone()
             x0 = x[0]
             h = state["_scratch"]
+            if (
+                v is not None and h is not None and x.shape[0] == 1 and state["_fast"] == (x.stride(), x.dtype, x.device)
+                and (torch.is_inference_mode_enabled() or not h.is_inference())
+            ):
+                # a live step with scratch and threshold already checked for this shape,
+                # layout, dtype and device: one update (the loop below, minus its set-up)
+                s = x if self.inplace else torch.empty_like(x)
+                _lif_step(x0, v, h, x0 if self.inplace else s[0], self.tau, state["_th"])
+                state["v"] = v
+                if state["record"] is not None:
+                    state["record"].append((s.sum().item(), s.numel()))
+                return s
             if h is None or h.shape != x0.shape or h.stride() != x0.stride() or h.dtype != x0.dtype or (
                 h.device != x0.device or (h.is_inference() and not torch.is_inference_mode_enabled())
             ):
@@ -182,6 +199,9 @@ class LIF(nn.Module):
             if th is None or th.dtype != x.dtype or th.device != x.device:
                 th = state["_th"] = torch.tensor(self.v_threshold, dtype=x.dtype, device=x.device)
             s, v = lif_multistep_inference(x, v, self.tau, th, self.inplace, h)
+            # the next single step with this layout, dtype and device (and a stored v of
+            # the same shape, checked on entry) can skip the set-up
+            state["_fast"] = (x.stride(), x.dtype, x.device) if x.shape[0] == 1 else None
         state["v"] = v
         if state["record"] is not None:
             state["record"].append((s.detach().sum().item(), s.numel()))
