@@ -133,6 +133,7 @@ def classify_stream(
         "empty_windows": stats.empty_windows,
         "latency_ms": stats.latency_ms,
         "inference_ms": stats.inference_ms,
+        "stage_s": stats.stage_s,
         "predictions_per_s": stats.windows_classified / stats.wall_s if stats.wall_s else 0.0,
         "energy_mj_per_window": stats.energy_mj_per_window,
         "wall_s": stats.wall_s,

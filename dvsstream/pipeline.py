@@ -202,7 +202,8 @@ class PipelineStats:
     events_late + events_shed`` (late: older than the window being built, not binnable;
     shed: read and recorded but not binned while a real-time source ran ahead of the
     pipeline, their windows counted in ``windows_skipped``). ``lag_ms``: how far the
-    pipeline is behind a real-time source now."""
+    pipeline is behind a real-time source now. ``stage_s``: seconds spent so far per stage
+    (record, bin, view: source thread; infer: classifier thread)."""
 
     events_read: int = 0
     events_binned: int = 0
@@ -222,6 +223,7 @@ class PipelineStats:
     latency_ms: dict[str, float] = field(default_factory=dict)
     inference_ms: dict[str, float] = field(default_factory=dict)
     energy_mj_per_window: Optional[float] = None
+    stage_s: dict[str, float] = field(default_factory=dict)
     stream_time_us: Optional[int] = None
     wall_s: float = 0.0
 
@@ -490,7 +492,9 @@ class Pipeline:
         self._done_binners: list[StreamingBinner] = []
         self._last_t: Optional[int] = None
         self._recorder = None
+        self._rec_lock = threading.Lock()  # the recorder is written outside the stats lock
         self._recorded = 0
+        self._stage_s = {"record": 0.0, "bin": 0.0, "view": 0.0, "infer": 0.0}
         if max_lag_ms == "auto":
             max_lag_ms = binning.window_us / 1e3 if _is_realtime(source) else None
         self.max_lag_us = None if max_lag_ms is None else float(max_lag_ms) * 1e3
@@ -587,13 +591,19 @@ class Pipeline:
         """Write every packet from now on to an HDF5 recording (none dropped)."""
         from dvsstream.recording import RecordingWriter
 
-        writer = RecordingWriter(path, self.sensor_size, overwrite=overwrite,
-                                 source=self.source.describe() if hasattr(self.source, "describe") else None)
-        with self._lock:
+        import json
+
+        if self._recorder is not None:
+            raise ValueError(f"already recording to {self._recorder.path}")
+        describe = getattr(self.source, "describe", None)
+        writer = RecordingWriter(path, self.sensor_size, camera=getattr(self.source, "camera", ""),
+                                 overwrite=overwrite,
+                                 source=json.dumps(describe(), default=str) if describe else "")
+        with self._rec_lock:
             self._recorder = writer
 
     def stop_recording(self) -> Optional[str]:
-        with self._lock:
+        with self._rec_lock:
             writer, self._recorder = self._recorder, None
         if writer is None:
             return None
@@ -627,19 +637,26 @@ class Pipeline:
             while self._paused.is_set() and not self._stop.is_set():
                 time.sleep(0.01)
             t_recv = time.perf_counter()
-            with self._lock:
+            with self._rec_lock:
                 rec = self._recorder
                 if rec is not None:
                     rec.write(packet)
                     self._recorded += packet.size
+            t_rec = time.perf_counter()
             if self._last_t is not None and packet["t"][0] < self._last_t:
                 self._restart_stream()
             self._last_t = int(packet["t"][-1])
             if self.max_lag_us is not None and self._shed(packet, t_recv):
                 continue
             windows = self._binner.push(packet)
+            t_bin = time.perf_counter()
             if self.view is not None:
                 self.view.push(packet)
+            t_view = time.perf_counter()
+            stage = self._stage_s
+            stage["record"] += t_rec - t_recv
+            stage["bin"] += t_bin - t_rec
+            stage["view"] += t_view - t_bin
             self._rate_meter.append((t_recv, packet.size))
             self.stats.packets += 1
             for w in windows:
@@ -731,6 +748,7 @@ class Pipeline:
             t0 = time.perf_counter()
             probs, steps, rate, attn = clf(job.window, resync=resync)
             t1 = time.perf_counter()
+            self._stage_s["infer"] += t1 - t0
             w = job.window
             pred = Prediction(t_start=w.t_start, t_end=w.t_end, probs=probs,
                               latency_ms=(t1 - job.t_received) * 1e3, steps=steps, events=w.events,
@@ -775,6 +793,7 @@ class Pipeline:
             meter = list(self._rate_meter)
             if len(meter) > 1 and meter[-1][0] > meter[0][0]:
                 s.event_rate = sum(n for _, n in meter[1:]) / (meter[-1][0] - meter[0][0])
+            s.stage_s = {k: round(v, 4) for k, v in self._stage_s.items()}
             s.stream_time_us = self._last_t
             s.wall_s = time.perf_counter() - self._t0 if self._t0 else 0.0
             if self.classifier is not None:
