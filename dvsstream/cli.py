@@ -232,12 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("gui", help="the desktop window: events, predictions and every head's spiking attention")
-    p.add_argument("--source", default=None, help="as for run (default: the shipped recording, looping)")
-    p.add_argument("--checkpoint", default=None, help="our checkpoint (default: the shipped gesture model)")
-    p.add_argument("--speed", type=float, default=None, help="recordings: replay pace (default 1 = real time)")
-    p.add_argument("--screenshot", default=None, help="save a PNG of the window after --exit-after seconds")
-    p.add_argument("--exit-after", type=float, default=None, help="close the window after this many seconds")
-    p.add_argument("--settings", default=None, help="settings file (default: the user's config folder)")
+    from dvsstream.gui.app import add_gui_arguments  # no Qt, no torch at import
+
+    add_gui_arguments(p)
     p.set_defaults(func=cmd_gui)
 
     datasets = ("cifar10dvs", "dvsgesture")

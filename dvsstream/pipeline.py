@@ -65,6 +65,7 @@ __all__ = [
     "PipelineStats",
     "Prediction",
     "load_classifier_model",
+    "warm_up",
 ]
 
 #: display accumulation bins are at most this long (µs): the event view updates ~100/s
@@ -245,14 +246,15 @@ class EventView:
     every ``bin_us`` (about 10 ms) of stream time: what the GUI draws.
 
     A :class:`StreamingBinner` with short bins emits only its new bins; a running sum over
-    the last ``window_us / bin_us`` of them is the accumulation image ``[2, H, W]``."""
+    the last ``window_us / bin_us`` of them is the accumulation image ``[2, H, W]`` (from
+    the first bin on: the image fills up during the first window)."""
 
     def __init__(self, sensor_size, window_us: int, bin_us_max: int = DISPLAY_BIN_US) -> None:
         n = max(1, math.ceil(window_us / bin_us_max))
         while window_us % n:
             n += 1
         self.n = n
-        self._binner = StreamingBinner(sensor_size, window_us, n, window_us // n, emit="new")
+        self._binner = StreamingBinner(sensor_size, window_us, n, window_us // n, emit="new", emit_partial=True)
         w, h = self._binner.sensor_size
         self._ring = np.zeros((n, 2, h, w), np.float32)
         self._pos = 0
@@ -383,7 +385,7 @@ class Classifier:
 _warm = False
 
 
-def _warm_binning_kernels() -> None:
+def warm_up() -> None:
     """Load the binner's compiled kernels (from Numba's cache: ~0.1-0.5 s the first
     time in a process) before the source thread starts, not while a stream is waiting."""
     global _warm
@@ -502,6 +504,7 @@ class Pipeline:
         self._shedding = False
         self._shed_from: Optional[int] = None
         self._paused_since_clock = False
+        self._clock_speed = 1.0
         self.stats = PipelineStats()
         self._t0 = 0.0
         self._threads: list[threading.Thread] = []
@@ -515,7 +518,7 @@ class Pipeline:
 
     # ------------------------------------------------------------- control
     def start(self) -> "Pipeline":
-        _warm_binning_kernels()
+        warm_up()
         self._t0 = time.perf_counter()
         self._threads = [threading.Thread(target=self._guard(self._produce), name="dvsstream-source", daemon=True)]
         if self.classifier is not None:
@@ -677,10 +680,13 @@ class Pipeline:
         """Track the lag behind a real-time source; True when this packet is shed."""
         speed = getattr(self.source, "speed", None) or 1.0
         t_last = int(packet["t"][-1])
-        if self._clock is None or self._paused_since_clock or not self.stats.windows_classified:
-            # (re)start the reference: at the start, after a pause, and until the first
-            # prediction (first calls load compiled kernels and warm torch up)
+        if (self._clock is None or self._paused_since_clock or not self.stats.windows_classified
+                or speed != self._clock_speed):
+            # (re)start the reference: at the start, after a pause or a change of replay
+            # speed, and until the first prediction (first calls load compiled kernels
+            # and warm torch up)
             self._clock = (now, int(packet["t"][0]))
+            self._clock_speed = speed
             self._paused_since_clock = False
         lag_us = (now - self._clock[0]) * 1e6 - (t_last - self._clock[1]) / speed
         if lag_us < 0:  # the source is ahead of our reference: it is the pace
@@ -764,6 +770,12 @@ class Pipeline:
             if self.on_prediction is not None:
                 self.on_prediction(pred)
         self._finished.set()
+
+    def recent_predictions(self, n: Optional[int] = None) -> list[Prediction]:
+        """A copy of the last ``n`` predictions (all kept when None), oldest first."""
+        with self._lock:
+            preds = list(self.predictions)
+        return preds if n is None else preds[-n:]
 
     def _label_at(self, t: int) -> Optional[int]:
         labels = self.labels

@@ -1,0 +1,847 @@
+"""The main window: controls on the left, events / attention / predictions in the
+middle, a seek bar and the live figures at the bottom.
+
+A :class:`~PySide6.QtCore.QTimer` (:data:`FRAME_MS`) reads ``pipeline.snapshot()`` and
+redraws what changed into the views' existing items; the source, the binning and the
+model run in the pipeline's own threads, so the GUI thread only draws. Only opening a
+source or a checkpoint (fast) happens on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from dvsstream.errors import DvsstreamError
+from dvsstream.gui import state
+from dvsstream.gui.controller import HISTORY_SECONDS, Controller
+from dvsstream.gui.state import Settings
+from dvsstream.gui.views import AttentionGrid, EventView, HistoryStrip, PredictionPanel, StatsPanel
+
+__all__ = ["MainWindow", "FRAME_MS"]
+
+#: redraw period (ms): ~40 fps
+FRAME_MS = 25
+#: the figures in the status strip are refreshed this often (ms)
+STATS_MS = 250
+#: window / hop / T edits are applied after this quiet time (ms)
+APPLY_DELAY_MS = 500
+
+STYLE = """
+QMainWindow, QWidget { background: #15181e; color: #d6dae0; }
+QGroupBox { border: 1px solid #2b303a; border-radius: 6px; margin-top: 14px; padding: 8px 6px 6px 6px;
+            font-weight: 600; }
+QGroupBox::title { subcontrol-origin: margin; left: 8px; padding: 0 4px; color: #9fb3c8; }
+QPushButton { background: #262b35; border: 1px solid #363c48; border-radius: 4px; padding: 4px 10px; }
+QPushButton:hover { background: #2f3542; }
+QPushButton:checked { background: #8a2b2b; border-color: #c44; }
+QPushButton#play:checked { background: #2b5d8a; border-color: #4a90d9; }
+QComboBox, QLineEdit, QSpinBox, QDoubleSpinBox { background: #1d2129; border: 1px solid #363c48;
+            border-radius: 4px; padding: 2px 4px; }
+QPushButton:disabled, QComboBox:disabled, QLineEdit:disabled, QSpinBox:disabled, QDoubleSpinBox:disabled,
+QCheckBox:disabled, QLabel:disabled { color: #59616d; }
+QLabel#statName { color: #8a93a0; }
+QLabel#statValue { color: #eef1f5; font-size: 11pt; font-weight: 600; }
+QLabel#message { padding: 2px 6px; }
+QLabel#time { color: #aab3bf; font-family: monospace; }
+QSplitter::handle { background: #20242c; }
+QStatusBar { background: #1a1e25; }
+"""
+
+
+def _dark_palette() -> QtGui.QPalette:
+    pal = QtGui.QPalette()
+    c = QtGui.QColor
+    pal.setColor(QtGui.QPalette.ColorRole.Window, c("#15181e"))
+    pal.setColor(QtGui.QPalette.ColorRole.WindowText, c("#d6dae0"))
+    pal.setColor(QtGui.QPalette.ColorRole.Base, c("#1d2129"))
+    pal.setColor(QtGui.QPalette.ColorRole.AlternateBase, c("#20242c"))
+    pal.setColor(QtGui.QPalette.ColorRole.Text, c("#d6dae0"))
+    pal.setColor(QtGui.QPalette.ColorRole.Button, c("#262b35"))
+    pal.setColor(QtGui.QPalette.ColorRole.ButtonText, c("#d6dae0"))
+    pal.setColor(QtGui.QPalette.ColorRole.Highlight, c("#4a90d9"))
+    pal.setColor(QtGui.QPalette.ColorRole.HighlightedText, c("#ffffff"))
+    pal.setColor(QtGui.QPalette.ColorRole.ToolTipBase, c("#262b35"))
+    pal.setColor(QtGui.QPalette.ColorRole.ToolTipText, c("#d6dae0"))
+    return pal
+
+
+def apply_theme(app: QtWidgets.QApplication) -> None:
+    """Fusion style with a dark palette (matches the pyqtgraph views)."""
+    app.setStyle("Fusion")
+    app.setPalette(_dark_palette())
+
+
+def _format_time(us: Optional[float]) -> str:
+    if us is None:
+        return "--:--.-"
+    s = max(0.0, us / 1e6)
+    return f"{int(s // 60):02d}:{s % 60:04.1f}"
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The dvsstream desktop window.
+
+    ``settings`` / ``settings_path``: what to start with and where to remember it
+    (None: don't save). ``source`` / ``checkpoint``: override the settings for this run.
+    ``t_origin``: ``time.perf_counter()`` the time to first frame is counted from.
+
+    Attributes for tests and unattended runs: :attr:`controller`, :attr:`first_frame_s`
+    (seconds from ``t_origin`` to the first drawn non-empty event frame),
+    :attr:`display_fps`, :attr:`last_message` / :attr:`last_error`.
+    """
+
+    first_frame = QtCore.Signal(float)
+
+    def __init__(
+        self,
+        settings: Optional[Settings] = None,
+        settings_path: Optional[str | Path] = None,
+        *,
+        source: Optional[str] = None,
+        checkpoint: Optional[str] = None,
+        device: Optional[str] = None,
+        deterministic: bool = False,
+        t_origin: Optional[float] = None,
+        autostart: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or Settings()
+        self.settings_path = settings_path
+        if checkpoint is not None and checkpoint != self.settings.checkpoint:
+            self.settings.checkpoint = checkpoint
+            self.settings.window_ms = self.settings.hop_ms = self.settings.T = None
+        self._initial_source = source
+        self.controller = Controller(self.settings, device=device, deterministic=deterministic)
+        self.t_origin = t_origin if t_origin is not None else time.perf_counter()
+        self.first_frame_s: Optional[float] = None
+        #: seconds from ``t_origin``: "window" (built), "start" (event loop running),
+        #: "pipeline" (first pipeline started), "first_frame"
+        self.timings: dict[str, float] = {}
+        self.display_fps = 0.0
+        self.last_message = ""
+        self.last_error: Optional[str] = None
+        self._generation = -1
+        self._last_t_end: Any = object()
+        self._last_pred = None
+        self._shown_error = None
+        self._shown_end = False
+        self._frame_times: list[float] = []
+        self._last_stats = 0.0
+        self._seeking = False
+        self._cameras: list[tuple[str, str]] = []
+        self._attempted: Optional[str] = None  # a source that failed to open
+
+        self.setWindowTitle("dvsstream")
+        self.setStyleSheet(STYLE)
+        self._build_ui()
+        self._build_actions()
+        self._restore_controls()
+        if self.settings.geometry:
+            try:
+                self.restoreGeometry(QtCore.QByteArray.fromHex(self.settings.geometry.encode("ascii")))
+            except Exception:
+                pass
+        else:
+            self.resize(1560, 940)
+
+        self.timer = QtCore.QTimer(self)
+        self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self._guarded(self.tick))
+        self._apply_timer = QtCore.QTimer(self)
+        self._apply_timer.setSingleShot(True)
+        self._apply_timer.timeout.connect(self._guarded(self.apply_binning))
+        self.timings["window"] = time.perf_counter() - self.t_origin
+        if autostart:
+            QtCore.QTimer.singleShot(0, self._guarded(self.start))
+
+    # ================================================================== UI
+    def _build_ui(self) -> None:
+        central = QtWidgets.QWidget()
+        outer = QtWidgets.QHBoxLayout(central)
+        outer.setContentsMargins(6, 6, 6, 4)
+        outer.setSpacing(6)
+        outer.addWidget(self._build_controls())
+
+        grid = QtWidgets.QGridLayout()
+        grid.setSpacing(6)
+        self.event_view = EventView()
+        self.attention = AttentionGrid()
+        self.predictions = PredictionPanel()
+        self.history = HistoryStrip()
+        self.stats = StatsPanel()
+        grid.addWidget(self.event_view, 0, 0)
+        grid.addWidget(self.attention, 0, 1)
+        grid.addWidget(self.predictions, 0, 2)
+        grid.addWidget(self.history, 1, 0, 1, 2)
+        grid.addWidget(self.stats, 1, 2, 2, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(2, 0)
+        grid.setRowStretch(0, 2)
+        grid.setRowStretch(1, 1)
+        for w in (self.predictions, self.stats):
+            w.setMinimumWidth(300)
+            w.setMaximumWidth(400)
+        for w in (self.event_view, self.attention):
+            w.setMinimumSize(220, 240)
+        self.history.setMinimumHeight(200)
+
+        seek = QtWidgets.QHBoxLayout()
+        self.time_label = QtWidgets.QLabel(_format_time(None))
+        self.time_label.setObjectName("time")
+        self.seek_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.seek_slider.setEnabled(False)
+        self.seek_slider.setToolTip("Seek in the recording (Left / Right: ±1 s)")
+        self.seek_slider.sliderPressed.connect(lambda: setattr(self, "_seeking", True))
+        self.seek_slider.sliderMoved.connect(self._slider_moved)
+        self.seek_slider.sliderReleased.connect(self._guarded(self._slider_released))
+        self.seek_slider.actionTriggered.connect(self._slider_action)
+        self.end_label = QtWidgets.QLabel(_format_time(None))
+        self.end_label.setObjectName("time")
+        seek.addWidget(self.time_label)
+        seek.addWidget(self.seek_slider, 1)
+        seek.addWidget(self.end_label)
+        grid.addLayout(seek, 2, 0, 1, 2)
+        outer.addLayout(grid, 1)
+        self.setCentralWidget(central)
+
+        self.message = QtWidgets.QLabel("")
+        self.message.setObjectName("message")
+        self.message.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.statusBar().addWidget(self.message, 1)
+        self.model_label = QtWidgets.QLabel("")
+        self.model_label.setStyleSheet("color:#7d8796")
+        self.statusBar().addPermanentWidget(self.model_label)
+        self.stats.set_rows(state.format_stats(None))
+
+    def _build_controls(self) -> QtWidgets.QWidget:
+        panel = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(panel)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
+
+        # -- source
+        box = QtWidgets.QGroupBox("Source")
+        g = QtWidgets.QGridLayout(box)
+        self.source_combo = QtWidgets.QComboBox()
+        self.source_combo.setEditable(True)
+        self.source_combo.setInsertPolicy(QtWidgets.QComboBox.InsertPolicy.NoInsert)
+        self.source_combo.setToolTip("A recording, camera:[SERIAL], tcp://host:port or synthetic:… (Enter to open)")
+        self.source_combo.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.source_combo.setMinimumContentsLength(18)
+        self.source_combo.activated.connect(self._guarded(self._source_chosen))
+        self.source_combo.lineEdit().returnPressed.connect(self._guarded(self._source_typed))
+        g.addWidget(self.source_combo, 0, 0, 1, 2)
+        self.open_button = QtWidgets.QPushButton("Open file…")
+        self.open_button.setToolTip("Open a recording (Ctrl+O)")
+        self.open_button.clicked.connect(self._guarded(self.open_file_dialog))
+        self.cameras_button = QtWidgets.QPushButton("Find cameras")
+        self.cameras_button.setToolTip("List connected iniVation cameras (dv-processing)")
+        self.cameras_button.clicked.connect(self._guarded(self.refresh_cameras))
+        g.addWidget(self.open_button, 1, 0)
+        g.addWidget(self.cameras_button, 1, 1)
+        self.network_edit = QtWidgets.QLineEdit()
+        self.network_edit.setPlaceholderText("tcp://127.0.0.1:7777")
+        self.network_edit.returnPressed.connect(self._guarded(self._connect_network))
+        self.connect_button = QtWidgets.QPushButton("Connect")
+        self.connect_button.clicked.connect(self._guarded(self._connect_network))
+        g.addWidget(self.network_edit, 2, 0)
+        g.addWidget(self.connect_button, 2, 1)
+        lay.addWidget(box)
+
+        # -- playback
+        box = QtWidgets.QGroupBox("Playback")
+        g = QtWidgets.QGridLayout(box)
+        self.play_button = QtWidgets.QPushButton("▶ Play")
+        self.play_button.setObjectName("play")
+        self.play_button.setToolTip("Play / pause (Space)")
+        self.play_button.clicked.connect(self._guarded(self.toggle_pause))
+        g.addWidget(self.play_button, 0, 0, 1, 2)
+        g.addWidget(QtWidgets.QLabel("Speed"), 1, 0)
+        self.speed_spin = QtWidgets.QDoubleSpinBox()
+        self.speed_spin.setRange(0.05, 50.0)
+        self.speed_spin.setDecimals(2)
+        self.speed_spin.setSingleStep(0.25)
+        self.speed_spin.setSuffix(" ×")
+        self.speed_spin.setToolTip("Replay pace of recordings (1 = real time)")
+        self.speed_spin.valueChanged.connect(self._guarded(self._speed_changed))
+        g.addWidget(self.speed_spin, 1, 1)
+        self.loop_check = QtWidgets.QCheckBox("Loop recordings")
+        self.loop_check.toggled.connect(self._guarded(self._loop_changed))
+        g.addWidget(self.loop_check, 2, 0, 1, 2)
+        lay.addWidget(box)
+
+        # -- model
+        box = QtWidgets.QGroupBox("Model")
+        g = QtWidgets.QGridLayout(box)
+        self.checkpoint_label = QtWidgets.QLabel("shipped gesture model")
+        self.checkpoint_label.setWordWrap(True)
+        g.addWidget(self.checkpoint_label, 0, 0, 1, 2)
+        self.checkpoint_button = QtWidgets.QPushButton("Checkpoint…")
+        self.checkpoint_button.clicked.connect(self._guarded(self.choose_checkpoint))
+        self.shipped_button = QtWidgets.QPushButton("Shipped")
+        self.shipped_button.setToolTip("Back to the shipped gesture model")
+        self.shipped_button.clicked.connect(self._guarded(lambda: self.set_checkpoint(None)))
+        g.addWidget(self.checkpoint_button, 1, 0)
+        g.addWidget(self.shipped_button, 1, 1)
+        self.window_spin = QtWidgets.QSpinBox()
+        self.window_spin.setRange(1, 60_000)
+        self.window_spin.setSingleStep(50)
+        self.window_spin.setSuffix(" ms")
+        self.hop_spin = QtWidgets.QSpinBox()
+        self.hop_spin.setRange(1, 60_000)
+        self.hop_spin.setSingleStep(10)
+        self.hop_spin.setSuffix(" ms")
+        self.t_spin = QtWidgets.QSpinBox()
+        self.t_spin.setRange(1, 256)
+        for row, (name, spin, tip) in enumerate((
+                ("Window", self.window_spin, "Length of the window the model sees"),
+                ("Hop", self.hop_spin, "A prediction every hop (a multiple of window / T)"),
+                ("T bins", self.t_spin, "Time bins (steps) per window"))):
+            g.addWidget(QtWidgets.QLabel(name), 2 + row, 0)
+            spin.setToolTip(tip)
+            spin.setKeyboardTracking(False)
+            spin.valueChanged.connect(self._binning_edited)
+            g.addWidget(spin, 2 + row, 1)
+        g.addWidget(QtWidgets.QLabel("Mode"), 5, 0)
+        self.mode_combo = QtWidgets.QComboBox()
+        self.mode_combo.addItem("step (carry state)", "step")
+        self.mode_combo.addItem("window (recompute)", "window")
+        self.mode_combo.setToolTip("step: only the new bins per hop, LIF state carried; window: all T bins from reset")
+        self.mode_combo.currentIndexChanged.connect(self._guarded(self._mode_changed))
+        g.addWidget(self.mode_combo, 5, 1)
+        lay.addWidget(box)
+
+        # -- display
+        box = QtWidgets.QGroupBox("Display")
+        g = QtWidgets.QGridLayout(box)
+        g.addWidget(QtWidgets.QLabel("Attention"), 0, 0)
+        self.kind_combo = QtWidgets.QComboBox()
+        self.kind_combo.addItem("spatial map (h×w)", "spatial")
+        self.kind_combo.addItem("token matrix (N×N)", "matrix")
+        self.kind_combo.setToolTip("Switch with A")
+        self.kind_combo.currentIndexChanged.connect(self._guarded(self._kind_changed))
+        g.addWidget(self.kind_combo, 0, 1)
+        self.overlay_check = QtWidgets.QCheckBox("Attention over events")
+        self.overlay_check.toggled.connect(self._guarded(self._overlay_changed))
+        g.addWidget(self.overlay_check, 1, 0, 1, 2)
+        lay.addWidget(box)
+
+        # -- output
+        box = QtWidgets.QGroupBox("Output")
+        g = QtWidgets.QGridLayout(box)
+        self.record_button = QtWidgets.QPushButton("● Record")
+        self.record_button.setCheckable(True)
+        self.record_button.setToolTip("Record the stream to HDF5 (Ctrl+R)")
+        self.record_button.clicked.connect(self._guarded(self._record_clicked))
+        self.screenshot_button = QtWidgets.QPushButton("Screenshot")
+        self.screenshot_button.setToolTip("Save the window as PNG (Ctrl+S)")
+        self.screenshot_button.clicked.connect(self._guarded(lambda: self.save_screenshot()))
+        g.addWidget(self.record_button, 0, 0)
+        g.addWidget(self.screenshot_button, 0, 1)
+        self.output_label = QtWidgets.QLabel("")
+        self.output_label.setWordWrap(True)
+        self.output_label.setStyleSheet("color:#7d8796; font-size:8pt")
+        self.output_button = QtWidgets.QPushButton("Folder…")
+        self.output_button.clicked.connect(self._guarded(self.choose_output_dir))
+        g.addWidget(self.output_label, 1, 0)
+        g.addWidget(self.output_button, 1, 1)
+        lay.addWidget(box)
+
+        rows = (("Space", "play / pause"), ("← →", "seek ∓1 s"), ("A", "attention kind"),
+                ("Ctrl+O", "open recording"), ("Ctrl+S", "screenshot"), ("Ctrl+R", "record"), ("Q", "quit"))
+        keys = QtWidgets.QLabel(
+            "<table style='color:#6c7684;font-size:8pt'>"
+            + "".join(f"<tr><td style='padding-right:10px'><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>")
+        lay.addWidget(keys)
+        lay.addStretch(1)
+        for button in panel.findChildren(QtWidgets.QPushButton):
+            button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        panel.setFixedWidth(290)
+        return panel
+
+    def _build_actions(self) -> None:
+        def action(key, slot, text):
+            act = QtGui.QAction(text, self)
+            act.setShortcut(QtGui.QKeySequence(key))
+            act.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+            act.triggered.connect(self._guarded(slot))
+            self.addAction(act)
+            return act
+
+        self.actions_by_name = {
+            "play": action("Space", self.toggle_pause, "Play / pause"),
+            "open": action("Ctrl+O", self.open_file_dialog, "Open recording"),
+            "screenshot": action("Ctrl+S", lambda: self.save_screenshot(), "Screenshot"),
+            "record": action("Ctrl+R", self.toggle_recording, "Record"),
+            "attention": action("A", self.toggle_attention_kind, "Attention kind"),
+            "back": action("Left", lambda: self.seek_relative(-1.0), "Seek -1 s"),
+            "forward": action("Right", lambda: self.seek_relative(1.0), "Seek +1 s"),
+            "quit": action("Q", self.close, "Quit"),
+        }
+
+    def _restore_controls(self) -> None:
+        s = self.settings
+        for w in (self.speed_spin, self.loop_check, self.mode_combo, self.kind_combo, self.overlay_check):
+            w.blockSignals(True)
+        self.speed_spin.setValue(s.speed)
+        self.loop_check.setChecked(s.loop)
+        self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(s.mode)))
+        self.kind_combo.setCurrentIndex(max(0, self.kind_combo.findData(s.attention_kind)))
+        self.overlay_check.setChecked(s.overlay)
+        for w in (self.speed_spin, self.loop_check, self.mode_combo, self.kind_combo, self.overlay_check):
+            w.blockSignals(False)
+        self._fill_sources()
+        self._show_output_dir()
+
+    def _fill_sources(self) -> None:
+        combo = self.source_combo
+        combo.blockSignals(True)
+        combo.clear()
+        seen = set()
+
+        def add(text, uri):
+            if uri not in seen:
+                seen.add(uri)
+                combo.addItem(text, uri)
+
+        import dvsstream
+
+        recordings = Path(dvsstream.__file__).resolve().parents[1] / "recordings"
+        if recordings.is_dir():
+            for path in sorted(recordings.glob("*.h5")):
+                add(path.name, str(path))
+        for uri in self.settings.recent_sources:
+            add(state.source_title(uri), uri)
+        add("synthetic rotating bar", "synthetic:")
+        for serial, model in self._cameras:
+            add(f"camera {model} {serial}", f"camera:{serial}")
+        add("first camera", "camera:")
+        current = self.controller.source_uri
+        if current is not None:
+            if current not in seen:
+                add(state.source_title(current), current)
+            combo.setCurrentIndex(combo.findData(current))
+        if self._attempted is not None and current is None:
+            combo.setEditText(self._attempted)  # what was asked for, to correct it
+        combo.blockSignals(False)
+
+    def _show_output_dir(self) -> None:
+        out = self.settings.output_dir or str(Path.home() / "dvsstream")
+        self.output_label.setText(f"to {out}")
+        self.output_label.setToolTip(out)
+
+    # ================================================================== errors
+    def _guarded(self, fn):
+        """Run a slot; a user-facing error becomes a message, a bug a message plus a
+        traceback on stderr. The window never dies of a slot."""
+        def run(*args):
+            try:
+                return fn(*args)
+            except (DvsstreamError, ValueError) as exc:
+                self.show_error(str(exc))
+            except Exception as exc:  # a bug: keep the window alive, say what happened
+                text = f"{type(exc).__name__}: {exc}"
+                if text != self.last_error:  # a failing redraw would repeat it 40 times a second
+                    traceback.print_exc(file=sys.stderr)
+                    self.show_error(text)
+        return run
+
+    def show_message(self, text: str) -> None:
+        self.last_message = text
+        self.message.setStyleSheet("color:#aab3bf")
+        self.message.setText(text)
+
+    def show_error(self, text: str) -> None:
+        self.last_message = self.last_error = text
+        self.message.setStyleSheet("color:#ff6b6b; font-weight:600")
+        self.message.setText(f"⚠ {text}")
+
+    # ================================================================== lifecycle
+    def start(self) -> None:
+        """Build the first pipeline (deferred so that the window is on screen first)."""
+        self.timings["start"] = time.perf_counter() - self.t_origin
+        self.event_view.setFocus()  # not a text field: Space, A, Q reach the shortcuts
+        self.build(self._initial_source)
+        self.timings.setdefault("pipeline", time.perf_counter() - self.t_origin)
+        self.timer.start(FRAME_MS)
+
+    def build(self, source: Optional[str] = None, checkpoint: Any = ...) -> bool:
+        """(Re)build the pipeline; on failure show why, keep what runs, return False."""
+        try:
+            self.controller.build(source, checkpoint)
+        except (DvsstreamError, ValueError) as exc:
+            self.show_error(str(exc))
+            self._attempted = source
+            if self.controller.pipeline is None:
+                self._show_model_without_stream()
+            self._fill_sources()
+            return False
+        self._attempted = None
+        self._on_built()
+        return True
+
+    def _show_model_without_stream(self) -> None:
+        """Nothing runs (the first source failed): still show the model's classes,
+        heads and binning, so that the controls make sense."""
+        try:
+            loaded = self.controller.load_model(self.settings.checkpoint)
+            binning = self.controller.binning_for(loaded)
+        except (DvsstreamError, ValueError):
+            return
+        self._show_model(loaded, binning, loaded.class_names)
+        self._update_play_button()
+
+    def _show_model(self, loaded, b, class_names) -> None:
+        cfg = loaded.model.config
+        for spin, value in ((self.window_spin, b.window_us // 1000), (self.hop_spin, b.hop_us // 1000),
+                            (self.t_spin, b.n_bins)):
+            spin.blockSignals(True)
+            spin.setValue(int(value))
+            spin.blockSignals(False)
+        self.attention.configure(cfg.depth, cfg.heads, cfg.dim // cfg.heads, self.settings.attention_kind)
+        self.predictions.set_classes(class_names)
+        self.history.set_classes(class_names, hop_s=b.hop_us / 1e6, history_s=HISTORY_SECONDS)
+        ckpt = self.settings.checkpoint
+        self.checkpoint_label.setText(Path(ckpt).name if ckpt else "shipped gesture model")
+        self.checkpoint_label.setToolTip(loaded.checkpoint)
+        self.model_label.setText(f"{cfg.name or cfg.variant} · {cfg.img_size[1]}×{cfg.img_size[0]} · "
+                                 f"T={b.n_bins} · {b.window_us / 1000:g}/{b.hop_us / 1000:g} ms · "
+                                 f"{self.settings.mode} · {loaded.device}")
+
+    def _on_built(self) -> None:
+        c = self.controller
+        p, loaded = c.pipeline, c.loaded
+        b = p.binning
+        self._show_model(loaded, b, p.class_names)
+        self.event_view.set_sensor(p.sensor_size.width, p.sensor_size.height, window_ms=b.window_us / 1000)
+        self.event_view.update_overlay(None, (0, 1))
+        self._last_pred = None
+        self._last_t_end = object()
+        self._shown_error = None
+        self._shown_end = False
+        self._generation = c.generation
+        rng = c.time_range()
+        self.seek_slider.setEnabled(rng is not None)
+        if rng is not None:
+            self.seek_slider.setRange(0, max(1, (rng[1] - rng[0]) // 1000))
+            self.seek_slider.setPageStep(1000)
+            self.end_label.setText(_format_time(rng[1] - rng[0]))
+        else:
+            self.seek_slider.setRange(0, 0)
+            self.end_label.setText("live")
+        self.speed_spin.setEnabled(c.kind == "file")
+        self.loop_check.setEnabled(c.kind == "file")
+        self._update_play_button()
+        self._update_record_button()
+        self.setWindowTitle(f"dvsstream — {state.source_title(c.source_uri)}")
+        self._fill_sources()
+        self.show_message(f"playing {state.source_title(c.source_uri)}")
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt name)
+        self.timer.stop()
+        self._apply_timer.stop()
+        self.save_settings()
+        self.controller.close()
+        super().closeEvent(event)
+
+    def save_settings(self) -> Optional[Path]:
+        if self.settings_path is None:
+            return None
+        self.settings.geometry = bytes(self.saveGeometry().toHex()).decode("ascii")
+        p, loaded = self.controller.pipeline, self.controller.loaded
+        if p is not None and loaded is not None:  # remember what ran, not a half-typed edit
+            b, base = p.binning, loaded.binning
+            self.settings.window_ms = None if b.window_us == base.window_us else b.window_us / 1000
+            self.settings.hop_ms = None if b.hop_us == base.hop_us else b.hop_us / 1000
+            self.settings.T = None if b.n_bins == base.n_bins else b.n_bins
+        return state.save_settings(self.settings, self.settings_path)
+
+    # ================================================================== the redraw
+    def tick(self) -> None:
+        """Read the latest snapshot and redraw what changed (never blocks)."""
+        now = time.perf_counter()
+        p = self.controller.pipeline
+        if p is None:
+            self._update_fps(now)
+            if now - self._last_stats > STATS_MS / 1000:
+                self._last_stats = now
+                self.stats.set_rows(state.format_stats(None, self.display_fps))
+            return
+        if self.controller.generation != self._generation:
+            self._on_built()
+        snap = p.snapshot()
+        image, t_end = snap["event_image"], snap["event_t_end"]
+        frozen = self.controller.frozen
+        if t_end != self._last_t_end and not frozen:
+            self._last_t_end = t_end
+            self.event_view.update_events(image)
+            self._frame_times.append(now)
+            if self.first_frame_s is None and image is not None and image.any():
+                self.first_frame_s = self.timings["first_frame"] = now - self.t_origin
+                self.first_frame.emit(self.first_frame_s)
+        pred = snap["prediction"]
+        if pred is not None and pred is not self._last_pred and not frozen:
+            self._last_pred = pred
+            self._draw_prediction(p, pred)
+        self._update_fps(now)
+        if now - self._last_stats > STATS_MS / 1000:
+            self._last_stats = now
+            rate = pred.firing_rate if pred is not None else None
+            self.stats.set_rows(state.format_stats(snap["stats"], self.display_fps, rate, self.first_frame_s))
+            self._update_seek(snap["stats"].stream_time_us)
+        self._check_end(p, snap)
+
+    def _draw_prediction(self, p, pred) -> None:
+        self.predictions.update_prediction(pred)
+        self.history.update_history(p.recent_predictions())
+        if pred.attention:
+            self.attention.update_maps(state.attention_maps(pred.attention, self.attention.kind))
+            overlay = state.overlay_map(pred.attention) if self.settings.overlay else None
+            self.event_view.update_overlay(overlay, state.overlay_levels(self.attention.head_dim))
+
+    def _update_fps(self, now: float) -> None:
+        times = self._frame_times
+        while times and now - times[0] > 1.0:
+            times.pop(0)
+        self.display_fps = float(len(times))
+
+    def _update_seek(self, t_us: Optional[int]) -> None:
+        rng = self.controller.time_range()
+        if rng is None:
+            self.time_label.setText(_format_time(t_us) if t_us is not None else _format_time(None))
+            return
+        if t_us is None or self._seeking:
+            return
+        rel = max(0, t_us - rng[0])
+        self.time_label.setText(_format_time(rel))
+        self.seek_slider.blockSignals(True)
+        self.seek_slider.setValue(int(rel // 1000))
+        self.seek_slider.blockSignals(False)
+
+    def _check_end(self, p, snap) -> None:
+        err = snap["error"]
+        if err is not None and err is not self._shown_error:
+            self._shown_error = err
+            text = str(err) if isinstance(err, DvsstreamError) else f"{type(err).__name__}: {err}"
+            self.show_error(f"the stream stopped: {text}")
+        elif snap["finished"] and err is None and not self._shown_end:
+            self._shown_end = True
+            warnings = getattr(getattr(p.source, "stats", None), "warnings", None) or []
+            ends = [w for w in warnings if "stream ended" in w]
+            if ends:
+                self.show_error(ends[-1])
+            else:
+                self.show_message("end of the stream — press Play to start again")
+            self._update_play_button()
+
+    # ================================================================== controls
+    def toggle_pause(self) -> None:
+        p = self.controller.pipeline
+        if p is None or p.finished:
+            self.build(self.controller.source_uri or self._initial_source)
+            return
+        self.set_paused(not self.controller.paused)
+
+    def set_paused(self, paused: bool) -> None:
+        self.controller.set_paused(paused)
+        self._update_play_button()
+        if paused:
+            self.show_message("paused" if not self.controller.frozen else
+                              "display held (a live stream cannot wait; it goes on)")
+        else:
+            self.show_message(f"playing {state.source_title(self.controller.source_uri or '')}")
+
+    def _update_play_button(self) -> None:
+        p = self.controller.pipeline
+        if p is None or p.finished:
+            self.play_button.setText("▶ Play")
+        else:
+            self.play_button.setText("▶ Play" if self.controller.paused else "❚❚ Pause")
+
+    def _source_chosen(self, index: int) -> None:
+        uri = self.source_combo.itemData(index)
+        if uri and uri != self.controller.source_uri:
+            self.open_source(uri)
+
+    def _source_typed(self) -> None:
+        text = self.source_combo.currentText().strip()
+        idx = self.source_combo.findText(text)
+        uri = self.source_combo.itemData(idx) if idx >= 0 else text
+        if uri:
+            self.open_source(uri)
+
+    def _connect_network(self) -> None:
+        uri = self.network_edit.text().strip() or self.network_edit.placeholderText()
+        if "://" not in uri:
+            uri = f"tcp://{uri}"
+        self.open_source(uri)
+
+    def open_source(self, uri: str) -> bool:
+        """Switch to another source (a bad one shows an error; the stream goes on)."""
+        self.show_message(f"opening {uri} …")
+        QtWidgets.QApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        return self.build(uri)
+
+    def open_file_dialog(self) -> None:
+        start = str(Path(self.controller.source_uri).parent) if self.controller.kind == "file" else str(Path.home())
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open an event recording", start,
+            "Event recordings (*.aedat4 *.aedat *.aedat3 *.h5 *.hdf5 *.npy);;All files (*)")
+        if path:
+            self.open_source(path)
+
+    def refresh_cameras(self) -> None:
+        from dvsstream.sources.camera import list_cameras
+
+        self._cameras = list_cameras()
+        self._fill_sources()
+        if self._cameras:
+            self.show_message("cameras: " + ", ".join(f"{m} {s}" for s, m in self._cameras))
+        else:
+            self.show_message("no iniVation camera found (dv-processing discover)")
+
+    def _speed_changed(self, value: float) -> None:
+        self.controller.set_speed(value)
+
+    def _loop_changed(self, on: bool) -> None:
+        self.controller.set_loop(on)
+
+    def _binning_edited(self, *_):
+        self._apply_timer.start(APPLY_DELAY_MS)
+
+    def apply_binning(self) -> bool:
+        """Rebuild with the window / hop / T in the spin boxes (when they changed)."""
+        self._apply_timer.stop()
+        s = self.settings
+        old = (s.window_ms, s.hop_ms, s.T)
+        s.window_ms, s.hop_ms, s.T = self.window_spin.value(), self.hop_spin.value(), self.t_spin.value()
+        p = self.controller.pipeline
+        if p is not None and (p.binning.window_us, p.binning.hop_us, p.binning.n_bins) == (
+                s.window_ms * 1000, s.hop_ms * 1000, s.T):
+            return True
+        try:
+            self.controller.check_binning()
+        except (DvsstreamError, ValueError) as exc:
+            s.window_ms, s.hop_ms, s.T = old
+            self.show_error(str(exc))
+            return False
+        return self.build(self.controller.source_uri)
+
+    def _mode_changed(self, index: int) -> None:
+        mode = self.mode_combo.itemData(index)
+        if mode != self.settings.mode:
+            self.settings.mode = mode
+            if self.controller.pipeline is not None:
+                self.build(self.controller.source_uri)
+
+    def choose_checkpoint(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Choose a checkpoint", str(Path.home()),
+                                                        "PyTorch checkpoints (*.pt *.pth *.tar);;All files (*)")
+        if path:
+            self.set_checkpoint(path)
+
+    def set_checkpoint(self, path: Optional[str]) -> bool:
+        """Switch model (None: the shipped one); window / hop / T go back to its defaults."""
+        s = self.settings
+        old = (s.checkpoint, s.window_ms, s.hop_ms, s.T)
+        s.window_ms = s.hop_ms = s.T = None
+        if self.build(self.controller.source_uri or self._initial_source, checkpoint=path):
+            return True
+        s.checkpoint, s.window_ms, s.hop_ms, s.T = old
+        return False
+
+    def _kind_changed(self, index: int) -> None:
+        self.set_attention_kind(self.kind_combo.itemData(index))
+
+    def set_attention_kind(self, kind: str) -> None:
+        self.settings.attention_kind = kind
+        idx = self.kind_combo.findData(kind)
+        if idx != self.kind_combo.currentIndex():
+            self.kind_combo.blockSignals(True)
+            self.kind_combo.setCurrentIndex(idx)
+            self.kind_combo.blockSignals(False)
+        self.attention.set_kind(kind)
+        if self._last_pred is not None and self._last_pred.attention:
+            self.attention.update_maps(state.attention_maps(self._last_pred.attention, kind))
+
+    def toggle_attention_kind(self) -> None:
+        self.set_attention_kind("matrix" if self.settings.attention_kind == "spatial" else "spatial")
+
+    def _overlay_changed(self, on: bool) -> None:
+        self.settings.overlay = bool(on)
+        if not on:
+            self.event_view.update_overlay(None, (0, 1))
+        elif self._last_pred is not None:
+            self._draw_prediction(self.controller.pipeline, self._last_pred)
+
+    def seek_relative(self, seconds: float) -> None:
+        p = self.controller.pipeline
+        if p is None or self.controller.time_range() is None:
+            return
+        now = p.snapshot_stats().stream_time_us or self.controller.time_range()[0]
+        self.controller.seek(int(now + seconds * 1e6))
+
+    def _slider_moved(self, value: int) -> None:
+        self.time_label.setText(_format_time(value * 1000))
+
+    def _slider_released(self) -> None:
+        self._seeking = False
+        rng = self.controller.time_range()
+        if rng is not None:
+            self.controller.seek(rng[0] + self.seek_slider.value() * 1000)
+
+    def _slider_action(self, action: int) -> None:
+        if action in (QtWidgets.QAbstractSlider.SliderAction.SliderPageStepAdd,
+                      QtWidgets.QAbstractSlider.SliderAction.SliderPageStepSub):
+            QtCore.QTimer.singleShot(0, self._guarded(self._slider_released))
+
+    # ------------------------------------------------------------------ outputs
+    def _record_clicked(self, checked: bool) -> None:
+        if checked != self.controller.recording:
+            self.toggle_recording()
+        self._update_record_button()
+
+    def toggle_recording(self) -> Optional[Path]:
+        """Start recording to a new HDF5 file in the output folder, or stop."""
+        try:
+            if self.controller.recording:
+                path = self.controller.stop_recording()
+                self.show_message(f"recorded to {path}")
+                return Path(path) if path else None
+            path = self.controller.start_recording()
+            self.show_message(f"recording to {path} …")
+            return path
+        finally:
+            self._update_record_button()
+
+    def _update_record_button(self) -> None:
+        on = self.controller.recording
+        self.record_button.blockSignals(True)
+        self.record_button.setChecked(on)
+        self.record_button.setText("■ Stop recording" if on else "● Record")
+        self.record_button.blockSignals(False)
+
+    def save_screenshot(self, path: Optional[str | Path] = None) -> Path:
+        """Save the window as PNG (default: a new file in the output folder)."""
+        path = Path(path) if path is not None else self.controller.output_path("screenshot", ".png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.grab().save(str(path), "PNG"):
+            raise DvsstreamError(f"{path}: the screenshot could not be written")
+        self.show_message(f"screenshot saved to {path}")
+        return path
+
+    def choose_output_dir(self) -> None:
+        start = self.settings.output_dir or str(Path.home())
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder for recordings and screenshots", start)
+        if path:
+            self.settings.output_dir = path
+            self._show_output_dir()

@@ -1,0 +1,479 @@
+"""The desktop GUI: Qt-free state helpers, then the window driven headless with
+pytest-qt (``QT_QPA_PLATFORM=offscreen``) on the shipped model and recordings."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import importlib.util
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dvsstream.gui import state
+from dvsstream.gui.state import Settings
+
+RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"
+GESTURES = RECORDINGS / "gestures_waves_and_clap.h5"
+
+
+# ============================================================================ state (no Qt)
+def test_event_rgb_fixed_levels_and_colours():
+    img = np.zeros((2, 4, 5), np.float32)
+    img[1, 0, 0] = 100.0  # ON, far above the level
+    img[1, 0, 1] = state.EVENT_LEVEL  # ON, at the level: the same colour
+    img[0, 1, 0] = 1.0  # one OFF event: visible, dimmer
+    img[:, 2, 0] = 2.0  # mixed
+    rgb = state.event_rgb(img)
+    assert rgb.shape == (4, 5, 3) and rgb.dtype == np.uint8
+    assert tuple(rgb[0, 0]) == state.EVENT_ON == tuple(rgb[0, 1])
+    assert tuple(rgb[3, 4]) == state.EVENT_BACKGROUND
+    off = rgb[1, 0].astype(int)
+    assert off[2] > off[0] and off[2] > state.EVENT_BACKGROUND[2] + 40
+    mixed = rgb[2, 0].astype(int)
+    assert mixed[0] > 100 and mixed[2] > 100  # purple: both red and blue
+    # fixed levels: a pixel's colour does not depend on the rest of the frame
+    img2 = img.copy()
+    img2[1, 3, 3] = 1e6
+    assert np.array_equal(state.event_rgb(img2)[1, 0], rgb[1, 0])
+    blank = state.event_rgb(None, out=np.empty((3, 3, 3), np.uint8))
+    assert (blank == np.array(state.EVENT_BACKGROUND, np.uint8)).all()
+
+
+def test_attention_maps_kinds_and_levels():
+    heads, n, h, w = 4, 16, 4, 4
+    attn = {0: {"matrix": np.ones((heads, n, n)), "spatial": np.full((heads, h, w), 32.0)},
+            1: {"matrix": np.zeros((heads, n, n)), "spatial": np.zeros((heads, h, w))}}
+    m = state.attention_maps(attn, "matrix")
+    s = state.attention_maps(attn, "spatial")
+    assert sorted(m) == [0, 1] and m[0].shape == (heads, n, n) and s[0].shape == (heads, h, w)
+    assert np.allclose(s[0], 32.0 / (h * w))  # summed over queries -> mean over queries
+    assert state.attention_maps(None, "matrix") == {}
+    assert state.overlay_map(attn).shape == (h, w) and np.allclose(state.overlay_map(attn, block=0), 2.0)
+    assert state.attention_levels("matrix", 16) == (0.0, 8.0)
+    assert state.attention_levels("spatial", 16) == (0.0, 4.0)
+    assert [state.grid_shape(k) for k in (0, 1, 2, 4, 5, 8, 16)] == [
+        (0, 0), (1, 1), (1, 2), (2, 2), (2, 3), (3, 3), (4, 4)]
+
+
+class _P:
+    def __init__(self, probs, label):
+        self.probs, self.label = np.asarray(probs), label
+
+
+def test_history_arrays_newest_last_with_labels():
+    preds = [_P([1, 0, 0], 0), _P([0, 1, 0], None), _P([0, 0.5, 0.5], 2)]
+    probs, labels = state.history_arrays(preds, 3, 5)
+    assert probs.shape == (3, 5) and labels.shape == (5,)
+    assert np.array_equal(probs[:, :2], np.zeros((3, 2)))
+    assert np.array_equal(probs[:, 2], [1, 0, 0]) and np.array_equal(probs[:, 4], [0, 0.5, 0.5])
+    assert np.isnan(labels[:2]).all() and labels[2] == 0 and np.isnan(labels[3]) and labels[4] == 2
+    probs, _ = state.history_arrays(preds, 3, 2)  # only the last two fit
+    assert np.array_equal(probs[:, 1], [0, 0.5, 0.5])
+
+
+def test_settings_roundtrip_and_tolerant_load(tmp_path):
+    path = tmp_path / "sub" / "gui.json"
+    s = Settings(source="synthetic:", speed=2.5, hop_ms=100, attention_kind="matrix", overlay=False)
+    s.remember_source("a.h5")
+    s.remember_source("synthetic:")
+    assert state.save_settings(s, path) == path
+    back = state.load_settings(path)
+    assert back == s and back.recent_sources == ["synthetic:", "a.h5"]
+    path.write_text('{"speed": "fast", "mode": "bogus", "T": 4, "unknown": 1}')
+    odd = state.load_settings(path)
+    assert odd.speed == 1.0 and odd.mode == "step" and odd.T == 4
+    path.write_text("not json")
+    assert state.load_settings(path) == Settings()
+    assert state.load_settings(tmp_path / "missing.json") == Settings()
+
+
+def test_settings_path_env(monkeypatch, tmp_path):
+    monkeypatch.setenv(state.SETTINGS_ENV, str(tmp_path / "x.json"))
+    assert state.default_settings_path() == tmp_path / "x.json"
+
+
+def test_source_options():
+    assert state.source_kind("camera:") == "camera" and state.source_kind("tcp://h:1") == "network"
+    assert state.source_options("rec.h5", speed=2, loop=False) == {"speed": 2.0, "loop": False, "packet_us": 1000}
+    assert state.source_options("synthetic:") == {"realtime": True, "duration_s": None}
+    assert state.source_options("synthetic:realtime=0,duration=3") == {}
+    assert state.source_options("camera:") == {}
+    assert Path(state.default_source()).name == state.DEFAULT_RECORDING or state.default_source() == "synthetic:"
+
+
+def test_format_stats_names():
+    from dvsstream.pipeline import PipelineStats
+
+    st = PipelineStats(event_rate=12_345.0, inference_rate=20.0, latency_ms={"p50": 4.0, "p95": 9.5},
+                       windows=10, windows_skipped=1, energy_mj_per_window=0.027, stream_time_us=1_500_000)
+    rows = dict(state.format_stats(st, 40.0, 0.1, 1.25))
+    assert rows["Events"] == "12.35 kev/s" and rows["Display"] == "40 fps"
+    assert rows["Latency"] == "p50 4.0 · p95 9.5 ms" and rows["Dropped"] == "1 of 10 windows"
+    st2 = PipelineStats(windows=10, windows_skipped=1, events_shed=2_500, lag_ms=12.4)
+    rows2 = dict(state.format_stats(st2))
+    assert rows2["Dropped"] == "1 of 10 windows · 2.50 kev shed" and rows2["Lag"] == "12 ms"
+    assert rows["Firing rate"] == "10.0 %" and rows["Energy"].startswith("27.0 µJ")
+    assert rows["Stream time"] == "1.50 s" and rows["First frame"] == "1.25 s"
+    assert dict(state.format_stats(None))["Events"] == "–"
+
+
+# ============================================================================ the window
+HAVE_QT = all(importlib.util.find_spec(m) for m in ("PySide6", "pyqtgraph", "pytestqt"))
+needs_qt = pytest.mark.skipif(not HAVE_QT, reason="PySide6, pyqtgraph and pytest-qt are needed")
+if HAVE_QT:
+    from PySide6.QtCore import Qt as QtKey
+
+
+@pytest.fixture(autouse=True)
+def _private_settings(monkeypatch, tmp_path):
+    """Never touch the user's settings file or home folder."""
+    monkeypatch.setenv(state.SETTINGS_ENV, str(tmp_path / "settings.json"))
+
+
+def _make_window(qtbot, tmp_path, source=None, **settings):
+    from dvsstream.gui.window import MainWindow
+
+    if source is None:
+        if not GESTURES.is_file():
+            pytest.skip("shipped gesture recording missing")
+        source = str(GESTURES)
+    s = Settings(output_dir=str(tmp_path / "out"), **settings)
+    win = MainWindow(s, tmp_path / "settings.json", source=source)
+    qtbot.addWidget(win)
+    win.show()
+    return win
+
+
+def _wait_prediction(qtbot, win, timeout=15_000):
+    qtbot.waitUntil(lambda: win._last_pred is not None, timeout=timeout)
+    return win._last_pred
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    win = _make_window(qtbot, tmp_path)
+    _wait_prediction(qtbot, win)
+    return win
+
+
+@needs_qt
+def test_window_plays_shipped_recording(window, qtbot):
+    win = window
+    p = win.controller.pipeline
+    assert p is not None and not p.finished and win.last_error is None
+    qtbot.waitUntil(lambda: p.snapshot_stats().windows_classified >= 3, timeout=10_000)
+    rgb = win.event_view.image.image
+    assert rgb.shape == (128, 128, 3)
+    assert (rgb != np.array(state.EVENT_BACKGROUND, np.uint8)).any(axis=-1).sum() > 50  # events drawn
+    assert win.first_frame_s is not None and win.event_view.frames > 0
+    assert win.predictions.top_label.text() and "waiting" not in win.predictions.top_label.text()
+    qtbot.waitUntil(lambda: win.stats.text("Inference") not in ("", "–", "0.0 /s"), timeout=5_000)
+    assert "fps" in win.stats.text("Display")
+    hist = win.history.image.image
+    assert hist.shape[0] == len(p.class_names) and hist[:, -1].sum() > 0.99  # newest column
+
+
+@needs_qt
+def test_attention_grid_has_heads_times_depth_maps_and_switches_kind(window, qtbot):
+    win = window
+    cfg = win.controller.loaded.model.config
+    grid = win.attention
+    assert len(grid.images) == cfg.depth
+    assert all(len(row) == cfg.heads for row in grid.images)
+    assert sum(len(row) for row in grid.images) == cfg.depth * cfg.heads
+    attn = win._last_pred.attention
+    h, w = attn[0]["spatial"].shape[-2:]
+    n = attn[0]["matrix"].shape[-1]
+    assert n == h * w
+    win.set_attention_kind("spatial")
+    assert grid.displayed_shape() == (h, w)
+    qtbot.keyClick(win, "A")  # the shortcut switches to the token matrix
+    assert win.settings.attention_kind == "matrix"
+    assert grid.displayed_shape() == (n, n)
+    assert len(grid.images) == cfg.depth and all(len(row) == cfg.heads for row in grid.images)
+    assert grid.levels == state.attention_levels("matrix", cfg.dim // cfg.heads)
+    qtbot.keyClick(win, "A")
+    assert grid.displayed_shape() == (h, w)
+    # every head shows its own map of the latest prediction
+    maps = state.attention_maps(win._last_pred.attention, "spatial")
+    for b, row in enumerate(grid.images):
+        for k, img in enumerate(row):
+            assert np.allclose(img.image, maps[b][k])
+
+
+@needs_qt
+def test_pause_stops_stream_time(window, qtbot):
+    win = window
+    p = win.controller.pipeline
+    win.play_button.click()
+    assert p.paused and "Play" in win.play_button.text()
+    time.sleep(0.1)
+    t0 = p.snapshot_stats().stream_time_us
+    qtbot.wait(400)
+    assert p.snapshot_stats().stream_time_us == t0
+    qtbot.keyClick(win, " ")  # Space resumes
+    assert not p.paused
+    qtbot.waitUntil(lambda: p.snapshot_stats().stream_time_us > t0, timeout=3_000)
+
+
+@needs_qt
+def test_hop_change_rebuilds_pipeline(window, qtbot):
+    win = window
+    old = win.controller.pipeline
+    assert old.binning.hop_us == 50_000
+    win.hop_spin.setValue(100)
+    assert win.apply_binning()
+    new = win.controller.pipeline
+    assert new is not old and not old.running
+    assert new.binning.hop_us == 100_000 and new.binning.window_us == 400_000 and new.binning.n_bins == 8
+    assert win.settings.hop_ms == 100
+    qtbot.waitUntil(lambda: len(new.predictions) > 0, timeout=10_000)
+    assert new.predictions[-1].t_end - new.predictions[-1].t_start == 400_000
+    # an impossible hop (not a multiple of the 50 ms bin) is refused with a message
+    win.hop_spin.setValue(30)
+    assert not win.apply_binning()
+    assert win.controller.pipeline is new and "multiple" in win.last_error
+    assert "multiple" in win.message.text()
+
+
+@needs_qt
+def test_speed_reaches_file_source(window):
+    win = window
+    src = win.controller.file_source
+    assert src is not None and src.speed == 1.0 and src.loop
+    win.speed_spin.setValue(2.5)
+    assert src.speed == 2.5 and win.settings.speed == 2.5
+    win.loop_check.setChecked(False)
+    assert src.loop is False
+
+
+@needs_qt
+def test_seek_moves_stream_time(window, qtbot):
+    win = window
+    p = win.controller.pipeline
+    start, end = win.controller.time_range()
+    assert end - start > 7_000_000 and win.seek_slider.isEnabled()
+    win.controller.seek(start + 6_000_000)
+    qtbot.waitUntil(lambda: (p.snapshot_stats().stream_time_us or 0) >= start + 6_000_000, timeout=5_000)
+    qtbot.keyClick(win, QtKey.Key_Left)
+    qtbot.waitUntil(lambda: (p.snapshot_stats().stream_time_us or 0) < start + 5_800_000, timeout=5_000)
+
+
+@needs_qt
+def test_true_label_shows_for_labelled_recording(window, qtbot):
+    win = window
+    qtbot.waitUntil(lambda: win._last_pred.label is not None, timeout=5_000)
+    pred = win._last_pred
+    text = win.predictions.truth_text()
+    assert "true label" in text and win.controller.pipeline.class_names[pred.label] in text
+    assert np.isfinite(win.history.truth_curve.getData()[1]).any()
+
+
+@needs_qt
+def test_bad_file_shows_error_and_keeps_playing(window, tmp_path):
+    win = window
+    before = win.controller.pipeline
+    assert win.open_source(str(tmp_path / "nope.h5")) is False
+    assert "no such file" in win.last_error and "no such file" in win.message.text()
+    assert win.controller.pipeline is before and not before.finished
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"this is no recording")
+    assert win.open_source(str(junk)) is False and "unknown format" in win.last_error
+
+
+@needs_qt
+def test_bad_source_at_start_does_not_raise(qtbot, tmp_path):
+    win = _make_window(qtbot, tmp_path, source=str(tmp_path / "missing.aedat4"))
+    qtbot.waitUntil(lambda: win.last_error is not None, timeout=10_000)
+    assert "no such file" in win.last_error and win.controller.pipeline is None
+    qtbot.wait(100)  # the redraw timer runs without a pipeline
+    win.toggle_pause()  # retrying shows the error again, still no exception
+    assert "no such file" in win.last_error
+
+
+@needs_qt
+def test_pipeline_error_is_shown(window, qtbot):
+    from dvsstream.errors import SourceError
+
+    win = window
+    p = win.controller.pipeline
+    p.error = SourceError("camera DVS128: the camera failed (unplugged)")
+    qtbot.waitUntil(lambda: win.last_error is not None, timeout=3_000)
+    assert "unplugged" in win.last_error and "unplugged" in win.message.text()
+
+
+@needs_qt
+def test_synthetic_source_has_no_true_label(qtbot, tmp_path):
+    win = _make_window(qtbot, tmp_path, source="synthetic:rate=50000")
+    _wait_prediction(qtbot, win)
+    assert win.controller.kind == "synthetic" and not win.seek_slider.isEnabled()
+    assert "no true label" in win.predictions.truth_text()
+
+
+@needs_qt
+def test_record_and_screenshot_shortcuts(window, qtbot, tmp_path):
+    from dvsstream.recording import RecordingReader
+
+    win = window
+    qtbot.keyClick(win, "r", QtKey.KeyboardModifier.ControlModifier)
+    assert win.controller.recording and "Stop" in win.record_button.text()
+    qtbot.wait(300)
+    qtbot.keyClick(win, "r", QtKey.KeyboardModifier.ControlModifier)
+    assert not win.controller.recording
+    files = list((tmp_path / "out").glob("recording_*.h5"))
+    assert len(files) == 1
+    with RecordingReader(files[0]) as rec:
+        assert rec.n_events > 0
+    qtbot.keyClick(win, "s", QtKey.KeyboardModifier.ControlModifier)
+    shots = list((tmp_path / "out").glob("screenshot_*.png"))
+    assert len(shots) == 1 and shots[0].stat().st_size > 10_000
+
+
+@needs_qt
+def test_settings_saved_and_restored(qtbot, tmp_path):
+    from dvsstream.gui.window import MainWindow
+
+    win = _make_window(qtbot, tmp_path)
+    _wait_prediction(qtbot, win)
+    win.speed_spin.setValue(1.5)
+    win.overlay_check.setChecked(False)
+    win.set_attention_kind("matrix")
+    win.hop_spin.setValue(100)
+    assert win.apply_binning()
+    win.close()
+    saved = state.load_settings(tmp_path / "settings.json")
+    assert saved.speed == 1.5 and saved.overlay is False and saved.attention_kind == "matrix"
+    assert saved.hop_ms == 100 and saved.window_ms is None and saved.T is None  # only what differs
+    assert saved.source is None and saved.geometry  # None: the default recording, as started
+    assert saved.recent_sources[0] == str(GESTURES)
+    again = MainWindow(saved, tmp_path / "settings.json", autostart=False)
+    qtbot.addWidget(again)
+    assert again.speed_spin.value() == 1.5 and not again.overlay_check.isChecked()
+    assert again.kind_combo.currentData() == "matrix"
+    assert again.controller.binning_for(again.controller.load_model(None)).hop_us == 100_000
+
+
+@needs_qt
+def test_run_gui_screenshot_and_exit(qtbot, tmp_path):
+    from PySide6 import QtGui
+
+    from dvsstream.gui.app import run_gui
+
+    if not GESTURES.is_file():
+        pytest.skip("shipped gesture recording missing")
+    shot = tmp_path / "s.png"
+    code = run_gui(source=str(GESTURES), screenshot=shot, exit_after=2, settings_path=tmp_path / "g.json")
+    assert code == 0 and shot.is_file()
+    img = QtGui.QImage(str(shot))
+    assert img.width() >= 800 and img.height() >= 500
+    small = img.scaled(64, 40)
+    colours = {small.pixel(x, y) for x in range(64) for y in range(40)}
+    assert len(colours) > 50  # a real picture, not a blank window
+    assert (tmp_path / "g.json").is_file()
+
+
+@needs_qt
+def test_main_parses_arguments(monkeypatch):
+    from dvsstream.gui import app
+
+    seen = {}
+    monkeypatch.setattr(app, "run_gui", lambda **kw: seen.update(kw) or 0)
+    assert app.main(["--source", "synthetic:", "--speed", "2", "--screenshot", "x.png", "--exit-after", "3",
+                     "--settings", "s.json", "--verbose"]) == 0
+    assert seen["source"] == "synthetic:" and seen["speed"] == 2.0 and seen["exit_after"] == 3.0
+    assert seen["screenshot"] == "x.png" and seen["settings_path"] == "s.json" and seen["verbose"]
+
+
+@needs_qt
+def test_mode_and_T_changes_rebuild(window, qtbot):
+    win = window
+    win.mode_combo.setCurrentIndex(win.mode_combo.findData("window"))
+    p = win.controller.pipeline
+    assert win.settings.mode == "window" and p.classifier.mode == "window"
+    win.t_spin.setValue(4)
+    win.hop_spin.setValue(100)
+    assert win.apply_binning()
+    p = win.controller.pipeline
+    assert (p.binning.n_bins, p.binning.hop_us, p.binning.bin_us) == (4, 100_000, 100_000)
+    qtbot.waitUntil(lambda: len(p.predictions) > 0, timeout=10_000)
+    assert p.predictions[-1].steps == 4  # window mode: all T bins every hop
+
+
+@needs_qt
+def test_end_of_recording_then_play_restarts(qtbot, tmp_path):
+    win = _make_window(qtbot, tmp_path, loop=False, speed=40.0)
+    qtbot.waitUntil(lambda: win.controller.pipeline is not None and win.controller.pipeline.finished,
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: "end of the stream" in win.last_message, timeout=2_000)
+    assert win.last_error is None and "Play" in win.play_button.text()
+    first = win.controller.pipeline
+    win.play_button.click()
+    assert win.controller.pipeline is not first and not win.controller.pipeline.finished
+
+
+@needs_qt
+def test_bad_checkpoint_is_refused(window, tmp_path):
+    win = window
+    before = win.controller.pipeline
+    assert win.set_checkpoint(str(tmp_path / "nope.pt")) is False
+    assert "no such checkpoint" in win.last_error
+    assert win.settings.checkpoint is None and win.controller.pipeline is before
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    assert win.set_checkpoint(str(junk)) is False and win.controller.pipeline is before
+    assert "junk.pt" in win.last_error
+
+
+@needs_qt
+def test_pausing_a_live_stream_holds_only_the_display(qtbot, tmp_path):
+    win = _make_window(qtbot, tmp_path, source="synthetic:rate=50000")
+    _wait_prediction(qtbot, win)
+    p = win.controller.pipeline
+    win.set_paused(True)
+    assert win.controller.paused and win.controller.frozen and not p.paused
+    frames, t0 = win.event_view.frames, p.snapshot_stats().stream_time_us
+    qtbot.wait(300)
+    assert win.event_view.frames == frames  # display held
+    assert p.snapshot_stats().stream_time_us > t0  # the stream went on
+    win.set_paused(False)
+    qtbot.waitUntil(lambda: win.event_view.frames > frames, timeout=3_000)
+
+
+def test_gui_state_and_controller_import_no_qt():
+    import subprocess
+    import sys
+
+    code = ("import sys, dvsstream.gui, dvsstream.gui.state, dvsstream.gui.controller; "
+            "print(','.join(m for m in ('PySide6', 'pyqtgraph', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+@needs_qt
+def test_gui_and_headless_run_give_the_same_predictions(qtbot, tmp_path):
+    """Both replay the shipped recording deterministically (no window skipped): the
+    window's pipeline and `dvsstream run` predict the same classes with the same
+    probabilities for the same windows."""
+    from dvsstream.gui.window import MainWindow
+    from dvsstream.live import classify_stream
+
+    s = Settings(output_dir=str(tmp_path / "out"), loop=False, speed=8.0)
+    win = MainWindow(s, tmp_path / "settings.json", source=str(GESTURES), deterministic=True)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.controller.pipeline is not None and win.controller.pipeline.finished,
+                    timeout=30_000)
+    pipe = win.controller.pipeline
+    stats = pipe.snapshot_stats()
+    assert stats.windows_skipped == 0 and stats.events_shed == 0
+    gui = pipe.recent_predictions()
+    report = classify_stream(str(GESTURES), device="cpu")
+    run = report["predictions"]
+    assert len(gui) == len(run) == report["windows_classified"] > 100
+    assert [p.t_end for p in gui] == [r["t_end_us"] for r in run]
+    np.testing.assert_allclose(np.array([p.probs for p in gui]), np.array([r["probs"] for r in run]), atol=2e-5)
