@@ -29,12 +29,20 @@ DATA_PATH = [
 ]
 
 
+def imported(module: str, heavy: tuple[str, ...]) -> str:
+    """Which of ``heavy`` a fresh interpreter has loaded after importing ``module``."""
+    code = f"import sys, {module}; print(','.join(sorted(m for m in {heavy!r} if m in sys.modules)))"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
 @pytest.mark.parametrize("module", DATA_PATH)
 def test_data_path_imports_no_torch_no_qt(module):
-    code = (
-        f"import sys, {module}; "
-        "bad = sorted(m for m in ('torch', 'PySide6', 'pyqtgraph', 'tonic') if m in sys.modules); "
-        "print(','.join(bad))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "", f"{module} imports {out.stdout.strip()}"
+    bad = imported(module, ("torch", "PySide6", "pyqtgraph", "tonic"))
+    assert bad == "", f"{module} imports {bad}"
+
+
+@pytest.mark.parametrize("module", ["dvsstream.pipeline", "dvsstream.live", "dvsstream.models", "dvsstream.gui.app"])
+def test_engine_imports_no_qt(module):
+    """Qt and pyqtgraph live only in the GUI's views and window."""
+    bad = imported(module, ("PySide6", "pyqtgraph"))
+    assert bad == "", f"{module} imports {bad}"
