@@ -342,7 +342,7 @@ def format_stats(stats: Any, display_fps: float = 0.0, firing_rate: Optional[flo
         dropped = f"{stats.windows_skipped} of {stats.windows} windows"
         shed = getattr(stats, "events_shed", 0)
         if shed:
-            dropped += f" · {_si(shed, 'ev')} shed"
+            dropped = f"{stats.windows_skipped}/{stats.windows} windows · {_si(shed, 'ev')} shed"
         rows = [
             ("Events", _si(stats.event_rate, "ev/s")),
             ("Display", f"{display_fps:.0f} fps"),
