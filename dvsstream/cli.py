@@ -270,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="use at most N training samples")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--init", default=None, metavar="CKPT",
+                   help="fine-tune: start from this checkpoint's weights (same model and classes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder for checkpoints and the training log")
     p.set_defaults(func=cmd_train)

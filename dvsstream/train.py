@@ -796,6 +796,12 @@ def run_train(args: Any) -> int:
                 say(f"warning: skipped {len(skipped)} unreadable {name} sample(s): {first}{', ...' if len(skipped) > 3 else ''}")
         torch.manual_seed(args.seed)
         model = create_model(args.model, num_classes=len(classes))
+        init = getattr(args, "init", None)
+        if init:  # fine-tune: start from these weights (same architecture and classes)
+            from dvsstream.models import load_checkpoint
+
+            report = load_checkpoint(model, init)
+            say(f"initialised from {init} ({report})")
         meta = {"dataset": args.dataset, "frame_spec": dataclasses.asdict(spec), "root": str(args.root)}
         meta["frame_spec"]["sensor_size"] = list(spec.sensor_size)
         train(model, train_set, test_set, config, args.out, device=dev, log=print, classes=classes, meta=meta)

@@ -306,6 +306,17 @@ def test_cli_train_end_to_end_on_a_gesture_folder(tmp_path, capsys):
     assert model.config.num_classes == 11 and model.config.name == "spikformer_dvs_tiny"
     assert main(argv) == 2  # the run exists: refuses to overwrite it
     assert "--resume" in capsys.readouterr().err
+    # fine-tuning starts from the given weights: the same command without --init would
+    # repeat the first run bit for bit (same seed, CPU), with it the weights move on
+    tuned = tmp_path / "tuned"
+    argv_ft = [a if a != str(out) else str(tuned) for a in argv] + ["--init", str(out / "last.pt")]
+    assert main(argv_ft) == 0
+    assert f"initialised from {out / 'last.pt'}" in capsys.readouterr().out
+    again = tmp_path / "again"
+    assert main([a if a != str(out) else str(again) for a in argv]) == 0
+    first, second, third = (load_model(d / "last.pt").state_dict() for d in (out, tuned, again))
+    assert all(torch.equal(first[k], third[k]) for k in first)
+    assert any(not torch.equal(first[k], second[k]) for k in first if first[k].is_floating_point())
 
 
 def test_frame_spec_follows_the_model():
