@@ -713,10 +713,8 @@ class Pipeline:
         self._binner = self.binning.binner(self.sensor_size)
         if self.view is not None:
             self.view = EventView(self.sensor_size, self.binning.window_us)
-        with self._cond:
+        with self._cond:  # queued windows of the old stretch are still classified
             self._generation += 1
-            self.stats.windows_skipped += len(self._queue)
-            self._queue.clear()
         self.stats.restarts += 1
         self._clock = None
 
