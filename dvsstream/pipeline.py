@@ -204,7 +204,8 @@ class PipelineStats:
     shed: read and recorded but not binned while a real-time source ran ahead of the
     pipeline, their windows counted in ``windows_skipped``). ``lag_ms``: how far the
     pipeline is behind a real-time source now. ``stage_s``: seconds spent so far per stage
-    (record, bin, view: source thread; infer: classifier thread)."""
+    (record, bin, view: source thread; infer: classifier thread). ``stream_time_us``: the
+    last event's timestamp; ``stream_start_us``: the first's."""
 
     events_read: int = 0
     events_binned: int = 0
@@ -226,6 +227,7 @@ class PipelineStats:
     energy_mj_per_window: Optional[float] = None
     stage_s: dict[str, float] = field(default_factory=dict)
     stream_time_us: Optional[int] = None
+    stream_start_us: Optional[int] = None
     wall_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -649,6 +651,8 @@ class Pipeline:
             if self._last_t is not None and packet["t"][0] < self._last_t:
                 self._restart_stream()
             self._last_t = int(packet["t"][-1])
+            if self.stats.stream_start_us is None:
+                self.stats.stream_start_us = int(packet["t"][0])
             if self.max_lag_us is not None and self._shed(packet, t_recv):
                 continue
             windows = self._binner.push(packet)

@@ -114,9 +114,11 @@ def test_format_stats_names():
     rows = dict(state.format_stats(st, 40.0, 0.1, 1.25))
     assert rows["Events"] == "12.35 kev/s" and rows["Display"] == "40 fps"
     assert rows["Latency"] == "p50 4.0 · p95 9.5 ms" and rows["Dropped"] == "1 of 10 windows"
-    st2 = PipelineStats(windows=10, windows_skipped=1, events_shed=2_500, lag_ms=12.4)
+    st2 = PipelineStats(windows=10, windows_skipped=1, events_shed=2_500, lag_ms=12.4,
+                        stream_time_us=1_718_924_387_360_000, stream_start_us=1_718_924_385_000_000)
     rows2 = dict(state.format_stats(st2))
     assert rows2["Dropped"] == "1/10 windows · 2.50 kev shed" and rows2["Lag"] == "12 ms"
+    assert rows2["Stream time"] == "2.36 s"  # since the first event (cameras stamp epoch µs)
     assert rows["Firing rate"] == "10.0 %" and rows["Energy"].startswith("27.0 µJ")
     assert rows["Stream time"] == "1.50 s" and rows["First frame"] == "1.25 s"
     assert dict(state.format_stats(None))["Events"] == "–"

@@ -352,7 +352,8 @@ def format_stats(stats: Any, display_fps: float = 0.0, firing_rate: Optional[flo
             ("Lag", f"{getattr(stats, 'lag_ms', 0.0):.0f} ms"),
             ("Firing rate", f"{firing_rate * 100:.1f} %" if firing_rate is not None else dash),
             ("Energy", energy),
-            ("Stream time", f"{t / 1e6:.2f} s" if t is not None else dash),
+            ("Stream time", f"{(t - (getattr(stats, 'stream_start_us', None) or 0)) / 1e6:.2f} s"
+             if t is not None else dash),
         ]
     if first_frame_s is not None:
         rows.append(("First frame", f"{first_frame_s:.2f} s"))
