@@ -50,7 +50,7 @@ def test_shipped_model_classifies_every_shipped_gesture(model):
             assert max(set(preds), key=preds.count) == label, (path.name, label, preds)
             correct += sum(p == label for p in preds)
             total += len(preds)
-    assert total == 108 and correct >= 104  # measured: 107 of 108 windows
+    assert total == 108 and correct >= 104  # measured: 106 of 108 windows
 
 
 def test_streaming_windows_equal_the_offline_crops():
