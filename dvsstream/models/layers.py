@@ -21,6 +21,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules import module as _module_hooks
 
 from dvsstream.models.neurons import LIF
 
@@ -55,19 +56,15 @@ def _fold(conv_w: Tensor, conv_b: Optional[Tensor], bn: nn.BatchNorm1d) -> tuple
 
 #: token GEMMs with at most this many rows (a live step: ``B*N`` rows) run as
 #: ``W @ x^T`` (output ``[C_out, rows]``, handed back transposed) on CPU in float32: for a
-#: short, wide ``x`` that orientation is ~1.2-1.4x faster in MKL than ``x @ W^T``, and
-#: it gives the same float32 bits for the model's shapes. Float64 (bit-exact step vs
-#: forward tests), autograd, other devices and the full forward's T*B*N rows keep
-#: ``F.linear``.
-#: 0 disables.
+#: short, wide ``x`` that orientation is ~1.2-1.4x faster in MKL than ``x @ W^T`` (and
+#: gave the same float32 bits for the models' shapes where measured). Float64 (the
+#: bit-exact step vs forward tests), autograd, other devices and a full forward's T*B*N
+#: rows keep ``F.linear``. 0 disables.
 small_rows: int = 256
 
 
 def _small(x: Tensor) -> bool:
-    return (
-        x.shape[0] <= small_rows and x.dtype == torch.float32 and x.device.type == "cpu"
-        and not torch.is_grad_enabled()
-    )
+    return x.shape[0] <= small_rows and x.dtype == torch.float32 and x.is_cpu and not torch.is_grad_enabled()
 
 
 def _linear(x: Tensor, w: Tensor, b: Optional[Tensor]) -> Tensor:
@@ -77,6 +74,28 @@ def _linear(x: Tensor, w: Tensor, b: Optional[Tensor]) -> Tensor:
         y = torch.mm(w, x.t()) if b is None else torch.addmm(b.unsqueeze(1), w, x.t())
         return y.t()
     return F.linear(x, w, b)
+
+
+def _hooked(m: nn.Module) -> bool:
+    """Whether calling ``m`` would run forward hooks (then it must be called as a module)."""
+    return bool(
+        m._forward_hooks or m._forward_pre_hooks
+        or _module_hooks._global_forward_hooks or _module_hooks._global_forward_pre_hooks
+    )
+
+
+def _bn(bn: nn.Module, x: Tensor) -> Tensor:
+    """``bn(x)``; for an eval-mode batch norm without autograd or hooks, the same kernel
+    called directly: ``nn.BatchNorm``'s and ``F.batch_norm``'s Python cost about 10 us a
+    call, which a live step pays once per batch norm (a full forward once per T steps)."""
+    if bn.training or torch.is_grad_enabled() or _hooked(bn) or not isinstance(bn, nn.modules.batchnorm._BatchNorm):
+        return bn(x)
+    p, b = bn._parameters, bn._buffers  # (attribute access on a module: ~1 us each)
+    if b.get("running_mean") is None:
+        return bn(x)
+    return torch.batch_norm(
+        x, p["weight"], p["bias"], b["running_mean"], b["running_var"], False, 0.0, bn.eps, torch.backends.cudnn.enabled
+    )
 
 
 class FusableMixin:
@@ -101,8 +120,9 @@ class FusableMixin:
         return self._cbn_impl(conv_name, bn_name, x)
 
     def _cbn_impl(self, conv_name: str, bn_name: str, x: Tensor) -> Tensor:
-        conv = getattr(self, conv_name)
-        bn = getattr(self, bn_name)
+        mods = self._modules  # type: ignore[attr-defined]  # (getattr on a module: ~1 us)
+        conv = mods[conv_name]
+        bn = mods[bn_name]
         fused = self._fused.get(conv_name) if (self._fused and not bn.training) else None
         pointwise = not isinstance(conv, nn.Conv2d) or conv.kernel_size == (1, 1)
         if pointwise and x.dim() == 2:
@@ -112,11 +132,29 @@ class FusableMixin:
             if _small(x):  # batch norm over [1, C, rows]: contiguous, same values
                 w, b = conv.weight.flatten(1), conv.bias
                 y = torch.mm(w, x.t()) if b is None else torch.addmm(b.unsqueeze(1), w, x.t())
-                return bn(y.unsqueeze(0))[0].t()
-            return bn(F.linear(x, conv.weight.flatten(1), conv.bias))
+                return _bn(bn, y.unsqueeze(0))[0].t()
+            return _bn(bn, F.linear(x, conv.weight.flatten(1), conv.bias))
         if fused is not None:
             return F.conv2d(x, fused[0], fused[1], conv.stride, conv.padding, conv.dilation, conv.groups)
-        return bn(conv(x))
+        if (
+            x.dtype == torch.float32 and x.is_cpu and not torch.is_grad_enabled()
+            and isinstance(conv, nn.Conv2d) and conv.padding_mode == "zeros" and not _hooked(conv)
+        ):
+            # inference: the weight in channels_last, as the folded one (faster, same values)
+            w = self._cl_weight(conv_name, conv.weight)
+            return _bn(bn, F.conv2d(x, w, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups))
+        return _bn(bn, conv(x))
+
+    def _cl_weight(self, conv_name: str, w: Tensor) -> Tensor:
+        """A channels_last copy of a conv weight, rebuilt when the weight changes."""
+        if w.is_contiguous(memory_format=torch.channels_last):
+            return w
+        cache = self.__dict__.setdefault("_cl_weights", {})
+        key = (w.data_ptr(), w._version, w.dtype)
+        hit = cache.get(conv_name)
+        if hit is None or hit[0] != key:
+            hit = cache[conv_name] = (key, w.detach().contiguous(memory_format=torch.channels_last))
+        return hit[1]
 
     def fuse_pairs(self) -> list[tuple[str, str]]:
         """``(conv, bn)`` attribute pairs: by default every ``X_conv`` with an ``X_bn``."""
@@ -180,9 +218,10 @@ class MaxPool3s2(nn.MaxPool2d):
 
     def forward(self, x: Tensor) -> Tensor:
         H, W = x.shape[-2:]
-        small = x.shape[0] == 1 and x.numel() <= self.native_numel
-        if x.dim() != 4 or H % 2 or W % 2 or H < 2 or W < 2 or small or (torch.is_grad_enabled() and x.requires_grad):
+        if torch.is_grad_enabled() and x.requires_grad:
             return super().forward(x)
+        if x.dim() != 4 or H % 2 or W % 2 or H < 2 or W < 2 or (x.shape[0] == 1 and x.numel() <= self.native_numel):
+            return torch.max_pool2d(x, 3, 2, 1)  # F.max_pool2d minus its Python wrapper
         # rows: out[i] = max(x[2i-1], x[2i], x[2i+1]), the out-of-range row -1 skipped
         a = torch.maximum(x[:, :, 0::2, :], x[:, :, 1::2, :])
         torch.maximum(a[:, :, 1:, :], x[:, :, 1 : H - 1 : 2, :], out=a[:, :, 1:, :])
@@ -274,10 +313,11 @@ class SPS(FusableMixin, nn.Module):
 
     def _stage(self, i: int, x: Tensor, T: int) -> Tensor:
         sfx = "" if i == 0 else str(i)
+        mods = self._modules
         x = self._cbn(f"proj_conv{sfx}", f"proj_bn{sfx}", x)
-        x = _flat(getattr(self, f"proj_lif{sfx}")(_tb(x, T)))
+        x = _flat(mods[f"proj_lif{sfx}"](_tb(x, T)))
         if self.pools[i]:
-            x = getattr(self, f"maxpool{sfx}")(x)
+            x = mods[f"maxpool{sfx}"](x)
         return x
 
     def _front(self, x: Tensor, T: int, n_stages: int) -> Tensor:
@@ -374,37 +414,69 @@ class SSA(FusableMixin, nn.Module):
             q = self.q_lif(y[:, :, :, 0])
             k = self.k_lif(y[:, :, :, 1])
             v = self.v_lif(y[:, :, :, 2])
+        elif self._meter is None and self._fused is None and _small(xf) and (w_qkv := self._qkv_weight()) is not None:
+            # unfused, few rows (a live step): one GEMM with the three weights stacked
+            # (channel-major out, as _cbn's small-row path), then each batch norm
+            y = torch.mm(w_qkv, xf.t())  # [3C, rows]
+            q = self.q_lif(_bn(self.q_bn, y[:C].unsqueeze(0))[0].t().view(T, B, N, C))
+            k = self.k_lif(_bn(self.k_bn, y[C : 2 * C].unsqueeze(0))[0].t().view(T, B, N, C))
+            v = self.v_lif(_bn(self.v_bn, y[2 * C :].unsqueeze(0))[0].t().view(T, B, N, C))
         else:
             q = self.q_lif(self._cbn("q_conv", "q_bn", xf).view(T, B, N, C))
             k = self.k_lif(self._cbn("k_conv", "k_bn", xf).view(T, B, N, C))
             v = self.v_lif(self._cbn("v_conv", "v_bn", xf).view(T, B, N, C))
-        q = q.view(T, B, N, h, d).transpose(2, 3)
-        k = k.view(T, B, N, h, d).transpose(2, 3)
-        v = v.view(T, B, N, h, d).transpose(2, 3)
-        dtype = q.dtype
-        if dtype in (torch.float16, torch.bfloat16):
-            # integer sums up to N*d are exact in float32, not in half precision
-            q, k, v = q.float(), k.float(), v.float()
         order = self.matmul_order
         if order == "auto":
             order = "dd" if d < N else "nn"
         if self.tap is not None:
             order = "nn"
         self.last_order = order
-        if order == "nn":
-            attn = q @ k.transpose(-2, -1)  # [T, B, h, N, N]
-            y = attn @ v
-            if self.tap is not None:
-                self._record(attn)
+        if order == "dd" and T * B == 1 and q.dtype not in (torch.float16, torch.bfloat16) and all(
+            t.stride(2) == 1 and t.stride(3) == N for t in (q, k, v)
+        ):
+            # one frame with q, k, v channel-major ([C, N] in memory: the small-row GEMM's
+            # output, see small_rows): per head (q (k^T v))^T = (k^T v)^T q^T as two plain
+            # batched products on [h, d, N] views, giving y channel-major too (what the
+            # proj GEMM wants) with no copies. Same exact integer sums as below.
+            qt, kt, vt = q[0, 0].t().view(h, d, N), k[0, 0].t().view(h, d, N), v[0, 0].t().view(h, d, N)
+            y = torch.bmm(torch.bmm(kt, vt.transpose(1, 2)).transpose(1, 2), qt).mul_(self.scale)
+            y = y.view(C, N).t().view(T, B, N, C)
         else:
-            y = q @ (k.transpose(-2, -1) @ v)  # [T, B, h, N, d]
-        y = (y * self.scale).to(dtype)
-        y = y.transpose(2, 3).reshape(T, B, N, C)
+            q = q.view(T, B, N, h, d).transpose(2, 3)
+            k = k.view(T, B, N, h, d).transpose(2, 3)
+            v = v.view(T, B, N, h, d).transpose(2, 3)
+            dtype = q.dtype
+            if dtype in (torch.float16, torch.bfloat16):
+                # integer sums up to N*d are exact in float32, not in half precision
+                q, k, v = q.float(), k.float(), v.float()
+            if order == "nn":
+                attn = q @ k.transpose(-2, -1)  # [T, B, h, N, N]
+                y = attn @ v
+                if self.tap is not None:
+                    self._record(attn)
+            else:
+                y = q @ (k.transpose(-2, -1) @ v)  # [T, B, h, N, d]
+            y = (y * self.scale).to(dtype)
+            y = y.transpose(2, 3).reshape(T, B, N, C)
         y = self.attn_lif(y)
         y = self._cbn("proj_conv", "proj_bn", y.view(T * B * N, C)).view(T, B, N, C)
         if not self.spike_driven:
             y = self.proj_lif(y)
         return y
+
+    def _qkv_weight(self) -> Optional[Tensor]:
+        """``cat(W_q, W_k, W_v)`` ``[3C, C]`` (None if the convs have biases), rebuilt when
+        any of them changes."""
+        mods = self._modules
+        ps = (mods["q_conv"]._parameters, mods["k_conv"]._parameters, mods["v_conv"]._parameters)
+        if any(p.get("bias") is not None for p in ps):
+            return None
+        ws = tuple(p["weight"] for p in ps)
+        key = tuple((w.data_ptr(), w._version, w.dtype) for w in ws)
+        cached = self.__dict__.get("_qkv_cat")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_qkv_cat"] = (key, torch.cat([w.detach().flatten(1) for w in ws]))
+        return cached[1]
 
     def _record(self, attn: Tensor) -> None:
         T, B, h, N, _ = attn.shape

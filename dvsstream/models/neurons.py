@@ -84,36 +84,48 @@ def lif_multistep_inference(
     """LIF without autograd, fused over T with in-place kernels.
 
     With ``inplace=True`` the spikes are written into ``x`` itself (the caller must own
-    it, e.g. a batch-norm output). Bitwise the same as :func:`lif_multistep`.
-    ``scratch`` (optional) is a buffer like ``x[0]`` to reuse for the charged potential.
+    it, e.g. a batch-norm output; it also serves as scratch). Bitwise the same as
+    :func:`lif_multistep`. ``scratch`` (optional, not needed in place) is a buffer like
+    ``x[0]`` to reuse for the charged potential.
     Returns ``(spikes, v_last)``; ``v`` is updated in place when given.
     """
-    out = x if inplace else torch.empty_like(x)
     xs = x.unbind(0)
     if v is None:
         v = torch.zeros_like(xs[0])
-    # scratch in the same memory layout as the time slices (e.g. channels_last), so that
-    # every op below is one straight vectorised pass; 4 passes per step when 1/tau is a
-    # power of two (tau = 2), 5 otherwise
-    h = scratch if scratch is not None else torch.empty_like(xs[0])
     if not isinstance(v_threshold, Tensor):
         # a 0-dim tensor in x's dtype compares faster than a Python scalar (no wrapping)
         v_threshold = torch.tensor(v_threshold, dtype=x.dtype, device=x.device)
+    if inplace:
+        for xt in xs:
+            _lif_step(xt, v, None, xt, tau, v_threshold)
+        return x, v
+    out = torch.empty_like(x)
+    # scratch in the same memory layout as the time slices (e.g. channels_last), so that
+    # every op below is one straight vectorised pass
+    h = scratch if scratch is not None else torch.empty_like(xs[0])
     for xt, s in zip(xs, out.unbind(0)):
         _lif_step(xt, v, h, s, tau, v_threshold)
     return out, v
 
 
-def _lif_step(xt: Tensor, v: Tensor, h: Tensor, s: Tensor, tau: float, v_threshold: Tensor) -> None:
-    """One inference step in place: spikes into ``s``, the new potential into ``v``
-    (``h``: scratch for the charged potential; ``s`` may alias ``xt``)."""
-    torch.sub(xt, v, out=h)
+def _lif_step(xt: Tensor, v: Tensor, h: Optional[Tensor], s: Tensor, tau: float, v_threshold: Tensor) -> None:
+    """One inference step: spikes into ``s``, the new potential into ``v`` (in place).
+
+    ``h`` is scratch for the charged potential. With ``h=None`` (``s`` must then be
+    ``xt``, which is overwritten) the charged potential is formed in ``v`` itself and
+    ``x - v`` in ``xt``: the same operations on the same values, with two live buffers
+    instead of three (a live step touches less cold memory). 4 passes when 1/tau is a
+    power of two (tau = 2), 5 otherwise.
+    """
+    d = xt if h is None else h
+    torch.sub(xt, v, out=d)
+    hv = v if h is None else h  # where the charged potential h goes
     if math.frexp(tau)[0] == 0.5:  # tau is a power of two: x / tau == x * (1/tau)
-        torch.add(v, h, alpha=1.0 / tau, out=h)  # v + (x - v) * (1/tau): the product is exact
+        torch.add(v, d, alpha=1.0 / tau, out=hv)  # v + (x - v) * (1/tau): the product is exact
     else:
-        h.div_(tau).add_(v)  # ((x - v) / tau) + v: addition commutes exactly
-    torch.ge(h, v_threshold, out=s)  # spikes as 0/1 in x's dtype
-    torch.addcmul(h, h, s, value=-1.0, out=v)  # hard reset: h - h*s is exact (s in {0,1})
+        torch.add(d.div_(tau), v, out=hv)  # ((x - v) / tau) + v: addition commutes exactly
+    torch.ge(hv, v_threshold, out=s)  # spikes as 0/1 in x's dtype
+    torch.addcmul(hv, hv, s, value=-1.0, out=v)  # hard reset: h - h*s is exact (s in {0,1})
 
 
 class LIF(nn.Module):
@@ -171,28 +183,30 @@ class LIF(nn.Module):
             )
         if torch.is_grad_enabled() and (x.requires_grad or (v is not None and v.requires_grad)):
             s, v = lif_multistep(x, v, self.tau, self.v_threshold, self.alpha, self.detach_reset)
-            state["_scratch"] = None
+            state["_scratch"] = state["_fast"] = None
         else:
             if v is not None and (
                 v.requires_grad or (v.is_inference() and not torch.is_inference_mode_enabled())
             ):
                 v = v.detach().clone()
             x0 = x[0]
-            h = state["_scratch"]
+            inplace = self.inplace
+            h = None if inplace else state["_scratch"]  # the in-place update needs no scratch
             if (
-                v is not None and h is not None and x.shape[0] == 1 and state["_fast"] == (x.stride(), x.dtype, x.device)
-                and (torch.is_inference_mode_enabled() or not h.is_inference())
+                v is not None and x.shape[0] == 1 and state["_fast"] == (x.stride(), x.dtype, x.device)
+                and (inplace or (h is not None and (torch.is_inference_mode_enabled() or not h.is_inference())))
             ):
                 # a live step with scratch and threshold already checked for this shape,
                 # layout, dtype and device: one update (the loop below, minus its set-up)
-                s = x if self.inplace else torch.empty_like(x)
-                _lif_step(x0, v, h, x0 if self.inplace else s[0], self.tau, state["_th"])
+                s = x if inplace else torch.empty_like(x)
+                _lif_step(x0, v, h, x0 if inplace else s[0], self.tau, state["_th"])
                 state["v"] = v
                 if state["record"] is not None:
                     state["record"].append((s.sum().item(), s.numel()))
                 return s
-            if h is None or h.shape != x0.shape or h.stride() != x0.stride() or h.dtype != x0.dtype or (
-                h.device != x0.device or (h.is_inference() and not torch.is_inference_mode_enabled())
+            if not inplace and (
+                h is None or h.shape != x0.shape or h.stride() != x0.stride() or h.dtype != x0.dtype
+                or h.device != x0.device or (h.is_inference() and not torch.is_inference_mode_enabled())
             ):
                 h = state["_scratch"] = torch.empty_like(x0)
             th = state["_th"]
