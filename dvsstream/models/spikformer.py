@@ -246,8 +246,10 @@ class Spikformer(nn.Module):
         """One time step ``[B, C, H, W]`` -> logits ``[B, classes]`` over the steps seen
         (or the last ``window`` steps). Carries neuron state; eval mode only; runs under
         ``torch.inference_mode`` (its outputs are inference tensors)."""
+        if self.training:
+            raise RuntimeError("Spikformer.step() needs eval mode (batch norm must use running statistics): call model.eval()")
         self._check_input(frame, 4)
-        return self.step_frames(frame.unsqueeze(1))
+        return self._add_step_features(self.forward_features(self._cast(frame).unsqueeze(0))[0])
 
     @torch.inference_mode()
     def step_frames(self, frames: Tensor) -> Tensor:
