@@ -40,6 +40,7 @@ Nothing here imports Qt: the GUI reads :meth:`Pipeline.snapshot` from a timer.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import threading
@@ -327,20 +328,19 @@ class Classifier:
         self._primed = False
 
     def _tapped(self):
+        """A context manager yielding the taps to record into (None when nothing is tapped)."""
         if self.attention:
             return record_attention(self.model, firing_rates=self.firing_rates)
         if self.firing_rates:
             return record_firing_rates(self.model)
-        return None
+        return contextlib.nullcontext()
 
     @torch.inference_mode()
     def __call__(self, window: Window, resync: bool = False) -> tuple[np.ndarray, int, Optional[float], Any]:
         """Logits of one window. Returns ``(probs [classes], steps run, firing rate,
         attention or None)``. ``resync``: windows were skipped before this one."""
         x = torch.from_numpy(window.frames).unsqueeze(0)  # [1, k, C, H, W]
-        taps_cm = self._tapped()
-        taps = taps_cm.__enter__() if taps_cm is not None else None
-        try:
+        with self._tapped() as taps:
             if self.mode == "window":
                 logits = self.model(x)
                 steps = x.shape[1]
@@ -349,15 +349,10 @@ class Classifier:
                          or window.new_bins >= window.frames.shape[0])
                 if whole:
                     self.model.reset()
-                    frames = x
-                else:
-                    frames = x[:, -window.new_bins:]
+                frames = x if whole else x[:, -window.new_bins:]
                 logits = self.model.step_frames(frames)
                 self._primed = True
                 steps = frames.shape[1]
-        finally:
-            if taps_cm is not None:
-                taps_cm.__exit__(None, None, None)
         probs = torch.softmax(logits.float(), -1)[0].cpu().numpy()
         rate = attn = None
         if taps is not None:
@@ -469,7 +464,7 @@ class Pipeline:
                 )
         self.classifier = (Classifier(loaded, mode=mode, attention=attention, firing_rates=firing_rates,
                                       energy_every_s=energy_every_s) if loaded is not None else None)
-        self.class_names = self._class_names()
+        self.class_names = list(loaded.class_names) if loaded is not None else []
         self.labels = getattr(source, "labels", None)
         self.drop_stale = drop_stale
         self.on_prediction = on_prediction
@@ -510,13 +505,6 @@ class Pipeline:
         self.stats = PipelineStats()
         self._t0 = 0.0
         self._threads: list[threading.Thread] = []
-
-    def _class_names(self) -> list[str]:
-        names = list(self.loaded.class_names) if self.loaded is not None else []
-        src_names = getattr(self.source, "class_names", None)
-        if src_names and self.loaded is not None and len(src_names) == len(names):
-            return names  # the model's own names win; the source's agree in count
-        return names
 
     # ------------------------------------------------------------- control
     def start(self) -> "Pipeline":
