@@ -17,10 +17,14 @@ from typing import Any, Callable, Optional
 
 from dvsstream.errors import DvsstreamError
 
-__all__ = ["default_recording", "classify_stream", "format_prediction", "run_live"]
+__all__ = ["DEFAULT_RECORDING", "REPLAY_PACKET_US", "default_recording", "classify_stream", "format_prediction",
+           "run_live"]
 
 #: the embedded default of ``dvsstream run`` and ``dvsstream gui``
 DEFAULT_RECORDING = "gestures_waves_and_clap.h5"
+#: replayed recordings are re-cut into packets of at most this many µs: windows close
+#: as the events come, as from a camera, and paced replay is smooth
+REPLAY_PACKET_US = 1_000
 
 
 def default_recording() -> Optional[Path]:
@@ -58,29 +62,22 @@ def classify_stream(
     wall time) and return the report dict (keys: see the module and ``dvsstream run``).
     ``on_prediction(prediction, class_names)`` is called for each prediction as it comes
     (in the classifier thread)."""
-    from dvsstream.pipeline import BinningConfig, Pipeline, load_classifier_model
+    from dvsstream.pipeline import Pipeline, load_classifier_model
     from dvsstream.sources import open_source
 
     options: dict[str, Any] = {}
     is_file = os.path.exists(source_uri)
-    if is_file:  # 1 ms packets: windows close as the events come, as from a camera
-        options.update(speed=speed, packet_us=1000)
+    if is_file:
+        options.update(speed=speed, packet_us=REPLAY_PACKET_US)
     if not is_file and speed:
         raise DvsstreamError(f"--speed applies to recordings only, not to {source_uri}")
     source = open_source(source_uri, **options)
     try:
         loaded = load_classifier_model(checkpoint, device=device, sensor_size=source.sensor_size)
-        binning = loaded.binning
-        if window_ms is not None or hop_ms is not None or bins is not None:
-            try:
-                binning = BinningConfig(
-                    window_us=int(round((window_ms if window_ms is not None else binning.window_us / 1e3) * 1000)),
-                    n_bins=int(bins if bins is not None else binning.n_bins),
-                    hop_us=int(round((hop_ms if hop_ms is not None else binning.hop_us / 1e3) * 1000)),
-                    downsample=binning.downsample,
-                )
-            except ValueError as exc:
-                raise DvsstreamError(f"binning: {exc}") from None
+        try:
+            binning = loaded.binning.replace(window_ms=window_ms, hop_ms=hop_ms, n_bins=bins)
+        except ValueError as exc:
+            raise DvsstreamError(f"binning: {exc}") from None
         deterministic = source.kind == "file" and not speed
         try:
             names = loaded.class_names

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import threading
 import time
@@ -66,6 +67,7 @@ __all__ = [
     "PipelineStats",
     "Prediction",
     "load_classifier_model",
+    "pooling_for",
     "warm_up",
 ]
 
@@ -106,6 +108,17 @@ class BinningConfig:
         return dict(window_us=self.window_us, n_bins=self.n_bins, hop_us=self.hop_us,
                     downsample=self.downsample)
 
+    def replace(self, window_ms: Optional[float] = None, hop_ms: Optional[float] = None,
+                n_bins: Optional[int] = None, downsample: Optional[int] = None) -> "BinningConfig":
+        """This binning with the given parts changed (times in ms; None keeps a part).
+        Raises ``ValueError`` saying why when they do not fit together."""
+        return BinningConfig(
+            window_us=self.window_us if window_ms is None else int(round(window_ms * 1000)),
+            n_bins=self.n_bins if n_bins is None else int(n_bins),
+            hop_us=self.hop_us if hop_ms is None else int(round(hop_ms * 1000)),
+            downsample=self.downsample if downsample is None else int(downsample),
+        )
+
 
 @dataclass
 class LoadedModel:
@@ -118,13 +131,20 @@ class LoadedModel:
     device: torch.device
 
 
+def pooling_for(model: Spikformer, sensor_size: SensorSize | None) -> Optional[int]:
+    """The factor that pools ``sensor_size`` down to the model's input width (None when
+    the sensor is unknown or narrower than the model)."""
+    width = int(model.config.img_size[1])
+    if sensor_size is None or int(sensor_size[0]) < width:
+        return None
+    return int(sensor_size[0]) // width
+
+
 def _default_binning(model: Spikformer, sensor_size: SensorSize | None) -> BinningConfig:
     """A window of T bins of 50 ms, hop one bin, pooled to the model's input size."""
-    cfg = model.config
-    down = 1
-    if sensor_size is not None and sensor_size[0] != cfg.img_size[1]:
-        down = max(1, int(sensor_size[0]) // int(cfg.img_size[1]))
-    return BinningConfig(window_us=50_000 * cfg.T, n_bins=cfg.T, hop_us=50_000, downsample=down)
+    T = model.config.T
+    return BinningConfig(window_us=50_000 * T, n_bins=T, hop_us=50_000,
+                         downsample=pooling_for(model, sensor_size) or 1)
 
 
 def load_classifier_model(
@@ -230,9 +250,6 @@ class PipelineStats:
     stream_time_us: Optional[int] = None
     stream_start_us: Optional[int] = None
     wall_s: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def _percentiles(values: Sequence[float]) -> dict[str, float]:
@@ -406,15 +423,11 @@ def _is_realtime(source) -> bool:
     return bool(getattr(source, "speed", None))
 
 
-
 @dataclass
 class _Job:
     window: Window
     t_received: float
     generation: int
-
-
-_END = object()
 
 
 class Pipeline:
@@ -551,6 +564,7 @@ class Pipeline:
 
     @property
     def running(self) -> bool:
+        """Either thread still alive (False once stopped or finished)."""
         return any(t.is_alive() for t in self._threads)
 
     @property
@@ -583,8 +597,6 @@ class Pipeline:
     def start_recording(self, path, overwrite: bool = False) -> None:
         """Write every packet from now on to an HDF5 recording (none dropped)."""
         from dvsstream.recording import RecordingWriter
-
-        import json
 
         if self._recorder is not None:
             raise ValueError(f"already recording to {self._recorder.path}")
@@ -623,7 +635,6 @@ class Pipeline:
         return run
 
     def _produce(self) -> None:
-        keep_threads = torch.get_num_threads()
         for packet in self.source:
             if self._stop.is_set():
                 break
@@ -656,8 +667,6 @@ class Pipeline:
             self.stats.packets += 1
             for w in windows:
                 self._enqueue(_Job(w, t_recv, self._generation))
-            if torch.get_num_threads() != keep_threads:  # numba's OpenMP may have reset it
-                torch.set_num_threads(keep_threads)
         if not self._stop.is_set():
             t_recv = time.perf_counter()
             for w in self._binner.flush():

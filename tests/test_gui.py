@@ -16,9 +16,10 @@ import pytest
 
 from dvsstream.gui import state
 from dvsstream.gui.state import Settings
+from dvsstream.live import DEFAULT_RECORDING
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"
-GESTURES = RECORDINGS / "gestures_waves_and_clap.h5"
+GESTURES = RECORDINGS / DEFAULT_RECORDING
 
 
 # ============================================================================ state (no Qt)
@@ -103,7 +104,7 @@ def test_source_options():
     assert state.source_options("synthetic:") == {"realtime": True, "duration_s": None}
     assert state.source_options("synthetic:realtime=0,duration=3") == {}
     assert state.source_options("camera:") == {}
-    assert Path(state.default_source()).name == state.DEFAULT_RECORDING or state.default_source() == "synthetic:"
+    assert Path(state.default_source()) == GESTURES  # the shipped recording, not the synthetic fallback
 
 
 def test_format_stats_names():

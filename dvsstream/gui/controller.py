@@ -129,19 +129,12 @@ class Controller:
     def binning_for(self, loaded, sensor_size=None):
         """The live binning: the checkpoint's, with the settings' window / hop / T
         where given, pooled from ``sensor_size`` to the model's input size."""
-        from dvsstream.pipeline import BinningConfig
+        from dvsstream.pipeline import pooling_for
 
-        base = loaded.binning
         s = self.settings
-        n_bins = int(s.T) if s.T else base.n_bins
-        window_us = int(round(s.window_ms * 1000)) if s.window_ms else base.window_us
-        hop_us = int(round(s.hop_ms * 1000)) if s.hop_ms else base.hop_us
-        down = base.downsample
-        model_w = int(loaded.model.config.img_size[1])
-        if sensor_size is not None and int(sensor_size[0]) >= model_w:
-            down = int(sensor_size[0]) // model_w
         try:
-            return BinningConfig(window_us=window_us, n_bins=n_bins, hop_us=hop_us, downsample=down)
+            return loaded.binning.replace(window_ms=s.window_ms or None, hop_ms=s.hop_ms or None,
+                                          n_bins=s.T or None, downsample=pooling_for(loaded.model, sensor_size))
         except ValueError as exc:
             raise DvsstreamError(str(exc)) from None
 

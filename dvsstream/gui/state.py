@@ -18,9 +18,10 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from dvsstream.live import REPLAY_PACKET_US, default_recording
+
 __all__ = [
     "ATTENTION_KINDS",
-    "DEFAULT_RECORDING",
     "Settings",
     "attention_levels",
     "attention_maps",
@@ -38,15 +39,9 @@ __all__ = [
     "source_options",
 ]
 
-#: the recording the GUI replays when no source is given (falls back to ``synthetic:``)
-DEFAULT_RECORDING = "gestures_waves_and_clap.h5"
-
 #: attention view kinds: the token-to-token ``q @ k^T`` matrix ``[N, N]`` per head, or
 #: the attention every patch receives on the patch grid ``[h, w]`` per head
 ATTENTION_KINDS = ("matrix", "spatial")
-
-#: replayed recordings are re-cut into packets of at most this many µs (smooth pacing)
-REPLAY_PACKET_US = 1_000
 
 #: event display: counts per pixel at or above this are drawn at full colour
 EVENT_LEVEL = 4.0
@@ -168,10 +163,8 @@ def save_settings(settings: Settings, path: Optional[os.PathLike | str] = None) 
 def default_source() -> str:
     """The shipped gesture recording, or ``synthetic:`` when the repository's
     ``recordings/`` folder is not there (an installed package)."""
-    import dvsstream
-
-    path = Path(dvsstream.__file__).resolve().parents[1] / "recordings" / DEFAULT_RECORDING
-    return str(path) if path.is_file() else "synthetic:"
+    path = default_recording()
+    return str(path) if path is not None else "synthetic:"
 
 
 def source_kind(uri: str) -> str:
