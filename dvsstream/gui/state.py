@@ -25,6 +25,7 @@ __all__ = [
     "Settings",
     "attention_levels",
     "attention_maps",
+    "blend_overlay",
     "default_settings_path",
     "default_source",
     "event_rgb",
@@ -33,10 +34,13 @@ __all__ = [
     "history_arrays",
     "load_settings",
     "overlay_levels",
+    "overlay_lut",
     "overlay_map",
+    "overlay_swatches",
     "save_settings",
     "source_kind",
     "source_options",
+    "upsample_nearest",
 ]
 
 #: attention view kinds: the token-to-token ``q @ k^T`` matrix ``[N, N]`` per head, or
@@ -49,6 +53,10 @@ EVENT_LEVEL = 4.0
 EVENT_BACKGROUND = (18, 20, 26)
 EVENT_ON = (255, 72, 56)
 EVENT_OFF = (64, 150, 255)
+#: attention drawn over the events: this colour, its opacity rising with the attention
+#: from 0 at the lower level to :data:`OVERLAY_MAX_ALPHA` at the upper one
+OVERLAY_COLOUR = (255, 214, 0)
+OVERLAY_MAX_ALPHA = 0.6
 
 SETTINGS_ENV = "DVSSTREAM_GUI_SETTINGS"
 
@@ -246,6 +254,50 @@ def attention_levels(kind: str, head_dim: int) -> tuple[float, float]:
     if kind == "matrix":
         return 0.0, max(1.0, head_dim / 2)
     return 0.0, max(0.5, head_dim / 4)
+
+
+def overlay_lut(n: int = 256) -> np.ndarray:
+    """RGBA lookup table ``uint8 [n, 4]`` of the attention overlay: one colour
+    (:data:`OVERLAY_COLOUR`), opacity ramping from 0 to :data:`OVERLAY_MAX_ALPHA`."""
+    lut = np.empty((n, 4), np.uint8)
+    lut[:, :3] = OVERLAY_COLOUR
+    lut[:, 3] = np.round(np.linspace(0.0, OVERLAY_MAX_ALPHA * 255, n))
+    return lut
+
+
+def overlay_swatches(n: int = 5, background: Sequence[int] = EVENT_BACKGROUND) -> list[tuple[int, int, int]]:
+    """The overlay's colour over ``background`` at ``n`` evenly spaced levels, low to
+    high: what the legend shows, the same blend as :func:`blend_overlay` draws."""
+    bg = np.asarray(background, np.float64)
+    col = np.asarray(OVERLAY_COLOUR, np.float64)
+    out = []
+    for a in np.linspace(0.0, OVERLAY_MAX_ALPHA, n):
+        out.append(tuple(int(round(v)) for v in bg * (1 - a) + col * a))
+    return out
+
+
+def upsample_nearest(grid: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A patch-grid map ``[h, w]`` -> ``[height, width]``: each output pixel takes the
+    cell it lies in (cell ``floor(i * h / height)``), the cells tiling the image exactly."""
+    h, w = grid.shape[-2:]
+    rows = (np.arange(height) * h) // height
+    cols = (np.arange(width) * w) // width
+    return grid[..., rows[:, None], cols[None, :]]
+
+
+def blend_overlay(rgb: np.ndarray, spatial: Optional[np.ndarray], levels: tuple[float, float]) -> np.ndarray:
+    """The attention ``spatial [h, w]`` (patch grid) over an event image ``rgb uint8
+    [H, W, 3]``: a new ``uint8 [H, W, 3]``, each patch tinted with :data:`OVERLAY_COLOUR`
+    at an opacity that rises linearly from 0 at ``levels[0]`` to :data:`OVERLAY_MAX_ALPHA`
+    at ``levels[1]`` (clipped). The window's overlay and the clips use this one rule."""
+    if spatial is None:
+        return rgb.copy()
+    lo, hi = float(levels[0]), float(levels[1])
+    norm = np.clip((np.asarray(spatial, np.float32) - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+    alpha = upsample_nearest(norm, rgb.shape[0], rgb.shape[1])[..., None] * OVERLAY_MAX_ALPHA
+    col = np.asarray(OVERLAY_COLOUR, np.float32)
+    out = rgb.astype(np.float32) * (1.0 - alpha) + col * alpha
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
 def overlay_levels(head_dim: int) -> tuple[float, float]:
