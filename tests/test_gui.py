@@ -182,6 +182,40 @@ def test_window_plays_shipped_recording(window, qtbot):
 
 
 @needs_qt
+def test_window_keeps_refcounts(window, qtbot):
+    """PySide6-Essentials 6.12.0 loses references to None and True on every repaint of
+    a pyqtgraph item; on Python 3.11 (not immortal) the window aborted after ~50 s with
+    "Fatal Python error: none_dealloc". Draw a few hundred real frames and check that
+    neither count fell (6.12.0: about -50 per frame for None)."""
+    import gc
+    import sys
+
+    from PySide6 import QtWidgets
+
+    win = window
+    app = QtWidgets.QApplication.instance()
+
+    def frames(n: int) -> None:
+        for _ in range(n):
+            qtbot.wait(8)  # lets the stream move on: each tick draws a new frame
+            win.tick()
+            win.repaint()
+            app.processEvents()
+
+    frames(30)  # warm caches (fonts, pixmaps)
+    gc.collect()
+    none0, true0, false0 = sys.getrefcount(None), sys.getrefcount(True), sys.getrefcount(False)
+    drawn0 = win.event_view.frames
+    frames(300)
+    gc.collect()
+    drawn = win.event_view.frames - drawn0
+    drift = {"None": sys.getrefcount(None) - none0, "True": sys.getrefcount(True) - true0,
+             "False": sys.getrefcount(False) - false0}
+    assert drawn >= 150, f"only {drawn} event frames drawn"
+    assert all(d > -drawn for d in drift.values()), f"references lost over {drawn} frames: {drift}"
+
+
+@needs_qt
 def test_attention_grid_has_heads_times_depth_maps_and_switches_kind(window, qtbot):
     win = window
     cfg = win.controller.loaded.model.config
