@@ -9,9 +9,16 @@ Writes to ``--out``:
   the whole evaluation), ``energy`` (the papers' estimate from
   :func:`dvsstream.models.energy_report` on the **first batch** of rank 0, per sample),
   ``skipped`` (``{"count", "samples": [{"path", "reason"}]}``), and the model,
-  checkpoint, dataset, split, frame spec, device and world size;
-* ``confusion.png`` -- the matrix as coloured cells (:mod:`dvsstream.plots`);
-* ``samples.csv`` -- ``index, path, label, prediction, confidence, correct`` (+ class names).
+  checkpoint, dataset, split, frame spec, device and world size, and ``files`` (the
+  other files written, by what they hold);
+* ``samples.csv`` -- ``index, path, label, prediction, confidence, correct`` (+ class names);
+* three figures drawn with matplotlib (:mod:`dvsstream.plots`): ``confusion.png`` (the
+  matrix with class names, counts and row-normalised shares), ``per_class_accuracy.png``
+  (a bar per class with its accuracy and sample count) and ``confidence.png`` (histograms
+  of the max softmax probability of the correct and of the wrong predictions).
+
+Every file is written under a temporary name and renamed into place, so an interrupted
+run never leaves half a file; the numbers are written before the figures.
 
 Checkpoints: ours (:func:`dvsstream.models.save_checkpoint`: the model is rebuilt from
 the file; a ``frame_spec`` entry in its ``meta`` sets the binning) or a release state
@@ -350,9 +357,10 @@ def run_eval(args: argparse.Namespace) -> int:
         dist.close()
 
 
-def _write_outputs(args, parts, dataset, classes, info, spec, spec_source, dist) -> int:
-    from dvsstream.plots import write_confusion_png
-
+def _summarise(parts, dataset, classes) -> dict[str, Any]:
+    """Merge the ranks' results: per-sample rows (unique by index, sorted), skipped
+    samples, the confusion matrix ``[C, C]`` (rows = true class), accuracies and the
+    sample-weighted mean firing rates."""
     n_cls = len(classes)
     rows = sorted({r[0]: r for p in parts for r in p["rows"]}.values())  # unique by index
     run_skips = sorted({i: reason for p in parts for i, reason in p["skipped"]}.items())
@@ -363,7 +371,6 @@ def _write_outputs(args, parts, dataset, classes, info, spec, spec_source, dist)
         confusion[y, p] += 1
     n = int(confusion.sum())
     correct = int(np.trace(confusion))
-    accuracy = correct / n if n else None
     per_class = {}
     for k, name in enumerate(classes):
         total = int(confusion[k].sum())
@@ -373,26 +380,35 @@ def _write_outputs(args, parts, dataset, classes, info, spec, spec_source, dist)
     if n_total:
         for name in parts[0]["firing_rates"]:
             rates[name] = sum(p["firing_rates"].get(name, 0.0) * p["n"] for p in parts) / n_total
+    return {"rows": rows, "skipped": skipped, "confusion": confusion, "n": n, "correct": correct,
+            "accuracy": correct / n if n else None, "per_class": per_class, "firing_rates": rates}
+
+
+def _report(args, parts, summary, dataset, classes, info, spec, spec_source, dist) -> dict[str, Any]:
+    """The ``report.json`` dictionary (see the module docstring)."""
+    from dvsstream.plots import REPORT_PLOTS
+
+    n = summary["n"]
     wall = max(p["wall_s"] for p in parts)
-    energy = parts[0]["energy"]
-    report = {
-        "accuracy": accuracy,
-        "correct": correct,
-        "per_class_accuracy": per_class,
-        "confusion_matrix": confusion.tolist(),
+    model_s = max(p["model_s"] for p in parts)
+    return {
+        "accuracy": summary["accuracy"],
+        "correct": summary["correct"],
+        "per_class_accuracy": summary["per_class"],
+        "confusion_matrix": summary["confusion"].tolist(),
         "classes": list(classes),
         "samples": n,
         "samples_per_s": n / wall if wall > 0 else None,
         "timing": {
             "wall_s": wall,
-            "model_s": max(p["model_s"] for p in parts),
+            "model_s": model_s,
             "data_wait_s": max(p["data_s"] for p in parts),
-            "model_samples_per_s": (n / max(p["model_s"] for p in parts)) if n and max(p["model_s"] for p in parts) > 0 else None,
+            "model_samples_per_s": n / model_s if n and model_s > 0 else None,
             "note": "wall_s: the slowest rank's loop (data + model); samples_per_s = samples / wall_s",
         },
-        "firing_rates": rates,
-        "energy": energy,
-        "skipped": {"count": len(skipped), "samples": skipped},
+        "firing_rates": summary["firing_rates"],
+        "energy": parts[0]["energy"],
+        "skipped": {"count": len(summary["skipped"]), "samples": summary["skipped"]},
         "model": info["model"],
         "checkpoint": info["checkpoint"],
         "checkpoint_format": info["checkpoint_format"],
@@ -407,21 +423,56 @@ def _write_outputs(args, parts, dataset, classes, info, spec, spec_source, dist)
         "device": str(dist.device),
         "world_size": dist.world,
         "batch_size": args.batch_size,
+        "files": {"samples": "samples.csv", **REPORT_PLOTS},
     }
+
+
+def _write_atomically(path: Path, write) -> None:
+    """``write(file)`` on a temporary name beside ``path``, then ``os.replace``: an
+    interrupted run leaves the previous file whole. An OSError becomes one line."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", newline="") as f:
+            write(f)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DvsstreamError(f"cannot write {path} ({exc.strerror or exc})") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_samples_csv(f, rows, dataset, classes) -> None:
+    w = csv.writer(f)
+    w.writerow(["index", "path", "label", "prediction", "confidence", "correct", "label_name", "prediction_name"])
+    for i, y, p, c in rows:
+        w.writerow([i, dataset.samples[i][0], y, p, f"{c:.6f}", int(y == p), classes[y], classes[p]])
+
+
+def _write_outputs(args, parts, dataset, classes, info, spec, spec_source, dist) -> int:
+    """Rank 0: write report.json and samples.csv (the numbers first, so that they are
+    safe), then the three figures of :func:`dvsstream.plots.write_report_plots`."""
+    from dvsstream.plots import write_report_plots
+
+    summary = _summarise(parts, dataset, classes)
+    report = _report(args, parts, summary, dataset, classes, info, spec, spec_source, dist)
+    rows, n, correct, accuracy = summary["rows"], summary["n"], summary["correct"], summary["accuracy"]
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DvsstreamError(f"cannot create the output folder {out} ({exc.strerror})") from None
-    (out / "report.json").write_text(json.dumps(_json_safe(report), indent=2) + "\n")
+    _write_atomically(out / "report.json", lambda f: f.write(json.dumps(_json_safe(report), indent=2) + "\n"))
+    _write_atomically(out / "samples.csv", lambda f: _write_samples_csv(f, rows, dataset, classes))
+    try:
+        plots = write_report_plots(out, summary["confusion"], classes, [r[3] for r in rows],
+                                   [r[1] == r[2] for r in rows],
+                                   title=f"{dataset.name} {dataset.split} ({info['model']})")
+    except OSError as exc:
+        raise DvsstreamError(f"cannot write the figures into {out} ({exc.strerror or exc})") from None
     acc_txt = f"{100 * accuracy:.2f} %" if accuracy is not None else "n/a"
-    write_confusion_png(out / "confusion.png", confusion, classes,
-                        title=f"{dataset.name} {dataset.split}: {acc_txt} ({info['model']})")
-    with open(out / "samples.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["index", "path", "label", "prediction", "confidence", "correct", "label_name", "prediction_name"])
-        for i, y, p, c in rows:
-            w.writerow([i, dataset.samples[i][0], y, p, f"{c:.6f}", int(y == p), classes[y], classes[p]])
+    wall = report["timing"]["wall_s"]
+    skipped = summary["skipped"]
     print(f"{dataset.name} {dataset.split}: accuracy {acc_txt} ({correct}/{n}) with {info['model']} on "
           f"{dist.device}{f' x{dist.world} processes' if dist.world > 1 else ''}; "
           f"{n / wall if wall > 0 else 0:.1f} samples/s; {len(skipped)} skipped")
@@ -429,7 +480,7 @@ def _write_outputs(args, parts, dataset, classes, info, spec, spec_source, dist)
         print(f"  skipped {s['path']}: {s['reason']}", file=sys.stderr)
     if len(skipped) > 10:
         print(f"  ... and {len(skipped) - 10} more (see report.json)", file=sys.stderr)
-    print(f"wrote {out / 'report.json'}, {out / 'confusion.png'}, {out / 'samples.csv'}")
+    print(f"wrote {out / 'report.json'}, {out / 'samples.csv'}, " + ", ".join(str(p) for p in plots.values()))
     if n == 0:
         print("dvsstream: error: no sample could be evaluated (all skipped)", file=sys.stderr)
         return 1

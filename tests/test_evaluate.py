@@ -1,5 +1,5 @@
 """``dvsstream eval`` end to end on fake dataset folders in the real formats: the report,
-the confusion PNG, the per-sample CSV, bad input, and a two-process torchrun run that
+its three figures, the per-sample CSV, bad input, and a two-process torchrun run that
 must give the same report as one process."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import socket
 import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from dvsstream.cli import main
 from dvsstream.datasets import CIFAR10DVS_CLASSES
 from dvsstream.events import EVENT_DTYPE
 from dvsstream.models import create_model, save_checkpoint
-from dvsstream.plots import PNG_MAGIC, confusion_image, write_png
+from dvsstream.plots import REPORT_PLOTS
 from dvsstream.sources.aedat4 import write_aedat4
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,7 +89,7 @@ def _report(out) -> dict:
 
 def _png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
-    assert data.startswith(PNG_MAGIC)
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
     w, h = struct.unpack(">II", data[16:24])
     return w, h
 
@@ -118,8 +117,13 @@ def test_eval_end_to_end(fake, tmp_path, capsys):
     assert {"index", "path", "label", "prediction", "confidence", "correct"} <= set(rows[0])
     assert sum(int(x["correct"]) for x in rows) == np.trace(cm)
     assert len({x["prediction"] for x in rows}) > 1  # the amplified tiny model does look at its input
-    w, h = _png_size(out / "confusion.png")
-    assert w > 100 and h > 100
+    assert r["files"] == {"samples": "samples.csv", **REPORT_PLOTS}
+    w, h = _png_size(out / "confusion.png")  # 10 classes: about 9.5 x 9 inches at 100 dpi
+    assert 850 <= w <= 1100 and 800 <= h <= 1000
+    assert _png_size(out / "per_class_accuracy.png") == (750, 560)
+    assert _png_size(out / "confidence.png") == (750, 450)
+    assert all(str(out / name) in stdout for name in ["report.json", "samples.csv", *REPORT_PLOTS.values()])
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
 
     # the test split by default (the last 10 % of each class: 1 of 3); --limit above the size
     out2 = tmp_path / "out2"
@@ -210,17 +214,6 @@ def test_apps_scripts(fake, tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as exc:
         runpy.run_path(str(REPO / "apps" / "eval_gesture.py"), run_name="__main__")
     assert exc.value.code == 2  # a 10-class checkpoint for an 11-class set: refused, one line
-
-
-def test_png_writer_roundtrip(tmp_path):
-    img = confusion_image(np.array([[5, 1], [0, 3]]), ["a", "b"])
-    path = write_png(tmp_path / "c.png", img)
-    data = path.read_bytes()
-    w, h = struct.unpack(">II", data[16:24])
-    assert (w, h) == (img.shape[1], img.shape[0])
-    idat = data[data.index(b"IDAT") + 4: data.index(b"IEND") - 8]
-    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + 3 * w)
-    assert np.array_equal(raw[:, 1:].reshape(h, w, 3), img)
 
 
 def _free_port() -> int:
