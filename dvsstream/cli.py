@@ -165,6 +165,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_live(args)
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    """A clip (MP4 or GIF) of a recording: events, attention, top class, one frame per
+    1/fps of stream time (dvsstream.gui.clip.render_recording; torch and PyAV load there)."""
+    from dvsstream.gui.clip import DEFAULT_FPS, render_recording
+
+    source = args.source
+    if source is None:
+        from dvsstream.live import DEFAULT_RECORDING, default_recording
+
+        rec = default_recording()
+        if rec is None:
+            raise DvsstreamError("no SOURCE given and the shipped recording "
+                                 f"recordings/{DEFAULT_RECORDING} is not here; pass a recording")
+        source = str(rec)
+    with _progress(None, unit="frame", desc="rendering") as bar:
+        summary = render_recording(source, args.out, checkpoint=args.checkpoint, start_s=args.start,
+                                   duration_s=args.duration, fps=DEFAULT_FPS if args.fps is None else args.fps,
+                                   overwrite=args.force, device=args.device,
+                                   progress=lambda n: bar.update(n - bar.n))
+    size = summary.bytes / 1e6
+    print(f"wrote {summary.frames} frames ({summary.duration_s:.2f} s of stream from {summary.start_s:g} s, "
+          f"{summary.fps:g} fps, {summary.size[0]}x{summary.size[1]}, "
+          f"{size:.2f} MB) to {summary.path} in {summary.wall_s:.1f} s")
+    for w in summary.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     try:
         from dvsstream.gui.app import run_gui_from_args
@@ -230,6 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-out", default=None, help="write predictions and accounting to this JSON file")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("render", help="a clip (MP4 or GIF) of a recording: events, attention, top class")
+    p.add_argument("source", nargs="?", default=None, metavar="SOURCE",
+                   help="a recording (default: the shipped recording recordings/gestures_waves_and_clap.h5)")
+    p.add_argument("--out", required=True, help="the clip to write: .mp4 (H.264) or .gif")
+    p.add_argument("--checkpoint", default=None, help="our checkpoint (default: the shipped gesture model)")
+    p.add_argument("--start", type=float, default=0.0, help="from this many seconds after the first event (default 0)")
+    p.add_argument("--duration", type=float, default=None, help="seconds of stream (default: to the end)")
+    p.add_argument("--fps", type=float, default=None, help="frames per second of stream time (default 20)")
+    p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("gui", help="the desktop window: events, predictions and every head's spiking attention")
     from dvsstream.gui.app import add_gui_arguments  # no Qt, no torch at import
