@@ -183,7 +183,8 @@ class Prediction:
     class at the window's centre when the recording has a label track, else None.
     ``steps``: time steps the model ran for this prediction (new bins, or a whole window
     when it (re)primed its state). ``attention``: block -> ``{"matrix": [heads, N, N],
-    "spatial": [heads, h, w]}`` averaged over those steps (only with taps on).
+    "spatial": [heads, h, w]}`` averaged over those steps, and ``"spatial_window"``
+    ``[heads, h, w]`` averaged over the window's last T steps (only with taps on).
     """
 
     t_start: int
@@ -338,11 +339,15 @@ class Classifier:
         self._last_energy = -math.inf
         self._primed = False
         self._energy_model: Optional[Spikformer] = None
+        #: per-step spatial attention (block -> ``[heads, h, w]``) of the last T steps:
+        #: the steps the current prediction is built on
+        self._spatial_steps: deque[dict[int, np.ndarray]] = deque(maxlen=loaded.binning.n_bins)
         self.model.set_window(loaded.binning.n_bins)
 
     def reset(self) -> None:
         self.model.reset()
         self._primed = False
+        self._spatial_steps.clear()
 
     def _tapped(self):
         """A context manager yielding the taps to record into (None when nothing is tapped)."""
@@ -366,6 +371,7 @@ class Classifier:
                          or window.new_bins >= window.frames.shape[0])
                 if whole:
                     self.model.reset()
+                    self._spatial_steps.clear()
                 frames = x if whole else x[:, -window.new_bins:]
                 logits = self.model.step_frames(frames)
                 self._primed = True
@@ -376,14 +382,26 @@ class Classifier:
             rates = taps.firing_rates
             rate = float(np.mean(list(rates.values()))) if rates else None
             if self.attention:
-                attn = {
-                    i: {"matrix": m[:, 0].float().mean(0).cpu().numpy(),
-                        "spatial": taps.spatial[i][:, 0].float().mean(0).cpu().numpy()}
-                    for i, m in taps.attention.items()
-                }
+                attn = self._attention_arrays(taps)
         if self.energy_every_s is not None and time.perf_counter() - self._last_energy >= self.energy_every_s:
             self._estimate_energy(window)
         return probs, steps, rate, attn
+
+    def _attention_arrays(self, taps) -> dict[int, dict[str, np.ndarray]]:
+        """block -> ``matrix [heads, N, N]`` and ``spatial [heads, h, w]`` averaged over
+        the steps just run, and ``spatial_window [heads, h, w]`` averaged over the last T
+        steps (the whole window the prediction rests on: steadier than one step)."""
+        if self.mode == "window":
+            self._spatial_steps.clear()
+        spatial = {i: s[:, 0].float().cpu().numpy() for i, s in taps.spatial.items()}
+        for t in range(next(iter(spatial.values())).shape[0] if spatial else 0):
+            self._spatial_steps.append({i: s[t] for i, s in spatial.items()})
+        return {
+            i: {"matrix": m[:, 0].float().mean(0).cpu().numpy(),
+                "spatial": spatial[i].mean(0),
+                "spatial_window": np.mean([step[i] for step in self._spatial_steps], axis=0)}
+            for i, m in taps.attention.items()
+        }
 
     def _estimate_energy(self, window: Window) -> None:
         if window.frames.shape[0] < self.loaded.binning.n_bins:

@@ -277,3 +277,31 @@ def test_unpaced_replays_never_shed(loaded):
                     on_prediction=lambda p: time.sleep(0.002))
     assert pipe.max_lag_us is None
     assert pipe.run().events_shed == 0
+
+
+def test_step_mode_attention_is_averaged_over_the_window():
+    """``spatial_window`` is the mean of the per-step spatial attention over the last T
+    steps, the same steps a fresh T+1-step forward gives (the overlay the GUI draws)."""
+    import torch
+
+    from dvsstream.binning import Window
+    from dvsstream.models import record_attention
+    from dvsstream.pipeline import Classifier, load_classifier_model
+
+    loaded = load_classifier_model()
+    T = loaded.binning.n_bins
+    _, h, w = 2, *loaded.model.config.img_size
+    frames = (torch.rand(T + 1, 2, h, w, generator=torch.Generator().manual_seed(0)) < 0.05).float() * 3
+    clf = Classifier(loaded, mode="step", attention=True, firing_rates=False)
+    _, _, _, first = clf(Window(frames[:T].numpy(), 0, T, T, 1))
+    _, steps, _, second = clf(Window(frames[1:].numpy(), 1, T + 1, 1, 1))
+    assert steps == 1
+    model = loaded.model
+    model.reset()
+    with torch.inference_mode(), record_attention(model, firing_rates=False) as taps:
+        model.step_frames(frames.unsqueeze(0))
+    for block, maps in taps.spatial.items():
+        per_step = maps[:, 0].float().numpy()  # [T+1, heads, h, w]
+        assert np.allclose(first[block]["spatial_window"], per_step[:T].mean(0), atol=1e-5)
+        assert np.allclose(second[block]["spatial_window"], per_step[1:].mean(0), atol=1e-5)
+        assert np.allclose(second[block]["spatial"], per_step[T], atol=1e-5)
