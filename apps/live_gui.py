@@ -3,20 +3,25 @@
 dv-processing), classified by the shipped gesture model or your checkpoint.
 
     python apps/live_gui.py [--serial SN] [--checkpoint model.pt] [--device cuda]
+    python apps/live_gui.py --screenshot shot.png --exit-after 5     # unattended
 
-Without a camera the window opens and says so; pick a recording or ``synthetic:``
-in its Source box instead.
+Without a camera the window opens and says so; pick a recording or synthetic: in its
+Source box instead. The same as `dvsstream gui --source camera:[SN]`.
 """
 
 import argparse
 import sys
 
-from dvsstream.gui import run_gui
+from _appargs import app_parser, parse_app_args
+
+from dvsstream.gui.app import add_gui_arguments, run_gui_from_args
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    parser = app_parser(add_gui_arguments(argparse.ArgumentParser()), __doc__)
     parser.add_argument("--serial", default="", help="the camera's serial number (default: the first one found)")
-    parser.add_argument("--checkpoint", default=None, help="our checkpoint (default: the shipped gesture model)")
-    parser.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
-    args = parser.parse_args()
-    sys.exit(run_gui(source=f"camera:{args.serial}", checkpoint=args.checkpoint, device=args.device))
+    # a camera sets the pace: no replay speed, nothing to wait for
+    args = parse_app_args(parser, {"source": None, "speed": None, "deterministic": False},
+                          hint="a camera runs at its own pace; for a recording use "
+                          "apps/replay_gestures.py or `dvsstream gui --source FILE`")
+    args.source = f"camera:{args.serial}"
+    sys.exit(run_gui_from_args(args))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import runpy
 import shutil
 import socket
 import struct
@@ -199,21 +198,6 @@ def test_eval_gesture_npy(tmp_path):
     assert r["samples"] == 11 and np.array(r["confusion_matrix"]).shape == (11, 11)
     assert r["frame_spec"]["mode"] == "time" and r["frame_spec"]["n_bins"] == 6  # from the checkpoint,
     assert r["frame_spec"]["source"] == "checkpoint meta"                       # not the model's T
-
-
-def test_apps_scripts(fake, tmp_path, monkeypatch):
-    out = tmp_path / "app"
-    monkeypatch.setattr(sys, "argv", ["eval_cifar10dvs.py", "--root", str(fake["root"]), "--checkpoint",
-                                      str(fake["ckpt"]), "--out", str(out), "--device", "cpu"])
-    with pytest.raises(SystemExit) as exc:
-        runpy.run_path(str(REPO / "apps" / "eval_cifar10dvs.py"), run_name="__main__")
-    assert exc.value.code == 0 and _report(out)["dataset"] == "cifar10dvs"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["eval_gesture.py", "--root", str(tmp_path / "none"), "--checkpoint",
-                                      str(fake["ckpt"])])
-    with pytest.raises(SystemExit) as exc:
-        runpy.run_path(str(REPO / "apps" / "eval_gesture.py"), run_name="__main__")
-    assert exc.value.code == 2  # a 10-class checkpoint for an 11-class set: refused, one line
 
 
 def _free_port() -> int:
