@@ -137,7 +137,7 @@ def confusion_figure(matrix, classes: Optional[Sequence[str]] = None, title: Opt
     share (``"12\\n80 %"``).
     ``classes``: C names for both axes (column names rotated, so long names stay
     readable); indices when None. The title is ``title`` over the overall accuracy.
-    About ``0.62 C + 4`` inches wide (1030 x 960 pixels for 11 classes)."""
+    About ``0.62 C + 4`` inches wide: 1047 x 977 pixels for DVS128 Gesture's 11 classes."""
     import matplotlib
 
     m = _square(matrix)
