@@ -105,6 +105,16 @@ def test_overlay_uses_the_windows_rule():
     assert np.array_equal(with_att[:, 48 * scale:], without[:, 48 * scale:])  # the panel does not change
 
 
+def test_many_classes_show_the_top_few():
+    names = tuple(f"class number {i}" for i in range(40))
+    probs = np.full(40, 0.5 / 39)
+    probs[17] = 0.5
+    frame = ClipFrame(np.zeros((2, 128, 128)), 0, names, probs=probs, label=3)
+    picture = render_frame(frame)
+    assert picture.shape == (384, 684, 3)
+    assert near(picture[:, 384:], (255, 176, 0)) > 300  # the top class's bar and name
+
+
 def test_frame_before_the_first_prediction():
     frame = ClipFrame(np.zeros((2, 16, 16)), 0, NAMES)
     assert render_frame(frame).shape == (384, 16 * 24 + 300, 3)
@@ -114,7 +124,11 @@ def test_frame_before_the_first_prediction():
 def test_buffer_keeps_the_last_seconds_sampled_by_stream_time(tmp_path):
     buf = ClipBuffer(seconds=3, fps=10)
     frames = [synthetic_frame(t, seed=i % 7) for i, t in enumerate(range(0, 10_000_000, 25_000))]  # 40 fps, 10 s
-    kept = sum(buf.push(f) for f in frames)
+    kept = 0
+    for f in frames:
+        due = buf.due(f.t_us)
+        assert buf.push(f) == due
+        kept += due
     assert kept == 100  # one per 100 ms of stream time
     assert len(buf) == 30 and buf.duration_s == pytest.approx(3.0)
     assert [f.t_us for f in buf.frames()] == list(range(7_000_000, 10_000_000, 100_000))

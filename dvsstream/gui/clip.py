@@ -492,6 +492,15 @@ class ClipBuffer:
             self._frames.clear()
             self._origin, self._slot, self._latest = None, -1, None
 
+    def due(self, t_us: int) -> bool:
+        """Would a frame at stream time ``t_us`` (µs) be kept? Lets a display skip
+        building a :class:`ClipFrame` that :meth:`push` would drop."""
+        with self._lock:
+            last = self._latest
+            if self._origin is None or last is None or t_us < last.t_us or t_us - last.t_us > self.max_gap_us:
+                return True
+            return int((t_us - self._origin) // self._period_us) > self._slot
+
     def push(self, frame: ClipFrame) -> bool:
         """Offer a frame; True when it was kept (it opened a new ``1 / fps`` slot)."""
         with self._lock:
