@@ -105,6 +105,18 @@ def test_overlay_uses_the_windows_rule():
     assert np.array_equal(with_att[:, 48 * scale:], without[:, 48 * scale:])  # the panel does not change
 
 
+def test_frame_from_a_prediction_as_the_window_draws_it():
+    from types import SimpleNamespace
+
+    spatial = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4)  # [heads, h, w], summed over 16 queries
+    pred = SimpleNamespace(probs=np.array([0.1, 0.6, 0.3]), label=2,
+                           attention={0: {"spatial": spatial, "matrix": np.zeros((2, 16, 16))}})
+    frame = ClipFrame.from_prediction(np.ones((2, 8, 8), np.float32), 250_000, NAMES, pred, head_dim=16)
+    assert frame.label == 2 and frame.probs.dtype == np.float32 and frame.levels == state.overlay_levels(16)
+    assert np.allclose(frame.attention, state.overlay_map(pred.attention))
+    assert ClipFrame.from_prediction(None, 0, NAMES, pred, overlay=False, sensor_hw=(8, 8)).attention is None
+
+
 def test_many_classes_show_the_top_few():
     names = tuple(f"class number {i}" for i in range(40))
     probs = np.full(40, 0.5 / 39)
