@@ -43,6 +43,7 @@ import numpy as np
 
 from dvsstream.errors import DvsstreamError
 from dvsstream.gui import state
+from dvsstream.gui.state import ACCENT, BACKGROUND, BAR, BAR_TRACK, MUTED, TEXT, TRUTH, WRONG  # the window's palette
 
 __all__ = [
     "CLIP_FORMATS",
@@ -65,16 +66,6 @@ MIN_HEIGHT = 384
 #: at most this many classes get a bar each (in their fixed order); more: the top few
 MAX_BARS = 12
 TOP_BARS = 5
-
-# the window's palette (dvsstream.gui.views, which imports Qt)
-BACKGROUND = (15, 17, 21)
-TEXT = (230, 233, 238)
-MUTED = (138, 147, 160)
-ACCENT = (255, 176, 0)
-BAR = (74, 144, 217)
-BAR_TRACK = (34, 38, 46)
-TRUTH = (55, 214, 122)
-WRONG = (255, 90, 90)
 
 
 # ====================================================================== one frame

@@ -31,6 +31,7 @@ __all__ = [
     "event_rgb",
     "format_stats",
     "grid_shape",
+    "hex_colour",
     "history_arrays",
     "load_settings",
     "overlay_levels",
@@ -53,6 +54,15 @@ EVENT_LEVEL = 4.0
 EVENT_BACKGROUND = (18, 20, 26)
 EVENT_ON = (255, 72, 56)
 EVENT_OFF = (64, 150, 255)
+#: the window's palette (RGB), shared by the views and the clips
+BACKGROUND = (15, 17, 21)
+TEXT = (230, 233, 238)
+MUTED = (138, 147, 160)
+ACCENT = (255, 176, 0)  # the top class
+BAR = (74, 144, 217)  # the other classes
+BAR_TRACK = (34, 38, 46)  # a probability bar's empty part
+TRUTH = (55, 214, 122)  # the true label
+WRONG = (255, 90, 90)
 #: attention drawn over the events: this colour, its opacity rising with the attention
 #: from 0 at the lower level to :data:`OVERLAY_MAX_ALPHA` at the upper one
 OVERLAY_COLOUR = (255, 214, 0)
@@ -254,6 +264,11 @@ def attention_levels(kind: str, head_dim: int) -> tuple[float, float]:
     if kind == "matrix":
         return 0.0, max(1.0, head_dim / 2)
     return 0.0, max(0.5, head_dim / 4)
+
+
+def hex_colour(rgb: Sequence[int]) -> str:
+    """``(r, g, b)`` -> ``"#rrggbb"``."""
+    return "#{:02x}{:02x}{:02x}".format(*(int(v) for v in rgb[:3]))
 
 
 def overlay_lut(n: int = 256) -> np.ndarray:
