@@ -85,6 +85,19 @@ import numpy as np
 import torch
 
 from dvsstream.errors import DvsstreamError
+from dvsstream.release_data import (
+    CONVENTIONS,
+    DEFAULT_CONVENTION,
+    SPLIT_RULE,
+    SampleError,
+    read_cifar10dvs_aedat,
+    read_events_npz,
+    read_frames_npz,
+    release_split,
+    sj_to_native_events,
+    sj_to_native_frames,
+    spikingjelly_frames,
+)
 
 __all__ = [
     "CIFAR10DVS_CLASSES",
@@ -130,7 +143,7 @@ _CIFAR_PER_CLASS = 1000
 #: official DVS128 Gesture user split
 _GESTURE_TRAIN_USERS = range(1, 24)
 #: bump when the binning or the cache file layout changes (old entries are ignored)
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 #: source warnings that mean the file was only partly read
 _PARTIAL_READ = ("truncated", "ended early", "ends inside")
 
@@ -156,13 +169,18 @@ class FrameSpec:
     preprocessing; the remainder goes to the last bin) or ``"time"`` (equal time bins over
     the sample's first..last event). sensor_size: ``(width, height)`` of the events; events
     outside it are not counted. downsample: sum-pool factor (2: 128x128 -> 64x64); must
-    divide both sensor dimensions. Frames: ``float32 [n_bins, 2, height/d, width/d]``.
+    divide both sensor dimensions. convention: ``"spikingjelly"`` (the releases'
+    orientation and polarity, default) or ``"native"`` (dvsstream's readers'); see
+    :mod:`dvsstream.release_data`. Frames: ``float32 [n_bins, 2, height/d, width/d]``,
+    bit-identical to spikingjelly's ``integrate_events_by_fixed_frames_number``
+    (``split_by="number"`` for ``"count"``, ``"time"`` for ``"time"``) before pooling.
     """
 
     n_bins: int = 16
     mode: str = "count"
     sensor_size: tuple[int, int] = (128, 128)
     downsample: int = 1
+    convention: str = DEFAULT_CONVENTION
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sensor_size", tuple(int(s) for s in self.sensor_size)[:2])
@@ -174,6 +192,9 @@ class FrameSpec:
         w, h = self.sensor_size
         if d < 1 or w % d or h % d:
             raise DvsstreamError(f"FrameSpec: downsample {self.downsample} must be >= 1 and divide {w}x{h}")
+        if self.convention not in CONVENTIONS:
+            raise DvsstreamError(f"FrameSpec: convention must be one of {', '.join(CONVENTIONS)}, "
+                                 f"got {self.convention!r}")
 
     @property
     def frame_shape(self) -> tuple[int, int, int, int]:
@@ -183,11 +204,11 @@ class FrameSpec:
 
     def tag(self) -> str:
         w, h = self.sensor_size
-        return f"T{self.n_bins}-{self.mode}-{w}x{h}-d{self.downsample}"
+        return f"T{self.n_bins}-{self.mode}-{w}x{h}-d{self.downsample}-{self.convention}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"n_bins": int(self.n_bins), "mode": self.mode, "sensor_size": list(self.sensor_size),
-                "downsample": int(self.downsample)}
+                "downsample": int(self.downsample), "convention": self.convention}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FrameSpec":
@@ -195,7 +216,8 @@ class FrameSpec:
         return cls(**{k: (tuple(v) if k == "sensor_size" else v) for k, v in d.items() if k in known})
 
     @classmethod
-    def for_model(cls, config, sensor_size: tuple[int, int] = (128, 128), mode: str = "count") -> "FrameSpec":
+    def for_model(cls, config, sensor_size: tuple[int, int] = (128, 128), mode: str = "count",
+                  convention: str = DEFAULT_CONVENTION) -> "FrameSpec":
         """The spec that feeds a model: ``T`` bins, down-sampled from ``sensor_size`` to the
         model's ``img_size`` (``(H, W)``)."""
         h, w = (int(s) for s in config.img_size)
@@ -205,14 +227,20 @@ class FrameSpec:
                 f"the model takes {w}x{h} frames, which is not the {sw}x{sh} sensor down-sampled "
                 f"by a whole factor"
             )
-        return cls(n_bins=int(config.T), mode=mode, sensor_size=(sw, sh), downsample=sw // w)
+        return cls(n_bins=int(config.T), mode=mode, sensor_size=(sw, sh), downsample=sw // w, convention=convention)
 
 
 def frames_from_events(events: np.ndarray, spec: FrameSpec, parallel: bool = True) -> np.ndarray:
-    """Bin one sample's events with our Numba binner and sum-pool: ``float32 [T, 2, H, W]``."""
-    from dvsstream.binning import events_to_frames
+    """Bin one sample's events exactly as spikingjelly's
+    ``integrate_events_by_fixed_frames_number`` does (``mode`` "count" = ``split_by``
+    "number", "time" = "time"; Numba) and sum-pool: ``float32 [T, 2, H/d, W/d]``."""
+    w, h = spec.sensor_size
+    frames = spikingjelly_frames(events, _SPLIT_BY[spec.mode], spec.n_bins, w, h, parallel=parallel)
+    return pool_frames(frames, spec)
 
-    frames = events_to_frames(events, spec.sensor_size, spec.n_bins, spec.mode, parallel=parallel)
+
+def pool_frames(frames: np.ndarray, spec: FrameSpec) -> np.ndarray:
+    """Sum-pool ``[T, 2, H, W]`` by ``spec.downsample``: ``float32 [T, 2, H/d, W/d]``."""
     d = spec.downsample
     if d > 1:
         t, c, h, w = frames.shape
@@ -229,6 +257,8 @@ class _Sample:
     end: Optional[int] = None
     segment: int = -1     # row of the labels CSV (raw Gesture)
     stamp: str = ""       # source file identity (size, mtime) for the cache key
+    kind: str = "file"    # how to read it: "file" (our readers), "aedat2" (original CIFAR10-DVS),
+    #                       "events_npz" / "frames_npz" (spikingjelly's converted samples)
 
     @property
     def id(self) -> str:
@@ -248,41 +278,125 @@ def _stamp(*paths: Path) -> str:
 
 # ------------------------------------------------------------------ CIFAR10-DVS
 def cifar10dvs_split(files: Sequence[str], split: str) -> list[str]:
-    """The papers' per-class split of one class's files: sorted by name, first
-    ``floor(0.9 n)`` train, the rest test (``split="all"``: all, sorted)."""
-    files = sorted(files)
-    n_train = (9 * len(files)) // 10
-    if split == "train":
-        return files[:n_train]
-    if split == "test":
-        return files[n_train:]
-    return files
+    """The releases' per-class split of one class's files: sorted by name, first
+    ``math.ceil(0.9 n)`` train, the rest test (``split="all"``: all, sorted); see
+    :func:`dvsstream.release_data.release_split`."""
+    return release_split(files, split)
 
 
-def _list_cifar10dvs(root: Path, split: str) -> tuple[list[_Sample], dict[str, Any]]:
+_SJ_FRAMES_DIR = re.compile(r"^frames_number_(\d+)_split_by_(number|time)$")
+_SPLIT_BY = {"count": "number", "time": "time"}
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """One folder layout found under ``root``: its name (report.json), the folder whose
+    ``<class>`` (CIFAR10-DVS) or ``train|test/<label>`` (Gesture) subfolders hold the
+    samples, the file pattern and how a file is read (``_Sample.kind``)."""
+
+    name: str
+    base: Path
+    pattern: str
+    kind: str
+    note: str = ""
+
+
+def _class_files(base: Path, pattern: str) -> dict[str, list[str]]:
+    """``{class: [file names]}`` for the CIFAR10-DVS classes under ``base``."""
+    out = {}
+    for cls in CIFAR10DVS_CLASSES:
+        d = base / cls
+        out[cls] = sorted(p.name for p in d.glob(pattern) if p.is_file()) if d.is_dir() else []
+    return out
+
+
+def _cifar_expected(root: Path) -> str:
+    return (f"looked for tonic's {root}/CIFAR10DVS/<class>/*.aedat4, the original release's "
+            f"{root}/CIFAR10DVS/<class>/cifar10_<class>_<k>.aedat (unpack each <class>.zip of the figshare "
+            f"release into {root}/CIFAR10DVS/<class>/), and spikingjelly's {root}/extract/<class>/*.aedat, "
+            f"{root}/events_np/<class>/*.npz or {root}/frames_number_<T>_split_by_<number|time>/<class>/*.npz; "
+            f"<class> one of {', '.join(CIFAR10DVS_CLASSES)}")
+
+
+def _sj_frames_layout(root: Path, spec: FrameSpec, per_label: str) -> tuple[Optional[_Layout], list[str]]:
+    """spikingjelly's ``frames_number_<T>_split_by_<s>`` folder matching ``spec`` (T and
+    split, 128x128 frames) or None, and why each other frames folder cannot be used."""
+    why_not = []
+    for d in sorted(root.glob("frames_number_*_split_by_*")):
+        m = _SJ_FRAMES_DIR.match(d.name)
+        if not d.is_dir() or not m:
+            continue
+        T, split_by = int(m.group(1)), m.group(2)
+        if T != spec.n_bins or split_by != _SPLIT_BY[spec.mode]:
+            why_not.append(f"{d.name} holds T={T} split_by={split_by} but the frames asked for are "
+                           f"T={spec.n_bins} split_by={_SPLIT_BY[spec.mode]}")
+        elif tuple(spec.sensor_size) != (128, 128):
+            why_not.append(f"{d.name} holds 128x128 frames but the sensor size asked for is "
+                           f"{spec.sensor_size[0]}x{spec.sensor_size[1]}")
+        else:
+            return _Layout(f"spikingjelly {d.name}/{per_label}/*.npz", d, "*.npz", "frames_npz"), why_not
+    return None, why_not
+
+
+def _detect_cifar(root: Path, spec: FrameSpec) -> _Layout:
+    """The one CIFAR10-DVS layout under ``root`` (see :func:`_cifar_expected`). Raises
+    one line for a folder that mixes layouts, or holds none."""
     base = root / "CIFAR10DVS"
-    expected = (f"expected {base}/<class>/*.aedat4 with <class> one of {', '.join(CIFAR10DVS_CLASSES)} "
-                f"(tonic's layout): download CIFAR10-DVS (figshare, the 10 class zips) and unpack each "
-                f"<class>.zip into {base}/<class>/")
-    if not base.is_dir():
-        raise DvsstreamError(f"{base} not found; {expected}")
+    tonic_n = sum(map(len, _class_files(base, "*.aedat4").values())) if base.is_dir() else 0
+    orig_n = sum(map(len, _class_files(base, "*.aedat").values())) if base.is_dir() else 0
+    if tonic_n and orig_n:
+        raise DvsstreamError(f"{base} mixes layouts: {tonic_n} tonic .aedat4 and {orig_n} original .aedat files; "
+                             f"keep one of them there (move the other into a folder of its own)")
+    sj = {name: sum(map(len, _class_files(root / name, pat).values()))
+          for name, pat in (("extract", "*.aedat"), ("events_np", "*.npz"))}
+    frames, why_not = _sj_frames_layout(root, spec, "<class>")
+    sj_found = [f"{k}/ ({n} files)" for k, n in sj.items() if n]
+    if frames is not None:
+        sj_found.append(f"{frames.base.name}/")
+    if (tonic_n or orig_n) and sj_found:
+        raise DvsstreamError(f"{root} mixes layouts: {base}/ and spikingjelly's {', '.join(sj_found)}; "
+                             f"point --root at one of them")
+    if tonic_n:
+        return _Layout("tonic CIFAR10DVS/<class>/*.aedat4", base, "*.aedat4", "file",
+                       "tonic's .aedat4 re-export is read as stored: its relation to the original files' "
+                       "orientation and polarity is not verified (see dvsstream.release_data)")
+    if orig_n:
+        return _Layout("original CIFAR10DVS/<class>/*.aedat", base, "*.aedat", "aedat2")
+    if frames is not None:
+        return frames
+    note = "; ".join(f"{w}: not used" for w in why_not)
+    if sj["events_np"]:
+        return _Layout("spikingjelly events_np/<class>/*.npz", root / "events_np", "*.npz", "events_npz", note)
+    if sj["extract"]:
+        return _Layout("spikingjelly extract/<class>/*.aedat", root / "extract", "*.aedat", "aedat2", note)
+    if why_not:
+        raise DvsstreamError(f"{root}: spikingjelly's frames cannot be used ({'; '.join(why_not)}) and there is no "
+                             f"events_np/ or extract/ to bin from; re-export the frames with spikingjelly or pass "
+                             f"matching --bins/--frames")
+    if not root.is_dir() or not any(root.iterdir()):
+        raise DvsstreamError(f"{base} not found; {_cifar_expected(root)}")
+    raise DvsstreamError(f"no .aedat4, .aedat or .npz files under {root}; {_cifar_expected(root)}")
+
+
+def _list_cifar10dvs(root: Path, split: str, spec: FrameSpec) -> tuple[list[_Sample], dict[str, Any]]:
+    layout = _detect_cifar(root, spec)
     samples: list[_Sample] = []
     found: dict[str, int] = {}
-    for label, cls in enumerate(CIFAR10DVS_CLASSES):
-        folder = base / cls
-        files = sorted(p.name for p in folder.glob("*.aedat4")) if folder.is_dir() else []
+    for label, (cls, files) in enumerate(_class_files(layout.base, layout.pattern).items()):
         found[cls] = len(files)
-        for name in cifar10dvs_split(files, split):
-            p = folder / name
-            samples.append(_Sample(str(p), label, stamp=_stamp(p)))
+        for name in release_split(files, split):
+            p = layout.base / cls / name
+            samples.append(_Sample(str(p), label, stamp=_stamp(p), kind=layout.kind))
     total = sum(found.values())
-    if total == 0:
-        raise DvsstreamError(f"no .aedat4 files under {base}; {expected}")
+    if layout.note:
+        log.warning("CIFAR10-DVS at %s: %s", layout.base, layout.note)
     per_class = ", ".join(f"{c} {n}" for c, n in found.items())
-    info = {"layout": "tonic CIFAR10DVS/<class>/*.aedat4", "folder": str(base), "found_per_class": found,
-            "found": total, "expected": _CIFAR_PER_CLASS * len(CIFAR10DVS_CLASSES)}
-    msg = (f"CIFAR10-DVS at {base}: found {total} of {info['expected']} recordings ({per_class}); "
-           f"the {split} split holds {len(samples)}")
+    info = {"layout": layout.name, "folder": str(layout.base), "found_per_class": found,
+            "found": total, "expected": _CIFAR_PER_CLASS * len(CIFAR10DVS_CLASSES), "split_rule": SPLIT_RULE}
+    if layout.note:
+        info["layout_note"] = layout.note
+    msg = (f"CIFAR10-DVS ({layout.name}) at {layout.base}: found {total} of {info['expected']} recordings "
+           f"({per_class}); the {split} split holds {len(samples)}")
     if any(n != _CIFAR_PER_CLASS for n in found.values()):
         missing = [c for c, n in found.items() if n == 0]
         log.warning(msg + (f"; no files for {', '.join(missing)}" if missing else "") + " (partial set)")
@@ -314,7 +428,9 @@ def _gesture_expected(root: Path) -> str:
     return (f"expected tonic's layout {root}/DVSGesture/ibmGestureTrain|ibmGestureTest/userNN_<lighting>/"
             f"<label>.npy (unpack ibmGestureTrain.tar.gz and ibmGestureTest.tar.gz into {root}/DVSGesture/) "
             f"or the raw release {root}/DvsGesture/userNN_<lighting>.aedat with _labels.csv files and "
-            f"trials_to_train.txt / trials_to_test.txt (unpack DvsGesture.tar.gz into {root}/)")
+            f"trials_to_train.txt / trials_to_test.txt (unpack DvsGesture.tar.gz into {root}/), or "
+            f"spikingjelly's root {root}/extract/DvsGesture/, {root}/events_np/train|test/<label>/*.npz or "
+            f"{root}/frames_number_<T>_split_by_<number|time>/train|test/<label>/*.npz")
 
 
 def _list_gesture_tonic(base: Path, split: str) -> tuple[list[_Sample], dict[str, Any], list]:
@@ -339,7 +455,8 @@ def _list_gesture_tonic(base: Path, split: str) -> tuple[list[_Sample], dict[str
                     skipped.append((str(p), f"file name is not a class index 0..{len(GESTURE_CLASSES) - 1}"))
                     continue
                 samples.append(_Sample(str(p), int(p.stem), stamp=_stamp(p)))
-    info = {"layout": "tonic DVSGesture/ibmGesture{Train,Test}/userNN_<lighting>/<label>.npy", "folder": str(base)}
+    info = {"layout": "tonic DVSGesture/ibmGesture{Train,Test}/userNN_<lighting>/<label>.npy", "folder": str(base),
+            "split_rule": "tonic's ibmGestureTrain / ibmGestureTest folders (users 1-23 train, 24-29 test)"}
     return samples, info, skipped
 
 
@@ -403,14 +520,77 @@ def _list_gesture_raw(base: Path, split: str) -> tuple[list[_Sample], dict[str, 
     return samples, info, skipped
 
 
-def _list_gesture(root: Path, split: str) -> tuple[list[_Sample], dict[str, Any], list]:
-    base = _gesture_tonic_dirs(root)
-    if base is not None:
+def _list_gesture_sj(layout: _Layout, split: str) -> tuple[list[_Sample], dict[str, Any], list]:
+    """spikingjelly's ``events_np`` / ``frames_number_*`` Gesture folders:
+    ``<base>/train|test/<label>/<user>_<k>.npz`` (label = class - 1)."""
+    folders = {"train": ["train"], "test": ["test"], "all": ["train", "test"]}[split]
+    samples: list[_Sample] = []
+    skipped: list[tuple[str, str]] = []
+    for folder in folders:
+        d = layout.base / folder
+        if not d.is_dir():
+            raise DvsstreamError(f"{d} not found: the {split} split of DVS128 Gesture ({layout.name}) needs it")
+        for label_dir in sorted((p for p in d.iterdir() if p.is_dir()), key=lambda p: p.name):
+            name = label_dir.name
+            if not name.isdigit() or not 0 <= int(name) < len(GESTURE_CLASSES):
+                skipped.append((str(label_dir), f"folder name is not a label 0..{len(GESTURE_CLASSES) - 1}"))
+                continue
+            for p in sorted(label_dir.glob("*.npz")):
+                samples.append(_Sample(str(p), int(name), stamp=_stamp(p), kind=layout.kind))
+    info = {"layout": layout.name, "folder": str(layout.base),
+            "split_rule": "spikingjelly's train/ and test/ folders (from trials_to_train/test.txt)"}
+    return samples, info, skipped
+
+
+def _detect_gesture(root: Path, spec: FrameSpec) -> tuple[str, Path, Optional[_Layout]]:
+    """-> ``(kind, base, sj layout)``: kind is "tonic", "raw" or "sj". Raises one line for
+    a folder that mixes layouts, or holds none."""
+    found = []
+    tonic = _gesture_tonic_dirs(root)
+    if tonic is not None:
+        found.append(("tonic", tonic, None))
+    raw = _gesture_raw_dir(root)
+    extract = root / "extract" / "DvsGesture"
+    if raw is None and extract.is_dir() and any(extract.glob("user*.aedat")):
+        raw = extract
+    if raw is not None:
+        found.append(("raw", raw, None))
+    frames, why_not = _sj_frames_layout(root, spec, "train|test/<label>")
+    events = root / "events_np"
+    if frames is not None:
+        found.append(("sj", frames.base, frames))
+    elif (events / "train").is_dir() or (events / "test").is_dir():
+        note = "; ".join(f"{w}: not used" for w in why_not)
+        found.append(("sj", events, _Layout("spikingjelly events_np/train|test/<label>/*.npz", events, "*.npz",
+                                             "events_npz", note)))
+    kinds = {k for k, _, _ in found}
+    if "tonic" in kinds and len(kinds) > 1:
+        raise DvsstreamError(f"{root} mixes layouts: " + ", ".join(f"{k} at {b}" for k, b, _ in found)
+                             + "; point --root at one of them")
+    if not found:
+        if why_not:
+            raise DvsstreamError(f"{root}: spikingjelly's frames cannot be used ({'; '.join(why_not)}) and there "
+                                 f"is no events_np/ or extract/DvsGesture/ to bin from")
+        raise DvsstreamError(f"no DVS128 Gesture data under {root}; {_gesture_expected(root)}")
+    # spikingjelly's root holds extract/ (the raw release) beside events_np/ and frames: the
+    # converted samples are the same data; the frames (then events_np) are used
+    for kind in ("tonic", "sj", "raw"):
+        for k, base, layout in found:
+            if k == kind:
+                return k, base, layout
+    raise AssertionError("unreachable")
+
+
+def _list_gesture(root: Path, split: str, spec: FrameSpec) -> tuple[list[_Sample], dict[str, Any], list]:
+    kind, base, layout = _detect_gesture(root, spec)
+    if kind == "tonic":
         samples, info, skipped = _list_gesture_tonic(base, split)
+    elif kind == "sj":
+        samples, info, skipped = _list_gesture_sj(layout, split)
+        if layout.note:
+            info["layout_note"] = layout.note
+            log.info("DVS128 Gesture at %s: %s", root, layout.note)
     else:
-        base = _gesture_raw_dir(root)
-        if base is None:
-            raise DvsstreamError(f"no DVS128 Gesture data under {root}; {_gesture_expected(root)}")
         samples, info, skipped = _list_gesture_raw(base, split)
     counts = np.bincount([s.label for s in samples], minlength=len(GESTURE_CLASSES))
     msg = (f"DVS128 Gesture ({info['layout']}) at {base}: the {split} split holds {len(samples)} samples "
@@ -465,6 +645,34 @@ def _read_file_events(path: str) -> np.ndarray:
         raise _Corrupt(str(exc)) from None
     except Exception as exc:
         raise _Corrupt(f"{path}: reading failed ({type(exc).__name__}: {exc})") from None
+
+
+def _read_sample_events(item: _Sample, spec: FrameSpec, dataset: str) -> np.ndarray:
+    """One whole-file sample's events in ``spec.convention`` (see
+    :mod:`dvsstream.release_data`). Raises :class:`_Corrupt` with the reason."""
+    native = spec.convention == "native"
+    cifar = dataset == "cifar10dvs"
+    try:
+        if item.kind == "aedat2" and not native:
+            return read_cifar10dvs_aedat(item.path)
+        if item.kind == "events_npz":
+            ev = read_events_npz(item.path, (128, 128))
+            return sj_to_native_events(ev) if native and cifar else ev
+    except SampleError as exc:
+        raise _Corrupt(str(exc)) from None
+    return _read_file_events(item.path)
+
+
+def _read_sample_frames(item: _Sample, spec: FrameSpec, dataset: str) -> np.ndarray:
+    """A spikingjelly frames sample, in ``spec.convention`` and pooled. Raises
+    :class:`_Corrupt` with the reason."""
+    try:
+        frames = read_frames_npz(item.path, spec.n_bins, (128, 128))
+    except SampleError as exc:
+        raise _Corrupt(str(exc)) from None
+    if spec.convention == "native" and dataset == "cifar10dvs":
+        frames = sj_to_native_frames(frames)
+    return pool_frames(frames, spec)
 
 
 # ===================================================================== cache entries
@@ -698,7 +906,7 @@ class FrameDataset(torch.utils.data.Dataset):
     def _events(self, item: _Sample) -> np.ndarray:
         if item.segment < 0:
             self.event_reads += 1
-            return _read_file_events(item.path)
+            return _read_sample_events(item, self.spec, self.name)
         # raw Gesture: one file holds all the segments; keep the last file's events
         if self._memo is None or self._memo[0] != item.path:
             self._memo = None
@@ -711,6 +919,9 @@ class FrameDataset(torch.utils.data.Dataset):
         return ev[lo:hi]
 
     def _compute(self, item: _Sample) -> np.ndarray:
+        if item.kind == "frames_npz":
+            self.event_reads += 1
+            return _read_sample_frames(item, self.spec, self.name)
         events = self._events(item)
         if events.size == 0:
             where = f" in [{item.start}, {item.end}) µs" if item.segment >= 0 else ""
@@ -789,10 +1000,11 @@ def load_dataset(
                 else "DVSGesture/ibmGestureTrain|ibmGestureTest/... or DvsGesture/*.aedat")
         raise DvsstreamError(f"dataset folder {root} does not exist; expected it to hold {hint}")
     if name == "cifar10dvs":
-        items, info = _list_cifar10dvs(root, split)
+        items, info = _list_cifar10dvs(root, split, spec)
         skipped: list = []
     else:
-        items, info, skipped = _list_gesture(root, split)
+        items, info, skipped = _list_gesture(root, split, spec)
+    info["convention"] = spec.convention
     info["split_size"] = len(items)
     if limit is not None:
         if limit < 1:

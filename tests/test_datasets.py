@@ -127,8 +127,10 @@ def test_cifar_split_counts_sorted(tmp_path):
 def test_cifar_partial_folder_logs_counts(tmp_path, caplog):
     make_cifar(tmp_path, per_class=3, n_events=300, classes=("airplane", "bird", "truck"))
     with caplog.at_level(logging.INFO, logger="dvsstream.datasets"):
-        d = load_dataset("cifar10dvs", tmp_path, "test", SPEC, cache_dir=False)
-    assert len(d) == 3 and [y for _, y in d.samples] == [0, 2, 9]
+        d = load_dataset("cifar10dvs", tmp_path, "train", SPEC, cache_dir=False)
+    # the releases' ceil split: ceil(0.9 * 3) = 3 train, 0 test
+    assert len(d) == 9 and [y for _, y in d.samples] == [0, 0, 0, 2, 2, 2, 9, 9, 9]
+    assert len(load_dataset("cifar10dvs", tmp_path, "test", SPEC, cache_dir=False)) == 0
     assert "found 9 of 10000" in caplog.text and "airplane 3" in caplog.text and "partial" in caplog.text
     assert d.info["found_per_class"]["cat"] == 0
 
@@ -137,7 +139,7 @@ def test_cifar_missing_folder_says_what_is_expected(tmp_path):
     with pytest.raises(DvsstreamError, match=r"CIFAR10DVS.*not found.*<class>/\*\.aedat4"):
         load_dataset("cifar10dvs", tmp_path)
     (tmp_path / "CIFAR10DVS" / "cat").mkdir(parents=True)
-    with pytest.raises(DvsstreamError, match="no .aedat4 files"):
+    with pytest.raises(DvsstreamError, match=r"no \.aedat4, \.aedat or \.npz files.*extract/<class>/\*\.aedat"):
         load_dataset("cifar10dvs", tmp_path)
     with pytest.raises(DvsstreamError, match="does not exist"):
         load_dataset("cifar10dvs", tmp_path / "nope")
