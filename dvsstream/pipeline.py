@@ -129,6 +129,15 @@ class LoadedModel:
     binning: BinningConfig
     checkpoint: str
     device: torch.device
+    #: the checkpoint's ``meta`` (``classes``, ``live_binning``, ``trained_on``, ...)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def synthetic_only(self) -> bool:
+        """Does the checkpoint say it was trained on synthetic data only (its
+        ``meta["trained_on"]`` mentions synthetic data and not the real set)?"""
+        text = str(self.meta.get("trained_on") or "").lower()
+        return "synthetic" in text or "dvsstream synth" in text
 
 
 def pooling_for(model: Spikformer, sensor_size: SensorSize | None) -> Optional[int]:
@@ -170,7 +179,7 @@ def load_classifier_model(
     live = meta.get("live_binning")
     binning = BinningConfig(**live) if live else _default_binning(model, sensor_size)
     dev = next(model.parameters()).device
-    return LoadedModel(model=model, class_names=names, binning=binning, checkpoint=path, device=dev)
+    return LoadedModel(model=model, class_names=names, binning=binning, checkpoint=path, device=dev, meta=meta)
 
 
 # ============================================================== results

@@ -334,17 +334,6 @@ def test_bad_source_at_start_does_not_raise(qtbot, tmp_path):
 
 
 @needs_qt
-def test_pipeline_error_is_shown(window, qtbot):
-    from dvsstream.errors import SourceError
-
-    win = window
-    p = win.controller.pipeline
-    p.error = SourceError("camera DVS128: the camera failed (unplugged)")
-    qtbot.waitUntil(lambda: win.last_error is not None, timeout=3_000)
-    assert "unplugged" in win.last_error and "unplugged" in win.message.text()
-
-
-@needs_qt
 def test_synthetic_source_has_no_true_label(qtbot, tmp_path):
     win = _make_window(qtbot, tmp_path, source="synthetic:rate=50000")
     _wait_prediction(qtbot, win)
@@ -514,3 +503,296 @@ def test_gui_and_headless_run_give_the_same_predictions(qtbot, tmp_path):
     assert len(gui) == len(run) == report["windows_classified"] > 100
     assert [p.t_end for p in gui] == [r["t_end_us"] for r in run]
     np.testing.assert_allclose(np.array([p.probs for p in gui]), np.array([r["probs"] for r in run]), atol=2e-5)
+
+
+# ============================================================================ issue 11: failures, settings, layout
+def _damaged_copy(tmp_path) -> Path:
+    """The shipped recording with its second events chunk (3.4-6.8 s) overwritten."""
+    import h5py
+
+    if not GESTURES.is_file():
+        pytest.skip("shipped gesture recording missing")
+    path = tmp_path / "damaged.h5"
+    data = bytearray(GESTURES.read_bytes())
+    with h5py.File(GESTURES, "r") as f:
+        offset = f["events/x"].id.get_chunk_info(1).byte_offset
+    data[offset:offset + 256] = bytes(range(256))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@needs_qt
+def test_damaged_recording_shows_banner_and_stderr(qtbot, tmp_path, capfd):
+    """A real failing source: the HDF5 reader hits the damaged chunk mid-replay; the
+    banner says what stopped, why and what to do, and stderr gets the same line."""
+    win = _make_window(qtbot, tmp_path, source=str(_damaged_copy(tmp_path)), speed=4.0, loop=False)
+    qtbot.waitUntil(lambda: win.error_banner.isVisible(), timeout=20_000)
+    banner = win.error_text.text()
+    assert "The stream stopped" in banner and "damaged" in banner and "Press Play" in banner
+    assert "damaged" in win.message.text()
+    err = capfd.readouterr().err
+    assert err.count("dvsstream gui: The stream stopped:") == 1 and "damaged.h5" in err
+    assert win.errors and win.controller.pipeline.finished
+
+
+@needs_qt
+def test_refused_connection_exits_2_unattended(qtbot, tmp_path, capfd):
+    """A refused TCP connection at start: banner, one stderr line, exit status 2, and the
+    panels say there is no stream while the model in use is still shown."""
+    import socket
+
+    from dvsstream.gui.app import run_gui
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code = run_gui(source=f"tcp://127.0.0.1:{port}", exit_after=2, settings_path=tmp_path / "g.json",
+                   screenshot=tmp_path / "s.png")
+    assert code == 2
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("dvsstream gui:")]
+    assert len(lines) == 1 and "The source could not be opened" in lines[0] and str(port) in lines[0]
+    saved = state.load_settings(tmp_path / "g.json")
+    assert saved.source is None and f"tcp://127.0.0.1:{port}" not in saved.recent_sources  # never saved
+
+
+@needs_qt
+def test_missing_checkpoint_shows_no_model_and_exits_2(qtbot, tmp_path, capfd):
+    from dvsstream.gui.app import run_gui
+    from dvsstream.gui.window import MainWindow
+
+    win = MainWindow(Settings(output_dir=str(tmp_path)), tmp_path / "g.json", checkpoint=str(tmp_path / "no.pt"))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.error_banner.isVisible(), timeout=10_000)
+    assert "The model could not be loaded" in win.error_text.text() and "no such checkpoint" in win.last_error
+    assert win.checkpoint_label.text().startswith("none") and win.model_label.text() == "no model"
+    assert not win.window_spin.isEnabled() and win.window_spin.text().strip() == "–"
+    assert "no model" in win.attention.frame.title.text() and "no model" in win.predictions.top_label.text()
+    win.close()
+    assert state.load_settings(tmp_path / "g.json").checkpoint is None  # a failed checkpoint is not saved
+    code = run_gui(checkpoint=str(tmp_path / "no.pt"), exit_after=1, settings_path=tmp_path / "g2.json")
+    assert code == 2 and "no such checkpoint" in capfd.readouterr().err
+
+
+@needs_qt
+def test_settings_round_trip_from_another_folder(qtbot, tmp_path, monkeypatch):
+    """A source opened by a relative path is remembered absolutely: the window started
+    from another folder plays the same file."""
+    import shutil
+
+    from dvsstream.gui.window import MainWindow
+
+    if not GESTURES.is_file():
+        pytest.skip("shipped gesture recording missing")
+    here, there = tmp_path / "a", tmp_path / "b"
+    here.mkdir()
+    there.mkdir()
+    shutil.copy(GESTURES, here / "mine.h5")
+    monkeypatch.chdir(here)
+    win = MainWindow(Settings(output_dir=str(tmp_path)), tmp_path / "g.json", source="mine.h5")
+    qtbot.addWidget(win)
+    win.show()
+    _wait_prediction(qtbot, win)
+    win.close()
+    saved = state.load_settings(tmp_path / "g.json")
+    assert saved.source == str(here / "mine.h5") and saved.recent_sources[0] == str(here / "mine.h5")
+    monkeypatch.chdir(there)
+    again = MainWindow(saved, tmp_path / "g.json")
+    qtbot.addWidget(again)
+    again.show()
+    _wait_prediction(qtbot, again)
+    assert again.controller.source_uri == str(here / "mine.h5") and not again.errors
+    assert again.source_combo.currentText() == "mine.h5"
+    again.close()
+
+
+@needs_qt
+def test_stale_settings_fall_back_with_a_note(qtbot, tmp_path, capfd):
+    """A remembered source and checkpoint that no longer exist: the defaults play, a
+    note says so, the stale values are forgotten, and it is not a failure."""
+    from dvsstream.gui.app import run_gui
+
+    if not GESTURES.is_file():
+        pytest.skip("shipped gesture recording missing")
+    path = tmp_path / "g.json"
+    stale = Settings(source=str(tmp_path / "gone.h5"), checkpoint=str(tmp_path / "gone.pt"), hop_ms=100)
+    stale.remember_source(str(tmp_path / "gone.h5"))
+    state.save_settings(stale, path)
+    code = run_gui(exit_after=4, settings_path=path, screenshot=tmp_path / "s.png")
+    err = capfd.readouterr().err
+    assert code == 0, err
+    assert err.count("note: The checkpoint remembered") == 1 and err.count("note: The source remembered") == 1
+    healed = state.load_settings(path)
+    assert healed.source is None and healed.checkpoint is None and healed.hop_ms is None
+    from dvsstream.gui.window import MainWindow
+
+    win = MainWindow(state.load_settings(path), None)
+    qtbot.addWidget(win)
+    assert win.source_combo.findData(str(tmp_path / "gone.h5")) == -1  # a moved file is not offered
+
+
+@needs_qt
+def test_stale_source_note_in_window(qtbot, tmp_path):
+    from dvsstream.gui.window import MainWindow
+
+    if not GESTURES.is_file():
+        pytest.skip("shipped gesture recording missing")
+    win = MainWindow(Settings(source=str(tmp_path / "gone.h5"), output_dir=str(tmp_path)), None)
+    qtbot.addWidget(win)
+    win.show()
+    _wait_prediction(qtbot, win)
+    assert win.note_banner.isVisible() and "gone.h5" in win.note_text.text()
+    assert not win.error_banner.isVisible() and not win.errors
+    assert win.controller.source_uri == str(GESTURES.resolve())
+
+
+@needs_qt
+def test_reset_settings_keeps_the_old_file(qtbot, tmp_path):
+    from dvsstream.gui.app import run_gui
+
+    path = tmp_path / "g.json"
+    state.save_settings(Settings(speed=3.0, attention_kind="matrix"), path)
+    before = path.read_bytes()
+    assert run_gui(exit_after=1, settings_path=path, reset_settings=True) == 0
+    assert (tmp_path / "g.json.bak").read_bytes() == before
+    assert state.load_settings(path).speed == 1.0 and state.load_settings(path).attention_kind == "spatial"
+
+
+@needs_qt
+def test_geometry_fits_a_1280x720_screen(qtbot, tmp_path):
+    """The default size and a restored 1900x1200 geometry both end up inside a 1280x720
+    screen's available area (title bar included)."""
+    from PySide6 import QtCore
+
+    from dvsstream.gui.window import MainWindow, clamp_to_screen, fit_rect
+
+    avail = QtCore.QRect(0, 0, 1280, 690)  # 1280x720 less a 30 px panel
+    assert fit_rect(QtCore.QRect(100, 50, 1560, 940), avail) == QtCore.QRect(0, 0, 1280, 690)
+    assert fit_rect(QtCore.QRect(900, 500, 600, 400), avail) == QtCore.QRect(680, 290, 600, 400)
+    win = MainWindow(Settings(), None, autostart=False)
+    qtbot.addWidget(win)
+    win.resize(1900, 1200)
+    win.move(300, 200)
+    clamp_to_screen(win, avail)
+    assert avail.contains(win.frameGeometry()) and win.width() <= 1280
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.minimumSizeHint().width() <= 1280 and win.minimumSizeHint().height() <= 690
+    win.resize(1280, 690)
+    assert win.width() == 1280 and win.height() == 690  # the layout can shrink that far
+    saved = bytes(win.saveGeometry().toHex()).decode("ascii")
+    again = MainWindow(Settings(geometry=saved), None, autostart=False)
+    qtbot.addWidget(again)
+    screen = again.screen().availableGeometry()
+    assert again.width() <= screen.width() and again.height() <= screen.height()
+
+
+@needs_qt
+def test_long_titles_are_elided_with_tooltips(qtbot):
+    from dvsstream.gui.views import ElidedLabel
+
+    label = ElidedLabel("Events · 128×128 sensor · last 400 ms of a very long recording name.aedat4")
+    qtbot.addWidget(label)
+    label.resize(120, 20)
+    label.show()
+    qtbot.waitExposed(label)
+    assert label.shown_text().endswith("…") and label.text().startswith("Events")
+    assert label.toolTip() == label.text()
+    label.resize(2000, 20)
+    qtbot.wait(10)
+    assert label.shown_text() == label.text() and label.toolTip() == ""
+
+
+@needs_qt
+def test_panels_readable_predictions_and_attention(window, qtbot):
+    """Per-class values with a 0 tick, the overlay in the legend's colour, head maps
+    over the events, patch-coordinate ticks, no true-label legend without labels."""
+    win = window
+    qtbot.waitUntil(lambda: any(t for t in win.predictions.value_texts()), timeout=5_000)
+    values = win.predictions.value_texts()
+    assert len(values) == len(win.controller.pipeline.class_names) and all(v.endswith("%") for v in values)
+    ticks = win.predictions.bars_plot.getAxis("bottom")._tickLevels[0]
+    assert (0.0, "0") in ticks
+    assert np.array_equal(win.event_view.overlay.lut, state.overlay_lut())
+    legend = win.event_view.frame.legend.text()
+    assert state.hex_colour(state.overlay_swatches(6)[-1]) in legend and "both in one pixel" in legend
+    qtbot.waitUntil(lambda: win.attention.scenes[0][0].image is not None
+                    and win.attention.scenes[0][0].image.shape[0] > 1, timeout=5_000)
+    assert win.attention.scenes[0][0].image.any()  # the events under head 0
+    top = win.attention.plots[0].getAxis("top")._tickLevels[0]
+    assert [label for _, label in top][:2] == ["0", "2"]
+    assert "shared spikes" in win.attention.bar.axis.labelText
+    assert "pads the border" in win.attention.frame.toolTip()
+    assert "true label" in win.history.frame.legend.text()  # the shipped recording is labelled
+
+
+@needs_qt
+def test_matrix_view_has_patch_row_ticks(window, qtbot):
+    win = window
+    win.set_attention_kind("matrix")
+    h, w = win.controller.loaded.model.grid
+    qtbot.waitUntil(lambda: win.attention.displayed_shape() == (h * w, h * w), timeout=5_000)
+    left = win.attention.plots[0].getAxis("left")._tickLevels[0]
+    assert left[0] == (0, "0") and left[1][0] == 2 * w  # every other patch row starts there
+
+
+def test_history_breaks_mark_loops():
+    class P:
+        def __init__(self, t):
+            self.t_end, self.probs, self.label = t, np.ones(2) / 2, None
+
+    preds = [P(t) for t in (100, 200, 300, 50, 150, 20)]
+    assert state.history_breaks(preds, 10) == [7, 9]
+    assert state.history_breaks(preds, 3) == [2]  # only the last three columns: 50, 150, 20
+
+
+def test_domain_note_only_for_synthetic_models_on_real_data():
+    assert state.domain_note(True, "camera") and state.domain_note(True, "network")
+    assert state.domain_note(True, "file", "DVS128_0279")
+    assert state.domain_note(True, "file", "dvsstream-synth") is None
+    assert state.domain_note(True, "synthetic") is None and state.domain_note(False, "camera") is None
+
+
+@needs_qt
+def test_domain_note_on_a_real_recording(qtbot, tmp_path, real_data):
+    win = _make_window(qtbot, tmp_path, source=str(real_data("dvSave-2024_06_20_15_59_41.aedat4")))
+    _wait_prediction(qtbot, win, timeout=20_000)
+    assert win.predictions.domain_label.isVisible() and "synthetic" in win.predictions.domain_label.text()
+    win.open_source(str(GESTURES))
+    assert not win.predictions.domain_label.isVisible()
+
+
+@needs_qt
+def test_save_clip_frame_count_and_size(window, qtbot, tmp_path):
+    import av
+
+    win = window
+    fps = win.clip_buffer.fps
+    qtbot.waitUntil(lambda: len(win.clip_buffer) >= 2 * fps, timeout=15_000)
+    win.set_paused(True)
+    n = len(win.clip_buffer)
+    out = win.save_clip(tmp_path / "clip.mp4")
+    with av.open(str(out)) as box:
+        frames = [f.to_ndarray(format="rgb24") for f in box.decode(video=0)]
+    assert len(frames) == n and abs(len(frames) / fps - n / fps) < 1e-9
+    assert frames[0].shape[0] >= 384 and frames[0].shape[0] % 2 == 0 and frames[0].shape[1] % 2 == 0
+    with pytest.raises(Exception, match="exists"):
+        win.save_clip(out)  # never replaced without asking
+    win.save_clip_in_background(tmp_path / "bg.gif")
+    qtbot.waitUntil(lambda: (tmp_path / "bg.gif").is_file() and "clip saved" in win.last_message, timeout=20_000)
+
+
+@needs_qt
+def test_export_clip_option(qtbot, tmp_path, capfd):
+    from dvsstream.gui.app import run_gui
+
+    if not GESTURES.is_file():
+        pytest.skip("shipped gesture recording missing")
+    out = tmp_path / "c.gif"
+    assert run_gui(exit_after=3, settings_path=tmp_path / "g.json", export_clip=out) == 0
+    assert out.is_file() and out.stat().st_size > 10_000
+    before = out.read_bytes()
+    assert run_gui(exit_after=1, settings_path=tmp_path / "g.json", export_clip=out) == 2  # exists
+    assert "pass --force" in capfd.readouterr().err and out.read_bytes() == before
+    assert run_gui(exit_after=1, settings_path=tmp_path / "g.json", export_clip=tmp_path / "c.avi") == 2

@@ -1,8 +1,8 @@
 """Start the desktop window: ``run_gui()`` from Python, ``python -m dvsstream.gui.app``
 or ``dvsstream gui`` from a shell.
 
-``--screenshot PNG --exit-after S`` saves the window after ``S`` seconds and exits 0:
-unattended runs and tests (pyqtgraph's ``VideoSpeedTest`` idea of a flag that lets the
+``--screenshot PNG --exit-after S`` saves the window after ``S`` seconds and exits (0, or
+2 when something failed: the banner's text is on stderr): unattended runs and tests (pyqtgraph's ``VideoSpeedTest`` idea of a flag that lets the
 app run by itself). ``--verbose`` prints the time to the first drawn event frame and
 the display rate.
 """
@@ -10,6 +10,7 @@ the display rate.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -44,6 +45,9 @@ def run_gui(
     deterministic: bool = False,
     verbose: bool = False,
     save_settings: bool = True,
+    reset_settings: bool = False,
+    export_clip: Optional[str | os.PathLike] = None,
+    force: bool = False,
 ) -> int:
     """Open the window and run the Qt event loop until it closes; returns the exit code.
 
@@ -58,7 +62,14 @@ def run_gui(
     just close. ``device``: for the model (default: CUDA when present).
     ``deterministic``: never skip a window or shed load -- the source waits for the
     classifier, so a recording gives exactly the predictions of ``dvsstream run``. ``verbose``:
-    print the time to the first frame and the display rate.
+    print the time to the first frame and the display rate. ``reset_settings``: start from
+    the defaults (the old file is kept beside it as ``.bak``). ``export_clip``: save the
+    last seconds shown as MP4/GIF when the window closes (an existing file only with
+    ``force``).
+
+    Failures (a source or checkpoint that does not load, a stream that stops with an
+    error) are shown in a banner and printed to stderr; an unattended run
+    (``screenshot`` or ``exit_after``) that saw one returns 2.
 
     With a ``QApplication`` already running (a notebook, pytest-qt) the window runs in
     a local event loop until it closes.
@@ -69,6 +80,14 @@ def run_gui(
     from dvsstream.gui.controller import preload
 
     path = Path(settings_path) if settings_path is not None else state.default_settings_path()
+    problem = _check_arguments(speed, export_clip, force)
+    if problem:
+        print(f"dvsstream gui: {problem}", file=sys.stderr)
+        return 2
+    if reset_settings:
+        kept = state.reset_settings(path)
+        print(f"dvsstream gui: settings reset to the defaults" + (f" (the old ones are in {kept})" if kept else ""),
+              file=sys.stderr)
     settings = state.load_settings(path)
     preload(checkpoint if checkpoint is not None else settings.checkpoint, device)
 
@@ -83,12 +102,12 @@ def run_gui(
         app.setApplicationName("dvsstream")
         apply_theme(app)
     if speed is not None:
-        if speed <= 0:
-            print(f"dvsstream gui: --speed must be positive, got {speed}", file=sys.stderr)
-            return 2
         settings.speed = float(speed)
     win = MainWindow(settings, path if save_settings else None, source=source, checkpoint=checkpoint,
                      device=device, deterministic=deterministic, t_origin=t_origin)
+    if export_clip is not None:
+        win.export_clip_on_close = Path(export_clip)
+    unattended = screenshot is not None or exit_after is not None
     result = {"code": 0}
 
     def report_first(seconds: float) -> None:
@@ -113,6 +132,8 @@ def run_gui(
             print(f"dvsstream gui: display {win.display_fps:.0f} fps, first frame {ff}"
                   + (f", error: {win.last_error}" if win.last_error else ""), flush=True)
         win.close()
+        if win.errors:
+            result["code"] = 2
 
     if exit_after is not None:
         QtCore.QTimer.singleShot(int(max(0.0, exit_after) * 1000), finish)
@@ -128,7 +149,24 @@ def run_gui(
         win.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
         if win.isVisible():
             loop.exec()
+    if unattended and win.errors:
+        return 2
     return result["code"]
+
+
+def _check_arguments(speed: Optional[float], export_clip, force: bool) -> Optional[str]:
+    """The reason the options cannot be used (one line), or None."""
+    if speed is not None and not (math.isfinite(speed) and speed > 0):
+        return f"--speed must be a positive number, got {speed}"
+    if export_clip is not None:
+        from dvsstream.errors import DvsstreamError
+        from dvsstream.gui.clip import check_clip_output
+
+        try:
+            check_clip_output(export_clip, overwrite=force)
+        except DvsstreamError as exc:
+            return str(exc)
+    return None
 
 
 def _close_on_ctrl_c(win) -> None:
@@ -161,6 +199,11 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--deterministic", action="store_true",
                         help="never skip a window: the same predictions as `dvsstream run` on a recording")
     parser.add_argument("--verbose", "-v", action="store_true", help="print the time to the first frame and the fps")
+    parser.add_argument("--reset-settings", action="store_true",
+                        help="start from the default settings (the old file is kept as .bak)")
+    parser.add_argument("--export-clip", default=None, metavar="CLIP.mp4|CLIP.gif",
+                        help="when the window closes, save the last 10 s shown as a clip")
+    parser.add_argument("--force", action="store_true", help="--export-clip may replace an existing file")
     return parser
 
 
@@ -177,6 +220,9 @@ def run_gui_from_args(args: argparse.Namespace) -> int:
         device=getattr(args, "device", None),
         deterministic=getattr(args, "deterministic", False),
         verbose=getattr(args, "verbose", False),
+        reset_settings=getattr(args, "reset_settings", False),
+        export_clip=getattr(args, "export_clip", None),
+        force=getattr(args, "force", False),
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any, Optional
 from dvsstream.errors import DvsstreamError, SourceError
 from dvsstream.gui.state import Settings, default_source, source_kind, source_options
 
-__all__ = ["Controller", "HISTORY_SECONDS", "gui_torch_threads", "preload"]
+__all__ = ["Controller", "HISTORY_SECONDS", "absolute_source", "gui_torch_threads", "preload"]
 
 #: the prediction history strip covers this much stream time
 HISTORY_SECONDS = 10.0
@@ -39,7 +39,16 @@ _preloads: dict[tuple[str, Optional[str]], tuple[threading.Thread, dict]] = {}
 
 
 def _checkpoint_key(checkpoint: Optional[str]) -> str:
-    return str(Path(checkpoint).expanduser()) if checkpoint else ""
+    """The checkpoint's absolute path ("" for the shipped model)."""
+    return str(Path(checkpoint).expanduser().absolute()) if checkpoint else ""
+
+
+def absolute_source(uri: str) -> str:
+    """A file source as an absolute path (settings must work from any folder); other
+    URIs unchanged."""
+    if source_kind(uri) != "file":
+        return uri
+    return str(Path(uri).expanduser().absolute())
 
 
 def preload(checkpoint: Optional[str] = None, device: Optional[str] = None) -> None:
@@ -154,8 +163,9 @@ class Controller:
         from dvsstream.pipeline import Pipeline
 
         t0 = time.perf_counter()
-        uri = source if source is not None else (self.settings.source or default_source())
+        uri = absolute_source(source if source is not None else (self.settings.source or default_source()))
         ckpt = self.settings.checkpoint if checkpoint is ... else checkpoint
+        ckpt = _checkpoint_key(ckpt) or None
         loaded = self.load_model(ckpt)
         new_source = self._open(uri)
         try:
@@ -185,7 +195,7 @@ class Controller:
         pipeline.start()
         self.generation += 1
         self.settings.checkpoint = ckpt
-        if self.settings.source is not None or uri != default_source():
+        if self.settings.source is not None or uri != absolute_source(default_source()):
             self.settings.source = uri
         self.settings.remember_source(uri)
         self.build_s = time.perf_counter() - t0

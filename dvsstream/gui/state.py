@@ -28,16 +28,19 @@ __all__ = [
     "blend_overlay",
     "default_settings_path",
     "default_source",
+    "domain_note",
     "event_rgb",
     "format_stats",
     "grid_shape",
     "hex_colour",
     "history_arrays",
+    "history_breaks",
     "load_settings",
     "overlay_levels",
     "overlay_lut",
     "overlay_map",
     "overlay_swatches",
+    "reset_settings",
     "save_settings",
     "source_kind",
     "source_options",
@@ -163,6 +166,21 @@ def load_settings(path: Optional[os.PathLike | str] = None) -> Settings:
     return Settings.from_dict(data) if isinstance(data, dict) else Settings()
 
 
+def reset_settings(path: Optional[os.PathLike | str] = None) -> Optional[Path]:
+    """Start from the defaults: the settings file is moved aside to ``<name>.bak``
+    (returned; a previous ``.bak`` is replaced), nothing is deleted. None when there
+    was no file."""
+    path = Path(path) if path is not None else default_settings_path()
+    if not path.is_file():
+        return None
+    kept = path.with_name(path.name + ".bak")
+    try:
+        os.replace(path, kept)
+    except OSError:
+        return None
+    return kept
+
+
 def save_settings(settings: Settings, path: Optional[os.PathLike | str] = None) -> Optional[Path]:
     """Write the settings as JSON (atomically); returns the path, or None when the
     folder cannot be written (settings are a convenience, never an error)."""
@@ -215,6 +233,19 @@ def source_options(uri: str, speed: float = 1.0, loop: bool = True) -> dict[str,
             opts["duration_s"] = None
         return opts
     return {}
+
+
+def domain_note(synthetic_only: bool, kind: Optional[str], camera: Optional[str] = None) -> Optional[str]:
+    """The standing note when a model trained only on synthetic data (its checkpoint's
+    metadata says so) meets real sensor data: a camera, a network stream or a recording
+    not made by dvsstream's emulator (``camera`` as the file names it). None otherwise."""
+    if not synthetic_only:
+        return None
+    synthetic = kind == "synthetic" or (kind == "file" and str(camera or "").startswith("dvsstream"))
+    if synthetic:
+        return None
+    return ("This model was trained on synthetic stick-figure gestures only (its checkpoint says so); "
+            "on real sensor data its predictions are not reliable.")
 
 
 def source_title(uri: str) -> str:
@@ -376,6 +407,14 @@ def history_arrays(predictions: Sequence[Any], n_classes: int, n_cols: int) -> t
         if pred.label is not None and 0 <= pred.label < n_classes:
             labels[j] = pred.label
     return probs, labels
+
+
+def history_breaks(predictions: Sequence[Any], n_cols: int) -> list[int]:
+    """Columns of :func:`history_arrays` (same ``n_cols``) whose prediction ends before
+    the one to its left: the stream jumped back there (a recording looped, or a seek)."""
+    recent = list(predictions)[-n_cols:]
+    start = n_cols - len(recent)
+    return [start + j for j in range(1, len(recent)) if recent[j].t_end < recent[j - 1].t_end]
 
 
 def _si(value: float, unit: str) -> str:

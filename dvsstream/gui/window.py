@@ -10,6 +10,7 @@ source or a checkpoint (fast) happens on the GUI thread.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -20,8 +21,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from dvsstream.errors import DvsstreamError
 from dvsstream.gui import state
 from dvsstream.gui.controller import HISTORY_SECONDS, Controller
+from dvsstream.gui.clip import ClipBuffer, ClipFrame
 from dvsstream.gui.state import Settings
-from dvsstream.gui.views import AttentionGrid, EventView, HistoryStrip, PredictionPanel, StatsPanel
+from dvsstream.gui.views import AttentionGrid, ElidedLabel, EventView, HistoryStrip, PredictionPanel, StatsPanel
 
 __all__ = ["MainWindow", "FRAME_MS"]
 
@@ -31,6 +33,8 @@ FRAME_MS = 25
 STATS_MS = 250
 #: window / hop / T edits are applied after this quiet time (ms)
 APPLY_DELAY_MS = 500
+#: "Save clip" keeps this many seconds of stream time
+CLIP_SECONDS = 10.0
 
 STYLE = """
 QMainWindow, QWidget { background: #15181e; color: #d6dae0; }
@@ -41,15 +45,37 @@ QPushButton { background: #262b35; border: 1px solid #363c48; border-radius: 4px
 QPushButton:hover { background: #2f3542; }
 QPushButton:checked { background: #8a2b2b; border-color: #c44; }
 QPushButton#play:checked { background: #2b5d8a; border-color: #4a90d9; }
-QComboBox, QLineEdit, QSpinBox, QDoubleSpinBox { background: #1d2129; border: 1px solid #363c48;
-            border-radius: 4px; padding: 2px 4px; }
+QComboBox, QLineEdit, QAbstractSpinBox { background: #1d2129; border: 1px solid #363c48; border-radius: 4px;
+            padding: 2px 4px; }
+QAbstractSpinBox { padding-right: 18px; }
+QAbstractSpinBox::up-button, QAbstractSpinBox::down-button { subcontrol-origin: border; width: 16px;
+            background: #2c323d; border-left: 1px solid #363c48; }
+QAbstractSpinBox::up-button { subcontrol-position: top right; border-top-right-radius: 4px; }
+QAbstractSpinBox::down-button { subcontrol-position: bottom right; border-bottom-right-radius: 4px; }
+QAbstractSpinBox::up-button:hover, QAbstractSpinBox::down-button:hover { background: #3a4250; }
+QAbstractSpinBox::up-arrow { width: 0; height: 0; border-left: 4px solid transparent;
+            border-right: 4px solid transparent; border-bottom: 5px solid #d6dae0; }
+QAbstractSpinBox::down-arrow { width: 0; height: 0; border-left: 4px solid transparent;
+            border-right: 4px solid transparent; border-top: 5px solid #d6dae0; }
+QAbstractSpinBox::up-arrow:disabled, QAbstractSpinBox::down-arrow:disabled { border-bottom-color: #59616d;
+            border-top-color: #59616d; }
 QPushButton:disabled, QComboBox:disabled, QLineEdit:disabled, QSpinBox:disabled, QDoubleSpinBox:disabled,
 QCheckBox:disabled, QLabel:disabled { color: #59616d; }
 QLabel#statName { color: #8a93a0; }
-QLabel#statValue { color: #eef1f5; font-size: 11pt; font-weight: 600; }
+QLabel#statValue { color: #eef1f5; font-size: 10pt; font-weight: 600; }
 QLabel#message { padding: 2px 6px; }
 QLabel#time { color: #aab3bf; font-family: monospace; }
+QLabel#panelTitle { color: #e6e9ee; font-size: 11pt; font-weight: 600; }
+QLabel#panelSubtitle, QLabel#panelLegend { color: #8a93a0; }
+QLabel#keys { color: #aab3bf; }
+QLabel#domain { color: #ffcf66; background: #3a2f12; border: 1px solid #6b5420; border-radius: 4px; padding: 3px 6px; }
+QFrame#errorBanner { background: #4a1d1f; border: 1px solid #a33a3a; border-radius: 5px; }
+QFrame#noteBanner { background: #3a2f12; border: 1px solid #6b5420; border-radius: 5px; }
+QFrame#errorBanner QLabel, QFrame#noteBanner QLabel { background: transparent; color: #f3f4f6; }
+QFrame#errorBanner QPushButton, QFrame#noteBanner QPushButton { background: transparent; border: none; padding: 0 6px; }
 QSplitter::handle { background: #20242c; }
+QSplitter::handle:hover { background: #3a4250; }
+QScrollArea { border: none; }
 QStatusBar { background: #1a1e25; }
 """
 
@@ -84,6 +110,31 @@ def _format_time(us: Optional[float]) -> str:
     return f"{int(s // 60):02d}:{s % 60:04.1f}"
 
 
+def _html(text: str) -> str:
+    """Plain text for a rich-text label."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def fit_rect(want: QtCore.QRect, avail: QtCore.QRect, margin: int = 0) -> QtCore.QRect:
+    """``want`` shrunk to fit ``avail`` (less ``margin`` on each side) and moved inside it."""
+    width = min(want.width(), avail.width() - 2 * margin)
+    height = min(want.height(), avail.height() - 2 * margin)
+    x = min(max(want.x(), avail.x()), avail.x() + avail.width() - width)
+    y = min(max(want.y(), avail.y()), avail.y() + avail.height() - height)
+    return QtCore.QRect(x, y, width, height)
+
+
+def clamp_to_screen(win: QtWidgets.QWidget, avail: QtCore.QRect) -> None:
+    """Resize and move ``win`` so that its frame (title bar included) lies in ``avail``."""
+    frame, inner = win.frameGeometry(), win.geometry()
+    extra_w, extra_h = frame.width() - inner.width(), frame.height() - inner.height()
+    want = QtCore.QRect(frame.x(), frame.y(), inner.width() + extra_w, inner.height() + extra_h)
+    fitted = fit_rect(want, avail)
+    if fitted != want:
+        win.resize(max(1, fitted.width() - extra_w), max(1, fitted.height() - extra_h))
+        win.move(fitted.x(), fitted.y())
+
+
 class MainWindow(QtWidgets.QMainWindow):
     """The dvsstream desktop window.
 
@@ -97,6 +148,7 @@ class MainWindow(QtWidgets.QMainWindow):
     """
 
     first_frame = QtCore.Signal(float)
+    clip_done = QtCore.Signal(str, str)  # path, error ("" when saved)
 
     def __init__(
         self,
@@ -113,10 +165,11 @@ class MainWindow(QtWidgets.QMainWindow):
         super().__init__()
         self.settings = settings or Settings()
         self.settings_path = settings_path
-        if checkpoint is not None and checkpoint != self.settings.checkpoint:
-            self.settings.checkpoint = checkpoint
-            self.settings.window_ms = self.settings.hop_ms = self.settings.T = None
+        # what the command line asked for: saved in the settings only once it has loaded
         self._initial_source = source
+        self._initial_checkpoint: Any = checkpoint if checkpoint is not None else ...
+        if checkpoint is not None and checkpoint != self.settings.checkpoint:
+            self.settings.window_ms = self.settings.hop_ms = self.settings.T = None
         self.controller = Controller(self.settings, device=device, deterministic=deterministic)
         self.t_origin = t_origin if t_origin is not None else time.perf_counter()
         self.first_frame_s: Optional[float] = None
@@ -126,6 +179,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.display_fps = 0.0
         self.last_message = ""
         self.last_error: Optional[str] = None
+        #: every failure shown in the banner this session (unattended runs exit 2)
+        self.errors: list[str] = []
+        #: notes shown (stale settings replaced by the defaults, ...)
+        self.notes: list[str] = []
         self._generation = -1
         self._last_t_end: Any = object()
         self._last_pred = None
@@ -136,20 +193,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self._seeking = False
         self._cameras: list[tuple[str, str]] = []
         self._attempted: Optional[str] = None  # a source that failed to open
+        self._model_failed = False  # the last build failed on the checkpoint
+        self._build_checkpoint: Optional[str] = None  # the checkpoint the last build asked for
+        #: the last :data:`CLIP_SECONDS` of what the window showed, for "Save clip"
+        self.clip_buffer = ClipBuffer(seconds=CLIP_SECONDS)
+        #: save a clip there when the window closes (``dvsstream gui --export-clip``)
+        self.export_clip_on_close: Optional[Path] = None
+        self._clip_thread: Optional[threading.Thread] = None
 
         self.setWindowTitle("dvsstream")
         self.setStyleSheet(STYLE)
         self._build_ui()
         self._build_actions()
         self._restore_controls()
-        if self.settings.geometry:
-            try:
-                self.restoreGeometry(QtCore.QByteArray.fromHex(self.settings.geometry.encode("ascii")))
-            except Exception:
-                pass
-        else:
-            self.resize(1560, 940)
+        self._place_on_screen()
 
+        self.clip_done.connect(self._clip_finished)
         self.timer = QtCore.QTimer(self)
         self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._guarded(self.tick))
@@ -166,32 +225,87 @@ class MainWindow(QtWidgets.QMainWindow):
         outer = QtWidgets.QHBoxLayout(central)
         outer.setContentsMargins(6, 6, 6, 4)
         outer.setSpacing(6)
-        outer.addWidget(self._build_controls())
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidget(self._build_controls())
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(scroll.widget().width() + 14)
+        self.controls_scroll = scroll
+        outer.addWidget(scroll)
 
-        grid = QtWidgets.QGridLayout()
-        grid.setSpacing(6)
+        main = QtWidgets.QVBoxLayout()
+        main.setSpacing(4)
+        self.error_banner, self.error_text = self._banner("errorBanner", "⚠")
+        self.note_banner, self.note_text = self._banner("noteBanner", "ℹ")
+        main.addWidget(self.error_banner)
+        main.addWidget(self.note_banner)
+
         self.event_view = EventView()
         self.attention = AttentionGrid()
         self.predictions = PredictionPanel()
         self.history = HistoryStrip()
         self.stats = StatsPanel()
-        grid.addWidget(self.event_view, 0, 0)
-        grid.addWidget(self.attention, 0, 1)
-        grid.addWidget(self.predictions, 0, 2)
-        grid.addWidget(self.history, 1, 0, 1, 2)
-        grid.addWidget(self.stats, 1, 2, 2, 1)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(2, 0)
-        grid.setRowStretch(0, 2)
-        grid.setRowStretch(1, 1)
-        for w in (self.predictions, self.stats):
-            w.setMinimumWidth(300)
-            w.setMaximumWidth(400)
-        for w in (self.event_view, self.attention):
-            w.setMinimumSize(220, 240)
-        self.history.setMinimumHeight(200)
+        self.top_split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        for view in (self.event_view, self.attention, self.predictions):
+            self.top_split.addWidget(view.frame)
+        self.top_split.setStretchFactor(0, 3)
+        self.top_split.setStretchFactor(1, 3)
+        self.top_split.setStretchFactor(2, 2)
+        self.bottom_split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        self.bottom_split.addWidget(self.history.frame)
+        self.bottom_split.addWidget(self.stats)
+        self.bottom_split.setStretchFactor(0, 3)
+        self.bottom_split.setStretchFactor(1, 1)
+        self.main_split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.main_split.addWidget(self.top_split)
+        self.main_split.addWidget(self.bottom_split)
+        self.main_split.setStretchFactor(0, 3)
+        self.main_split.setStretchFactor(1, 2)
+        for split in (self.top_split, self.bottom_split, self.main_split):
+            split.setChildrenCollapsible(False)
+            split.setHandleWidth(6)
+        for view in (self.event_view, self.attention):
+            view.frame.setMinimumSize(200, 200)
+        self.predictions.frame.setMinimumWidth(250)
+        self.stats.setMinimumWidth(290)
+        self.history.frame.setMinimumHeight(140)
+        main.addWidget(self.main_split, 1)
+        main.addLayout(self._build_seek_bar())
+        outer.addLayout(main, 1)
+        self.setCentralWidget(central)
 
+        self.message = ElidedLabel("")
+        self.message.setObjectName("message")
+        self.statusBar().addWidget(self.message, 1)
+        self.model_label = ElidedLabel("")
+        self.model_label.setStyleSheet("color:#7d8796")
+        self.model_label.setMinimumWidth(200)
+        self.statusBar().addPermanentWidget(self.model_label, 1)
+        self.stats.set_rows(state.format_stats(None))
+
+    def _banner(self, name: str, icon: str) -> tuple[QtWidgets.QFrame, QtWidgets.QLabel]:
+        """A hidden strip above the views: an icon, a wrapped message, a close button."""
+        frame = QtWidgets.QFrame()
+        frame.setObjectName(name)
+        lay = QtWidgets.QHBoxLayout(frame)
+        lay.setContentsMargins(8, 4, 4, 4)
+        mark = QtWidgets.QLabel(icon)
+        mark.setStyleSheet("font-size: 14pt")
+        text = QtWidgets.QLabel("")
+        text.setWordWrap(True)
+        text.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        text.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QtWidgets.QPushButton("✕")
+        close.setToolTip("Hide this message")
+        close.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        close.clicked.connect(frame.hide)
+        lay.addWidget(mark, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+        lay.addWidget(text, 1)
+        lay.addWidget(close, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+        frame.setVisible(False)
+        return frame, text
+
+    def _build_seek_bar(self) -> QtWidgets.QHBoxLayout:
         seek = QtWidgets.QHBoxLayout()
         self.time_label = QtWidgets.QLabel(_format_time(None))
         self.time_label.setObjectName("time")
@@ -207,18 +321,22 @@ class MainWindow(QtWidgets.QMainWindow):
         seek.addWidget(self.time_label)
         seek.addWidget(self.seek_slider, 1)
         seek.addWidget(self.end_label)
-        grid.addLayout(seek, 2, 0, 1, 2)
-        outer.addLayout(grid, 1)
-        self.setCentralWidget(central)
+        return seek
 
-        self.message = QtWidgets.QLabel("")
-        self.message.setObjectName("message")
-        self.message.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.statusBar().addWidget(self.message, 1)
-        self.model_label = QtWidgets.QLabel("")
-        self.model_label.setStyleSheet("color:#7d8796")
-        self.statusBar().addPermanentWidget(self.model_label)
-        self.stats.set_rows(state.format_stats(None))
+    def _place_on_screen(self) -> None:
+        """The remembered geometry, or 1560x940; either clamped to the screen's available
+        area (a window larger than a 1280x720 screen opened cut off)."""
+        restored = False
+        if self.settings.geometry:
+            try:
+                restored = self.restoreGeometry(QtCore.QByteArray.fromHex(self.settings.geometry.encode("ascii")))
+            except (ValueError, TypeError):
+                restored = False
+        if not restored:
+            self.resize(1560, 940)
+        screen = self.screen() or QtGui.QGuiApplication.primaryScreen()
+        if screen is not None:
+            clamp_to_screen(self, screen.availableGeometry())
 
     def _build_controls(self) -> QtWidgets.QWidget:
         panel = QtWidgets.QWidget()
@@ -281,8 +399,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # -- model
         box = QtWidgets.QGroupBox("Model")
         g = QtWidgets.QGridLayout(box)
-        self.checkpoint_label = QtWidgets.QLabel("shipped gesture model")
-        self.checkpoint_label.setWordWrap(True)
+        self.checkpoint_label = ElidedLabel("shipped gesture model", mode=QtCore.Qt.TextElideMode.ElideMiddle)
         g.addWidget(self.checkpoint_label, 0, 0, 1, 2)
         self.checkpoint_button = QtWidgets.QPushButton("Checkpoint…")
         self.checkpoint_button.clicked.connect(self._guarded(self.choose_checkpoint))
@@ -344,11 +461,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.screenshot_button = QtWidgets.QPushButton("Screenshot")
         self.screenshot_button.setToolTip("Save the window as PNG (Ctrl+S)")
         self.screenshot_button.clicked.connect(self._guarded(lambda: self.save_screenshot()))
+        self.clip_button = QtWidgets.QPushButton("Save clip")
+        self.clip_button.setToolTip(f"Save the last {CLIP_SECONDS:g} s as MP4: events, attention and the "
+                                    "top class (Ctrl+E)")
+        self.clip_button.clicked.connect(self._guarded(lambda: self.save_clip_in_background()))
         g.addWidget(self.record_button, 0, 0)
         g.addWidget(self.screenshot_button, 0, 1)
-        self.output_label = QtWidgets.QLabel("")
-        self.output_label.setWordWrap(True)
-        self.output_label.setStyleSheet("color:#7d8796; font-size:8pt")
+        g.addWidget(self.clip_button, 2, 0, 1, 2)
+        self.output_label = ElidedLabel("", mode=QtCore.Qt.TextElideMode.ElideMiddle)
+        self.output_label.setStyleSheet("color:#8a93a0")
         self.output_button = QtWidgets.QPushButton("Folder…")
         self.output_button.clicked.connect(self._guarded(self.choose_output_dir))
         g.addWidget(self.output_label, 1, 0)
@@ -356,12 +477,17 @@ class MainWindow(QtWidgets.QMainWindow):
         lay.addWidget(box)
 
         rows = (("Space", "play / pause"), ("← →", "seek ∓1 s"), ("A", "attention kind"),
-                ("Ctrl+O", "open recording"), ("Ctrl+S", "screenshot"), ("Ctrl+R", "record"), ("Q", "quit"))
+                ("Ctrl+O", "open recording"), ("Ctrl+S", "screenshot"), ("Ctrl+R", "record"),
+                ("Ctrl+E", f"save the last {CLIP_SECONDS:g} s as a clip"), ("Q", "quit"))
         keys = QtWidgets.QLabel(
-            "<table style='color:#6c7684;font-size:8pt'>"
-            + "".join(f"<tr><td style='padding-right:10px'><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
+            "<table style='font-size:9pt'>"
+            + "".join(f"<tr><td style='padding-right:12px;color:#e6e9ee'><b>{k}</b></td><td>{v}</td></tr>"
+                      for k, v in rows)
             + "</table>")
-        lay.addWidget(keys)
+        keys.setObjectName("keys")
+        box = QtWidgets.QGroupBox("Keys")
+        QtWidgets.QVBoxLayout(box).addWidget(keys)
+        lay.addWidget(box)
         lay.addStretch(1)
         for button in panel.findChildren(QtWidgets.QPushButton):
             button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
@@ -382,6 +508,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "open": action("Ctrl+O", self.open_file_dialog, "Open recording"),
             "screenshot": action("Ctrl+S", lambda: self.save_screenshot(), "Screenshot"),
             "record": action("Ctrl+R", self.toggle_recording, "Record"),
+            "clip": action("Ctrl+E", lambda: self.save_clip_in_background(), "Save clip"),
             "attention": action("A", self.toggle_attention_kind, "Attention kind"),
             "back": action("Left", lambda: self.seek_relative(-1.0), "Seek -1 s"),
             "forward": action("Right", lambda: self.seek_relative(1.0), "Seek +1 s"),
@@ -420,7 +547,8 @@ class MainWindow(QtWidgets.QMainWindow):
             for path in sorted(recordings.glob("*.h5")):
                 add(path.name, str(path))
         for uri in self.settings.recent_sources:
-            add(state.source_title(uri), uri)
+            if state.source_kind(uri) != "file" or Path(uri).is_file():  # a moved file is not offered
+                add(state.source_title(uri), uri)
         add("synthetic rotating bar", "synthetic:")
         for serial, model in self._cameras:
             add(f"camera {model} {serial}", f"camera:{serial}")
@@ -437,7 +565,6 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_output_dir(self) -> None:
         out = self.settings.output_dir or str(Path.home() / "dvsstream")
         self.output_label.setText(f"to {out}")
-        self.output_label.setToolTip(out)
 
     # ================================================================== errors
     def _guarded(self, fn):
@@ -460,58 +587,144 @@ class MainWindow(QtWidgets.QMainWindow):
         self.message.setStyleSheet("color:#aab3bf")
         self.message.setText(text)
 
-    def show_error(self, text: str) -> None:
+    def show_error(self, text: str, headline: str = "Something went wrong", todo: str = "") -> None:
+        """A failure: the red banner above the views says what failed (``headline``),
+        why (``text``) and what to do (``todo``); the same line goes to stderr (once) and
+        the status bar. Unattended runs that saw one exit with status 2."""
+        line = f"{headline}: {str(text).rstrip('.')}" + (f". {todo}" if todo else "")
         self.last_message = self.last_error = text
         self.message.setStyleSheet("color:#ff6b6b; font-weight:600")
-        self.message.setText(f"⚠ {text}")
+        self.message.setText(f"⚠ {line}")
+        self.error_text.setText(f"<b>{_html(headline)}</b><br>{_html(text)}"
+                                + (f"<br><span style='color:#ffd2d2'>{_html(todo)}</span>" if todo else ""))
+        self.error_banner.setVisible(True)
+        if line not in self.errors:
+            self.errors.append(line)
+            print(f"dvsstream gui: {line}", file=sys.stderr, flush=True)
+
+    def show_note(self, text: str) -> None:
+        """Something the user should know that is not a failure (a stale setting was
+        replaced by the default, ...): the amber banner, and stderr once."""
+        self.note_text.setText(_html(text))
+        self.note_banner.setVisible(True)
+        if text not in self.notes:
+            self.notes.append(text)
+            print(f"dvsstream gui: note: {text}", file=sys.stderr, flush=True)
+
+    def clear_error(self) -> None:
+        self.error_banner.setVisible(False)
 
     # ================================================================== lifecycle
     def start(self) -> None:
-        """Build the first pipeline (deferred so that the window is on screen first)."""
+        """Build the first pipeline (deferred so that the window is on screen first).
+        A source or checkpoint remembered from an earlier run that no longer loads is
+        replaced by the default, with a note; one given on the command line is not."""
         self.timings["start"] = time.perf_counter() - self.t_origin
         self.event_view.setFocus()  # not a text field: Space, A, Q reach the shortcuts
-        self.build(self._initial_source)
+        remembered_ckpt = self._initial_checkpoint is ... and self.settings.checkpoint is not None
+        remembered_source = self._initial_source is None and self.settings.source is not None
+        ok = self.build(self._initial_source, self._initial_checkpoint)
+        if not ok and remembered_ckpt and self._model_failed:
+            self._forget("checkpoint", self.settings.checkpoint, "the shipped model")
+            self.settings.checkpoint = self.settings.window_ms = self.settings.hop_ms = self.settings.T = None
+            ok = self.build(self._initial_source, None)
+        if not ok and remembered_source and not self._model_failed:
+            self._forget("source", self.settings.source, "the shipped recording")
+            self.settings.source = None
+            ok = self.build(None)
         self.timings.setdefault("pipeline", time.perf_counter() - self.t_origin)
         self.timer.start(FRAME_MS)
 
+    def _forget(self, what: str, value: str, instead: str) -> None:
+        reason = self.last_error or "it failed"
+        self.clear_error()
+        self.errors = [e for e in self.errors if reason not in e]
+        self.show_note(f"The {what} remembered from the last session could not be used ({reason}); "
+                       f"{instead} is used instead, and the setting is forgotten.")
+
     def build(self, source: Optional[str] = None, checkpoint: Any = ...) -> bool:
         """(Re)build the pipeline; on failure show why, keep what runs, return False."""
+        ckpt = self.settings.checkpoint if checkpoint is ... else checkpoint
+        self._model_failed = False
+        self._build_checkpoint = ckpt
         try:
-            self.controller.build(source, checkpoint)
+            self.controller.load_model(ckpt)
         except (DvsstreamError, ValueError) as exc:
-            self.show_error(str(exc))
-            self._attempted = source
-            if self.controller.pipeline is None:
-                self._show_model_without_stream()
-            self._fill_sources()
+            self._model_failed = True
+            self._failed(source, str(exc), "The model could not be loaded",
+                         "Choose another checkpoint (Model › Checkpoint…) or press Shipped.")
+            return False
+        try:
+            self.controller.build(source, ckpt)
+        except (DvsstreamError, ValueError) as exc:
+            self._failed(source, str(exc), "The source could not be opened" if self.controller.pipeline is None
+                         else "Could not switch to that source; the previous one goes on",
+                         "Open another recording, camera or network address (Source), then press Play.")
             return False
         self._attempted = None
+        self.clear_error()
         self._on_built()
         return True
 
-    def _show_model_without_stream(self) -> None:
-        """Nothing runs (the first source failed): still show the model's classes,
-        heads and binning, so that the controls make sense."""
-        try:
-            loaded = self.controller.load_model(self.settings.checkpoint)
-            binning = self.controller.binning_for(loaded)
-        except (DvsstreamError, ValueError):
-            return
-        self._show_model(loaded, binning, loaded.class_names)
+    def _failed(self, source: Optional[str], text: str, headline: str, todo: str) -> None:
+        self.show_error(text, headline, todo)
+        self._attempted = source or self.settings.source or state.default_source()
+        if self.controller.pipeline is None:
+            self._show_without_stream(text)
+        self._fill_sources()
+
+    def _show_without_stream(self, reason: str) -> None:
+        """Nothing runs: show the model in use (its classes, heads and binning) when it
+        loaded, else "no model"; the event view says why there is no stream."""
+        self.event_view.set_source_text(f"no stream: {reason}")
+        self.event_view.clear()
+        loaded = binning = None
+        if not self._model_failed:
+            try:
+                loaded = self.controller.load_model(self._build_checkpoint)
+                binning = self.controller.binning_for(loaded)
+            except (DvsstreamError, ValueError):
+                loaded = None
+        if loaded is None:
+            self._show_no_model()
+        else:
+            self._show_model(loaded, binning, loaded.class_names)
         self._update_play_button()
 
+    def _show_no_model(self) -> None:
+        for spin in (self.window_spin, self.hop_spin, self.t_spin):
+            spin.blockSignals(True)
+            spin.setSpecialValueText("–")
+            spin.setValue(spin.minimum())
+            spin.blockSignals(False)
+            spin.setEnabled(False)
+        self.attention.configure(0, 0, 16, self.settings.attention_kind)
+        self.predictions.set_classes([])
+        self.predictions.set_domain_note(None)
+        self.history.set_classes([])
+        self.checkpoint_label.setText("none (the checkpoint did not load)")
+        self.model_label.setText("no model")
+
     def _show_model(self, loaded, b, class_names) -> None:
+        """The Model panel, the status bar, the attention grid and the class lists show
+        the model and binning in use."""
+        from dvsstream.models import shipped_checkpoint
+
         cfg = loaded.model.config
         for spin, value in ((self.window_spin, b.window_us // 1000), (self.hop_spin, b.hop_us // 1000),
                             (self.t_spin, b.n_bins)):
             spin.blockSignals(True)
+            spin.setSpecialValueText("")
+            spin.setEnabled(True)
             spin.setValue(int(value))
             spin.blockSignals(False)
-        self.attention.configure(cfg.depth, cfg.heads, cfg.dim // cfg.heads, self.settings.attention_kind)
+        self.attention.configure(cfg.depth, cfg.heads, cfg.dim // cfg.heads, self.settings.attention_kind,
+                                 grid=tuple(loaded.model.grid))
+        self.event_view.set_patch_grid(tuple(loaded.model.grid))
         self.predictions.set_classes(class_names)
         self.history.set_classes(class_names, hop_s=b.hop_us / 1e6, history_s=HISTORY_SECONDS)
-        ckpt = self.settings.checkpoint
-        self.checkpoint_label.setText(Path(ckpt).name if ckpt else "shipped gesture model")
+        shipped = Path(loaded.checkpoint).resolve() == Path(shipped_checkpoint()).resolve()
+        self.checkpoint_label.setText("shipped gesture model" if shipped else Path(loaded.checkpoint).name)
         self.checkpoint_label.setToolTip(loaded.checkpoint)
         self.model_label.setText(f"{cfg.name or cfg.variant} · {cfg.img_size[1]}×{cfg.img_size[0]} · "
                                  f"T={b.n_bins} · {b.window_us / 1000:g}/{b.hop_us / 1000:g} ms · "
@@ -544,11 +757,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_record_button()
         self.setWindowTitle(f"dvsstream — {state.source_title(c.source_uri)}")
         self._fill_sources()
+        camera = getattr(p.source, "camera", None)
+        self.event_view.set_source_text(state.source_title(c.source_uri) + (f" · {camera}" if camera else ""))
+        self.predictions.set_domain_note(state.domain_note(loaded.synthetic_only, c.kind, camera))
         self.show_message(f"playing {state.source_title(c.source_uri)}")
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt name)
         self.timer.stop()
         self._apply_timer.stop()
+        if self.export_clip_on_close is not None:
+            path, self.export_clip_on_close = self.export_clip_on_close, None
+            try:
+                self.save_clip(path, overwrite=True)  # checked before the window opened
+            except DvsstreamError as exc:
+                self.show_error(str(exc), "The clip could not be saved")
+        if self._clip_thread is not None:
+            self._clip_thread.join()
         self.save_settings()
         self.controller.close()
         super().closeEvent(event)
@@ -581,7 +805,8 @@ class MainWindow(QtWidgets.QMainWindow):
         snap = p.snapshot()
         image, t_end = snap["event_image"], snap["event_t_end"]
         frozen = self.controller.frozen
-        if t_end != self._last_t_end and not frozen:
+        new_frame = t_end != self._last_t_end and not frozen
+        if new_frame:
             self._last_t_end = t_end
             self.event_view.update_events(image)
             self._frame_times.append(now)
@@ -592,6 +817,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if pred is not None and pred is not self._last_pred and not frozen:
             self._last_pred = pred
             self._draw_prediction(p, pred)
+        if new_frame and image is not None and t_end is not None:
+            self._keep_for_clip(p, image, t_end - (snap["stats"].stream_start_us or 0))
         self._update_fps(now)
         if now - self._last_stats > STATS_MS / 1000:
             self._last_stats = now
@@ -600,11 +827,18 @@ class MainWindow(QtWidgets.QMainWindow):
             self._update_seek(snap["stats"].stream_time_us)
         self._check_end(p, snap)
 
+    def _keep_for_clip(self, p, image, t_us: int) -> None:
+        """Offer what is on screen to the clip buffer (only when it starts a new slot)."""
+        if self.clip_buffer.due(t_us):
+            self.clip_buffer.push(ClipFrame.from_prediction(
+                image, t_us, p.class_names, self._last_pred, self.attention.head_dim, self.settings.overlay))
+
     def _draw_prediction(self, p, pred) -> None:
         self.predictions.update_prediction(pred)
         self.history.update_history(p.recent_predictions())
         if pred.attention:
             self.attention.update_maps(state.attention_maps(pred.attention, self.attention.kind))
+            self.attention.update_scene(self.event_view.rgb)
             overlay = state.overlay_map(pred.attention) if self.settings.overlay else None
             self.event_view.update_overlay(overlay, state.overlay_levels(self.attention.head_dim))
 
@@ -632,7 +866,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if err is not None and err is not self._shown_error:
             self._shown_error = err
             text = str(err) if isinstance(err, DvsstreamError) else f"{type(err).__name__}: {err}"
-            self.show_error(f"the stream stopped: {text}")
+            self.show_error(text, "The stream stopped",
+                            "Press Play to start it again, or open another source (Source).")
         elif snap["finished"] and err is None and not self._shown_end:
             self._shown_end = True
             warnings = getattr(getattr(p.source, "stats", None), "warnings", None) or []
@@ -838,6 +1073,40 @@ class MainWindow(QtWidgets.QMainWindow):
             raise DvsstreamError(f"{path}: the screenshot could not be written")
         self.show_message(f"screenshot saved to {path}")
         return path
+
+    def save_clip(self, path: Optional[str | Path] = None, overwrite: bool = False) -> Path:
+        """Write the last :data:`CLIP_SECONDS` shown as MP4 or GIF (by the suffix; default:
+        a new MP4 in the output folder) and return its path; blocks (~0.2 s per second)."""
+        path = Path(path) if path is not None else self.controller.output_path("clip", ".mp4")
+        n = self.clip_buffer.export(path, overwrite=overwrite)
+        self.show_message(f"clip saved to {path} ({n} frames, {n / self.clip_buffer.fps:.1f} s)")
+        return path
+
+    def save_clip_in_background(self, path: Optional[str | Path] = None) -> None:
+        """:meth:`save_clip` in a thread (the window keeps drawing); the status bar
+        says when it is written, or the banner why not."""
+        if self._clip_thread is not None and self._clip_thread.is_alive():
+            self.show_message("a clip is being saved …")
+            return
+        path = Path(path) if path is not None else self.controller.output_path("clip", ".mp4")
+        frames = len(self.clip_buffer)
+        self.show_message(f"saving {frames / self.clip_buffer.fps:.1f} s to {path} …")
+
+        def work() -> None:
+            try:
+                self.clip_buffer.export(path)
+                self.clip_done.emit(str(path), "")
+            except Exception as exc:  # reported in the banner by the GUI thread
+                self.clip_done.emit(str(path), str(exc))
+
+        self._clip_thread = threading.Thread(target=work, name="dvsstream-clip", daemon=True)
+        self._clip_thread.start()
+
+    def _clip_finished(self, path: str, error: str) -> None:
+        if error:
+            self.show_error(error, "The clip could not be saved", "Choose another output folder (Folder…).")
+        else:
+            self.show_message(f"clip saved to {path}")
 
     def choose_output_dir(self) -> None:
         start = self.settings.output_dir or str(Path.home())
