@@ -289,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N samples")
     p.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
     p.add_argument("--cache-dir", default=None, help="where binned frames are cached (default: ROOT/.dvsstream-cache)")
+    p.add_argument("--convention", default=None, choices=("spikingjelly", "native"),
+                   help="orientation and polarity of the frames: the releases' (spikingjelly, default) or "
+                        "dvsstream's readers' (native)")
+    p.add_argument("--label-order", default=None, choices=("spikingjelly", "dataset"),
+                   help="class order of a release checkpoint's outputs (default: spikingjelly's for a file saved by "
+                        "a release's train.py, the dataset's for a bare state dict)")
     p.add_argument("--out", required=True, help="folder for report.json, confusion.png, samples.csv")
     p.set_defaults(func=cmd_eval)
 
@@ -312,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", default=None, metavar="CKPT",
                    help="fine-tune: start from this checkpoint's weights (same model and classes)")
+    p.add_argument("--convention", default="spikingjelly", choices=("spikingjelly", "native"),
+                   help="orientation and polarity of the frames (default: the releases', spikingjelly's)")
+    p.add_argument("--label-order", default=None, choices=("spikingjelly", "dataset"),
+                   help="class order of an --init release checkpoint's outputs (its head is permuted to the dataset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder for checkpoints and the training log")
     p.set_defaults(func=cmd_train)

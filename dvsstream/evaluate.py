@@ -141,10 +141,17 @@ def _head_classes(obj: Mapping) -> Optional[int]:
     return None
 
 
-def load_eval_model(checkpoint: str, model_name: Optional[str], num_classes: int, dataset: str):
+def load_eval_model(checkpoint: str, model_name: Optional[str], num_classes: int, dataset: str,
+                    label_order: Optional[str] = None):
     """-> ``(model, info)``: our checkpoint (rebuilt from its config) or a release state dict
     (``model_name`` required). A model for another class count or another architecture
-    raises one line naming both."""
+    raises one line naming both.
+
+    ``label_order`` (``"dataset"``, ``"spikingjelly"`` or None = the checkpoint's own,
+    see :func:`dvsstream.release_data.label_order_for`): a release checkpoint whose
+    outputs follow spikingjelly's ``DatasetFolder`` order has its head permuted so that
+    output ``c`` is the dataset's class ``c`` (DVS128 Gesture; CIFAR10-DVS's order is the
+    same). ``info["label_order"]`` records what was done and why."""
     from dvsstream.models import CheckpointError, Spikformer, SpikformerConfig, create_model, load_checkpoint, load_model
     from dvsstream.models.checkpoints import FORMAT
 
@@ -190,11 +197,33 @@ def load_eval_model(checkpoint: str, model_name: Optional[str], num_classes: int
         name, meta, fmt = model_name, {}, "release"
     report.source = checkpoint
     info = {"model": name, "checkpoint": str(checkpoint), "checkpoint_format": fmt, "load_report": str(report),
-            "meta": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))}}
+            "meta": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))},
+            "label_order": _apply_label_order(model, report, fmt, dataset, label_order, checkpoint)}
+    if report.release_trained:
+        info["release_args"] = report.release_args
     return model, info
 
 
-def _frame_spec(model, meta: Mapping):
+def _apply_label_order(model, report, fmt: str, dataset: str, requested: Optional[str], source: str) -> dict:
+    """Resolve and apply the checkpoint's output order (see :func:`load_eval_model`)."""
+    from dvsstream.models.checkpoints import reorder_outputs
+    from dvsstream.release_data import label_order_for, output_classes_for
+
+    kind = "dvsstream" if fmt == "dvsstream" else "release-trained" if report.release_trained else "state-dict"
+    order, why, warning = label_order_for(dataset, requested, kind, source)
+    if warning and int(os.environ.get("RANK", "0")) == 0:
+        print(f"warning: {warning}", file=sys.stderr)
+    outputs = output_classes_for(dataset, order, model.num_classes)
+    if outputs is not None:
+        reorder_outputs(model, outputs)
+    return {"order": order, "why": why, "checkpoint_outputs": outputs or list(range(model.num_classes))}
+
+
+def _frame_spec(model, meta: Mapping, convention: Optional[str] = None):
+    """The FrameSpec for ``model``: from its checkpoint's ``frame_spec`` meta, else from its
+    config; ``convention`` (``--convention``) overrides the orientation / polarity."""
+    import dataclasses
+
     from dvsstream.datasets import FrameSpec
 
     if isinstance(meta.get("frame_spec"), Mapping):
@@ -203,6 +232,9 @@ def _frame_spec(model, meta: Mapping):
     else:
         spec = FrameSpec.for_model(model.config)
         source = "model config (T count bins, 128x128 down-sampled to the input size)"
+    if convention is not None and convention != spec.convention:
+        spec = dataclasses.replace(spec, convention=convention)
+        source += f"; --convention {convention}"
     want = tuple(int(s) for s in model.config.img_size)
     if tuple(spec.frame_shape[-2:]) != want:
         raise DvsstreamError(
@@ -332,8 +364,9 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise DvsstreamError(f"--limit must be >= 1, got {args.limit}")
     classes = dataset_classes(args.dataset)
-    model, info = load_eval_model(args.checkpoint, args.model, len(classes), args.dataset)
-    spec, spec_source = _frame_spec(model, info["meta"])
+    model, info = load_eval_model(args.checkpoint, args.model, len(classes), args.dataset,
+                                  getattr(args, "label_order", None))
+    spec, spec_source = _frame_spec(model, info["meta"], getattr(args, "convention", None))
     dist = _Dist(args.device)
     try:
         dataset = load_dataset(args.dataset, args.root, args.split, spec,
@@ -416,6 +449,11 @@ def _report(args, parts, summary, dataset, classes, info, spec, spec_source, dis
         "dataset": dataset.name,
         "root": str(dataset.root),
         "layout": dataset.info.get("layout"),
+        "layout_note": dataset.info.get("layout_note"),
+        "convention": spec.convention,
+        "label_order": info["label_order"],
+        "split_rule": dataset.info.get("split_rule"),
+        "release_args": info.get("release_args"),
         "split": dataset.split,
         "split_size": dataset.info.get("split_size"),
         "limit": args.limit,

@@ -80,6 +80,9 @@ __all__ = [
     "read_events_npz",
     "read_frames_npz",
     "sj_to_native_events",
+    "sj_to_native_frames",
+    "label_order_for",
+    "output_classes_for",
 ]
 
 CONVENTIONS = ("spikingjelly", "native")
@@ -296,3 +299,50 @@ def check_convention(convention: str) -> str:
     if convention not in CONVENTIONS:
         raise DvsstreamError(f"unknown convention {convention!r}; expected one of {', '.join(CONVENTIONS)}")
     return convention
+
+
+# ------------------------------------------------------------------ label order policy
+def _class_folders(dataset: str, n_classes: int) -> list[str]:
+    """The class folder names spikingjelly's ``DatasetFolder`` sorts: CIFAR10-DVS's class
+    names (already in label order), DVS128 Gesture's label numbers."""
+    if dataset == "cifar10dvs":  # airplane, automobile, ..., truck: sorted is label order
+        return [f"{i:02d}" for i in range(n_classes)]
+    return [str(i) for i in range(n_classes)]
+
+
+def output_classes_for(dataset: str, order: str, n_classes: int) -> Optional[list[int]]:
+    """``out[k]`` = dataset class of model output ``k`` for a model whose outputs follow
+    ``order``; None when that is the identity (nothing to map)."""
+    if order != "spikingjelly":
+        return None
+    classes = spikingjelly_output_classes(n_classes, _class_folders(dataset, n_classes))
+    return None if classes == list(range(n_classes)) else classes
+
+
+def label_order_for(dataset: str, requested: Optional[str], kind: str, source: str) -> tuple[str, str, Optional[str]]:
+    """Which class order a checkpoint's outputs follow -> ``(order, why, warning or None)``.
+
+    ``kind``: ``"dvsstream"`` (ours: outputs carry their class names; ``requested`` must
+    be None or "dataset"), ``"release-trained"`` (saved by a release's train.py:
+    spikingjelly's order unless ``requested`` says otherwise) or ``"state-dict"`` (a bare
+    state dict: ``requested``, default "dataset"; on DVS128 Gesture a one-line warning
+    says that ``--label-order spikingjelly`` exists)."""
+    if requested is not None and requested not in LABEL_ORDERS:
+        raise DvsstreamError(f"unknown label order {requested!r}; expected one of {', '.join(LABEL_ORDERS)}")
+    if kind == "dvsstream":
+        if requested == "spikingjelly":
+            raise DvsstreamError(f"{source} is a dvsstream checkpoint whose outputs carry their class names; "
+                                 f"--label-order spikingjelly applies to release checkpoints only")
+        return "dataset", "dvsstream checkpoint (outputs in the dataset's class order, named)", None
+    if kind == "release-trained":
+        order = requested or "spikingjelly"
+        why = ("saved by a release's train.py: outputs in spikingjelly's DatasetFolder order"
+               if requested is None else f"--label-order {requested} (release-trained checkpoint)")
+        return order, why, None
+    order = requested or "dataset"
+    warning = None
+    if requested is None and dataset == "dvsgesture":
+        warning = (f"{source} is a bare state dict: its outputs are read in the dataset's class order; if it was "
+                   f"trained through spikingjelly's DatasetFolder (as the releases are) pass --label-order spikingjelly")
+    why = "bare state dict: --label-order " + order + ("" if requested else " (default)")
+    return order, why, warning

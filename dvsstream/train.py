@@ -736,11 +736,12 @@ def train(
 
 
 # ====================================================================== command line
-def frame_spec_for(config: Any, mode: str = "count"):
+def frame_spec_for(config: Any, mode: str = "count", convention: str = "spikingjelly"):
     """The :class:`dvsstream.datasets.FrameSpec` a model config needs: ``n_bins = T``,
     128x128 sensors down-sampled to the model's input size; ``mode`` ``"count"`` (the
     papers' equal-count split) or ``"time"`` (equal time bins, what a live sliding
-    window gives)."""
+    window gives); ``convention``: the frames' orientation and polarity (see
+    :mod:`dvsstream.release_data`)."""
     from dvsstream.datasets import FrameSpec
 
     h, w = config.img_size
@@ -749,7 +750,27 @@ def frame_spec_for(config: Any, mode: str = "count"):
             f"model {config.name or config.variant} takes {h}x{w} frames; training on the 128x128 "
             f"datasets needs a square input that divides 128 (128, 64, 32, ...)"
         )
-    return FrameSpec(n_bins=int(config.T), mode=mode, sensor_size=(128, 128), downsample=128 // h)
+    return FrameSpec(n_bins=int(config.T), mode=mode, sensor_size=(128, 128), downsample=128 // h,
+                     convention=convention)
+
+
+def _init_label_order(model, report, args: Any, init: str) -> Optional[dict]:
+    """An ``--init`` release checkpoint whose outputs follow spikingjelly's order: permute
+    its head to the dataset's class order (what the saved checkpoint's class names say).
+    Returns what was done, or None when nothing needed mapping."""
+    from dvsstream.models.checkpoints import reorder_outputs
+    from dvsstream.release_data import label_order_for, output_classes_for
+
+    kind = ("dvsstream" if report.format == "dvsstream" else
+            "release-trained" if report.release_trained else "state-dict")
+    order, why, warning = label_order_for(args.dataset, getattr(args, "label_order", None), kind, init)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    outputs = output_classes_for(args.dataset, order, model.num_classes)
+    if outputs is None:
+        return None
+    reorder_outputs(model, outputs)
+    return {"order": order, "why": why, "checkpoint_outputs": outputs}
 
 
 def run_train(args: Any) -> int:
@@ -762,7 +783,7 @@ def run_train(args: Any) -> int:
     from dvsstream.models import create_model, get_config
 
     mcfg = get_config(args.model)
-    spec = frame_spec_for(mcfg, getattr(args, "frames", "count"))
+    spec = frame_spec_for(mcfg, getattr(args, "frames", "count"), getattr(args, "convention", None) or "spikingjelly")
     epochs = args.epochs if args.epochs is not None else RECIPE_EPOCHS.get(args.dataset, 100)
     config = TrainConfig(
         epochs=epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
@@ -802,6 +823,9 @@ def run_train(args: Any) -> int:
 
             report = load_checkpoint(model, init)
             say(f"initialised from {init} ({report})")
+            order = _init_label_order(model, report, args, init)
+            if order is not None:
+                say(f"  its outputs were in {order['why']}; head permuted to the dataset's class order")
         meta = {"dataset": args.dataset, "frame_spec": dataclasses.asdict(spec), "root": str(args.root)}
         meta["frame_spec"]["sensor_size"] = list(spec.sensor_size)
         train(model, train_set, test_set, config, args.out, device=dev, log=print, classes=classes, meta=meta)

@@ -124,14 +124,21 @@ def test_eval_end_to_end(fake, tmp_path, capsys):
     assert all(str(out / name) in stdout for name in ["report.json", "samples.csv", *REPORT_PLOTS.values()])
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
 
-    # the test split by default (the last 10 % of each class: 1 of 3); --limit above the size
+    # the test split by default (the releases' split: after the first ceil(0.9 n) of each
+    # class in sorted-name order -- 0 of 3, 1 of 10: "_9"); --limit above the size
+    assert "ceil(0.9 n)" in r["split_rule"] and r["convention"] == "spikingjelly"
+    assert r["label_order"]["order"] == "dataset" and r["layout"] == "tonic CIFAR10DVS/<class>/*.aedat4"
+    ten = tmp_path / "ten"
+    (ten / "CIFAR10DVS" / "ship").mkdir(parents=True)
+    for i in range(10):
+        write_aedat4(ten / "CIFAR10DVS" / "ship" / f"cifar10_ship_{i}.aedat4", _events(8, 300, i), (128, 128))
     out2 = tmp_path / "out2"
-    assert _eval(fake, out2, "--limit", "1000") == 0
+    assert _eval(fake, out2, "--limit", "1000", root=ten) == 0
     assert "larger than the test split" in capsys.readouterr().err
     r2 = _report(out2)
-    assert r2["samples"] == 10 and r2["split"] == "test"
+    assert r2["samples"] == 1 and r2["split"] == "test"
     with open(out2 / "samples.csv") as f:
-        assert all(Path(row["path"]).name.endswith("_2.aedat4") for row in csv.DictReader(f))
+        assert [Path(row["path"]).name for row in csv.DictReader(f)] == ["cifar10_ship_9.aedat4"]
 
 
 def test_eval_checkpoint_mismatch_is_one_clear_line(fake, tmp_path, capsys):
@@ -154,11 +161,12 @@ def test_eval_release_state_dict(fake, tmp_path, capsys):
     assert main(base + ["--model", "spikformer_dvs"]) == 2  # another architecture: named
     err = capsys.readouterr().err
     assert "does not fit --model spikformer_dvs" in err and len(err.strip().splitlines()) == 1
-    assert main(base + ["--model", "spikformer_dvs_tiny", "--limit", "3"]) == 0
+    assert main(base + ["--model", "spikformer_dvs_tiny", "--limit", "3", "--split", "all"]) == 0
     capsys.readouterr()
     reference = tmp_path / "ours"
     assert main(["eval", "--dataset", "cifar10dvs", "--root", str(fake["root"]), "--checkpoint",
-                 str(fake["base"] / "registry_tiny.pt"), "--out", str(reference), "--device", "cpu", "--limit", "3"]) == 0
+                 str(fake["base"] / "registry_tiny.pt"), "--out", str(reference), "--device", "cpu", "--limit", "3",
+                 "--split", "all"]) == 0
     assert _report(tmp_path / "o")["confusion_matrix"] == _report(reference)["confusion_matrix"]
     assert _report(tmp_path / "o")["checkpoint_format"] == "release" and _report(reference)["samples"] == 3
 
@@ -169,16 +177,15 @@ def test_eval_corrupt_sample_reported_and_skipped(fake, tmp_path, capsys):
     bad = root / "CIFAR10DVS" / "cat" / "cifar10_cat_2.aedat4"
     bad.write_bytes(bad.read_bytes()[:500])
     out = tmp_path / "out"
-    assert _eval(fake, out, "--cache-dir", str(tmp_path / "cache"), root=root) == 0
+    assert _eval(fake, out, "--cache-dir", str(tmp_path / "cache"), "--split", "all", root=root) == 0
     err = capsys.readouterr().err
     assert "cifar10_cat_2.aedat4" in err
     r = _report(out)
-    assert r["samples"] == 9 and r["skipped"]["count"] == 1
+    assert r["samples"] == 29 and r["skipped"]["count"] == 1
     assert r["skipped"]["samples"][0]["path"].endswith("cifar10_cat_2.aedat4")
-    assert np.array(r["confusion_matrix"])[CIFAR10DVS_CLASSES.index("cat")].sum() == 0
-    assert r["per_class_accuracy"]["cat"] is None
+    assert np.array(r["confusion_matrix"])[CIFAR10DVS_CLASSES.index("cat")].sum() == 2
     # second run: from the cache marker, still reported
-    assert _eval(fake, tmp_path / "out2", "--cache-dir", str(tmp_path / "cache"), root=root) == 0
+    assert _eval(fake, tmp_path / "out2", "--cache-dir", str(tmp_path / "cache"), "--split", "all", root=root) == 0
     assert _report(tmp_path / "out2")["skipped"]["count"] == 1
 
 

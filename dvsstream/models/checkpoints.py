@@ -10,6 +10,15 @@ wrapped as ``{"model": ...}`` / ``{"state_dict": ...}`` / ``{"state_dict_ema": .
 or without DDP's ``module.`` prefix. Release parameters the model never uses
 (``pos_embed``, the ``norm*`` LayerNorms) are ignored and reported. Release 1x1
 ``Conv2d`` weights ``[out, in, 1, 1]`` load into our ``Conv1d`` ``[out, in, 1]``.
+
+A file saved by a release's own ``train.py`` -- the dict with ``model``, ``optimizer``,
+``lr_scheduler``, ``epoch`` and ``args`` (a pickled ``argparse.Namespace``) -- is
+recognised as *release-trained* (:attr:`LoadReport.release_trained`, its arguments in
+:attr:`LoadReport.release_args`). Files are unpickled with torch's ``weights_only``
+unpickler, which allows tensors and plain containers; the one class added to it is
+``argparse.Namespace``. Its outputs follow spikingjelly's ``DatasetFolder`` class order;
+:func:`reorder_outputs` maps them to the dataset's (see
+:func:`dvsstream.release_data.spikingjelly_output_classes`).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -27,7 +36,8 @@ from torch import Tensor
 from dvsstream.errors import DvsstreamError
 from dvsstream.models.spikformer import Spikformer, SpikformerConfig
 
-__all__ = ["FORMAT", "CheckpointError", "LoadReport", "save_checkpoint", "load_checkpoint", "load_model"]
+__all__ = ["FORMAT", "CheckpointError", "LoadReport", "save_checkpoint", "load_checkpoint", "load_model",
+           "release_training_args", "reorder_outputs"]
 
 FORMAT = "dvsstream.spikformer/1"
 
@@ -48,10 +58,48 @@ class LoadReport:
     loaded: int = 0
     ignored: list[str] = field(default_factory=list)  # unused release parameters
     meta: dict[str, Any] = field(default_factory=dict)
+    release_trained: bool = False  # saved by a release's train.py (model/optimizer/.../args)
+    release_args: dict[str, Any] = field(default_factory=dict)  # its argparse arguments
 
     def __str__(self) -> str:
         ign = f"; ignored {len(self.ignored)} unused release entries ({', '.join(self.ignored[:4])}{', ...' if len(self.ignored) > 4 else ''})" if self.ignored else ""
-        return f"loaded {self.loaded} tensors from {self.source} ({self.format} format){ign}"
+        kind = "release-trained, " if self.release_trained else ""
+        return f"loaded {self.loaded} tensors from {self.source} ({kind}{self.format} format){ign}"
+
+
+#: the keys of the dict a release's train.py saves
+RELEASE_TRAINING_KEYS = ("model", "optimizer", "lr_scheduler", "epoch", "args")
+
+
+def release_training_args(obj: Any) -> Optional[dict[str, Any]]:
+    """The ``args`` of a checkpoint saved by a release's own ``train.py`` (the dict with
+    ``model``, ``optimizer``, ``lr_scheduler``, ``epoch`` and an ``argparse.Namespace``
+    ``args``) as a dict of its plain values; None for anything else."""
+    if not isinstance(obj, Mapping) or not all(k in obj for k in RELEASE_TRAINING_KEYS):
+        return None
+    args = obj["args"]
+    if not isinstance(args, argparse.Namespace):
+        return None
+    plain = (str, int, float, bool, type(None))
+    return {k: (v if isinstance(v, plain) else repr(v)) for k, v in vars(args).items()}
+
+
+def reorder_outputs(model: Spikformer, output_classes: Sequence[int]) -> None:
+    """Permute the classifier head so that output ``c`` is dataset class ``c``, given
+    ``output_classes[k]`` = the class of the model's output ``k`` (e.g. spikingjelly's
+    ``DatasetFolder`` order). Each logit is the same dot product as before, moved."""
+    head = model.head
+    n = head.weight.shape[0]
+    order = [int(c) for c in output_classes]
+    if sorted(order) != list(range(n)):
+        raise CheckpointError(f"output order {order} is not a permutation of the model's {n} classes")
+    index = torch.tensor(order)
+    with torch.no_grad():
+        w, b = head.weight.detach().clone(), head.bias.detach().clone() if head.bias is not None else None
+        head.weight[index] = w
+        if b is not None:
+            head.bias[index] = b
+    model.refresh_fused()
 
 
 def save_checkpoint(model: Spikformer, path: Union[str, os.PathLike], **meta: Any) -> None:
@@ -126,8 +174,10 @@ def load_checkpoint(
     Returns a :class:`LoadReport` listing ignored unused release entries.
     """
     obj, source = _read(path_or_state_dict, trusted)
+    release_args = release_training_args(obj)
     sd, fmt, header = _unwrap(obj, source)
-    report = LoadReport(source=source, format=fmt, meta=dict(header.get("meta", {})))
+    report = LoadReport(source=source, format=fmt, meta=dict(header.get("meta", {})),
+                        release_trained=release_args is not None, release_args=release_args or {})
     own = model.state_dict()
     cfg = model.config
 
