@@ -439,6 +439,13 @@ def warm_up() -> None:
     _warm = True
 
 
+def _binner_counts(binner: StreamingBinner) -> dict[str, int]:
+    """A streaming binner's event accounting, by the names :class:`Pipeline` sums."""
+    st = binner.stats
+    return {"binned": st.binned, "out_of_bounds": st.out_of_bounds, "late": st.out_of_window,
+            "events_in": binner.events_in, "empty": binner.empty_windows_skipped}
+
+
 def _is_realtime(source) -> bool:
     """Does ``source`` deliver at the sensor's pace (camera, network, a paced replay,
     a real-time synthetic stream)?"""
@@ -528,7 +535,9 @@ class Pipeline:
         self._rate_meter: deque[tuple[float, int]] = deque(maxlen=64)
         self._generation = 0
         self._binner = binning.binner(self.sensor_size)
-        self._done_binners: list[StreamingBinner] = []
+        #: counters of the binners retired by seeks, loops and shedding (not the binners:
+        #: a window looping for hours would keep one ring buffer per loop)
+        self._retired = {"binned": 0, "out_of_bounds": 0, "late": 0, "events_in": 0, "empty": 0}
         self._last_t: Optional[int] = None
         self._recorder = None
         self._rec_lock = threading.Lock()  # the recorder is written outside the stats lock
@@ -737,7 +746,8 @@ class Pipeline:
 
     def _restart_stream(self) -> None:
         """Time went backwards (a seek or a loop): new binners, fresh model state."""
-        self._done_binners.append(self._binner)
+        for key, value in _binner_counts(self._binner).items():
+            self._retired[key] += value
         self._binner = self.binning.binner(self.sensor_size)
         if self.view is not None:
             self.view = EventView(self.sensor_size, self.binning.window_us)
@@ -814,15 +824,15 @@ class Pipeline:
     def snapshot_stats(self) -> PipelineStats:
         """A consistent copy of the accounting and timing figures."""
         s = self.stats
-        binners = self._done_binners + [self._binner]
         with self._lock:
+            counts = {k: v + self._retired[k] for k, v in _binner_counts(self._binner).items()}
             src = getattr(self.source, "stats", None)
             src_oob = src.out_of_bounds if src is not None else 0
-            s.events_binned = sum(b.stats.binned for b in binners)
-            s.events_out_of_bounds = src_oob + sum(b.stats.out_of_bounds for b in binners)
-            s.events_late = sum(b.stats.out_of_window for b in binners)
-            s.events_read = sum(b.events_in for b in binners) + src_oob + s.events_shed
-            s.empty_windows = sum(b.empty_windows_skipped for b in binners)
+            s.events_binned = counts["binned"]
+            s.events_out_of_bounds = src_oob + counts["out_of_bounds"]
+            s.events_late = counts["late"]
+            s.events_read = counts["events_in"] + src_oob + s.events_shed
+            s.empty_windows = counts["empty"]
             s.recorded_events = self._recorded
             s.latency_ms = _percentiles(self._latencies)
             s.inference_ms = _percentiles(self._infer_ms)

@@ -146,6 +146,13 @@ def test_loop_restarts_binning_and_state(loaded):
     assert stats.restarts >= 2 and pipe.error is None
     assert stats.events_read == stats.events_binned + stats.events_late + stats.events_out_of_bounds
     assert stats.events_late == 0  # the jump back in time started new binners
+    assert stats.events_read > src.n_events  # a whole loop and more is counted
+    import gc
+
+    from dvsstream.binning import StreamingBinner
+
+    gc.collect()  # a retired binner is not kept (a window looping for hours grew by one ring a loop)
+    assert sum(isinstance(o, StreamingBinner) and o is not pipe._binner for o in gc.get_objects()) == 0
 
 
 def test_attention_taps_in_the_pipeline(loaded):
