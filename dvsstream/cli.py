@@ -295,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-order", default=None, choices=("spikingjelly", "dataset"),
                    help="class order of a release checkpoint's outputs (default: spikingjelly's for a file saved by "
                         "a release's train.py, the dataset's for a bare state dict)")
+    p.add_argument("--export", default=None, metavar="CKPT",
+                   help="also save the model as a dvsstream checkpoint (outputs in the dataset's order, class "
+                        "names, frame spec) for dvsstream run / gui")
     p.add_argument("--out", required=True, help="folder for report.json, confusion.png, samples.csv")
     p.set_defaults(func=cmd_eval)
 

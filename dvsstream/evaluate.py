@@ -219,6 +219,29 @@ def _apply_label_order(model, report, fmt: str, dataset: str, requested: Optiona
     return {"order": order, "why": why, "checkpoint_outputs": outputs or list(range(model.num_classes))}
 
 
+def export_checkpoint(model, path, classes, spec, info: Mapping, dataset: str) -> None:
+    """Save the evaluated model -- its outputs already mapped to the dataset's class order
+    -- as a dvsstream checkpoint carrying the class names and the frame spec, so that
+    ``dvsstream run`` and the window (:func:`dvsstream.pipeline.load_classifier_model`)
+    read its outputs exactly as ``eval`` does. Written atomically."""
+    from dvsstream.models import save_checkpoint
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(model, tmp, classes=list(classes), frame_spec=spec.to_dict(), dataset=dataset,
+                        label_order=dict(info["label_order"]), exported_from=str(info["checkpoint"]),
+                        release_args=info.get("release_args"))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DvsstreamError(f"cannot write {path} ({exc.strerror or exc})") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    print(f"exported {path} (classes in the dataset's order, frame spec {spec.tag()})", file=sys.stderr)
+
+
 def _frame_spec(model, meta: Mapping, convention: Optional[str] = None):
     """The FrameSpec for ``model``: from its checkpoint's ``frame_spec`` meta, else from its
     config; ``convention`` (``--convention``) overrides the orientation / polarity."""
@@ -367,6 +390,8 @@ def run_eval(args: argparse.Namespace) -> int:
     model, info = load_eval_model(args.checkpoint, args.model, len(classes), args.dataset,
                                   getattr(args, "label_order", None))
     spec, spec_source = _frame_spec(model, info["meta"], getattr(args, "convention", None))
+    if getattr(args, "export", None) and int(os.environ.get("RANK", "0")) == 0:
+        export_checkpoint(model, args.export, classes, spec, info, args.dataset)
     dist = _Dist(args.device)
     try:
         dataset = load_dataset(args.dataset, args.root, args.split, spec,

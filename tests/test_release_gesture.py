@@ -207,8 +207,9 @@ def test_eval_release_trained_gesture_matches_spikingjelly_pipeline(gesture, tmp
     torch.save({"model": sd, "optimizer": {}, "lr_scheduler": {}, "epoch": 200, "max_test_acc1": 0.9,
                 "args": argparse.Namespace(dataset="dvsgesture", T=T)}, ckpt)
     out = tmp_path / "out"
+    exported = tmp_path / "exported.pt"
     assert main(["eval", "--dataset", "dvsgesture", "--root", str(root), "--checkpoint", str(ckpt), "--model",
-                 "spikformer_dvs_tiny", "--out", str(out), "--device", "cpu"]) == 0
+                 "spikformer_dvs_tiny", "--out", str(out), "--device", "cpu", "--export", str(exported)]) == 0
     capsys.readouterr()
     report = json.loads((out / "report.json").read_text())
     assert report["label_order"]["order"] == "spikingjelly" and report["release_args"]["T"] == T
@@ -217,20 +218,28 @@ def test_eval_release_trained_gesture_matches_spikingjelly_pipeline(gesture, tmp
         ours = {_id(r["path"]): int(r["prediction"]) for r in csv.DictReader(f)}
 
     order = sorted(str(i) for i in range(11))  # DatasetFolder's classes: output k is class order[k]
-    want = {}
-    for name, x in frames.items():
-        with torch.no_grad():
-            k = int(ref(x[None]).argmax(-1))
-        want[name] = int(order[k])
+    with torch.no_grad():  # one batch, as eval runs them
+        outputs = ref(torch.stack(list(frames.values()))).argmax(-1).tolist()
+    want = {name: int(order[k]) for name, k in zip(frames, outputs)}
     assert len(ours) == len(want) == 11 and ours == want
     assert len(set(want.values())) > 2  # the model does look at its input
-    # read in the dataset's order instead, the predictions differ where the orders do
-    out2 = tmp_path / "out2"
-    assert main(["eval", "--dataset", "dvsgesture", "--root", str(root), "--checkpoint", str(ckpt), "--model",
-                 "spikformer_dvs_tiny", "--out", str(out2), "--device", "cpu", "--label-order", "dataset"]) == 0
-    with open(out2 / "samples.csv") as f:
-        plain = {_id(r["path"]): int(r["prediction"]) for r in csv.DictReader(f)}
-    assert plain == {n: spikingjelly_output_classes(11).index(c) for n, c in want.items()}
+    # run and the window load the exported checkpoint: the same mapping, the class names
+    from dvsstream.datasets import GESTURE_CLASSES
+    from dvsstream.pipeline import load_classifier_model
+
+    loaded = load_classifier_model(str(exported), device="cpu")
+    assert loaded.class_names == list(GESTURE_CLASSES)
+    with torch.no_grad():
+        live = dict(zip(frames, loaded.model(torch.stack(list(frames.values()))).argmax(-1).tolist()))
+    assert live == want
+    # --label-order dataset: output k read as class k, so the predictions differ where the orders do
+    from dvsstream.evaluate import load_eval_model
+
+    plain_model, info = load_eval_model(str(ckpt), "spikformer_dvs_tiny", 11, "dvsgesture", "dataset")
+    assert info["label_order"]["order"] == "dataset"
+    with torch.no_grad():
+        plain = dict(zip(frames, plain_model.eval()(torch.stack(list(frames.values()))).argmax(-1).tolist()))
+    assert plain == {n: spikingjelly_output_classes(11).index(c) for n, c in want.items()} != want
 
 
 def test_bare_state_dict_on_gesture_warns_once_and_reads_dataset_order(gesture, tmp_path, capsys):

@@ -247,7 +247,8 @@ def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.dev
     if obj.get("format") != FORMAT:
         raise CheckpointError(
             f"{source} is not a dvsstream checkpoint (no config inside); build the model with "
-            f"create_model(...) and use load_checkpoint(model, path)"
+            f"create_model(...) and use load_checkpoint(model, path), or convert it with "
+            f"`dvsstream eval --dataset D --root DIR --checkpoint {source} --model NAME --export OUT.pt --out DIR`"
         )
     cfg = SpikformerConfig.from_dict(dict(obj["config"]))
     if overrides:
