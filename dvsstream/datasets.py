@@ -1,22 +1,37 @@
 """CIFAR10-DVS and DVS128 Gesture from a local folder, as cached event frames.
 
-Nothing is ever downloaded. The folder layouts are tonic 1.7's (the archives its
-dataset classes download and unpack) plus the raw DVS128 Gesture release:
+Nothing is ever downloaded. The layouts (detected under ``root``; a folder that mixes
+two, or holds none, gets one line saying what was looked for where):
 
-==============  ===========================================================================
-dataset         layout under ``root``
-==============  ===========================================================================
-cifar10dvs      ``CIFAR10DVS/<class>/*.aedat4`` (``<class>`` = airplane ... truck), 128x128
-dvsgesture (a)  tonic: ``DVSGesture/ibmGestureTrain/userNN_<lighting>/<label>.npy`` and
-                ``DVSGesture/ibmGestureTest/...``; ``<label>`` = 0..10; (N, 4) arrays with
-                columns x, y, p, t, t in **ms** (multiplied by 1000, as tonic does)
-dvsgesture (b)  raw release: ``DvsGesture/userNN_<lighting>.aedat`` (AEDAT 3.1) +
-                ``userNN_<lighting>_labels.csv`` (class 1..11, start, end µs), and
-                ``trials_to_train.txt`` / ``trials_to_test.txt``; each labelled segment
-                ``[start, end)`` of a file is one sample
-==============  ===========================================================================
+==================  =======================================================================
+dataset             layout under ``root``
+==================  =======================================================================
+cifar10dvs (tonic)  ``CIFAR10DVS/<class>/*.aedat4`` (``<class>`` = airplane ... truck), 128x128
+cifar10dvs (orig.)  the original release: ``CIFAR10DVS/<class>/cifar10_<class>_<k>.aedat``
+                    (AEDAT 2.0, jAER DVS128 addresses)
+cifar10dvs (sj)     spikingjelly's root: ``extract/<class>/*.aedat`` (the originals),
+                    ``events_np/<class>/*.npz`` (keys t, x, y, p) or
+                    ``frames_number_<T>_split_by_<number|time>/<class>/*.npz`` (key
+                    ``frames``, ``[T, 2, 128, 128]``, used as-is when T and the split match
+                    the FrameSpec; else events_np/ or extract/ are binned and the reason is
+                    in ``info["layout_note"]``)
+dvsgesture (tonic)  ``DVSGesture/ibmGestureTrain/userNN_<lighting>/<label>.npy`` and
+                    ``DVSGesture/ibmGestureTest/...``; ``<label>`` = 0..10; (N, 4) arrays with
+                    columns x, y, p, t, t in **ms** (multiplied by 1000, as tonic does)
+dvsgesture (raw)    the release: ``DvsGesture/userNN_<lighting>.aedat`` (AEDAT 3.1) +
+                    ``userNN_<lighting>_labels.csv`` (class 1..11, start, end µs), and
+                    ``trials_to_train.txt`` / ``trials_to_test.txt``; each labelled segment
+                    ``[start, end)`` of a file is one sample (spikingjelly's samples exactly)
+dvsgesture (sj)     spikingjelly's root: ``extract/DvsGesture/`` (the raw release),
+                    ``events_np/train|test/<label>/*.npz``,
+                    ``frames_number_<T>_split_by_<s>/train|test/<label>/*.npz``
+==================  =======================================================================
 
-Layout (a) is used when ``ibmGestureTrain``/``ibmGestureTest`` folders exist, else (b).
+Orientation and polarity follow ``FrameSpec.convention`` (default ``"spikingjelly"``, the
+frames every released checkpoint expects; ``"native"``: dvsstream's readers'), chosen so
+that one recording gives the same frames in every layout; :mod:`dvsstream.release_data`
+writes down each layout's convention, and what is verified (tonic's ``.aedat4``
+re-export is read as stored: its relation to the originals is not verified).
 
 Why not tonic's own classes: tonic 1.7's ``CIFAR10DVS`` calls ``download()`` unless the
 archive *and* >= 1000 files are present (a partial folder would hit the network), lists
@@ -29,18 +44,21 @@ truncated or corrupt files instead of failing deep inside a DataLoader worker.
 
 Splits
 ------
-* CIFAR10-DVS has no official split. The papers' (spikingjelly's) one: per class, files in
-  sorted (lexicographic) name order, the first 90 % train, the last 10 % test:
-  ``n_train = floor(0.9 * n)`` (900/100 for the full 1000 per class; 9/1 for 10; 2/1 for 3).
+* CIFAR10-DVS has no official split. The releases' one (spikingjelly's
+  ``split_to_train_test_set``): per class, files in sorted (string) name order, the first
+  ``math.ceil(0.9 * n)`` train, the rest test (900/100 for the full 1000 per class; 9/1 for
+  10; 11/1 for 12; 4/0 for 4). ``info["split_rule"]`` says which rule was used.
 * DVS128 Gesture: official user split (users 1-23 train, 24-29 test); tonic's archives
-  are already split; the raw release lists its trials in ``trials_to_{train,test}.txt``
-  (when those are missing, the user number decides).
+  and spikingjelly's folders are already split; the raw release lists its trials in
+  ``trials_to_{train,test}.txt`` (when those are missing, the user number decides).
 
 Frames and the cache
 --------------------
-Each sample's events are binned with :func:`dvsstream.binning.events_to_frames`
-(``FrameSpec.mode``: ``"count"`` = the papers' equal-count split, ``"time"`` = equal time
-bins), then sum-pooled by ``FrameSpec.downsample``: ``float32 [T, 2, H, W]``.
+Each sample's events become frames exactly as spikingjelly's
+``integrate_events_by_fixed_frames_number`` makes them (``FrameSpec.mode``: ``"count"`` =
+``split_by="number"``, the papers' equal-count split; ``"time"`` = ``split_by="time"``;
+see :func:`dvsstream.release_data.spikingjelly_frames`), then sum-pooled by
+``FrameSpec.downsample``: ``float32 [T, 2, H, W]``.
 
 Binned frames are cached on disk, one small HDF5 file per sample:
 ``<cache_dir>/<dataset>/<spec tag>/<k[:2]>/<k>.h5``, where the key ``k`` hashes the sample

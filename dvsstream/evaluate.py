@@ -24,7 +24,17 @@ Checkpoints: ours (:func:`dvsstream.models.save_checkpoint`: the model is rebuil
 the file; a ``frame_spec`` entry in its ``meta`` sets the binning) or a release state
 dict (``--model NAME`` says the architecture; the class count comes from the dataset).
 Without a ``frame_spec`` the frames follow the model: ``T`` equal-count bins (the
-papers' preprocessing) down-sampled from 128x128 to the model's input size.
+papers' preprocessing) down-sampled from 128x128 to the model's input size, in the
+releases' (spikingjelly's) orientation and polarity unless ``--convention native``.
+
+Label order: a file saved by a release's own ``train.py`` is recognised and its outputs
+are read in spikingjelly's ``DatasetFolder`` order (on DVS128 Gesture: outputs 0..10 are
+classes 0, 1, 10, 2, ..., 9; the head is permuted to the dataset's order); a bare state
+dict's in ``--label-order`` (default ``dataset``, with a one-line warning on Gesture).
+``--export CKPT`` saves the model so mapped, with class names and frame spec, as one of
+our checkpoints for ``dvsstream run`` and the window. ``report.json`` also records
+``layout`` (and ``layout_note``), ``convention``, ``label_order`` (``order``, ``why``,
+``checkpoint_outputs``), ``split_rule`` and, for a release-trained file, ``release_args``.
 
 Several processes (``torchrun``): every rank evaluates its contiguous block of the split
 (no padding, so nothing is counted twice), results are gathered to rank 0, which

@@ -782,6 +782,9 @@ def run_train(args: Any) -> int:
         raise DvsstreamError(f"dataset support is unavailable: {exc}") from None
     from dvsstream.models import create_model, get_config
 
+    if getattr(args, "label_order", None) and not getattr(args, "init", None):
+        raise DvsstreamError("--label-order says how an --init checkpoint's outputs are ordered; "
+                             "it needs --init CKPT (a new model is trained in the dataset's class order)")
     mcfg = get_config(args.model)
     spec = frame_spec_for(mcfg, getattr(args, "frames", "count"), getattr(args, "convention", None) or "spikingjelly")
     epochs = args.epochs if args.epochs is not None else RECIPE_EPOCHS.get(args.dataset, 100)

@@ -264,3 +264,36 @@ def test_bare_state_dict_on_gesture_warns_once_and_reads_dataset_order(gesture, 
     assert main(args + ["--label-order", "spikingjelly"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "carry their class names" in err
+
+
+def test_train_init_from_a_release_checkpoint_maps_its_head(tmp_path):
+    """train --init: a release-trained Gesture checkpoint's head is permuted to the
+    dataset's order (what the saved checkpoint's class names then say)."""
+    from dvsstream.train import _init_label_order
+
+    sd = _amplified_release_dict()
+    ckpt = tmp_path / "checkpoint_latest.pth"
+    torch.save({"model": sd, "optimizer": {}, "lr_scheduler": {}, "epoch": 1, "args": argparse.Namespace(T=8)}, ckpt)
+    model = create_model("spikformer_dvs_tiny", num_classes=11)
+    report = load_checkpoint(model, ckpt)
+    done = _init_label_order(model, report, argparse.Namespace(dataset="dvsgesture", label_order=None), str(ckpt))
+    assert done["order"] == "spikingjelly"
+    for k, c in enumerate(spikingjelly_output_classes(11)):
+        assert torch.equal(model.head.weight[c], sd["head.weight"][k]) and model.head.bias[c] == sd["head.bias"][k]
+    assert main(["train", "--dataset", "dvsgesture", "--root", str(tmp_path), "--label-order", "spikingjelly",
+                 "--out", str(tmp_path / "o")]) == 2
+
+
+def test_labels_csv_row_ending_before_its_start_is_one_line(gesture, tmp_path):
+    raw, _, _ = gesture
+    shutil.copytree(raw, tmp_path / "r")
+    csv_path = tmp_path / "r" / "DvsGesture" / "user24_led_labels.csv"
+    rows = csv_path.read_text().splitlines()
+    cls, start, end = rows[3].split(",")
+    rows[3] = f"{cls},{end},{start}"
+    csv_path.write_text("\n".join(rows) + "\n")
+    d = load_dataset("dvsgesture", tmp_path / "r", "test", FrameSpec(n_bins=T), cache_dir=False)
+    assert len(d) == 0 and len(d.skipped) == 1
+    path, why = d.skipped[0]
+    assert path.endswith("user24_led.aedat") and "user24_led_labels.csv" in why and "line 4 ends before it starts" in why
+    assert "\n" not in why
