@@ -23,7 +23,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 GUI_COMMON = {"-h", "--help", "--checkpoint", "--screenshot", "--exit-after", "--settings", "--device", "--verbose", "-v"}
 EVAL_COMMON = {"-h", "--help", "--root", "--checkpoint", "--model", "--split", "--device", "--batch-size", "--limit",
-               "--workers", "--cache-dir", "--out"}
+               "--workers", "--cache-dir", "--out", "--convention", "--label-order", "--export"}
 #: app -> (the options its --help lists, the options it sets itself)
 OPTIONS = {
     "live_gui.py": (GUI_COMMON | {"--serial"}, {"--source", "--speed", "--deterministic"}),
