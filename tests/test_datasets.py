@@ -258,3 +258,21 @@ def test_gesture_raw_without_trials_uses_user_split_and_missing_csv(tmp_path):
 def test_gesture_missing_folder_message(tmp_path):
     with pytest.raises(DvsstreamError, match=r"ibmGestureTrain\|ibmGestureTest.*DvsGesture/userNN"):
         load_dataset("dvsgesture", tmp_path)
+
+
+def test_gesture_mixed_layouts_and_spikingjelly_frames_of_another_T(tmp_path):
+    make_gesture_npy(tmp_path, users=((24, "led"),), n=300)
+    (tmp_path / "events_np" / "test" / "0").mkdir(parents=True)
+    with pytest.raises(DvsstreamError, match=r"mixes layouts: tonic at .*DVSGesture, sj at .*events_np"):
+        load_dataset("dvsgesture", tmp_path)
+    other = tmp_path / "sj"
+    (other / "frames_number_10_split_by_time" / "test" / "3").mkdir(parents=True)
+    with pytest.raises(DvsstreamError, match=r"frames_number_10_split_by_time holds T=10 split_by=time but the frames "
+                                             r"asked for are T=4 split_by=number.*no events_np/ or extract/DvsGesture/"):
+        load_dataset("dvsgesture", other, spec=SPEC)
+    # the same folder, asked for what it holds
+    np.savez(other / "frames_number_10_split_by_time" / "test" / "3" / "user24_led_0.npz",
+             frames=np.ones((10, 2, 128, 128)))
+    d = load_dataset("dvsgesture", other, spec=FrameSpec(n_bins=10, mode="time", downsample=4), cache_dir=False)
+    x, y = d[0]
+    assert y == 3 and tuple(x.shape) == (10, 2, 32, 32) and float(x.max()) == 16.0
