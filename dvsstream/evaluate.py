@@ -198,7 +198,7 @@ def load_eval_model(checkpoint: str, model_name: Optional[str], num_classes: int
                 f"{checkpoint} has a classifier head for {n} classes but {dataset} has {num_classes} "
                 f"classes ({model_name}); use a checkpoint trained on {dataset}"
             )
-        model = create_model(model_name, num_classes=num_classes)
+        model = create_model(model_name, num_classes=num_classes, **_release_T(obj, model_name, checkpoint))
         try:
             report = load_checkpoint(model, obj)
         except CheckpointError as exc:
@@ -212,6 +212,22 @@ def load_eval_model(checkpoint: str, model_name: Optional[str], num_classes: int
     if report.release_trained:
         info["release_args"] = report.release_args
     return model, info
+
+
+def _release_T(obj: Mapping, model_name: str, checkpoint: str) -> dict:
+    """``{"T": args.T}`` when a release-trained file's arguments name another number of
+    time steps than the ``model_name`` preset (Spikformer reports T=10 and T=16 runs of
+    one architecture; its weights do not depend on T), else ``{}``."""
+    from dvsstream.models import get_config
+    from dvsstream.models.checkpoints import release_training_args
+
+    args = release_training_args(obj) or {}
+    T = args.get("T")
+    if isinstance(T, int) and not isinstance(T, bool) and T > 0 and T != get_config(model_name).T:
+        print(f"note: {checkpoint} was trained with T={T} (its args); {model_name} runs with T={T} "
+              f"instead of {get_config(model_name).T}", file=sys.stderr)
+        return {"T": T}
+    return {}
 
 
 def _apply_label_order(model, report, fmt: str, dataset: str, requested: Optional[str], source: str) -> dict:

@@ -297,3 +297,18 @@ def test_labels_csv_row_ending_before_its_start_is_one_line(gesture, tmp_path):
     path, why = d.skipped[0]
     assert path.endswith("user24_led.aedat") and "user24_led_labels.csv" in why and "line 4 ends before it starts" in why
     assert "\n" not in why
+
+
+def test_release_args_T_sets_the_time_steps(tmp_path, capsys):
+    from dvsstream.evaluate import load_eval_model
+
+    ckpt = tmp_path / "checkpoint_max_test_acc1.pth"
+    torch.save({"model": _amplified_release_dict(), "optimizer": {}, "lr_scheduler": {}, "epoch": 1,
+                "args": argparse.Namespace(T=4)}, ckpt)
+    model, info = load_eval_model(str(ckpt), "spikformer_dvs_tiny", 11, "dvsgesture")
+    assert model.config.T == 4 and info["release_args"] == {"T": 4}
+    assert "trained with T=4" in capsys.readouterr().err
+    from dvsstream.errors import DvsstreamError
+
+    with pytest.raises(DvsstreamError):
+        load_eval_model(str(ckpt), "no_such_model", 11, "dvsgesture")
