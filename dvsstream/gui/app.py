@@ -86,7 +86,7 @@ def run_gui(
         return 2
     if reset_settings:
         kept = state.reset_settings(path)
-        print(f"dvsstream gui: settings reset to the defaults" + (f" (the old ones are in {kept})" if kept else ""),
+        print("dvsstream gui: settings reset to the defaults" + (f" (the old ones are in {kept})" if kept else ""),
               file=sys.stderr)
     settings = state.load_settings(path)
     preload(checkpoint if checkpoint is not None else settings.checkpoint, device)

@@ -23,9 +23,11 @@ from dvsstream.gui import state
 from dvsstream.gui.controller import HISTORY_SECONDS, Controller
 from dvsstream.gui.clip import ClipBuffer, ClipFrame
 from dvsstream.gui.state import Settings
+from dvsstream.gui.controls import ControlPanel
+from dvsstream.gui.theme import STYLE, apply_theme
 from dvsstream.gui.views import AttentionGrid, ElidedLabel, EventView, HistoryStrip, PredictionPanel, StatsPanel
 
-__all__ = ["MainWindow", "FRAME_MS"]
+__all__ = ["FRAME_MS", "MainWindow", "apply_theme", "clamp_to_screen", "fit_rect"]
 
 #: redraw period (ms): ~40 fps
 FRAME_MS = 25
@@ -35,73 +37,6 @@ STATS_MS = 250
 APPLY_DELAY_MS = 500
 #: "Save clip" keeps this many seconds of stream time
 CLIP_SECONDS = 10.0
-
-STYLE = """
-QMainWindow, QWidget { background: #15181e; color: #d6dae0; }
-QGroupBox { border: 1px solid #2b303a; border-radius: 6px; margin-top: 14px; padding: 8px 6px 6px 6px;
-            font-weight: 600; }
-QGroupBox::title { subcontrol-origin: margin; left: 8px; padding: 0 4px; color: #9fb3c8; }
-QPushButton { background: #262b35; border: 1px solid #363c48; border-radius: 4px; padding: 4px 10px; }
-QPushButton:hover { background: #2f3542; }
-QPushButton:checked { background: #8a2b2b; border-color: #c44; }
-QPushButton#play:checked { background: #2b5d8a; border-color: #4a90d9; }
-QComboBox, QLineEdit, QAbstractSpinBox { background: #1d2129; border: 1px solid #363c48; border-radius: 4px;
-            padding: 2px 4px; }
-QAbstractSpinBox { padding-right: 18px; }
-QAbstractSpinBox::up-button, QAbstractSpinBox::down-button { subcontrol-origin: border; width: 16px;
-            background: #2c323d; border-left: 1px solid #363c48; }
-QAbstractSpinBox::up-button { subcontrol-position: top right; border-top-right-radius: 4px; }
-QAbstractSpinBox::down-button { subcontrol-position: bottom right; border-bottom-right-radius: 4px; }
-QAbstractSpinBox::up-button:hover, QAbstractSpinBox::down-button:hover { background: #3a4250; }
-QAbstractSpinBox::up-arrow { width: 0; height: 0; border-left: 4px solid transparent;
-            border-right: 4px solid transparent; border-bottom: 5px solid #d6dae0; }
-QAbstractSpinBox::down-arrow { width: 0; height: 0; border-left: 4px solid transparent;
-            border-right: 4px solid transparent; border-top: 5px solid #d6dae0; }
-QAbstractSpinBox::up-arrow:disabled, QAbstractSpinBox::down-arrow:disabled { border-bottom-color: #59616d;
-            border-top-color: #59616d; }
-QPushButton:disabled, QComboBox:disabled, QLineEdit:disabled, QSpinBox:disabled, QDoubleSpinBox:disabled,
-QCheckBox:disabled, QLabel:disabled { color: #59616d; }
-QLabel#statName { color: #8a93a0; }
-QLabel#statValue { color: #eef1f5; font-size: 10pt; font-weight: 600; }
-QLabel#message { padding: 2px 6px; }
-QLabel#time { color: #aab3bf; font-family: monospace; }
-QLabel#panelTitle { color: #e6e9ee; font-size: 11pt; font-weight: 600; }
-QLabel#panelSubtitle, QLabel#panelLegend { color: #8a93a0; }
-QLabel#keys { color: #aab3bf; }
-QLabel#domain { color: #ffcf66; background: #3a2f12; border: 1px solid #6b5420; border-radius: 4px; padding: 3px 6px; }
-QFrame#errorBanner { background: #4a1d1f; border: 1px solid #a33a3a; border-radius: 5px; }
-QFrame#noteBanner { background: #3a2f12; border: 1px solid #6b5420; border-radius: 5px; }
-QFrame#errorBanner QLabel, QFrame#noteBanner QLabel { background: transparent; color: #f3f4f6; }
-QFrame#errorBanner QPushButton, QFrame#noteBanner QPushButton { background: transparent; border: none; padding: 0 6px; }
-QSplitter::handle { background: #20242c; }
-QSplitter::handle:hover { background: #3a4250; }
-QScrollArea { border: none; }
-QStatusBar { background: #1a1e25; }
-"""
-
-
-def _dark_palette() -> QtGui.QPalette:
-    pal = QtGui.QPalette()
-    c = QtGui.QColor
-    pal.setColor(QtGui.QPalette.ColorRole.Window, c("#15181e"))
-    pal.setColor(QtGui.QPalette.ColorRole.WindowText, c("#d6dae0"))
-    pal.setColor(QtGui.QPalette.ColorRole.Base, c("#1d2129"))
-    pal.setColor(QtGui.QPalette.ColorRole.AlternateBase, c("#20242c"))
-    pal.setColor(QtGui.QPalette.ColorRole.Text, c("#d6dae0"))
-    pal.setColor(QtGui.QPalette.ColorRole.Button, c("#262b35"))
-    pal.setColor(QtGui.QPalette.ColorRole.ButtonText, c("#d6dae0"))
-    pal.setColor(QtGui.QPalette.ColorRole.Highlight, c("#4a90d9"))
-    pal.setColor(QtGui.QPalette.ColorRole.HighlightedText, c("#ffffff"))
-    pal.setColor(QtGui.QPalette.ColorRole.ToolTipBase, c("#262b35"))
-    pal.setColor(QtGui.QPalette.ColorRole.ToolTipText, c("#d6dae0"))
-    return pal
-
-
-def apply_theme(app: QtWidgets.QApplication) -> None:
-    """Fusion style with a dark palette (matches the pyqtgraph views)."""
-    app.setStyle("Fusion")
-    app.setPalette(_dark_palette())
-
 
 def _format_time(us: Optional[float]) -> str:
     if us is None:
@@ -339,159 +274,31 @@ class MainWindow(QtWidgets.QMainWindow):
             clamp_to_screen(self, screen.availableGeometry())
 
     def _build_controls(self) -> QtWidgets.QWidget:
-        panel = QtWidgets.QWidget()
-        lay = QtWidgets.QVBoxLayout(panel)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(4)
-
-        # -- source
-        box = QtWidgets.QGroupBox("Source")
-        g = QtWidgets.QGridLayout(box)
-        self.source_combo = QtWidgets.QComboBox()
-        self.source_combo.setEditable(True)
-        self.source_combo.setInsertPolicy(QtWidgets.QComboBox.InsertPolicy.NoInsert)
-        self.source_combo.setToolTip("A recording, camera:[SERIAL], tcp://host:port or synthetic:… (Enter to open)")
-        self.source_combo.setSizeAdjustPolicy(
-            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.source_combo.setMinimumContentsLength(18)
+        """The control column (:class:`~dvsstream.gui.controls.ControlPanel`); its
+        widgets become attributes of the window and are connected here."""
+        panel = ControlPanel(CLIP_SECONDS)
+        for name in ControlPanel.WIDGETS:
+            setattr(self, name, getattr(panel, name))
         self.source_combo.activated.connect(self._guarded(self._source_chosen))
         self.source_combo.lineEdit().returnPressed.connect(self._guarded(self._source_typed))
-        g.addWidget(self.source_combo, 0, 0, 1, 2)
-        self.open_button = QtWidgets.QPushButton("Open file…")
-        self.open_button.setToolTip("Open a recording (Ctrl+O)")
         self.open_button.clicked.connect(self._guarded(self.open_file_dialog))
-        self.cameras_button = QtWidgets.QPushButton("Find cameras")
-        self.cameras_button.setToolTip("List connected iniVation cameras (dv-processing)")
         self.cameras_button.clicked.connect(self._guarded(self.refresh_cameras))
-        g.addWidget(self.open_button, 1, 0)
-        g.addWidget(self.cameras_button, 1, 1)
-        self.network_edit = QtWidgets.QLineEdit()
-        self.network_edit.setPlaceholderText("tcp://127.0.0.1:7777")
         self.network_edit.returnPressed.connect(self._guarded(self._connect_network))
-        self.connect_button = QtWidgets.QPushButton("Connect")
         self.connect_button.clicked.connect(self._guarded(self._connect_network))
-        g.addWidget(self.network_edit, 2, 0)
-        g.addWidget(self.connect_button, 2, 1)
-        lay.addWidget(box)
-
-        # -- playback
-        box = QtWidgets.QGroupBox("Playback")
-        g = QtWidgets.QGridLayout(box)
-        self.play_button = QtWidgets.QPushButton("▶ Play")
-        self.play_button.setObjectName("play")
-        self.play_button.setToolTip("Play / pause (Space)")
         self.play_button.clicked.connect(self._guarded(self.toggle_pause))
-        g.addWidget(self.play_button, 0, 0, 1, 2)
-        g.addWidget(QtWidgets.QLabel("Speed"), 1, 0)
-        self.speed_spin = QtWidgets.QDoubleSpinBox()
-        self.speed_spin.setRange(0.05, 50.0)
-        self.speed_spin.setDecimals(2)
-        self.speed_spin.setSingleStep(0.25)
-        self.speed_spin.setSuffix(" ×")
-        self.speed_spin.setToolTip("Replay pace of recordings (1 = real time)")
         self.speed_spin.valueChanged.connect(self._guarded(self._speed_changed))
-        g.addWidget(self.speed_spin, 1, 1)
-        self.loop_check = QtWidgets.QCheckBox("Loop recordings")
         self.loop_check.toggled.connect(self._guarded(self._loop_changed))
-        g.addWidget(self.loop_check, 2, 0, 1, 2)
-        lay.addWidget(box)
-
-        # -- model
-        box = QtWidgets.QGroupBox("Model")
-        g = QtWidgets.QGridLayout(box)
-        self.checkpoint_label = ElidedLabel("shipped gesture model", mode=QtCore.Qt.TextElideMode.ElideMiddle)
-        g.addWidget(self.checkpoint_label, 0, 0, 1, 2)
-        self.checkpoint_button = QtWidgets.QPushButton("Checkpoint…")
         self.checkpoint_button.clicked.connect(self._guarded(self.choose_checkpoint))
-        self.shipped_button = QtWidgets.QPushButton("Shipped")
-        self.shipped_button.setToolTip("Back to the shipped gesture model")
         self.shipped_button.clicked.connect(self._guarded(lambda: self.set_checkpoint(None)))
-        g.addWidget(self.checkpoint_button, 1, 0)
-        g.addWidget(self.shipped_button, 1, 1)
-        self.window_spin = QtWidgets.QSpinBox()
-        self.window_spin.setRange(1, 60_000)
-        self.window_spin.setSingleStep(50)
-        self.window_spin.setSuffix(" ms")
-        self.hop_spin = QtWidgets.QSpinBox()
-        self.hop_spin.setRange(1, 60_000)
-        self.hop_spin.setSingleStep(10)
-        self.hop_spin.setSuffix(" ms")
-        self.t_spin = QtWidgets.QSpinBox()
-        self.t_spin.setRange(1, 256)
-        for row, (name, spin, tip) in enumerate((
-                ("Window", self.window_spin, "Length of the window the model sees"),
-                ("Hop", self.hop_spin, "A prediction every hop (a multiple of window / T)"),
-                ("T bins", self.t_spin, "Time bins (steps) per window"))):
-            g.addWidget(QtWidgets.QLabel(name), 2 + row, 0)
-            spin.setToolTip(tip)
-            spin.setKeyboardTracking(False)
+        for spin in (self.window_spin, self.hop_spin, self.t_spin):
             spin.valueChanged.connect(self._binning_edited)
-            g.addWidget(spin, 2 + row, 1)
-        g.addWidget(QtWidgets.QLabel("Mode"), 5, 0)
-        self.mode_combo = QtWidgets.QComboBox()
-        self.mode_combo.addItem("step (carry state)", "step")
-        self.mode_combo.addItem("window (recompute)", "window")
-        self.mode_combo.setToolTip("step: only the new bins per hop, LIF state carried; window: all T bins from reset")
         self.mode_combo.currentIndexChanged.connect(self._guarded(self._mode_changed))
-        g.addWidget(self.mode_combo, 5, 1)
-        lay.addWidget(box)
-
-        # -- display
-        box = QtWidgets.QGroupBox("Display")
-        g = QtWidgets.QGridLayout(box)
-        g.addWidget(QtWidgets.QLabel("Attention"), 0, 0)
-        self.kind_combo = QtWidgets.QComboBox()
-        self.kind_combo.addItem("spatial map (h×w)", "spatial")
-        self.kind_combo.addItem("token matrix (N×N)", "matrix")
-        self.kind_combo.setToolTip("Switch with A")
         self.kind_combo.currentIndexChanged.connect(self._guarded(self._kind_changed))
-        g.addWidget(self.kind_combo, 0, 1)
-        self.overlay_check = QtWidgets.QCheckBox("Attention over events")
         self.overlay_check.toggled.connect(self._guarded(self._overlay_changed))
-        g.addWidget(self.overlay_check, 1, 0, 1, 2)
-        lay.addWidget(box)
-
-        # -- output
-        box = QtWidgets.QGroupBox("Output")
-        g = QtWidgets.QGridLayout(box)
-        self.record_button = QtWidgets.QPushButton("● Record")
-        self.record_button.setCheckable(True)
-        self.record_button.setToolTip("Record the stream to HDF5 (Ctrl+R)")
         self.record_button.clicked.connect(self._guarded(self._record_clicked))
-        self.screenshot_button = QtWidgets.QPushButton("Screenshot")
-        self.screenshot_button.setToolTip("Save the window as PNG (Ctrl+S)")
         self.screenshot_button.clicked.connect(self._guarded(lambda: self.save_screenshot()))
-        self.clip_button = QtWidgets.QPushButton("Save clip")
-        self.clip_button.setToolTip(f"Save the last {CLIP_SECONDS:g} s as MP4: events, attention and the "
-                                    "top class (Ctrl+E)")
         self.clip_button.clicked.connect(self._guarded(lambda: self.save_clip_in_background()))
-        g.addWidget(self.record_button, 0, 0)
-        g.addWidget(self.screenshot_button, 0, 1)
-        g.addWidget(self.clip_button, 2, 0, 1, 2)
-        self.output_label = ElidedLabel("", mode=QtCore.Qt.TextElideMode.ElideMiddle)
-        self.output_label.setStyleSheet("color:#8a93a0")
-        self.output_button = QtWidgets.QPushButton("Folder…")
         self.output_button.clicked.connect(self._guarded(self.choose_output_dir))
-        g.addWidget(self.output_label, 1, 0)
-        g.addWidget(self.output_button, 1, 1)
-        lay.addWidget(box)
-
-        rows = (("Space", "play / pause"), ("← →", "seek ∓1 s"), ("A", "attention kind"),
-                ("Ctrl+O", "open recording"), ("Ctrl+S", "screenshot"), ("Ctrl+R", "record"),
-                ("Ctrl+E", f"save the last {CLIP_SECONDS:g} s as a clip"), ("Q", "quit"))
-        keys = QtWidgets.QLabel(
-            "<table style='font-size:9pt'>"
-            + "".join(f"<tr><td style='padding-right:12px;color:#e6e9ee'><b>{k}</b></td><td>{v}</td></tr>"
-                      for k, v in rows)
-            + "</table>")
-        keys.setObjectName("keys")
-        box = QtWidgets.QGroupBox("Keys")
-        QtWidgets.QVBoxLayout(box).addWidget(keys)
-        lay.addWidget(box)
-        lay.addStretch(1)
-        for button in panel.findChildren(QtWidgets.QPushButton):
-            button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
-        panel.setFixedWidth(290)
         return panel
 
     def _build_actions(self) -> None:
