@@ -69,9 +69,9 @@ def clip_events(n: int, seed: int) -> np.ndarray:
 
 def sj_events(ev: np.ndarray) -> dict:
     """The spikingjelly-convention arrays of ``ev`` written as an original .aedat (upright
-    -> chip addresses -> x = 127 - y_raw, y = 127 - x_raw, p = 1 - p_raw)."""
+    -> chip addresses -> x = 127 - y_raw, y = 127 - x_raw, p = 1 - p_raw: the transpose)."""
     return {"t": ev["t"] & 0xFFFFFFFF, "x": ev["y"].astype(np.int64), "y": ev["x"].astype(np.int64),
-            "p": 1 - ev["p"].astype(np.int64)}
+            "p": ev["p"].astype(np.int64)}
 
 
 def build_cifar(root: Path, per_class: int, n_events: int, T: int) -> dict[str, Path]:

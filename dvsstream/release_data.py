@@ -16,9 +16,9 @@ Conventions (``FrameSpec.convention``)
   record is kept, special (bit 15) records included, and ``t`` is the raw 32-bit stamp,
   as spikingjelly reads them. Against dvsstream's upright reading of the same file
   (:class:`~dvsstream.sources.aedat2.Aedat2Source`: ``x = 127 - x_raw``, ``y = 127 -
-  y_raw``, ``p = p_raw``) this is the **transpose** (x and y exchanged) with the polarity
-  swapped. (jAER's ``DVS128.Extractor`` documents raw polarity 0 as ON, so spikingjelly's
-  ``p = 1`` is ON.)
+  y_raw``, ``p = 1 - p_raw``) this is the **transpose** (x and y exchanged); the
+  polarity agrees (jAER's ``DVS128.Extractor`` documents raw polarity 0 as ON, so
+  spikingjelly's ``p = 1`` is ON, as ours).
 * spikingjelly's ``events_np`` and ``frames_number_*`` files: as stored (already so).
 * DVS128 Gesture, every layout: x, y, p as stored in the AEDAT 3.1 release (spikingjelly's
   ``load_aedat_v3`` and tonic read them unchanged, and so do we).
@@ -31,8 +31,8 @@ Conventions (``FrameSpec.convention``)
 ``"native"``: dvsstream's own readers' coordinates (upright, (0, 0) top left, as
 :class:`~dvsstream.sources.aedat2.Aedat2Source` gives them): the original ``.aedat`` read
 by that reader (special records dropped, timestamps unwrapped); spikingjelly's converted
-CIFAR10-DVS files mapped back (``x = y_sj``, ``y = x_sj``, ``p = 1 - p_sj``; frames
-transposed, channels exchanged), so one recording gives the same frames in every layout;
+CIFAR10-DVS files mapped back (``x = y_sj``, ``y = x_sj``; frames transposed), so one
+recording gives the same frames in every layout;
 Gesture and ``.aedat4`` as stored.
 
 Frames
@@ -282,17 +282,16 @@ def read_frames_npz(path, n_bins: int, sensor_size: tuple[int, int] = (128, 128)
 
 def sj_to_native_events(ev: np.ndarray) -> np.ndarray:
     """spikingjelly-convention CIFAR10-DVS events -> dvsstream's upright reading of the
-    same recording: ``x = y_sj``, ``y = x_sj``, ``p = 1 - p_sj``."""
+    same recording: ``x = y_sj``, ``y = x_sj`` (the polarities agree: 1 = ON)."""
     out = ev.copy()
     out["x"], out["y"] = ev["y"], ev["x"]
-    out["p"] = 1 - (ev["p"] != 0)
     return out
 
 
 def sj_to_native_frames(frames: np.ndarray) -> np.ndarray:
     """Frames ``[T, 2, H, W]`` in spikingjelly's CIFAR10-DVS convention -> native:
-    transposed, channels exchanged."""
-    return np.ascontiguousarray(frames[:, ::-1].transpose(0, 1, 3, 2))
+    transposed."""
+    return np.ascontiguousarray(frames.transpose(0, 1, 3, 2))
 
 
 def check_convention(convention: str) -> str:

@@ -9,7 +9,7 @@ uint32 timestamp in µs), 8 bytes per event, no index, no footer.
 
 DVS128 address layout (jAER ``DVS128`` chip)::
 
-    bit  0      polarity (1 = ON)
+    bit  0      polarity, inverted: 0 = ON, 1 = OFF
     bits 1..7   x
     bits 8..14  y
     bit  15     special / external event (sync input, timestamp reset ...)
@@ -24,6 +24,13 @@ default this reader returns ``x = 127 - x_chip`` and ``y = 127 - y_chip``
 (checked on ``neal_walking.aedat``: the walking person is upright only so).
 ``flip_x=False, flip_y=False`` give the raw chip addresses. Note that tonic's
 ``read_dvs_128`` swaps the axes (it reads x from bits 8..14); we do not.
+
+Polarity: jAER's ``DVS128.Extractor`` documents it ("The ON events have raw polarity 0
+... Raw polarity 1 is OFF event") and libcaer's DVS128 driver decodes it the same way
+(``polarity = (bit 0 == 0) ? 1 : 0``), so this reader returns ``p = 1 - (addr & 1)``:
+``p == 1`` is ON, as in every other dvsstream source (spikingjelly's CIFAR10-DVS reader
+agrees: ``p = 1 - p_raw``). Until this fix the reader returned the raw bit, ON and OFF
+exchanged.
 
 Special events (bit 15 set) carry no pixel; they are skipped and counted
 (``self.special_events`` and a warning). Timestamps are unwrapped from 32 bits
@@ -217,7 +224,7 @@ class Aedat2Source(FileSource):
             y = 0x7F - y
         ev["x"] = x
         ev["y"] = y
-        ev["p"] = addr & 1
+        ev["p"] = 1 - (addr & 1)  # raw 0 = ON (jAER, libcaer)
         return ev
 
     def _chunks(self) -> Iterator[np.ndarray]:
@@ -295,7 +302,7 @@ def write_aedat2(
             if flip_y:
                 y = 127 - y
             rec = np.empty(part.size, dtype=AEDAT2_RECORD)
-            rec["addr"] = (y << 8) | (x << 1) | (part["p"] != 0).astype(np.uint32)
+            rec["addr"] = (y << 8) | (x << 1) | (part["p"] == 0).astype(np.uint32)  # raw 1 = OFF
             rec["ts"] = (part["t"].astype(np.int64) & 0xFFFFFFFF).astype(np.uint32)
             f.write(rec.tobytes())
     return path
