@@ -71,6 +71,7 @@ __all__ = [
     "DEFAULT_CONVENTION",
     "LABEL_ORDERS",
     "SPLIT_RULE",
+    "SampleError",
     "release_split",
     "release_n_train",
     "spikingjelly_output_classes",
@@ -293,11 +294,6 @@ def sj_to_native_frames(frames: np.ndarray) -> np.ndarray:
     transposed."""
     return np.ascontiguousarray(frames.transpose(0, 1, 3, 2))
 
-
-def check_convention(convention: str) -> str:
-    if convention not in CONVENTIONS:
-        raise DvsstreamError(f"unknown convention {convention!r}; expected one of {', '.join(CONVENTIONS)}")
-    return convention
 
 
 # ------------------------------------------------------------------ label order policy

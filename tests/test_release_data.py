@@ -154,8 +154,6 @@ def test_split_is_the_releases(cifar):
     """spikingjelly's split_to_train_test_set (as the releases call it) on the sorted
     DatasetFolder order picks the same files."""
     orig, _, sjd, _ = cifar
-    import torch
-
     names = [(cls, n) for cls in sorted(CLASSES) for n in sorted(p.name for p in (orig / "CIFAR10DVS" / cls).iterdir())]
     label = {"airplane": 0, "cat": 3}
     folder = [(0, label[c]) for c, _ in names]  # a stand-in sample per file, its label
@@ -169,7 +167,6 @@ def test_split_is_the_releases(cifar):
     assert test.info["split_rule"] == rd.SPLIT_RULE
     for n in (1, 3, 4, 10, 12, 1000):
         assert rd.release_n_train(n) == len(sjd.split_to_train_test_set(0.9, [(0, 0)] * n, 1)[0].indices)
-    del torch
 
 
 def test_segment_index_matches_spikingjelly_on_edge_cases():
