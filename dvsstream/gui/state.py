@@ -244,7 +244,7 @@ def domain_note(synthetic_only: bool, kind: Optional[str], camera: Optional[str]
     synthetic = kind == "synthetic" or (kind == "file" and str(camera or "").startswith("dvsstream"))
     if synthetic:
         return None
-    return ("This model was trained on synthetic stick-figure gestures only (its checkpoint says so); "
+    return ("Trained on synthetic stick figures only (its checkpoint says so): "
             "on real sensor data its predictions are not reliable.")
 
 
@@ -417,6 +417,11 @@ def history_breaks(predictions: Sequence[Any], n_cols: int) -> list[int]:
     return [start + j for j in range(1, len(recent)) if recent[j].t_end < recent[j - 1].t_end]
 
 
+def _ms(value: float) -> str:
+    """Milliseconds with one decimal below 10, whole above (the stats column is narrow)."""
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
 def _si(value: float, unit: str) -> str:
     for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= factor:
@@ -437,7 +442,7 @@ def format_stats(stats: Any, display_fps: float = 0.0, firing_rate: Optional[flo
                 ("Stream time", dash)]
     else:
         lat = stats.latency_ms or {}
-        latency = f"p50 {lat['p50']:.1f} · p95 {lat['p95']:.1f} ms" if "p50" in lat else dash
+        latency = f"p50 {_ms(lat['p50'])} · p95 {_ms(lat['p95'])} ms" if "p50" in lat else dash
         energy = (f"{stats.energy_mj_per_window * 1e3:.1f} µJ / inference"
                   if stats.energy_mj_per_window is not None else dash)
         t = stats.stream_time_us

@@ -510,7 +510,7 @@ class PredictionPanel(QtWidgets.QWidget):
 
         self.bars_plot = self.plots.addPlot(row=0, col=0)
         _static_plot(self.bars_plot)
-        self.bars_plot.setXRange(-0.02, 1.12, padding=0)
+        self.bars_plot.setXRange(-0.05, 1.16, padding=0)  # room for the "0" and "100 %" labels
         axis = self.bars_plot.getAxis("bottom")
         axis.setTicks([[(0.0, "0"), (0.5, "50 %"), (1.0, "100 %")], [(0.25, ""), (0.75, "")]])
         self.bars_plot.setLabel("bottom", "probability")

@@ -367,6 +367,9 @@ class MainWindow(QtWidgets.QMainWindow):
             combo.setCurrentIndex(combo.findData(current))
         if self._attempted is not None and current is None:
             combo.setEditText(self._attempted)  # what was asked for, to correct it
+        combo.lineEdit().setCursorPosition(0)  # a long name shows its start, not its end
+        combo.setToolTip(f"{current or self._attempted or ''}\n"
+                         "A recording, camera:[SERIAL], tcp://host:port or synthetic:… (Enter to open)")
         combo.blockSignals(False)
 
     def _show_output_dir(self) -> None:
