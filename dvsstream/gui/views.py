@@ -47,10 +47,11 @@ def event_legend(overlay: bool) -> str:
     both = state.hex_colour(state.event_rgb(np.ones((2, 1, 1), np.float32) * state.EVENT_LEVEL)[0, 0])
     parts = [_swatch(ON_HEX, "ON (brighter)"), _swatch(OFF_HEX, "OFF (darker)"),
              _swatch(both, "both in one pixel")]
+    text = " &nbsp; ".join(parts)
     if overlay:
         ramp = "".join(f"<span style='color:{state.hex_colour(c)}'>█</span>" for c in state.overlay_swatches(6)[1:])
-        parts.append(f"attention low {ramp} high")
-    return f"<span style='color:{MUTED}'>" + " &nbsp; ".join(parts) + "</span>"
+        text += f"<br>attention over the events: low {ramp} high (the model's window, mean of its heads)"
+    return f"<span style='color:{MUTED}'>{text}</span>"
 
 
 class ElidedLabel(QtWidgets.QLabel):
@@ -497,6 +498,7 @@ class PredictionPanel(QtWidgets.QWidget):
         self.truth_label = QtWidgets.QLabel("")
         self.truth_label.setObjectName("truth")
         self.truth_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.truth_label.setWordWrap(True)
         self.domain_label = QtWidgets.QLabel("")
         self.domain_label.setObjectName("domain")
         self.domain_label.setWordWrap(True)
