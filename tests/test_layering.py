@@ -11,6 +11,7 @@ import pytest
 DATA_PATH = [
     "dvsstream.events",
     "dvsstream.binning",
+    "dvsstream.release_data",
     "dvsstream.recording",
     "dvsstream.sources",
     "dvsstream.sources.aedat2",
