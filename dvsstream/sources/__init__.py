@@ -6,7 +6,8 @@
 uri                         source
 ==========================  =====================================================
 ``path/to/file``            a recording; the format is detected from its content
-                            (AEDAT 4, AEDAT 2.0, AEDAT 3.1, our HDF5, tonic .npy)
+                            (AEDAT 4, AEDAT 2.0, AEDAT 3.1, our HDF5, tonic .npy,
+                            Prophesee EVT 3.0 / EVT 2.0 .raw and .dat)
 ``camera:`` / ``camera:SN`` a live iniVation camera through dv-processing
 ``tcp://host:port``         a DV / dv-processing ``NetworkWriter`` stream
 ``unix:///path/socket``     the same over a UNIX socket
@@ -39,6 +40,7 @@ MAGIC = (
     (b"#!AER-DAT2", "aedat2"),
     (b"\x89HDF\r\n\x1a\n", "hdf5"),
     (b"\x93NUMPY", "npy"),
+    (b"%", "prophesee"),  # Prophesee RAW / DAT: a '%' header (the reader tells them apart)
 )
 
 
@@ -66,7 +68,7 @@ def detect_format(path) -> str:
         version = head[9:12].decode("ascii", "replace")
         raise FormatError(f"{path}: AEDAT version {version} is not supported (use AEDAT 2.0, 3.1 or 4.0)")
     raise FormatError(
-        f"{path}: unknown format (not AEDAT 2/3.1/4, HDF5 or .npy); "
+        f"{path}: unknown format (not AEDAT 2/3.1/4, HDF5, .npy or Prophesee RAW/DAT); "
         "convert it with the DV software or tonic first"
     )
 
@@ -83,7 +85,12 @@ def open_file(path, **options) -> FileSource:
     elif fmt == "aedat2":
         from dvsstream.sources.aedat2 import Aedat2Source as cls
     elif fmt == "hdf5":
+        from dvsstream.sources.prophesee import check_not_prophesee_hdf5
+
+        check_not_prophesee_hdf5(path)  # Prophesee's own HDF5 (ECF): name the conversion
         from dvsstream.sources.hdf5 import HDF5Source as cls
+    elif fmt == "prophesee":
+        from dvsstream.sources.prophesee import PropheseeSource as cls
     else:
         from dvsstream.sources.npy import NpySource as cls
     return cls(path, **options)

@@ -1,0 +1,285 @@
+"""Prophesee EVT 3.0 / EVT 2.0 RAW and DAT files: the real N-CARS sample against
+expelliarmus's own decoding, files written with expelliarmus from real events (N-CARS
+and the DVXplorer recording) read back exactly, truncation, bad headers, seek, loop,
+Prophesee HDF5, and the CLI's info / convert in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+expelliarmus = pytest.importorskip("expelliarmus")
+
+from dvsstream.errors import FormatError  # noqa: E402
+from dvsstream.events import EVENT_DTYPE  # noqa: E402
+from dvsstream.recording import RecordingReader  # noqa: E402
+from dvsstream.sources import detect_format, open_source  # noqa: E402
+from dvsstream.sources.prophesee import PropheseeSource, read_prophesee_header, write_prophesee  # noqa: E402
+
+NCARS = "ncars_sample.dat"
+NCARS_EVENTS = 2009
+ENCODINGS = ("evt3", "evt2", "dat")
+
+
+def name(stem: str, encoding: str) -> str:
+    """Metavision's file names: ``.raw`` for EVT, ``.dat`` for DAT (expelliarmus insists)."""
+    return f"{stem}_{encoding}.{'dat' if encoding == 'dat' else 'raw'}"
+
+
+def read_all(path, **options) -> tuple[np.ndarray, PropheseeSource]:
+    with open_source(path, **options) as src:
+        packets = list(src)
+    return (np.concatenate(packets) if packets else np.zeros(0, EVENT_DTYPE)), src
+
+
+@pytest.fixture(scope="module")
+def ncars_events(tmp_path_factory):
+    from conftest import real_file
+
+    path = real_file(NCARS)
+    ev, _ = read_all(path)
+    return ev
+
+
+@pytest.fixture(scope="module")
+def dvxplorer_events():
+    from conftest import real_file
+
+    ev, src = read_all(real_file("dvxplorer_sample.aedat4"))
+    assert tuple(src.sensor_size) == (320, 240)
+    ev = ev.copy()
+    ev["t"] -= ev["t"][0]  # camera clock (Unix µs) -> from 0, as Metavision files start
+    return ev
+
+
+def test_real_ncars_dat_equals_expelliarmus(real_data):
+    path = real_data(NCARS)
+    assert detect_format(path) == "prophesee"
+    ref = expelliarmus.Wizard(encoding="dat", fpath=path).read()
+    ev, src = read_all(path, chunk_events=500)  # several chunks
+    assert src.format == "prophesee-dat" and src.camera.startswith("Prophesee")
+    assert ev.dtype == EVENT_DTYPE and ev.size == ref.size == NCARS_EVENTS == src.n_events
+    for k in "txyp":
+        np.testing.assert_array_equal(ev[k], ref[k])
+    assert set(np.unique(ev["p"])) == {0, 1}
+    # no geometry in this header: taken from the data, and said so
+    assert src.geometry_from == "data"
+    assert tuple(src.sensor_size) == (int(ref["x"].max()) + 1, int(ref["y"].max()) + 1)
+    assert any("states no geometry" in w for w in src.stats.warnings)
+    assert src.stats.out_of_bounds == 0 and src.stats.events_read == NCARS_EVENTS
+    assert (src.start_time_us, src.end_time_us) == (int(ref["t"][0]), int(ref["t"][-1]))
+
+
+def test_sensor_size_option_when_header_has_none(real_data):
+    ev, src = read_all(real_data(NCARS), sensor_size=(120, 100))  # N-CARS crops are 120x100
+    assert tuple(src.sensor_size) == (120, 100) and src.geometry_from == "sensor_size"
+    assert ev.size == NCARS_EVENTS
+    assert any("sensor_size=120x100" in w for w in src.stats.warnings)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_ncars_written_by_expelliarmus_reads_back(ncars_events, encoding, tmp_path):
+    path = write_prophesee(tmp_path / name("ncars", encoding), ncars_events, encoding, (120, 100))
+    header = read_prophesee_header(path)
+    assert header.encoding == encoding and tuple(header.geometry) == (120, 100)
+    ev, src = read_all(path, chunk_events=300)
+    np.testing.assert_array_equal(ev, ncars_events)
+    assert src.geometry_from == "header" and src.stats.warnings == []
+    # and expelliarmus agrees with what we wrote
+    ref = expelliarmus.Wizard(encoding=encoding, fpath=path).read()
+    for k in "txyp":
+        np.testing.assert_array_equal(ref[k], ncars_events[k])
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_dvxplorer_events_round_trip(dvxplorer_events, encoding, tmp_path):
+    ev0 = dvxplorer_events
+    path = write_prophesee(tmp_path / name("dvx", encoding), ev0, encoding, (320, 240))
+    ev, src = read_all(path)  # default chunks: 111,954 events in one
+    assert tuple(src.sensor_size) == (320, 240) and ev.size == 111_954
+    np.testing.assert_array_equal(ev, ev0)
+    assert src.stats.out_of_bounds == 0 and src.stats.out_of_order == 0
+    # the far corners of the sensor survive the encoding
+    assert int(ev["x"].max()) == 319 and int(ev["y"].max()) == 239
+
+
+def test_geometry_from_format_line_and_other_suffix(ncars_events, tmp_path):
+    path = write_prophesee(tmp_path / "a.raw", ncars_events, "evt3", (120, 100))
+    text = path.read_bytes().replace(b"% geometry 120x100\n", b"")
+    other = tmp_path / "recording.bin"  # detected by content, not by name
+    other.write_bytes(text)
+    ev, src = read_all(other)
+    assert tuple(src.sensor_size) == (120, 100) and src.geometry_from == "header"
+    np.testing.assert_array_equal(ev, ncars_events)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_truncated_file_keeps_its_readable_part(dvxplorer_events, encoding, tmp_path):
+    path = write_prophesee(tmp_path / name("dvx", encoding), dvxplorer_events, encoding, (320, 240))
+    data = path.read_bytes()
+    cut = tmp_path / name("cut", encoding)
+    word = {"evt3": 2, "evt2": 4, "dat": 8}[encoding]
+    offset = read_prophesee_header(path).body_offset
+    keep = offset + (len(data) - offset) // 2 // word * word + word - 1
+    cut.write_bytes(data[:keep])  # half the body and a partial word
+    ev, src = read_all(cut)
+    assert 0.3 * dvxplorer_events.size < ev.size < 0.7 * dvxplorer_events.size
+    np.testing.assert_array_equal(ev, dvxplorer_events[: ev.size])  # a prefix, exact
+    size, tail = cut.stat().st_size, word - 1  # the partial word is reported where it starts
+    warning = next(w for w in src.stats.warnings if "truncated" in w)
+    assert "cut_" in warning and f"partial {tail}-byte word at byte {size - tail}" in warning
+    if encoding == "dat":  # fixed-size records: exactly the complete ones
+        assert ev.size == (size - offset) // 8
+
+
+def test_header_contradicting_data_is_counted(ncars_events, tmp_path):
+    path = write_prophesee(tmp_path / "small.raw", ncars_events, "evt3", (40, 30))
+    ev, src = read_all(path)
+    outside = (ncars_events["x"] >= 40) | (ncars_events["y"] >= 30)
+    assert src.stats.out_of_bounds == int(outside.sum()) > 0
+    assert ev.size + src.stats.out_of_bounds == NCARS_EVENTS
+    np.testing.assert_array_equal(ev, ncars_events[~outside])
+    assert any("contradicts the data" in w and "40x30" in w for w in src.stats.warnings)
+
+
+def test_seek_and_loop(ncars_events, tmp_path):
+    path = write_prophesee(tmp_path / "n.raw", ncars_events, "evt2", (120, 100))
+    t_mid = int(ncars_events["t"][1000])
+    ev, _ = read_all(path, start_us=t_mid, chunk_events=256)
+    np.testing.assert_array_equal(ev, ncars_events[ncars_events["t"] >= t_mid])
+    with open_source(path, loop=True, chunk_events=256) as src:
+        got, total = [], 0
+        for packet in src:
+            got.append(packet)
+            total += packet.size
+            if total >= 2 * NCARS_EVENTS + 10:
+                break
+    both = np.concatenate(got)
+    np.testing.assert_array_equal(both[:NCARS_EVENTS], ncars_events)
+    np.testing.assert_array_equal(both[NCARS_EVENTS: 2 * NCARS_EVENTS], ncars_events)
+    with open_source(path, chunk_events=256) as src:
+        first = next(iter(src))
+        src.seek(t_mid)
+        rest = np.concatenate(list(src))
+    assert first.size >= 256
+    np.testing.assert_array_equal(rest, ncars_events[ncars_events["t"] >= t_mid])
+
+
+def test_pacing_follows_the_recording(ncars_events, tmp_path):
+    import time
+
+    path = write_prophesee(tmp_path / "n.raw", ncars_events, "evt3", (120, 100))
+    span_s = (int(ncars_events["t"][-1]) - int(ncars_events["t"][0])) / 1e6  # ~0.1 s
+    start = time.perf_counter()
+    ev, _ = read_all(path, speed=2.0, packet_us=10_000)
+    assert ev.size == NCARS_EVENTS
+    assert time.perf_counter() - start >= 0.8 * span_s / 2
+
+
+def _with_header(tmp_path, ncars_events, old: bytes, new: bytes):
+    path = write_prophesee(tmp_path / "x.raw", ncars_events, "evt3", (120, 100))
+    bad = tmp_path / "bad.raw"
+    bad.write_bytes(path.read_bytes().replace(old, new, 1))
+    return bad
+
+
+@pytest.mark.parametrize("old,new,words", [
+    (b"% evt 3.0", b"% evt 4.0", "'evt 4.0' is not supported"),
+    (b"% format EVT3;", b"% format EVT21;", "'format EVT21' is not supported"),
+    (b"% evt 3.0", b"% evt 2.0", "contradicts itself"),
+])
+def test_unknown_or_contradictory_encoding_is_one_line(ncars_events, tmp_path, old, new, words):
+    bad = _with_header(tmp_path, ncars_events, old, new)
+    with pytest.raises(FormatError) as info:
+        open_source(bad)
+    message = str(info.value)
+    assert words in message and str(bad) in message and "\n" not in message
+
+
+def test_header_cut_off_and_non_prophesee_text(tmp_path):
+    cut = tmp_path / "cut.raw"
+    cut.write_bytes(b"% evt 3.0\n% format EVT3;hei")
+    with pytest.raises(FormatError, match="cut off inside its '%' header"):
+        open_source(cut)
+    text = tmp_path / "notes.txt"
+    text.write_bytes(b"% a LaTeX comment\nhello\n")
+    with pytest.raises(FormatError, match="not a Prophesee file this reader knows"):
+        open_source(text)
+    only_header = tmp_path / "empty.raw"
+    only_header.write_bytes(b"% evt 3.0\n% geometry 640x480\n% end\n")
+    ev, src = read_all(only_header)
+    assert ev.size == 0 and tuple(src.sensor_size) == (640, 480)
+
+
+def test_corrupt_word_stops_with_a_warning(ncars_events, tmp_path):
+    path = write_prophesee(tmp_path / "n.raw", ncars_events, "evt3", (120, 100))
+    data = bytearray(path.read_bytes())
+    offset = read_prophesee_header(path).body_offset
+    at = offset + 2 * ((len(data) - offset) // 2 - 10)  # a word near the end
+    data[at: at + 2] = (0x9 << 12).to_bytes(2, "little")  # type 0x9 does not exist in EVT 3.0
+    path.write_bytes(bytes(data))
+    ev, src = read_all(path, chunk_events=64)
+    assert 0 < ev.size < NCARS_EVENTS
+    np.testing.assert_array_equal(ev, ncars_events[: ev.size])
+    assert any("decoding stopped at byte" in w for w in src.stats.warnings)
+
+
+def test_prophesee_hdf5_names_the_conversion(tmp_path):
+    import h5py
+
+    path = tmp_path / "spinner.hdf5"
+    dtype = np.dtype({"names": ["x", "y", "p", "t"], "formats": ["<u2", "<u2", "<i2", "<i8"],
+                      "offsets": [0, 2, 4, 8], "itemsize": 16})
+    with h5py.File(path, "w") as f:
+        f.create_dataset("CD/events", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=dtype,
+                         compression=0x8ECF, allow_unknown_filter=True)
+    with pytest.raises(FormatError) as info:
+        open_source(path)
+    message = str(info.value)
+    assert "Prophesee HDF5" in message and "0x8ECF" in message
+    assert "metavision_file_to_dat -i spinner.hdf5" in message and "\n" not in message
+
+
+# ------------------------------------------------------------------------- CLI
+def run_cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dvsstream.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_info_and_convert(dvxplorer_events, tmp_path):
+    raw = write_prophesee(tmp_path / "dvx.raw", dvxplorer_events, "evt3", (320, 240))
+    r = run_cli("info", raw)
+    assert r.returncode == 0, r.stderr
+    assert "format:      prophesee-evt3" in r.stdout and "camera:      Prophesee" in r.stdout
+    assert "resolution:  320 x 240" in r.stdout and "events:      111,954" in r.stdout
+    span_s = int(dvxplorer_events["t"][-1] - dvxplorer_events["t"][0]) / 1e6
+    assert f"duration:    {span_s:.3f} s" in r.stdout
+    out = tmp_path / "dvx.h5"
+    r = run_cli("convert", raw, out)
+    assert r.returncode == 0, r.stderr
+    assert "wrote 111,954 events" in r.stdout
+    with RecordingReader(out) as rec:
+        assert tuple(rec.sensor_size) == (320, 240) and rec.n_events == 111_954
+        np.testing.assert_array_equal(rec.read_range(0, rec.n_events), dvxplorer_events)
+
+
+def test_cli_info_real_dat_warns_about_geometry(real_data):
+    r = run_cli("info", real_data(NCARS))
+    assert r.returncode == 0, r.stderr
+    assert "events:      2,009" in r.stdout and "format:      prophesee-dat" in r.stdout
+    assert "states no geometry" in r.stderr
+
+
+def test_cli_bad_files_exit_2_with_one_line(ncars_events, tmp_path):
+    bad = _with_header(tmp_path, ncars_events, b"% evt 3.0", b"% evt 2.1")
+    cut = tmp_path / "cut.raw"
+    cut.write_bytes(b"% evt 3.0\n% geome")
+    for path in (bad, cut):
+        for verb in (("info", path), ("convert", path, tmp_path / "o.h5")):
+            r = run_cli(*verb)
+            assert r.returncode == 2
+            lines = r.stderr.strip().splitlines()
+            assert len(lines) == 1 and str(path) in lines[0] and "Traceback" not in r.stderr
