@@ -55,7 +55,7 @@ import numpy as np
 from dvsstream.errors import FormatError, SourceError
 from dvsstream.events import EVENT_DTYPE, SensorSize, sensor_size_of
 from dvsstream.sources.aedat2 import DEFAULT_CHUNK_EVENTS, _open_error
-from dvsstream.sources.base import FileSource, skip_before
+from dvsstream.sources.base import FileSource
 
 __all__ = [
     "PropheseeSource", "PropheseeHeader", "read_prophesee_header", "write_prophesee",
@@ -209,16 +209,6 @@ def read_prophesee_header(path, encoding: str | None = None) -> PropheseeHeader:
     return PropheseeHeader(found, offset, _geometry(fields), tuple(lines), fields)
 
 
-def _to_events(arr: np.ndarray) -> np.ndarray:
-    """expelliarmus's (t i8, x i2, y i2, p u1) chunk -> :data:`EVENT_DTYPE` (p != 0 is ON)."""
-    ev = np.empty(arr.shape[0], dtype=EVENT_DTYPE)
-    ev["t"] = arr["t"]
-    ev["x"] = arr["x"]
-    ev["y"] = arr["y"]
-    ev["p"] = arr["p"] != 0
-    return ev
-
-
 class PropheseeSource(FileSource):
     """Replay a Prophesee EVT 3.0 / EVT 2.0 RAW or DAT file (see the module docstring).
 
@@ -254,7 +244,7 @@ class PropheseeSource(FileSource):
         word = ENCODINGS[header.encoding]
         self._body_words = (size - header.body_offset) // word
         self._tail_bytes = (size - header.body_offset) % word
-        self._last_stop: str | None = None
+        self._verified = False  # the packet in flight passed the kernel's checks
         self.geometry_from = "header"
         name = path.name
         if self._tail_bytes:
@@ -299,7 +289,7 @@ class PropheseeSource(FileSource):
         """One bounded-memory pass: max x + 1, max y + 1; also sets n_events and the time range."""
         w = h = n = 0
         t0 = t1 = None
-        for ev in self._chunks():
+        for ev in self._raw_chunks():
             w, h = max(w, int(ev["x"].max()) + 1), max(h, int(ev["y"].max()) + 1)
             n += ev.size
             t0 = int(ev["t"][0]) if t0 is None else t0
@@ -325,15 +315,16 @@ class PropheseeSource(FileSource):
         wizard.cargo.events_info.start_byte = self.header.body_offset
         return wizard
 
-    def _chunks(self) -> Iterator[np.ndarray]:
-        """Decoded chunks from the start of the body; warns where decoding stopped early."""
+    def _raw_chunks(self) -> Iterator[np.ndarray]:
+        """expelliarmus's decoded chunks (t int64, x, y int16, p uint8) from the start of
+        the body; warns where decoding stopped early."""
         if self._body_words == 0:
             return
         wizard = self._wizard()
         for arr in wizard.read_chunk():
             if self._closed:
                 return
-            yield _to_events(arr)
+            yield arr
         info = wizard.cargo.events_info
         if not info.finished:
             self.stats.warn(
@@ -342,19 +333,43 @@ class PropheseeSource(FileSource):
             )
 
     def _read(self, start_us: int | None) -> Iterator[np.ndarray]:
-        return skip_before(self._checked(self._chunks()), start_us)
+        """Chunks converted by one Numba pass that also seeks (``t >= start_us``), leaves
+        out and counts events outside the sensor, and checks the order, so that
+        :meth:`_validate` need not look again (see its docstring)."""
+        from dvsstream.sources._prophesee_kernel import convert_events
 
-    def _checked(self, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        """Warn once when events fall outside the header's geometry (the base class
-        counts and drops them)."""
         w, h = self.sensor_size
-        for ev in chunks:
-            if ev.size and self.geometry_from != "data" and (int(ev["x"].max()) >= w or int(ev["y"].max()) >= h):
-                source = "header's geometry" if self.geometry_from == "header" else "given sensor_size"
-                self.stats.warn(f"{Path(self.path).name}: events lie outside the {source} {w}x{h} "
-                                "(the header contradicts the data); they are counted in out_of_bounds")
-            yield ev
+        t_min = np.iinfo(np.int64).min if start_us is None else int(start_us)
+        last_t = np.iinfo(np.int64).min
+        for arr in self._raw_chunks():
+            out = np.empty(arr.shape[0], dtype=EVENT_DTYPE)
+            n, n_oob, ordered = convert_events(arr, out, w, h, t_min, last_t)
+            if n_oob:
+                self._out_of_sensor(int(n_oob))
+            if n:
+                last_t = int(out["t"][n - 1])
+                self._verified = bool(ordered)
+                yield out[:n]
 
+    def _out_of_sensor(self, n_oob: int) -> None:
+        w, h = self.sensor_size
+        self.stats.out_of_bounds += n_oob
+        source = {"header": "header's geometry", "sensor_size": "given sensor_size"}.get(self.geometry_from, "sensor")
+        self.stats.warn(f"{Path(self.path).name}: events lie outside the {source} {w}x{h} (the header "
+                        "contradicts the data); they are left out and counted in out_of_bounds")
+
+    def _validate(self, packet: np.ndarray) -> np.ndarray:
+        """The base checks, skipped for packets that :meth:`_read`'s kernel already
+        found in bounds and in order, when they also follow the previous packet
+        (the base class's per-packet bounds and order passes cost as much as the
+        decoding); any other packet gets the full base treatment."""
+        if (packet.dtype == EVENT_DTYPE and packet.size and self._verified
+                and (self._last_t is None or int(packet["t"][0]) >= self._last_t)):
+            self._last_t = int(packet["t"][-1])
+            self.stats.events_read += packet.size
+            self.stats.packets_read += 1
+            return packet
+        return super()._validate(packet)
 
 # --------------------------------------------------------------------------- HDF5
 def check_not_prophesee_hdf5(path) -> None:
