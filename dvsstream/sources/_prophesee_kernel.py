@@ -12,6 +12,21 @@ import numpy as np
 
 
 @nb.njit(cache=True, nogil=True)
+def _all_plain(src, width, height, t_min, last_t):
+    """True when every event has ``t >= t_min``, lies on the sensor and follows the
+    previous one in time (branch-free: ~1 ns per event)."""
+    ok = True
+    prev = max(t_min, last_t)
+    for i in range(src.shape[0]):
+        t = src[i].t
+        x = src[i].x
+        y = src[i].y
+        ok &= (t >= prev) & (x >= 0) & (y >= 0) & (x < width) & (y < height)
+        prev = t
+    return ok
+
+
+@nb.njit(cache=True, nogil=True)
 def convert_events(src, out, width, height, t_min, last_t):
     """Copy ``src`` (expelliarmus's aligned records: t int64 µs, x, y int16, p uint8,
     shape [N]) into ``out`` (EVENT_DTYPE, shape >= [N]), in one pass:
@@ -22,6 +37,13 @@ def convert_events(src, out, width, height, t_min, last_t):
 
     Returns ``(n_out, n_out_of_bounds, sorted)`` where ``sorted`` says the kept
     timestamps never decrease, starting from ``last_t`` (the previous chunk's last)."""
+    if _all_plain(src, width, height, t_min, last_t):  # the common case: a straight copy
+        for i in range(src.shape[0]):
+            out[i].t = src[i].t
+            out[i].x = src[i].x
+            out[i].y = src[i].y
+            out[i].p = 1 if src[i].p != 0 else 0
+        return src.shape[0], 0, True
     j = 0
     n_oob = 0
     ordered = True
