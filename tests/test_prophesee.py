@@ -259,6 +259,8 @@ def test_prophesee_hdf5_names_the_conversion(tmp_path):
     message = str(info.value)
     assert "Prophesee HDF5" in message and "0x8ECF" in message
     assert "metavision_file_to_dat -i spinner.hdf5" in message and "\n" not in message
+    r = run_cli("info", path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Prophesee HDF5" in r.stderr
 
 
 # ------------------------------------------------------------------------- CLI

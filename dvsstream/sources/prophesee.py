@@ -34,7 +34,9 @@ Memory stays bounded: the body is decoded ``chunk_events`` events at a time
 (expelliarmus's chunked reader, which re-opens the file at the byte where the last chunk
 ended). A file cut short keeps every complete word; the partial tail is reported in
 ``stats.warnings``. A word of an unknown type stops decoding there (the chunk it is in is
-lost); the events before are delivered and the byte is reported.
+lost); the events before are delivered and the byte is reported. (expelliarmus's C code
+also prints its own line to stderr in that case, and for timestamps that go backwards,
+which the base class re-sorts and counts.)
 
 Not read here: EVT 2.1 and other RAW encodings, and Prophesee's HDF5 event files
 (ECF-compressed, which no PyPI package decodes): both raise :class:`FormatError`
