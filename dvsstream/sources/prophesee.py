@@ -230,6 +230,8 @@ class PropheseeSource(FileSource):
     is a linear scan (the formats have no index).
     """
 
+    format = "prophesee"  # per file: "prophesee-evt3", "prophesee-evt2" or "prophesee-dat"
+
     def __init__(self, path, *, sensor_size=None, encoding: str | None = None,
                  chunk_events: int = DEFAULT_CHUNK_EVENTS, **options) -> None:
         path = Path(path)
