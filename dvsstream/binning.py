@@ -355,8 +355,11 @@ def _stream_kernel(ev, start, ring, bin_counts, state, geom):
     [2] bin length, [3] absolute index of the window's last bin,
     [4] binned, [5] out of bounds, [6] outside the ROI, [7] late (too old),
     [8] window's first bin index, [9] time origin.
-    ``geom`` (int64): sensor w, h, roi x0, y0, roi w, h, downsample factor,
-    merge polarity (0/1).
+    ``geom`` (int64): sensor w, h, roi x0, y0, roi w, h, output w, h, merge
+    polarity (0/1). A pixel ``(x, y)`` of the region lands in output pixel
+    ``(x * out_w // roi_w, y * out_h // roi_h)``: integer sum-pooling when the
+    region is a multiple of the output, the nearest-bin resize otherwise; every
+    event of the region lands in exactly one output pixel.
     """
     n_slots = ring.shape[0]
     cur = state[0]
@@ -371,8 +374,9 @@ def _stream_kernel(ev, start, ring, bin_counts, state, geom):
     ry0 = geom[3]
     rw = geom[4]
     rh = geom[5]
-    f = geom[6]
-    merge = geom[7]
+    ow = geom[6]
+    oh = geom[7]
+    merge = geom[8]
     for i in range(start, ev.shape[0]):
         t = ev[i].t
         if t >= cur_start + bin_us:
@@ -403,7 +407,7 @@ def _stream_kernel(ev, start, ring, bin_counts, state, geom):
             continue
         c = 0 if merge else (1 if ev[i].p != 0 else 0)
         slot = b % n_slots
-        ring[slot, c, y // f, x // f] += 1.0
+        ring[slot, c, (y * oh) // rh, (x * ow) // rw] += 1.0
         bin_counts[slot] += 1
         state[4] += 1
     state[0] = cur
@@ -444,6 +448,23 @@ def _emit_kernel(ring, bin_counts, out, first, n_before_origin, recycle_from, n_
     return total
 
 
+def _output_size(rw: int, rh: int, downsample: int, size: tuple[int, int] | None) -> tuple[int, int]:
+    """Frame ``(width, height)`` of a ``rw x rh`` region: ``size`` when given (at most
+    the region: a larger frame would have pixels no event reaches), else the region
+    pooled by ``downsample`` (which must divide it)."""
+    if size is not None:
+        out_w, out_h = (int(v) for v in size)
+        if out_w < 1 or out_h < 1:
+            raise ValueError(f"resize {out_w}x{out_h} must be at least 1x1")
+        if out_w > rw or out_h > rh:
+            raise ValueError(f"resize {out_w}x{out_h} is larger than the {rw}x{rh} region; "
+                             "choose a size at most the region's (or a larger region)")
+        return out_w, out_h
+    if rw % downsample or rh % downsample:
+        raise ValueError(f"roi size {rw}x{rh} is not divisible by downsample={downsample}")
+    return rw // downsample, rh // downsample
+
+
 class StreamingBinner:
     """Causal sliding-window binning for live streams.
 
@@ -461,6 +482,10 @@ class StreamingBinner:
 
     Options: ``downsample`` (integer factor: 128 -> 64 with 2), ``roi``
     (``x0, y0, width, height`` in sensor pixels, applied before downsampling),
+    ``size`` (``(width, height)`` of the frames: the region resized to it, each
+    region pixel ``(x, y)`` landing in frame pixel ``(x * width // roi_w,
+    y * height // roi_h)`` -- sum-pooling for integer ratios, the exact nearest-bin
+    resize otherwise; instead of ``downsample``; never larger than the region),
     ``merge_polarity`` (one channel), ``clip`` (cap each bin's count per pixel
     in the emitted frames, e.g. 1 for binary frames), ``emit``: ``"window"``
     (each :class:`Window` carries all T bins) or ``"new"`` (only its
@@ -477,6 +502,7 @@ class StreamingBinner:
         *,
         downsample: int = 1,
         roi: tuple[int, int, int, int] | None = None,
+        size: tuple[int, int] | None = None,
         merge_polarity: bool = False,
         clip: float | None = None,
         t_origin: int | None = None,
@@ -506,10 +532,11 @@ class StreamingBinner:
         x0, y0, rw, rh = roi if roi is not None else (0, 0, w, h)
         if x0 < 0 or y0 < 0 or rw <= 0 or rh <= 0 or x0 + rw > w or y0 + rh > h:
             raise ValueError(f"roi {roi} is not inside the {w}x{h} sensor")
-        if rw % downsample or rh % downsample:
-            raise ValueError(f"roi size {rw}x{rh} is not divisible by downsample={downsample}")
+        out_w, out_h = _output_size(rw, rh, downsample, size)
         self.roi = (int(x0), int(y0), int(rw), int(rh))
-        self.downsample = int(downsample)
+        self.size = (out_w, out_h)
+        #: the pooling factor when the region is an integer multiple of the frames, else 0
+        self.downsample = rw // out_w if rw % out_w == 0 and rh % out_h == 0 and rw // out_w == rh // out_h else 0
         self.merge_polarity = bool(merge_polarity)
         self.clip = clip
         self.emit_partial = emit_partial
@@ -517,8 +544,8 @@ class StreamingBinner:
             raise ValueError(f"emit must be 'window' or 'new', got {emit!r}")
         self.emit = emit
         channels = 1 if merge_polarity else 2
-        self.frame_shape = (self.n_bins, channels, rh // downsample, rw // downsample)
-        self._geom = np.array([w, h, x0, y0, rw, rh, downsample, int(merge_polarity)], np.int64)
+        self.frame_shape = (self.n_bins, channels, out_h, out_w)
+        self._geom = np.array([w, h, x0, y0, rw, rh, out_w, out_h, int(merge_polarity)], np.int64)
         self._ring = np.zeros(self.frame_shape, np.float32)
         self._bin_counts = np.zeros(self.n_bins, np.int64)
         self._state = np.zeros(10, np.int64)

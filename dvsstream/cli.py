@@ -257,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--json-out", default=None, help="write predictions and accounting to this JSON file")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
+    add_geometry_arguments(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("render", help="a clip (MP4 or GIF) of a recording: events, attention, top class")
@@ -338,6 +339,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes")
     p.set_defaults(func=cmd_synth)
     return parser
+
+
+def _argument_type(parse):
+    """An argparse ``type=`` from a parser raising ``ValueError`` with a one-line reason."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--roi x,y,w,h`` and ``--resize WxH``: the region of the sensor a model sees."""
+    from dvsstream.events import parse_roi, parse_size
+
+    parser.add_argument("--roi", type=_argument_type(parse_roi), default=None, metavar="X,Y,W,H",
+                        help="the region of the sensor the model sees (default: the whole sensor when it "
+                             "pools exactly to the model's input, else the largest centred region of its shape)")
+    parser.add_argument("--resize", type=_argument_type(parse_size), default=None, metavar="WxH",
+                        help="the model's input size the region is pooled or resized to (default: the model's)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -80,6 +80,30 @@ def sensor_size_of(size) -> SensorSize:
 
 
 # --------------------------------------------------------------------------- bounds
+def parse_roi(text: str) -> tuple[int, int, int, int]:
+    """``"x,y,w,h"`` (sensor pixels) -> ``(x0, y0, width, height)``; ``ValueError``
+    with a one-line reason otherwise."""
+    parts = str(text).replace(" ", "").split(",")
+    try:
+        x0, y0, w, h = (int(v) for v in parts)
+    except ValueError:
+        raise ValueError(f"region {text!r} must be x,y,w,h in sensor pixels, e.g. 40,0,240,240") from None
+    if x0 < 0 or y0 < 0 or w <= 0 or h <= 0:
+        raise ValueError(f"region {text!r}: x and y must be >= 0, w and h > 0")
+    return x0, y0, w, h
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"WxH"`` -> ``(width, height)``; ``ValueError`` with a one-line reason otherwise."""
+    try:
+        w, h = (int(v) for v in str(text).lower().replace(" ", "").split("x"))
+    except ValueError:
+        raise ValueError(f"size {text!r} must be WIDTHxHEIGHT, e.g. 64x64") from None
+    if w <= 0 or h <= 0:
+        raise ValueError(f"size {text!r} must be positive")
+    return w, h
+
+
 def in_bounds_mask(events: np.ndarray, sensor_size) -> np.ndarray:
     """Boolean mask, True for events with ``x < width`` and ``y < height``."""
     w, h = sensor_size_of(sensor_size)

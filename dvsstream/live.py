@@ -57,12 +57,18 @@ def classify_stream(
     device: Optional[str] = None,
     duration_s: Optional[float] = None,
     on_prediction: Optional[Callable] = None,
+    roi: Optional[tuple[int, int, int, int]] = None,
+    resize: Optional[tuple[int, int]] = None,
+    on_start: Optional[Callable[[str], None]] = None,
 ) -> dict[str, Any]:
     """Run the pipeline on ``source_uri`` until the stream ends (or ``duration_s`` of
     wall time) and return the report dict (keys: see the module and ``dvsstream run``).
     ``on_prediction(prediction, class_names)`` is called for each prediction as it comes
-    (in the classifier thread)."""
-    from dvsstream.pipeline import Pipeline, load_classifier_model
+    (in the classifier thread). ``roi`` ``(x0, y0, w, h)`` / ``resize`` ``(w, h)``: the
+    region of the sensor the model sees and its size (default:
+    :func:`~dvsstream.pipeline.geometry_for`). ``on_start(line)`` gets one line saying
+    which source, model and binning run, before the first event."""
+    from dvsstream.pipeline import Pipeline, live_binning, load_classifier_model
     from dvsstream.sources import open_source
 
     options: dict[str, Any] = {}
@@ -75,9 +81,10 @@ def classify_stream(
     try:
         loaded = load_classifier_model(checkpoint, device=device, sensor_size=source.sensor_size)
         try:
-            binning = loaded.binning.replace(window_ms=window_ms, hop_ms=hop_ms, n_bins=bins)
+            binning = live_binning(loaded, source.sensor_size, window_ms=window_ms, hop_ms=hop_ms, n_bins=bins,
+                                   roi=roi, resize=resize)
         except ValueError as exc:
-            raise DvsstreamError(f"binning: {exc}") from None
+            raise DvsstreamError(f"{source_uri}: {exc}") from None
         deterministic = source.kind == "file" and not speed
         try:
             names = loaded.class_names
@@ -90,6 +97,8 @@ def classify_stream(
         source.close()
         raise
 
+    if on_start is not None:
+        on_start(_what_runs(source, loaded, binning))
     pipe.start()
     deadline = time.perf_counter() + duration_s if duration_s else None
     interrupted = False
@@ -114,6 +123,7 @@ def classify_stream(
         "model": loaded.model.config.to_dict(),
         "device": str(loaded.device),
         "binning": binning.to_dict(),
+        "geometry": binning_geometry(binning, source.sensor_size),
         "mode": mode,
         "deterministic": deterministic,
         "interrupted": interrupted,
@@ -123,6 +133,7 @@ def classify_stream(
         "events_binned": stats.events_binned,
         "events_out_of_bounds": stats.events_out_of_bounds,
         "events_late": stats.events_late,
+        "events_outside_roi": stats.events_outside_roi,
         "events_shed": stats.events_shed,
         "windows": stats.windows,
         "windows_classified": stats.windows_classified,
@@ -140,6 +151,23 @@ def classify_stream(
         report["accuracy"] = sum(p.top == p.label for p in labelled) / len(labelled)
         report["labelled_windows"] = len(labelled)
     return report
+
+
+def binning_geometry(binning, sensor_size) -> str:
+    """The region of ``sensor_size`` a binning feeds the model, in words."""
+    from dvsstream.pipeline import Geometry
+
+    return Geometry(binning.roi, tuple(binning.frame_size(sensor_size))).describe(sensor_size)
+
+
+def _what_runs(source, loaded, binning) -> str:
+    """One line: the source, the model and the binning in use."""
+    cfg = loaded.model.config
+    return (f"source {source.describe().get('path') or source.describe().get('uri') or source.kind}"
+            f" ({getattr(source, 'camera', None) or source.kind}); model {cfg.name or cfg.variant} "
+            f"{cfg.img_size[1]}x{cfg.img_size[0]} T={binning.n_bins} on {loaded.device}; "
+            f"{binning.window_us / 1000:g} ms window, a prediction every {binning.hop_us / 1000:g} ms; "
+            f"{binning_geometry(binning, source.sensor_size)}")
 
 
 def write_json(report: dict[str, Any], path: str) -> None:
@@ -171,14 +199,18 @@ def run_live(args) -> int:
     report = classify_stream(
         source, args.checkpoint, window_ms=args.window_ms, hop_ms=args.hop_ms, bins=args.bins,
         mode=args.mode, speed=args.speed, device=args.device, duration_s=args.duration,
-        on_prediction=None if args.quiet else show,
+        on_prediction=None if args.quiet else show, roi=getattr(args, "roi", None),
+        resize=getattr(args, "resize", None),
+        on_start=lambda line: print(line, file=sys.stderr if args.quiet else sys.stdout, flush=True),
     )
     if args.json_out:
         write_json(report, args.json_out)
     lat = report["latency_ms"]
     summary = (f"{report['windows_classified']:,} predictions ({report['predictions_per_s']:.1f}/s), "
                f"{report['events_read']:,} events read = {report['events_binned']:,} binned + "
-               f"{report['events_out_of_bounds']:,} out of bounds + {report['events_late']:,} late"
+               f"{report['events_out_of_bounds']:,} out of bounds + "
+               + (f"{report['events_outside_roi']:,} outside the region + " if report["events_outside_roi"] else "")
+               + f"{report['events_late']:,} late"
                + (f" + {report['events_shed']:,} shed (behind the source)" if report["events_shed"] else "") + "; "
                f"{report['windows_skipped']:,} windows skipped")
     if lat:

@@ -62,12 +62,14 @@ __all__ = [
     "BinningConfig",
     "Classifier",
     "EventView",
+    "Geometry",
     "LoadedModel",
     "Pipeline",
     "PipelineStats",
     "Prediction",
+    "geometry_for",
+    "live_binning",
     "load_classifier_model",
-    "pooling_for",
     "warm_up",
 ]
 
@@ -79,12 +81,17 @@ DISPLAY_BIN_US = 10_000
 @dataclass(frozen=True)
 class BinningConfig:
     """How a live stream is cut for the model: a ``window_us`` window of ``n_bins`` time
-    bins, a new window every ``hop_us``, sensor pixels sum-pooled by ``downsample``."""
+    bins, a new window every ``hop_us``; in space, the region ``roi = (x0, y0, w, h)``
+    of the sensor (None: all of it) either sum-pooled by ``downsample`` or, with
+    ``size = (width, height)``, resized to that (integer pooling or the nearest-bin
+    resize: every event of the region lands in exactly one frame pixel)."""
 
     window_us: int
     n_bins: int
     hop_us: int
     downsample: int = 1
+    roi: Optional[tuple[int, int, int, int]] = None
+    size: Optional[tuple[int, int]] = None
 
     def __post_init__(self) -> None:
         if self.n_bins < 1 or self.window_us <= 0 or self.window_us % self.n_bins:
@@ -95,6 +102,10 @@ class BinningConfig:
                 f"hop ({self.hop_us} µs) must be a multiple of the bin length {bin_us} µs "
                 f"(window / T) and at most the window ({self.window_us} µs)"
             )
+        if self.roi is not None:
+            object.__setattr__(self, "roi", tuple(int(v) for v in self.roi))
+        if self.size is not None:
+            object.__setattr__(self, "size", tuple(int(v) for v in self.size))
 
     @property
     def bin_us(self) -> int:
@@ -102,22 +113,80 @@ class BinningConfig:
 
     def binner(self, sensor_size, **options: Any) -> StreamingBinner:
         return StreamingBinner(sensor_size, self.window_us, self.n_bins, self.hop_us,
-                               downsample=self.downsample, **options)
+                               downsample=self.downsample, roi=self.roi, size=self.size, **options)
 
-    def to_dict(self) -> dict[str, int]:
-        return dict(window_us=self.window_us, n_bins=self.n_bins, hop_us=self.hop_us,
-                    downsample=self.downsample)
+    def frame_size(self, sensor_size) -> tuple[int, int]:
+        """``(width, height)`` of the frames this binning makes from ``sensor_size``."""
+        w, h = (int(v) for v in sensor_size)
+        rw, rh = (self.roi[2], self.roi[3]) if self.roi is not None else (w, h)
+        return self.size if self.size is not None else (rw // self.downsample, rh // self.downsample)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(window_us=self.window_us, n_bins=self.n_bins, hop_us=self.hop_us,
+                                   downsample=self.downsample)
+        if self.roi is not None:
+            out["roi"] = list(self.roi)
+        if self.size is not None:
+            out["size"] = list(self.size)
+        return out
 
     def replace(self, window_ms: Optional[float] = None, hop_ms: Optional[float] = None,
-                n_bins: Optional[int] = None, downsample: Optional[int] = None) -> "BinningConfig":
-        """This binning with the given parts changed (times in ms; None keeps a part).
+                n_bins: Optional[int] = None, downsample: Optional[int] = None,
+                geometry: Optional["Geometry"] = None) -> "BinningConfig":
+        """This binning with the given parts changed (times in ms; None keeps a part;
+        ``geometry`` sets the region and size, and the pooling to 1).
         Raises ``ValueError`` saying why when they do not fit together."""
         return BinningConfig(
             window_us=self.window_us if window_ms is None else int(round(window_ms * 1000)),
             n_bins=self.n_bins if n_bins is None else int(n_bins),
             hop_us=self.hop_us if hop_ms is None else int(round(hop_ms * 1000)),
-            downsample=self.downsample if downsample is None else int(downsample),
+            downsample=(1 if geometry is not None else self.downsample if downsample is None else int(downsample)),
+            roi=self.roi if geometry is None else geometry.roi,
+            size=self.size if geometry is None else geometry.size,
         )
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where a model's input comes from on a sensor: the region ``roi = (x0, y0, w, h)``
+    (sensor pixels, None: the whole sensor) resized to ``size = (width, height)``."""
+
+    roi: Optional[tuple[int, int, int, int]]
+    size: tuple[int, int]
+
+    def describe(self, sensor_size) -> str:
+        w, h = (int(v) for v in sensor_size)
+        x0, y0, rw, rh = self.roi if self.roi is not None else (0, 0, w, h)
+        ratio = f"pooled by {rw // self.size[0]}" if (rw % self.size[0] == 0 and rh % self.size[1] == 0
+                                                     and rw // self.size[0] == rh // self.size[1]) \
+            else f"resized {rw / self.size[0]:.3g}:1 (nearest bin)"
+        region = "the whole sensor" if (x0, y0, rw, rh) == (0, 0, w, h) else f"region {rw}x{rh} at ({x0}, {y0})"
+        return f"{w}x{h} sensor, {region}, {ratio} to {self.size[0]}x{self.size[1]}"
+
+
+def geometry_for(model_size: tuple[int, int], sensor_size, roi: Optional[Sequence[int]] = None,
+                 resize: Optional[Sequence[int]] = None) -> Geometry:
+    """The region and size that feed a model of input ``model_size = (width, height)``
+    from ``sensor_size``. Default: the whole sensor when it is an integer multiple of
+    the input (128x128 -> 64x64: pooled by 2), else the largest centred region with the
+    input's aspect ratio, resized to the input (320x240 -> the centred 240x240 ->
+    64x64). ``roi`` / ``resize`` override it. Raises ``ValueError`` (one line) for a
+    region outside the sensor, or a size the model does not take."""
+    w, h = (int(v) for v in sensor_size)
+    mw, mh = (int(v) for v in model_size)
+    size = tuple(int(v) for v in resize) if resize is not None else (mw, mh)
+    if tuple(size) != (mw, mh):
+        raise ValueError(f"resize {size[0]}x{size[1]} does not match the model's {mw}x{mh} input")
+    if roi is not None:
+        x0, y0, rw, rh = (int(v) for v in roi)
+        if x0 < 0 or y0 < 0 or rw <= 0 or rh <= 0 or x0 + rw > w or y0 + rh > h:
+            raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}) is not inside the {w}x{h} sensor")
+        return Geometry((x0, y0, rw, rh), size)
+    if w % mw == 0 and h % mh == 0 and w // mw == h // mh:
+        return Geometry(None, size)
+    scale = min(w / mw, h / mh)
+    rw, rh = int(mw * scale), int(mh * scale)
+    return Geometry(((w - rw) // 2, (h - rh) // 2, rw, rh), size)
 
 
 @dataclass
@@ -140,20 +209,24 @@ class LoadedModel:
         return "synthetic" in text or "dvsstream synth" in text
 
 
-def pooling_for(model: Spikformer, sensor_size: SensorSize | None) -> Optional[int]:
-    """The factor that pools ``sensor_size`` down to the model's input width (None when
-    the sensor is unknown or narrower than the model)."""
-    width = int(model.config.img_size[1])
-    if sensor_size is None or int(sensor_size[0]) < width:
-        return None
-    return int(sensor_size[0]) // width
+def live_binning(loaded: "LoadedModel", sensor_size=None, *, window_ms: Optional[float] = None,
+                 hop_ms: Optional[float] = None, n_bins: Optional[int] = None,
+                 roi: Optional[Sequence[int]] = None, resize: Optional[Sequence[int]] = None) -> BinningConfig:
+    """The checkpoint's live binning with the given parts changed (None keeps one) and
+    the geometry that feeds its model from ``sensor_size`` (:func:`geometry_for`; the
+    checkpoint's own pooling when the sensor is unknown). Raises ``ValueError`` (one
+    line) when they do not fit."""
+    geometry = None
+    if sensor_size is not None:
+        model_size = (int(loaded.model.config.img_size[1]), int(loaded.model.config.img_size[0]))
+        geometry = geometry_for(model_size, sensor_size, roi, resize)
+    return loaded.binning.replace(window_ms=window_ms, hop_ms=hop_ms, n_bins=n_bins, geometry=geometry)
 
 
 def _default_binning(model: Spikformer, sensor_size: SensorSize | None) -> BinningConfig:
-    """A window of T bins of 50 ms, hop one bin, pooled to the model's input size."""
+    """A window of T bins of 50 ms, hop one bin (the geometry: :func:`live_binning`)."""
     T = model.config.T
-    return BinningConfig(window_us=50_000 * T, n_bins=T, hop_us=50_000,
-                         downsample=pooling_for(model, sensor_size) or 1)
+    return BinningConfig(window_us=50_000 * T, n_bins=T, hop_us=50_000)
 
 
 def load_classifier_model(
@@ -231,7 +304,8 @@ class Prediction:
 @dataclass
 class PipelineStats:
     """Accounting and timing. ``events_read = events_binned + events_out_of_bounds +
-    events_late + events_shed`` (late: older than the window being built, not binnable;
+    events_outside_roi + events_late + events_shed`` (outside the region of the sensor
+    the model sees; late: older than the window being built, not binnable;
     shed: read and recorded but not binned while a real-time source ran ahead of the
     pipeline, their windows counted in ``windows_skipped``). ``lag_ms``: how far the
     pipeline is behind a real-time source now. ``stage_s``: seconds spent so far per stage
@@ -242,6 +316,7 @@ class PipelineStats:
     events_binned: int = 0
     events_out_of_bounds: int = 0
     events_late: int = 0
+    events_outside_roi: int = 0
     events_shed: int = 0
     lag_ms: float = 0.0
     packets: int = 0
@@ -442,8 +517,8 @@ def warm_up() -> None:
 def _binner_counts(binner: StreamingBinner) -> dict[str, int]:
     """A streaming binner's event accounting, by the names :class:`Pipeline` sums."""
     st = binner.stats
-    return {"binned": st.binned, "out_of_bounds": st.out_of_bounds, "late": st.out_of_window,
-            "events_in": binner.events_in, "empty": binner.empty_windows_skipped}
+    return {"binned": st.binned, "out_of_bounds": st.out_of_bounds, "late": binner.late_events,
+            "outside_roi": binner.outside_roi, "events_in": binner.events_in, "empty": binner.empty_windows_skipped}
 
 
 def _is_realtime(source) -> bool:
@@ -499,15 +574,17 @@ class Pipeline:
         self.loaded = loaded
         self.sensor_size = SensorSize(*source.sensor_size)
         if binning is None:
-            binning = loaded.binning if loaded is not None else BinningConfig(400_000, 8, 50_000)
+            binning = (live_binning(loaded, self.sensor_size) if loaded is not None
+                       else BinningConfig(400_000, 8, 50_000))
         self.binning = binning
         if loaded is not None:
-            want = tuple(loaded.model.config.img_size)
-            have = (self.sensor_size.height // binning.downsample, self.sensor_size.width // binning.downsample)
-            if want != have:
+            want = (int(loaded.model.config.img_size[1]), int(loaded.model.config.img_size[0]))
+            have = binning.frame_size(self.sensor_size)
+            if want != tuple(have):
                 raise ValueError(
-                    f"the model takes {want[1]}x{want[0]} frames but the {self.sensor_size.width}x"
-                    f"{self.sensor_size.height} sensor pooled by {binning.downsample} gives {have[1]}x{have[0]}"
+                    f"the model takes {want[0]}x{want[1]} frames but the binning makes {have[0]}x{have[1]} "
+                    f"from the {self.sensor_size.width}x{self.sensor_size.height} sensor; "
+                    "choose a region and size with --roi / --resize, or a matching checkpoint"
                 )
         self.classifier = (Classifier(loaded, mode=mode, attention=attention, firing_rates=firing_rates,
                                       energy_every_s=energy_every_s) if loaded is not None else None)
@@ -537,7 +614,7 @@ class Pipeline:
         self._binner = binning.binner(self.sensor_size)
         #: counters of the binners retired by seeks, loops and shedding (not the binners:
         #: a window looping for hours would keep one ring buffer per loop)
-        self._retired = {"binned": 0, "out_of_bounds": 0, "late": 0, "events_in": 0, "empty": 0}
+        self._retired = {"binned": 0, "out_of_bounds": 0, "late": 0, "outside_roi": 0, "events_in": 0, "empty": 0}
         self._last_t: Optional[int] = None
         self._recorder = None
         self._rec_lock = threading.Lock()  # the recorder is written outside the stats lock
@@ -703,6 +780,8 @@ class Pipeline:
             self.stats.packets += 1
             for w in windows:
                 self._enqueue(_Job(w, t_recv, self._generation))
+        if self._shedding and self._last_t is not None:  # the stream ended while shed
+            self._stop_shedding(self._last_t + 1)
         if not self._stop.is_set():
             t_recv = time.perf_counter()
             for w in self._binner.flush():
@@ -734,15 +813,20 @@ class Pipeline:
             self._shedding = True
             self._shed_from = int(packet["t"][0])
         elif self._shedding and lag_us < self.max_lag_us / 2:
-            self._shedding = False
-            hops = (int(packet["t"][0]) - self._shed_from) // self.binning.hop_us
-            self.stats.windows_skipped += int(hops)
-            self.stats.windows += int(hops)  # windows = classified + skipped still holds
+            self._stop_shedding(int(packet["t"][0]))
             self._restart_stream()
         if self._shedding:
             self.stats.events_shed += packet.size
             self._rate_meter.append((now, packet.size))
         return self._shedding
+
+    def _stop_shedding(self, t_us: int) -> None:
+        """Shedding ends at stream time ``t_us``: the windows it cost are counted as
+        skipped (``windows = classified + skipped`` still holds)."""
+        self._shedding = False
+        hops = max(0, (int(t_us) - self._shed_from) // self.binning.hop_us)
+        self.stats.windows_skipped += int(hops)
+        self.stats.windows += int(hops)
 
     def _restart_stream(self) -> None:
         """Time went backwards (a seek or a loop): new binners, fresh model state."""
@@ -831,6 +915,7 @@ class Pipeline:
             s.events_binned = counts["binned"]
             s.events_out_of_bounds = src_oob + counts["out_of_bounds"]
             s.events_late = counts["late"]
+            s.events_outside_roi = counts["outside_roi"]
             s.events_read = counts["events_in"] + src_oob + s.events_shed
             s.empty_windows = counts["empty"]
             s.recorded_events = self._recorded

@@ -172,9 +172,13 @@ def test_attention_taps_in_the_pipeline(loaded):
 
 
 def test_model_input_size_must_match_the_sensor(loaded):
+    """A 320x240 sensor feeds the 64x64 model through its centred 240x240 region by
+    default; a binning that makes other frames is refused in one line."""
     src = open_source("synthetic:rate=1e4,duration=0.5", sensor_size=(320, 240))
-    with pytest.raises(ValueError, match="64x64"):
-        Pipeline(src, loaded)
+    pipe = Pipeline(src, loaded)
+    assert pipe.binning.roi == (40, 0, 240, 240) and pipe.binning.frame_size((320, 240)) == (64, 64)
+    with pytest.raises(ValueError, match="the model takes 64x64 frames but the binning makes 160x120"):
+        Pipeline(src, loaded, binning=BinningConfig(400_000, 8, 50_000, downsample=2))
     src.close()
 
 

@@ -48,6 +48,8 @@ def run_gui(
     reset_settings: bool = False,
     export_clip: Optional[str | os.PathLike] = None,
     force: bool = False,
+    roi: Optional[tuple[int, int, int, int]] = None,
+    resize: Optional[tuple[int, int]] = None,
 ) -> int:
     """Open the window and run the Qt event loop until it closes; returns the exit code.
 
@@ -65,7 +67,9 @@ def run_gui(
     print the time to the first frame and the display rate. ``reset_settings``: start from
     the defaults (the old file is kept beside it as ``.bak``). ``export_clip``: save the
     last seconds shown as MP4/GIF when the window closes (an existing file only with
-    ``force``).
+    ``force``). ``roi`` ``(x0, y0, w, h)`` / ``resize`` ``(w, h)``: the region of the
+    sensor the model sees and its size (default: the largest centred region of the
+    model's shape when the sensor does not pool exactly to it).
 
     Failures (a source or checkpoint that does not load, a stream that stops with an
     error) are shown in a banner and printed to stderr; an unattended run
@@ -104,7 +108,7 @@ def run_gui(
     if speed is not None:
         settings.speed = float(speed)
     win = MainWindow(settings, path if save_settings else None, source=source, checkpoint=checkpoint,
-                     device=device, deterministic=deterministic, t_origin=t_origin)
+                     device=device, deterministic=deterministic, t_origin=t_origin, roi=roi, resize=resize)
     if export_clip is not None:
         win.export_clip_on_close = Path(export_clip)
     unattended = screenshot is not None or exit_after is not None
@@ -204,6 +208,9 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--export-clip", default=None, metavar="CLIP.mp4|CLIP.gif",
                         help="when the window closes, save the last 10 s shown as a clip")
     parser.add_argument("--force", action="store_true", help="--export-clip may replace an existing file")
+    from dvsstream.cli import add_geometry_arguments
+
+    add_geometry_arguments(parser)
     return parser
 
 
@@ -223,6 +230,8 @@ def run_gui_from_args(args: argparse.Namespace) -> int:
         reset_settings=getattr(args, "reset_settings", False),
         export_clip=getattr(args, "export_clip", None),
         force=getattr(args, "force", False),
+        roi=getattr(args, "roi", None),
+        resize=getattr(args, "resize", None),
     )
 
 

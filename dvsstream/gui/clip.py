@@ -701,6 +701,7 @@ def render_recording(source: str, out: os.PathLike | str, *, checkpoint: Optiona
                                  levels=state.overlay_levels(config.dim // config.heads))
 
     def make_frame(t_k: int, image: np.ndarray, pred: Optional[tuple]) -> ClipFrame:
+        image = state.crop_region(image, pipe.binning.roi)  # what the model sees, under its attention
         if pred is None:  # before the first prediction
             return frame_of(events=image, t_us=t_k - t0)
         return frame_of(events=image, t_us=t_k - t0, probs=pred[1], label=pred[2], attention=pred[3])

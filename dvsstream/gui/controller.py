@@ -112,6 +112,10 @@ class Controller:
         self._models: dict[str, Any] = {}
         self._torch_threads_before: Optional[int] = None
         self.frozen = False  # live sources: the display is held, the stream goes on
+        #: the region ``(x0, y0, w, h)`` of the sensor and the size the model sees (None:
+        #: :func:`~dvsstream.pipeline.geometry_for`'s default for each source)
+        self.roi: Optional[tuple[int, int, int, int]] = None
+        self.resize: Optional[tuple[int, int]] = None
 
     # ------------------------------------------------------------------ model
     def load_model(self, checkpoint: Optional[str] = None):
@@ -137,13 +141,14 @@ class Controller:
     # ------------------------------------------------------------------ binning
     def binning_for(self, loaded, sensor_size=None):
         """The live binning: the checkpoint's, with the settings' window / hop / T
-        where given, pooled from ``sensor_size`` to the model's input size."""
-        from dvsstream.pipeline import pooling_for
+        where given, and the region of ``sensor_size`` that feeds the model
+        (:attr:`roi` / :attr:`resize`, else :func:`~dvsstream.pipeline.geometry_for`)."""
+        from dvsstream.pipeline import live_binning
 
         s = self.settings
         try:
-            return loaded.binning.replace(window_ms=s.window_ms or None, hop_ms=s.hop_ms or None,
-                                          n_bins=s.T or None, downsample=pooling_for(loaded.model, sensor_size))
+            return live_binning(loaded, sensor_size, window_ms=s.window_ms or None, hop_ms=s.hop_ms or None,
+                                n_bins=s.T or None, roi=self.roi, resize=self.resize)
         except ValueError as exc:
             raise DvsstreamError(str(exc)) from None
 
@@ -169,15 +174,10 @@ class Controller:
         loaded = self.load_model(ckpt)
         new_source = self._open(uri)
         try:
-            binning = self.binning_for(loaded, new_source.sensor_size)
-            want = tuple(int(v) for v in loaded.model.config.img_size)
-            w, h = new_source.sensor_size
-            have = (h // binning.downsample, w // binning.downsample)
-            if want != have:
-                raise DvsstreamError(
-                    f"{uri}: the {w}x{h} sensor pooled by {binning.downsample} gives {have[1]}x{have[0]} "
-                    f"frames but the model takes {want[1]}x{want[0]}; choose a matching checkpoint"
-                )
+            try:
+                binning = self.binning_for(loaded, new_source.sensor_size)
+            except DvsstreamError as exc:
+                raise DvsstreamError(f"{uri}: {exc}") from None
             was_paused = self.paused
             self.stop()
             history = int(HISTORY_SECONDS * 1e6 / binning.hop_us) + 20

@@ -26,6 +26,7 @@ __all__ = [
     "attention_levels",
     "attention_maps",
     "blend_overlay",
+    "crop_region",
     "default_settings_path",
     "default_source",
     "domain_note",
@@ -320,6 +321,15 @@ def overlay_swatches(n: int = 5, background: Sequence[int] = EVENT_BACKGROUND) -
     for a in np.linspace(0.0, OVERLAY_MAX_ALPHA, n):
         out.append(tuple(int(round(v)) for v in bg * (1 - a) + col * a))
     return out
+
+
+def crop_region(image: Optional[np.ndarray], roi: Optional[Sequence[int]], channels_first: bool = True):
+    """The part of an image in the region ``roi = (x0, y0, w, h)`` (None: all of it):
+    ``[C, H, W]`` (``channels_first``) or ``[H, W, C]`` -> the same layout cropped (a view)."""
+    if image is None or roi is None:
+        return image
+    x0, y0, w, h = (int(v) for v in roi)
+    return image[:, y0:y0 + h, x0:x0 + w] if channels_first else image[y0:y0 + h, x0:x0 + w]
 
 
 def upsample_nearest(grid: np.ndarray, height: int, width: int) -> np.ndarray:

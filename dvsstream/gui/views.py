@@ -174,6 +174,15 @@ class EventView(pg.GraphicsLayoutWidget):
         self.grid = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen((255, 255, 255, 34), width=1))
         self.grid.setZValue(11)
         self.view.addItem(self.grid)
+        #: the region the model sees, outlined; drag it to move the region
+        self.region_item = pg.ROI((0, 0), (1, 1), movable=True, resizable=False, rotatable=False,
+                                  pen=pg.mkPen("#e6e9ee", width=1.5, style=QtCore.Qt.PenStyle.DashLine),
+                                  translateSnap=True, snapSize=1.0)
+        self.region_item.setZValue(12)
+        self.region_item.setVisible(False)
+        self.region_item.setToolTip("The region of the sensor the model sees: drag it to move it")
+        self.view.addItem(self.region_item)
+        self.region: Optional[tuple[int, int, int, int]] = None  # (x0, y0, w, h); None: the whole sensor
         self.sensor: Optional[tuple[int, int]] = None  # (width, height)
         self.patch_grid: Optional[tuple[int, int]] = None  # (rows, cols) of the model's tokens
         self.source_text = ""
@@ -204,11 +213,35 @@ class EventView(pg.GraphicsLayoutWidget):
         self.patch_grid = tuple(grid) if grid else None
         self._draw_grid()
 
+    def set_region(self, roi: Optional[tuple[int, int, int, int]]) -> None:
+        """The region ``(x0, y0, w, h)`` the model sees (None: the whole sensor): outlined
+        when it is not the whole sensor; the attention and the patch grid are drawn over it."""
+        self.region = tuple(int(v) for v in roi) if roi is not None else None
+        x0, y0, w, h = self._region_rect()
+        whole = self.sensor is not None and (x0, y0, w, h) == (0, 0, *self.sensor)
+        self.region_item.blockSignals(True)
+        self.region_item.setPos((x0, y0), update=False)
+        self.region_item.setSize((w, h), update=False)
+        if self.sensor is not None:
+            self.region_item.maxBounds = QtCore.QRectF(0, 0, *self.sensor)
+        self.region_item.stateChanged(finish=False)
+        self.region_item.blockSignals(False)
+        self.region_item.setVisible(not whole)
+        self.overlay.setRect(QtCore.QRectF(x0, y0, w, h))
+        self._draw_grid()
+
+    def _region_rect(self) -> tuple[int, int, int, int]:
+        if self.region is not None:
+            return self.region
+        w, h = self.sensor or (1, 1)
+        return 0, 0, w, h
+
     def _draw_grid(self) -> None:
         if self.patch_grid is None or self.sensor is None:
             self.grid.setData([], [])
             return
-        xs, ys = _grid_lines(*self.patch_grid, height=self.sensor[1], width=self.sensor[0])
+        x0, y0, w, h = self._region_rect()
+        xs, ys = _grid_lines(*self.patch_grid, height=h, width=w, x0=x0, y0=y0)
         self.grid.setData(xs, ys)
 
     def _legend(self) -> None:
@@ -236,7 +269,7 @@ class EventView(pg.GraphicsLayoutWidget):
             return
         self.overlay.setImage(spatial, autoLevels=False, levels=levels)
         if self.sensor is not None:
-            self.overlay.setRect(QtCore.QRectF(0, 0, *self.sensor))
+            self.overlay.setRect(QtCore.QRectF(*self._region_rect()))
         if not self.overlay.isVisible():
             self.overlay.setVisible(True)
             self._legend()
@@ -494,7 +527,7 @@ class PredictionPanel(QtWidgets.QWidget):
         self.top_label = QtWidgets.QLabel("–")
         self.top_label.setObjectName("topClass")
         self.top_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.top_label.setWordWrap(True)
+        self.top_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         self.truth_label = QtWidgets.QLabel("")
         self.truth_label.setObjectName("truth")
         self.truth_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
@@ -575,9 +608,12 @@ class PredictionPanel(QtWidgets.QWidget):
             text.setColor("#15181e" if inside else "#e6e9ee")
             text.setAnchor((1, 0.5) if inside else (0, 0.5))
             text.setPos(float(p) - 0.015 if inside else float(p) + 0.015, i)
+        name, value = self.class_names[top], f"{probs[top] * 100:.0f} %"
+        pt = self._headline_pt(f"{name}  {value}")
+        self.top_label.setToolTip(f"{name}  {value}")
         self.top_label.setText(
-            f"<span style='font-size:20pt;font-weight:700;color:{ACCENT}'>{self.class_names[top]}</span>"
-            f"<span style='font-size:16pt;color:#e6e9ee'>&nbsp;&nbsp;{probs[top] * 100:.0f} %</span>")
+            f"<span style='font-size:{pt}pt;font-weight:700;color:{ACCENT}'>{name}</span>"
+            f"<span style='font-size:{max(10, pt - 4)}pt;color:#e6e9ee'>&nbsp;&nbsp;{value}</span>")
         if pred.label is not None and 0 <= pred.label < n:
             ok = pred.label == top
             mark = (f"<span style='color:{TRUTH}'>✔ correct</span>" if ok
@@ -588,6 +624,18 @@ class PredictionPanel(QtWidgets.QWidget):
                 f"<span style='font-size:12pt'>&nbsp;&nbsp;{mark}</span>")
         else:
             self.truth_label.setText(f"<span style='font-size:12pt;color:{MUTED}'>no true label in this stream</span>")
+
+    def _headline_pt(self, text: str, largest: int = 20, smallest: int = 11) -> int:
+        """The largest bold point size (down to ``smallest``) at which ``text`` fits the
+        headline's width (long class names shrink instead of being cut)."""
+        width = max(50, self.top_label.width() - 8)
+        font = QtGui.QFont(self.top_label.font())
+        font.setBold(True)
+        for pt in range(largest, smallest, -1):
+            font.setPointSize(pt)
+            if QtGui.QFontMetrics(font).horizontalAdvance(text) <= width:
+                return pt
+        return smallest
 
     def truth_text(self) -> str:
         """The true-label line as plain text ("" when there is none)."""
@@ -666,8 +714,9 @@ class HistoryStrip(pg.GraphicsLayoutWidget):
 
     def _show_marks(self, columns: Sequence[int]) -> None:
         columns = list(columns)[-self.MAX_MARKS:]
-        for line, col in zip(self.marks, columns):
+        for k, (line, col) in enumerate(zip(self.marks, columns)):
             line.setValue((col - self.n_cols) * self.hop_s)
+            line.label.setVisible(k == len(columns) - 1)  # one "loop" word, on the newest
             line.setVisible(True)
         for line in self.marks[len(columns):]:
             line.setVisible(False)

@@ -96,6 +96,8 @@ class MainWindow(QtWidgets.QMainWindow):
         deterministic: bool = False,
         t_origin: Optional[float] = None,
         autostart: bool = True,
+        roi: Optional[tuple[int, int, int, int]] = None,
+        resize: Optional[tuple[int, int]] = None,
     ) -> None:
         super().__init__()
         self.settings = settings or Settings()
@@ -106,6 +108,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if checkpoint is not None and checkpoint != self.settings.checkpoint:
             self.settings.window_ms = self.settings.hop_ms = self.settings.T = None
         self.controller = Controller(self.settings, device=device, deterministic=deterministic)
+        self.controller.roi, self.controller.resize = roi, resize
         self.t_origin = t_origin if t_origin is not None else time.perf_counter()
         self.first_frame_s: Optional[float] = None
         #: seconds from ``t_origin``: "window" (built), "start" (event loop running),
@@ -144,6 +147,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._place_on_screen()
 
         self.clip_done.connect(self._clip_finished)
+        self.event_view.region_item.sigRegionChangeFinished.connect(self._guarded(self._region_dragged))
         self.timer = QtCore.QTimer(self)
         self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._guarded(self.tick))
@@ -546,6 +550,7 @@ class MainWindow(QtWidgets.QMainWindow):
         b = p.binning
         self._show_model(loaded, b, p.class_names)
         self.event_view.set_sensor(p.sensor_size.width, p.sensor_size.height, window_ms=b.window_us / 1000)
+        self.event_view.set_region(b.roi)
         self.event_view.update_overlay(None, (0, 1))
         self._last_pred = None
         self._last_t_end = object()
@@ -628,7 +633,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self._last_pred = pred
             self._draw_prediction(p, pred)
         if new_frame and image is not None and t_end is not None:
-            self._keep_for_clip(p, image, t_end - (snap["stats"].stream_start_us or 0))
+            self._keep_for_clip(p, state.crop_region(image, p.binning.roi),
+                                t_end - (snap["stats"].stream_start_us or 0))
         self._update_fps(now)
         if now - self._last_stats > STATS_MS / 1000:
             self._last_stats = now
@@ -648,7 +654,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.history.update_history(p.recent_predictions())
         if pred.attention:
             self.attention.update_maps(state.attention_maps(pred.attention, self.attention.kind))
-            self.attention.update_scene(self.event_view.rgb)
+            self.attention.update_scene(state.crop_region(self.event_view.rgb, p.binning.roi, channels_first=False))
             overlay = state.overlay_map(pred.attention) if self.settings.overlay else None
             self.event_view.update_overlay(overlay, state.overlay_levels(self.attention.head_dim))
 
@@ -740,7 +746,7 @@ class MainWindow(QtWidgets.QMainWindow):
         start = str(Path(self.controller.source_uri).parent) if self.controller.kind == "file" else str(Path.home())
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
             self, "Open an event recording", start,
-            "Event recordings (*.aedat4 *.aedat *.aedat3 *.h5 *.hdf5 *.npy);;All files (*)")
+            "Event recordings (*.aedat4 *.aedat *.aedat3 *.h5 *.hdf5 *.npy *.raw *.dat);;All files (*)")
         if path:
             self.open_source(path)
 
@@ -802,6 +808,27 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.build(self.controller.source_uri or self._initial_source, checkpoint=path):
             return True
         s.checkpoint, s.window_ms, s.hop_ms, s.T = old
+        return False
+
+    def _region_dragged(self, item) -> None:
+        """The outline was moved: the model sees the region under it from now on."""
+        x, y = (int(round(v)) for v in item.pos())
+        w, h = (int(round(v)) for v in item.size())
+        p = self.controller.pipeline
+        if p is None or (x, y, w, h) == p.binning.roi:
+            return
+        self.set_region((x, y, w, h))
+
+    def set_region(self, roi: Optional[tuple[int, int, int, int]]) -> bool:
+        """The region of the sensor the model sees (None: the default for the source);
+        rebuilds the pipeline, or says why not and keeps the old region."""
+        old = self.controller.roi
+        self.controller.roi = tuple(roi) if roi is not None else None
+        if self.build(self.controller.source_uri):
+            return True
+        self.controller.roi = old
+        if self.controller.pipeline is not None:
+            self.event_view.set_region(self.controller.pipeline.binning.roi)
         return False
 
     def _kind_changed(self, index: int) -> None:

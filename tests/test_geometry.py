@@ -1,0 +1,141 @@
+"""Any sensor to a model's input: the region of interest and the resize in the
+streaming binner, the default geometry for a sensor and a model, and ``run`` / the
+window on a real 320x240 DVXplorer recording."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+
+from dvsstream.binning import StreamingBinner
+from dvsstream.events import EVENT_DTYPE, parse_roi, parse_size
+from dvsstream.pipeline import BinningConfig, geometry_for
+
+
+def _random_events(n: int, width: int, height: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    ev = np.zeros(n, EVENT_DTYPE)
+    ev["t"] = np.sort(rng.integers(0, 400_000, n))
+    ev["x"] = rng.integers(0, width, n)
+    ev["y"] = rng.integers(0, height, n)
+    ev["p"] = rng.integers(0, 2, n)
+    return ev
+
+
+def _window_frames(binner: StreamingBinner, ev: np.ndarray) -> np.ndarray:
+    windows = binner.push(ev) + binner.flush()
+    return windows[0].frames
+
+
+@pytest.mark.parametrize("roi, size", [((40, 0, 240, 240), (64, 64)), ((0, 0, 320, 240), (100, 75)),
+                                       ((13, 7, 200, 150), (200, 150)), ((40, 0, 240, 240), (80, 80))])
+def test_region_resize_is_exact_nearest_bin(roi, size):
+    """Every event of the region lands in pixel (x * W // rw, y * H // rh); the rest is
+    counted outside the region; nothing is lost."""
+    ev = _random_events(200_000, 320, 240, seed=1)
+    binner = StreamingBinner((320, 240), 400_000, 1, 400_000, roi=roi, size=size)
+    frames = _window_frames(binner, ev)
+    x0, y0, rw, rh = roi
+    inside = (ev["x"] >= x0) & (ev["x"] < x0 + rw) & (ev["y"] >= y0) & (ev["y"] < y0 + rh)
+    sel = ev[inside]
+    want = np.zeros((2, size[1], size[0]), np.float32)
+    np.add.at(want, (sel["p"].astype(int), (sel["y"].astype(np.int64) - y0) * size[1] // rh,
+                     (sel["x"].astype(np.int64) - x0) * size[0] // rw), 1)
+    np.testing.assert_array_equal(frames[0], want)
+    assert binner.stats.binned == inside.sum() and binner.outside_roi == (~inside).sum()
+    assert binner.stats.binned + binner.outside_roi == len(ev)
+
+
+def test_integer_resize_equals_pooling():
+    ev = _random_events(100_000, 128, 128, seed=2)
+    pooled = _window_frames(StreamingBinner((128, 128), 400_000, 1, 400_000, downsample=2), ev)
+    resized = _window_frames(StreamingBinner((128, 128), 400_000, 1, 400_000, size=(64, 64)), ev)
+    np.testing.assert_array_equal(pooled, resized)
+
+
+def test_resize_larger_than_region_is_refused():
+    with pytest.raises(ValueError, match="larger than the 240x240 region"):
+        StreamingBinner((320, 240), 400_000, 8, 50_000, roi=(40, 0, 240, 240), size=(256, 256))
+    with pytest.raises(ValueError, match="not inside the 320x240 sensor"):
+        StreamingBinner((320, 240), 400_000, 8, 50_000, roi=(200, 0, 240, 240), size=(64, 64))
+
+
+@pytest.mark.parametrize("sensor, roi", [((128, 128), None), ((320, 240), (40, 0, 240, 240)),
+                                         ((346, 260), (43, 0, 260, 260)), ((640, 480), (80, 0, 480, 480)),
+                                         ((1280, 720), (280, 0, 720, 720))])
+def test_default_geometry_is_the_largest_centred_square(sensor, roi):
+    geo = geometry_for((64, 64), sensor)
+    assert geo.roi == roi and geo.size == (64, 64)
+    b = BinningConfig(400_000, 8, 50_000).replace(geometry=geo)
+    assert b.frame_size(sensor) == (64, 64) and b.binner(sensor).frame_shape == (8, 2, 64, 64)
+
+
+def test_geometry_overrides_and_bad_values():
+    assert geometry_for((64, 64), (320, 240), roi=(0, 0, 128, 128)).roi == (0, 0, 128, 128)
+    with pytest.raises(ValueError, match="not inside the 320x240 sensor"):
+        geometry_for((64, 64), (320, 240), roi=(300, 0, 64, 64))
+    with pytest.raises(ValueError, match="does not match the model's 64x64"):
+        geometry_for((64, 64), (320, 240), resize=(32, 32))
+    assert parse_roi("40, 0,240,240") == (40, 0, 240, 240) and parse_size("64X48") == (64, 48)
+    for bad in ("1,2,3", "a,b,c,d", "0,0,-1,4"):
+        with pytest.raises(ValueError):
+            parse_roi(bad)
+    with pytest.raises(ValueError):
+        parse_size("64")
+
+
+def _cli(*args, cwd=None):
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "dvsstream.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)
+
+
+def test_run_on_a_real_dvxplorer_recording(real_data, tmp_path):
+    path = real_data("dvxplorer_sample.aedat4")
+    out = tmp_path / "r.json"
+    proc = _cli("run", "--source", str(path), "--quiet", "--json-out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert report["events_read"] == 111_954
+    assert report["events_read"] == (report["events_binned"] + report["events_out_of_bounds"]
+                                     + report["events_outside_roi"] + report["events_late"])
+    assert report["events_outside_roi"] > 0 and report["binning"]["roi"] == [40, 0, 240, 240]
+    assert "region 240x240 at (40, 0), resized 3.75:1" in report["geometry"]
+    assert "320x240 sensor, region 240x240" in proc.stderr and report["windows_classified"] > 0
+    bad = _cli("run", "--source", str(path), "--roi", "300,0,64,64", "--quiet")
+    assert bad.returncode == 2 and "not inside the 320x240 sensor" in bad.stderr
+    assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    bad = _cli("run", "--source", str(path), "--resize", "32x32", "--quiet")
+    assert bad.returncode == 2 and "does not match the model's 64x64" in bad.stderr
+    bad = _cli("run", "--source", str(path), "--roi", "1,2,3")
+    assert bad.returncode == 2 and "x,y,w,h" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.skipif(not all(__import__("importlib").util.find_spec(m) for m in ("PySide6", "pytestqt")),
+                    reason="PySide6 and pytest-qt are needed")
+def test_window_outlines_and_moves_the_region(qtbot, tmp_path, real_data, monkeypatch):
+    from dvsstream.gui import state
+    from dvsstream.gui.state import Settings
+    from dvsstream.gui.window import MainWindow
+
+    monkeypatch.setenv(state.SETTINGS_ENV, str(tmp_path / "settings.json"))
+    win = MainWindow(Settings(output_dir=str(tmp_path)), None, source=str(real_data("dvxplorer_sample.aedat4")))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win._last_pred is not None, timeout=20_000)
+    ev = win.event_view
+    assert win.controller.pipeline.binning.roi == (40, 0, 240, 240) and not win.errors
+    assert ev.region_item.isVisible() and tuple(ev.region_item.pos()) == (40, 0)
+    assert ev.image.image.shape == (240, 320, 3)  # the whole sensor is shown
+    ev.region_item.setPos((70, 0))  # a drag: the model sees the region under the outline
+    qtbot.waitUntil(lambda: win.controller.pipeline.binning.roi == (70, 0, 240, 240), timeout=10_000)
+    assert not win.errors
+    assert win.set_region((200, 0, 240, 240)) is False and "not inside" in win.last_error
+    assert win.controller.pipeline.binning.roi == (70, 0, 240, 240)
