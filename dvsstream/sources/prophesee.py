@@ -307,7 +307,12 @@ class PropheseeSource(FileSource):
     def _wizard(self):
         """An expelliarmus Wizard positioned at the first body byte (our header parse,
         not expelliarmus's, which loops forever on a header cut mid-line)."""
-        from expelliarmus import Wizard
+        try:
+            from expelliarmus import Wizard
+        except ImportError:
+            raise FormatError(f"{self.path}: Prophesee files are decoded by expelliarmus, which is not "
+                              "installed; pip install expelliarmus (on Python 3.12+ it builds from "
+                              "source and needs a C compiler)") from None
 
         wizard = Wizard(encoding=self.encoding, chunk_size=self.chunk_events, buff_size=BUFF_WORDS)
         path = Path(self.path).resolve()
