@@ -170,15 +170,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     1/fps of stream time (dvsstream.gui.clip.render_recording; torch and PyAV load there)."""
     from dvsstream.gui.clip import DEFAULT_FPS, render_recording
 
-    source = args.source
-    if source is None:
-        from dvsstream.live import DEFAULT_RECORDING, default_recording
+    from dvsstream.live import source_or_default
 
-        rec = default_recording()
-        if rec is None:
-            raise DvsstreamError("no SOURCE given and the shipped recording "
-                                 f"recordings/{DEFAULT_RECORDING} is not here; pass a recording")
-        source = str(rec)
+    source = source_or_default(args.source, "SOURCE (a recording)")
     with _progress(None, unit="frame", desc="rendering") as bar:
         summary = render_recording(source, args.out, checkpoint=args.checkpoint, start_s=args.start,
                                    duration_s=args.duration, fps=DEFAULT_FPS if args.fps is None else args.fps,

@@ -180,15 +180,21 @@ def write_json(report: dict[str, Any], path: str) -> None:
     os.replace(tmp, path)
 
 
+def source_or_default(source: Optional[str], option: str = "--source URI") -> str:
+    """``source``, else the shipped recording; a one-line :class:`DvsstreamError` naming
+    ``option`` when neither is there (an installed package without ``recordings/``)."""
+    if source is not None:
+        return source
+    rec = default_recording()
+    if rec is None:
+        raise DvsstreamError(f"no {option.split()[0]} given and the shipped recording "
+                             f"recordings/{DEFAULT_RECORDING} is not here; pass {option}")
+    return str(rec)
+
+
 def run_live(args) -> int:
     """CLI body of ``dvsstream run``."""
-    source = args.source
-    if source is None:
-        rec = default_recording()
-        if rec is None:
-            raise DvsstreamError("no --source given and the shipped recording "
-                                 f"recordings/{DEFAULT_RECORDING} is not here; pass --source URI")
-        source = str(rec)
+    source = source_or_default(args.source)
     t0_box: list = []
 
     def show(pred, class_names) -> None:
