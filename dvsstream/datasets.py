@@ -94,7 +94,6 @@ import json
 import logging
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
@@ -103,6 +102,7 @@ import numpy as np
 import torch
 
 from dvsstream.errors import DvsstreamError
+from dvsstream.fileio import replace_atomically
 from dvsstream.release_data import (
     CONVENTIONS,
     DEFAULT_CONVENTION,
@@ -892,13 +892,7 @@ class FrameDataset(torch.utils.data.Dataset):
     def _atomic(self, path: Path, write) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-            try:
-                write(tmp)
-                os.replace(tmp, path)
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
+            replace_atomically(path, write)
         except OSError as exc:
             log.warning("cannot write the frame cache at %s (%s); continuing without it", self.cache_dir, exc)
             self.cache_dir = None

@@ -60,6 +60,7 @@ import numpy as np
 import torch
 
 from dvsstream.errors import DvsstreamError
+from dvsstream.fileio import replace_atomically
 
 __all__ = ["run_eval", "evaluate", "load_eval_model"]
 
@@ -253,18 +254,14 @@ def export_checkpoint(model, path, classes, spec, info: Mapping, dataset: str) -
     from dvsstream.models import save_checkpoint
 
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(model, tmp, classes=list(classes), frame_spec=spec.to_dict(), dataset=dataset,
-                        label_order=dict(info["label_order"]), exported_from=str(info["checkpoint"]),
-                        release_args=info.get("release_args"))
-        os.replace(tmp, path)
+        replace_atomically(path, lambda tmp: save_checkpoint(
+            model, tmp, classes=list(classes), frame_spec=spec.to_dict(), dataset=dataset,
+            label_order=dict(info["label_order"]), exported_from=str(info["checkpoint"]),
+            release_args=info.get("release_args")))
     except OSError as exc:
         raise DvsstreamError(f"cannot write {path} ({exc.strerror or exc})") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     print(f"exported {path} (classes in the dataset's order, frame spec {spec.tag()})", file=sys.stderr)
 
 
@@ -519,16 +516,14 @@ def _report(args, parts, summary, dataset, classes, info, spec, spec_source, dis
 def _write_atomically(path: Path, write) -> None:
     """``write(file)`` on a temporary name beside ``path``, then ``os.replace``: an
     interrupted run leaves the previous file whole. An OSError becomes one line."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    def to_file(tmp: Path) -> None:
         with open(tmp, "w", newline="") as f:
             write(f)
-        os.replace(tmp, path)
+
+    try:
+        replace_atomically(path, to_file)
     except OSError as exc:
         raise DvsstreamError(f"cannot write {path} ({exc.strerror or exc})") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _write_samples_csv(f, rows, dataset, classes) -> None:

@@ -21,11 +21,12 @@ is never imported, and figures can be drawn from any thread.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
+
+from dvsstream.fileio import replace_atomically
 
 if TYPE_CHECKING:  # for the annotations only: importing matplotlib costs ~0.5 s
     from matplotlib.figure import Figure
@@ -248,23 +249,10 @@ def confidence_figure(confidence, correct, bins: int = 20, title: Optional[str] 
 
 
 # ------------------------------------------------------------------ files
-def _replace_atomically(path: Path, write: Callable[[Path], None]) -> Path:
-    """``write(tmp)`` to a unique name beside ``path``, then ``os.replace`` it onto
-    ``path``: a failure or a crash leaves the previous file whole (and no stray temp)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
 def save_figure(fig: "Figure", path: str | os.PathLike) -> Path:
     """Write ``fig`` as a PNG of ``figsize x DPI`` pixels to ``path``, atomically."""
     path = Path(path)
-    return _replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
+    return replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
 
 
 def write_report_plots(

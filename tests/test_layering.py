@@ -26,6 +26,7 @@ DATA_PATH = [
     "dvsstream.gestures",
     "dvsstream.synth",
     "dvsstream.plots",
+    "dvsstream.fileio",
     "dvsstream.cli",
     "dvsstream.gui.clip",  # clips: torch and PyAV load only when a clip is written
 ]
