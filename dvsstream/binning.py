@@ -37,8 +37,10 @@ from dvsstream.events import EVENT_DTYPE, SensorSize, sensor_size_of
 
 __all__ = [
     "BinStats",
+    "Geometry",
     "events_to_frames",
     "batch_events_to_frames",
+    "geometry_for",
     "StreamingBinner",
     "Window",
 ]
@@ -685,3 +687,47 @@ class StreamingBinner:
         s[8] = s[3] - self.n_bins + 1
         self.empty_windows_skipped += n_skip
         self._pending_gap += n_skip
+
+
+# ============================================================== geometry
+@dataclass(frozen=True)
+class Geometry:
+    """Where a model's input comes from on a sensor: the region ``roi = (x0, y0, w, h)``
+    (sensor pixels, None: the whole sensor) resized to ``size = (width, height)``."""
+
+    roi: tuple[int, int, int, int] | None
+    size: tuple[int, int]
+
+    def describe(self, sensor_size) -> str:
+        w, h = (int(v) for v in sensor_size)
+        x0, y0, rw, rh = self.roi if self.roi is not None else (0, 0, w, h)
+        ratio = f"pooled by {rw // self.size[0]}" if (rw % self.size[0] == 0 and rh % self.size[1] == 0
+                                                     and rw // self.size[0] == rh // self.size[1]) \
+            else f"resized {rw / self.size[0]:.3g}:1 (nearest bin)"
+        region = "the whole sensor" if (x0, y0, rw, rh) == (0, 0, w, h) else f"region {rw}x{rh} at ({x0}, {y0})"
+        return f"{w}x{h} sensor, {region}, {ratio} to {self.size[0]}x{self.size[1]}"
+
+
+def geometry_for(model_size: tuple[int, int], sensor_size, roi: Sequence[int] | None = None,
+                 resize: Sequence[int] | None = None) -> Geometry:
+    """The region and size that feed a model of input ``model_size = (width, height)``
+    from ``sensor_size``. Default: the whole sensor when it is an integer multiple of
+    the input (128x128 -> 64x64: pooled by 2), else the largest centred region with the
+    input's aspect ratio, resized to the input (320x240 -> the centred 240x240 ->
+    64x64). ``roi`` / ``resize`` override it. Raises ``ValueError`` (one line) for a
+    region outside the sensor, or a size the model does not take."""
+    w, h = (int(v) for v in sensor_size)
+    mw, mh = (int(v) for v in model_size)
+    size = tuple(int(v) for v in resize) if resize is not None else (mw, mh)
+    if tuple(size) != (mw, mh):
+        raise ValueError(f"resize {size[0]}x{size[1]} does not match the model's {mw}x{mh} input")
+    if roi is not None:
+        x0, y0, rw, rh = (int(v) for v in roi)
+        if x0 < 0 or y0 < 0 or rw <= 0 or rh <= 0 or x0 + rw > w or y0 + rh > h:
+            raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}) is not inside the {w}x{h} sensor")
+        return Geometry((x0, y0, rw, rh), size)
+    if w % mw == 0 and h % mh == 0 and w // mw == h // mh:
+        return Geometry(None, size)
+    scale = min(w / mw, h / mh)
+    rw, rh = int(mw * scale), int(mh * scale)
+    return Geometry(((w - rw) // 2, (h - rh) // 2, rw, rh), size)

@@ -47,6 +47,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"format:      {info['format']}")
         print(f"camera:      {info['camera'] or '(not recorded)'}")
         print(f"resolution:  {info['width']} x {info['height']}")
+        _print_model_view((info["width"], info["height"]), args)
         sys.stdout.flush()
         with _progress(getattr(source, "n_events", None), desc="reading") as bar:
             for packet in source:
@@ -67,6 +68,20 @@ def cmd_info(args: argparse.Namespace) -> int:
               f"{stats.out_of_order:,} out of order (re-sorted)")
     _print_warnings(stats)
     return 0
+
+
+def _print_model_view(sensor_size, args: argparse.Namespace) -> None:
+    """The region of the sensor a model of ``--model-size`` (default: the shipped model's
+    64x64) would see, and how it is scaled; or why that region cannot be used."""
+    from dvsstream.binning import geometry_for
+
+    size = args.model_size
+    try:
+        geometry = geometry_for(size, sensor_size, args.roi, args.resize)
+        text = geometry.describe(sensor_size)
+    except ValueError as exc:
+        raise DvsstreamError(f"{args.file}: {exc}") from None
+    print(f"model sees:  {text} (a {size[0]}x{size[1]} model; --roi / --resize to change)")
 
 
 # ------------------------------------------------------------------ record / convert
@@ -205,9 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
+    from dvsstream.events import parse_size
+
     p = sub.add_parser("info", help="format, camera, resolution, events, duration and rates of a recording")
     p.add_argument("file")
     p.add_argument("--peak-bin-us", type=int, default=10_000, help="bin for the peak rate (µs, default 10 ms)")
+    p.add_argument("--model-size", type=_argument_type(parse_size), default=(64, 64), metavar="WxH",
+                   help="the input of the model whose view to show (default 64x64: the shipped model)")
+    add_geometry_arguments(p)
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("convert", help="convert any readable recording to dvsstream HDF5")

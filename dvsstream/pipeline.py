@@ -53,7 +53,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from dvsstream.binning import StreamingBinner, Window
+from dvsstream.binning import Geometry, StreamingBinner, Window, geometry_for
 from dvsstream.events import EVENT_DTYPE, SensorSize
 from dvsstream.models import energy_report, record_attention, record_firing_rates
 from dvsstream.models.spikformer import Spikformer
@@ -132,7 +132,7 @@ class BinningConfig:
 
     def replace(self, window_ms: Optional[float] = None, hop_ms: Optional[float] = None,
                 n_bins: Optional[int] = None, downsample: Optional[int] = None,
-                geometry: Optional["Geometry"] = None) -> "BinningConfig":
+                geometry: Optional[Geometry] = None) -> "BinningConfig":
         """This binning with the given parts changed (times in ms; None keeps a part;
         ``geometry`` sets the region and size, and the pooling to 1).
         Raises ``ValueError`` saying why when they do not fit together."""
@@ -144,49 +144,6 @@ class BinningConfig:
             roi=self.roi if geometry is None else geometry.roi,
             size=self.size if geometry is None else geometry.size,
         )
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Where a model's input comes from on a sensor: the region ``roi = (x0, y0, w, h)``
-    (sensor pixels, None: the whole sensor) resized to ``size = (width, height)``."""
-
-    roi: Optional[tuple[int, int, int, int]]
-    size: tuple[int, int]
-
-    def describe(self, sensor_size) -> str:
-        w, h = (int(v) for v in sensor_size)
-        x0, y0, rw, rh = self.roi if self.roi is not None else (0, 0, w, h)
-        ratio = f"pooled by {rw // self.size[0]}" if (rw % self.size[0] == 0 and rh % self.size[1] == 0
-                                                     and rw // self.size[0] == rh // self.size[1]) \
-            else f"resized {rw / self.size[0]:.3g}:1 (nearest bin)"
-        region = "the whole sensor" if (x0, y0, rw, rh) == (0, 0, w, h) else f"region {rw}x{rh} at ({x0}, {y0})"
-        return f"{w}x{h} sensor, {region}, {ratio} to {self.size[0]}x{self.size[1]}"
-
-
-def geometry_for(model_size: tuple[int, int], sensor_size, roi: Optional[Sequence[int]] = None,
-                 resize: Optional[Sequence[int]] = None) -> Geometry:
-    """The region and size that feed a model of input ``model_size = (width, height)``
-    from ``sensor_size``. Default: the whole sensor when it is an integer multiple of
-    the input (128x128 -> 64x64: pooled by 2), else the largest centred region with the
-    input's aspect ratio, resized to the input (320x240 -> the centred 240x240 ->
-    64x64). ``roi`` / ``resize`` override it. Raises ``ValueError`` (one line) for a
-    region outside the sensor, or a size the model does not take."""
-    w, h = (int(v) for v in sensor_size)
-    mw, mh = (int(v) for v in model_size)
-    size = tuple(int(v) for v in resize) if resize is not None else (mw, mh)
-    if tuple(size) != (mw, mh):
-        raise ValueError(f"resize {size[0]}x{size[1]} does not match the model's {mw}x{mh} input")
-    if roi is not None:
-        x0, y0, rw, rh = (int(v) for v in roi)
-        if x0 < 0 or y0 < 0 or rw <= 0 or rh <= 0 or x0 + rw > w or y0 + rh > h:
-            raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}) is not inside the {w}x{h} sensor")
-        return Geometry((x0, y0, rw, rh), size)
-    if w % mw == 0 and h % mh == 0 and w // mw == h // mh:
-        return Geometry(None, size)
-    scale = min(w / mw, h / mh)
-    rw, rh = int(mw * scale), int(mh * scale)
-    return Geometry(((w - rw) // 2, (h - rh) // 2, rw, rh), size)
 
 
 @dataclass

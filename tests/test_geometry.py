@@ -139,3 +139,14 @@ def test_window_outlines_and_moves_the_region(qtbot, tmp_path, real_data, monkey
     assert not win.errors
     assert win.set_region((200, 0, 240, 240)) is False and "not inside" in win.last_error
     assert win.controller.pipeline.binning.roi == (70, 0, 240, 240)
+
+
+def test_info_shows_the_region_a_model_sees(real_data):
+    path = real_data("dvxplorer_sample.aedat4")
+    proc = _cli("info", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert "model sees:  320x240 sensor, region 240x240 at (40, 0), resized 3.75:1" in proc.stdout
+    proc = _cli("info", str(path), "--model-size", "32x24")
+    assert "the whole sensor, pooled by 10 to 32x24" in proc.stdout
+    bad = _cli("info", str(path), "--roi", "300,0,64,64")
+    assert bad.returncode == 2 and "not inside the 320x240 sensor" in bad.stderr and "Traceback" not in bad.stderr
