@@ -152,7 +152,7 @@ def test_loop_restarts_binning_and_state(loaded):
     from dvsstream.binning import StreamingBinner
 
     gc.collect()  # a retired binner is not kept (a window looping for hours grew by one ring a loop)
-    assert sum(isinstance(o, StreamingBinner) and o is not pipe._binner for o in gc.get_objects()) == 0
+    assert sum(type(o) is StreamingBinner and o is not pipe._binner for o in gc.get_objects()) == 0
 
 
 def test_attention_taps_in_the_pipeline(loaded):
