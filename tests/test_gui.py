@@ -796,3 +796,16 @@ def test_export_clip_option(qtbot, tmp_path, capfd):
     assert run_gui(exit_after=1, settings_path=tmp_path / "g.json", export_clip=out) == 2  # exists
     assert "pass --force" in capfd.readouterr().err and out.read_bytes() == before
     assert run_gui(exit_after=1, settings_path=tmp_path / "g.json", export_clip=tmp_path / "c.avi") == 2
+
+
+def test_no_display_is_one_line_not_an_abort(tmp_path):
+    """Without a screen Qt aborts the process (status 134); the command says why instead."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env.update(HOME=str(tmp_path), DVSSTREAM_GUI_SETTINGS=str(tmp_path / "g.json"))
+    proc = subprocess.run([sys.executable, "-m", "dvsstream.cli", "gui", "--exit-after", "1"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().startswith("dvsstream gui: no display") and len(proc.stderr.strip().splitlines()) == 1

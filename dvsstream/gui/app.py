@@ -101,6 +101,9 @@ def run_gui(
 
     app = QtWidgets.QApplication.instance()
     owns_app = app is None
+    if owns_app and _no_display():
+        print(f"dvsstream gui: {_no_display()}", file=sys.stderr)
+        return 2
     if owns_app:
         app = QtWidgets.QApplication(sys.argv[:1])
         app.setApplicationName("dvsstream")
@@ -156,6 +159,17 @@ def run_gui(
     if unattended and win.errors:
         return 2
     return result["code"]
+
+
+def _no_display() -> Optional[str]:
+    """Why Qt would abort the process for want of a screen (Linux without ``DISPLAY`` or
+    ``WAYLAND_DISPLAY`` and no ``QT_QPA_PLATFORM`` chosen), or None."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display to open the window on (DISPLAY is not set); run it on a desktop, under "
+            "xvfb-run, or with QT_QPA_PLATFORM=offscreen together with --screenshot / --exit-after")
 
 
 def _check_arguments(speed: Optional[float], export_clip, force: bool) -> Optional[str]:
