@@ -116,15 +116,29 @@ def run_gui(
         win.export_clip_on_close = Path(export_clip)
     unattended = screenshot is not None or exit_after is not None
     result = {"code": 0}
+    if verbose:
+        win.first_frame.connect(lambda seconds: _print_first_frame(win, seconds, age0))
+    finish = _finisher(win, screenshot, verbose, result)
+    if exit_after is not None:
+        QtCore.QTimer.singleShot(int(max(0.0, exit_after) * 1000), finish)
+    elif screenshot is not None:
+        win.first_frame.connect(lambda _s: QtCore.QTimer.singleShot(1000, finish))
+    win.show()
+    _exec(app, owns_app, win)
+    if unattended and win.errors:
+        return 2
+    return result["code"]
 
-    def report_first(seconds: float) -> None:
-        if verbose:
-            since = f" ({age0 + seconds:.2f} s since the process started)" if age0 is not None else ""
-            print(f"dvsstream gui: first event frame after {seconds:.2f} s{since}; "
-                  + ", ".join(f"{k} {v:.2f} s" for k, v in win.timings.items()), flush=True)
 
-    win.first_frame.connect(report_first)
+def _print_first_frame(win, seconds: float, age0: Optional[float]) -> None:
+    since = f" ({age0 + seconds:.2f} s since the process started)" if age0 is not None else ""
+    print(f"dvsstream gui: first event frame after {seconds:.2f} s{since}; "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in win.timings.items()), flush=True)
 
+
+def _finisher(win, screenshot, verbose: bool, result: dict):
+    """The end of an unattended run: save the screenshot (``result["code"]`` 1 when it
+    cannot be written), say how it went with ``verbose``, close (2 after a failure)."""
     def finish() -> None:
         if screenshot is not None:
             try:
@@ -141,24 +155,23 @@ def run_gui(
         win.close()
         if win.errors:
             result["code"] = 2
+    return finish
 
-    if exit_after is not None:
-        QtCore.QTimer.singleShot(int(max(0.0, exit_after) * 1000), finish)
-    elif screenshot is not None:
-        win.first_frame.connect(lambda _s: QtCore.QTimer.singleShot(1000, finish))
-    win.show()
+
+def _exec(app, owns_app: bool, win) -> None:
+    """Run until ``win`` closes: the application's event loop, or inside another
+    application (tests, a notebook) a local loop."""
+    from PySide6 import QtCore
+
     if owns_app:
         _close_on_ctrl_c(win)
         app.exec()
-    else:  # inside another application (tests, a notebook): wait for this window
-        loop = QtCore.QEventLoop()
-        win.destroyed.connect(loop.quit)
-        win.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        if win.isVisible():
-            loop.exec()
-    if unattended and win.errors:
-        return 2
-    return result["code"]
+        return
+    loop = QtCore.QEventLoop()
+    win.destroyed.connect(loop.quit)
+    win.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
+    if win.isVisible():
+        loop.exec()
 
 
 def _no_display() -> Optional[str]:

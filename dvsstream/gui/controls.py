@@ -29,8 +29,18 @@ class ControlPanel(QtWidgets.QWidget):
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(4)
+        lay.addWidget(self._source_box())
+        lay.addWidget(self._playback_box())
+        lay.addWidget(self._model_box())
+        lay.addWidget(self._display_box())
+        lay.addWidget(self._output_box(clip_seconds))
+        lay.addWidget(self._keys_box(clip_seconds))
+        lay.addStretch(1)
+        for button in self.findChildren(QtWidgets.QPushButton):
+            button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.setFixedWidth(290)
 
-        # -- source
+    def _source_box(self) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Source")
         g = QtWidgets.QGridLayout(box)
         self.source_combo = QtWidgets.QComboBox()
@@ -52,9 +62,9 @@ class ControlPanel(QtWidgets.QWidget):
         self.connect_button = QtWidgets.QPushButton("Connect")
         g.addWidget(self.network_edit, 2, 0)
         g.addWidget(self.connect_button, 2, 1)
-        lay.addWidget(box)
+        return box
 
-        # -- playback
+    def _playback_box(self) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Playback")
         g = QtWidgets.QGridLayout(box)
         self.play_button = QtWidgets.QPushButton("▶ Play")
@@ -71,9 +81,9 @@ class ControlPanel(QtWidgets.QWidget):
         g.addWidget(self.speed_spin, 1, 1)
         self.loop_check = QtWidgets.QCheckBox("Loop recordings")
         g.addWidget(self.loop_check, 2, 0, 1, 2)
-        lay.addWidget(box)
+        return box
 
-        # -- model
+    def _model_box(self) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Model")
         g = QtWidgets.QGridLayout(box)
         self.checkpoint_label = ElidedLabel("shipped gesture model", mode=QtCore.Qt.TextElideMode.ElideMiddle)
@@ -107,9 +117,9 @@ class ControlPanel(QtWidgets.QWidget):
         self.mode_combo.addItem("window (recompute)", "window")
         self.mode_combo.setToolTip("step: only the new bins per hop, LIF state carried; window: all T bins from reset")
         g.addWidget(self.mode_combo, 5, 1)
-        lay.addWidget(box)
+        return box
 
-        # -- display
+    def _display_box(self) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Display")
         g = QtWidgets.QGridLayout(box)
         g.addWidget(QtWidgets.QLabel("Attention"), 0, 0)
@@ -120,9 +130,9 @@ class ControlPanel(QtWidgets.QWidget):
         g.addWidget(self.kind_combo, 0, 1)
         self.overlay_check = QtWidgets.QCheckBox("Attention over events")
         g.addWidget(self.overlay_check, 1, 0, 1, 2)
-        lay.addWidget(box)
+        return box
 
-        # -- output
+    def _output_box(self, clip_seconds: float) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Output")
         g = QtWidgets.QGridLayout(box)
         self.record_button = QtWidgets.QPushButton("● Record")
@@ -141,8 +151,9 @@ class ControlPanel(QtWidgets.QWidget):
         self.output_button = QtWidgets.QPushButton("Folder…")
         g.addWidget(self.output_label, 1, 0)
         g.addWidget(self.output_button, 1, 1)
-        lay.addWidget(box)
+        return box
 
+    def _keys_box(self, clip_seconds: float) -> QtWidgets.QGroupBox:
         rows = (("Space", "play / pause"), ("← →", "seek ∓1 s"), ("A", "attention kind"),
                 ("Ctrl+O", "open recording"), ("Ctrl+S", "screenshot"), ("Ctrl+R", "record"),
                 ("Ctrl+E", f"save the last {clip_seconds:g} s as a clip"), ("Q", "quit"))
@@ -154,8 +165,4 @@ class ControlPanel(QtWidgets.QWidget):
         keys.setObjectName("keys")
         box = QtWidgets.QGroupBox("Keys")
         QtWidgets.QVBoxLayout(box).addWidget(keys)
-        lay.addWidget(box)
-        lay.addStretch(1)
-        for button in self.findChildren(QtWidgets.QPushButton):
-            button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
-        self.setFixedWidth(290)
+        return box
