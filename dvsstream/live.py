@@ -112,6 +112,13 @@ def classify_stream(
         pipe.stop()
     if pipe.error is not None:
         raise pipe.error
+    return _report(source_uri, source, loaded, pipe, mode, deterministic, interrupted)
+
+
+def _report(source_uri: str, source, loaded, pipe, mode: str, deterministic: bool,
+            interrupted: bool) -> dict[str, Any]:
+    """The JSON report of a finished :func:`classify_stream` run."""
+    binning = pipe.binning
     stats = pipe.snapshot_stats()
     preds = list(pipe.predictions)
     names = pipe.class_names
