@@ -10,7 +10,9 @@ import uuid
 from pathlib import Path
 from typing import Callable, Union
 
-__all__ = ["replace_atomically", "temporary_beside"]
+from dvsstream.errors import DvsstreamError
+
+__all__ = ["check_output_file", "replace_atomically", "temporary_beside"]
 
 
 def temporary_beside(path: Union[str, os.PathLike]) -> Path:
@@ -31,4 +33,17 @@ def replace_atomically(path: Union[str, os.PathLike], write: Callable[[Path], No
     finally:
         if tmp.exists():
             tmp.unlink()
+    return path
+
+
+def check_output_file(path: Union[str, os.PathLike], what: str = "output") -> Path:
+    """Before any work: ``path`` can become a file (its folder exists, it is not a
+    folder). Raises a one-line :class:`~dvsstream.errors.DvsstreamError` otherwise;
+    missing folders are never created (a typo would scatter files)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise DvsstreamError(f"{path}: is a folder; give the {what} a file name")
+    if not folder.is_dir():
+        raise DvsstreamError(f"{path}: the folder {folder} does not exist; create it or choose another {what}")
     return path

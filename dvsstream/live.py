@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from dvsstream.errors import DvsstreamError
+from dvsstream.fileio import check_output_file, replace_atomically
 
 __all__ = ["DEFAULT_RECORDING", "REPLAY_PACKET_US", "default_recording", "classify_stream", "format_prediction",
            "run_live"]
@@ -178,13 +179,15 @@ def _what_runs(source, loaded, binning) -> str:
 
 
 def write_json(report: dict[str, Any], path: str) -> None:
-    """Write atomically (a crash never leaves half a report)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(report, f, indent=1, default=float)
-    os.replace(tmp, path)
+    """Write atomically (a crash never leaves half a report, nor a temporary file)."""
+    def dump(tmp: Path) -> None:
+        with open(tmp, "w") as f:
+            json.dump(report, f, indent=1, default=float)
+
+    try:
+        replace_atomically(check_output_file(path, "report"), dump)
+    except OSError as exc:
+        raise DvsstreamError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 
 
 def source_or_default(source: Optional[str], option: str = "--source URI") -> str:
@@ -202,6 +205,8 @@ def source_or_default(source: Optional[str], option: str = "--source URI") -> st
 def run_live(args) -> int:
     """CLI body of ``dvsstream run``."""
     source = source_or_default(args.source)
+    if args.json_out:
+        check_output_file(args.json_out, "report")  # before the run, not after it
     t0_box: list = []
 
     def show(pred, class_names) -> None:

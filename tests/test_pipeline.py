@@ -259,6 +259,8 @@ def test_cli_run_writes_the_report(tmp_path):
     (["--hop-ms", "33"], "multiple of the bin length"),
     (["--source", "synthetic:rate=1e4", "--speed", "2"], "recordings only"),
     (["--checkpoint", "/no/such.pt"], "/no/such.pt"),
+    (["--json-out", "/nonexistent-dvsstream-folder/r.json"], "does not exist"),  # never created
+    (["--json-out", "/"], "is a folder"),  # refused before the run, nothing left behind
 ])
 def test_cli_run_bad_input_is_one_line(args, message):
     res = run_cli("run", *args)
