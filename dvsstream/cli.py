@@ -86,16 +86,21 @@ def _print_model_view(sensor_size, args: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------ record / convert
 def _record(source_uri: str, out: str, duration: float | None, desc: str, force: bool,
-            **options) -> int:
+            roi=None, **options) -> int:
     from dvsstream.recording import record
     from dvsstream.sources import open_source
 
     with open_source(source_uri, **options) as source:
         with _progress(getattr(source, "n_events", None), desc=desc) as bar:
-            summary = record(source, out, duration_s=duration, overwrite=force,
-                             progress=lambda s: bar.update(s["events"] - bar.n))
+            try:
+                summary = record(source, out, duration_s=duration, overwrite=force, roi=roi,
+                                 progress=lambda s: bar.update(s["events"] + s["outside_roi"] - bar.n))
+            except ValueError as exc:
+                raise DvsstreamError(f"{source_uri}: {exc}") from None
         stats = source.stats
-    print(f"wrote {summary['events']:,} events ({summary['duration_s']:.3f} s of stream) to {out}")
+    cropped = (f" (the {roi[2]}x{roi[3]} region at ({roi[0]}, {roi[1]}); {summary['outside_roi']:,} events "
+               "outside it not written)" if roi is not None else "")
+    print(f"wrote {summary['events']:,} events ({summary['duration_s']:.3f} s of stream){cropped} to {out}")
     if summary.get("interrupted"):
         print("stopped by Ctrl-C; the file holds everything received until then")
     _print_warnings(stats)
@@ -103,7 +108,7 @@ def _record(source_uri: str, out: str, duration: float | None, desc: str, force:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    return _record(args.input, args.output, None, "converting", args.force)
+    return _record(args.input, args.output, None, "converting", args.force, roi=args.roi)
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -220,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    from dvsstream.events import parse_size
+    from dvsstream.events import parse_roi, parse_size
 
     p = sub.add_parser("info", help="format, camera, resolution, events, duration and rates of a recording")
     p.add_argument("file")
@@ -234,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output", help="the .h5 file to write")
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    p.add_argument("--roi", type=_argument_type(parse_roi), default=None, metavar="X,Y,W,H",
+                   help="keep only this region of the sensor (a WxH recording; the events outside are counted)")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("record", help="record a camera, network stream or file to HDF5")

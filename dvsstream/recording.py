@@ -589,11 +589,26 @@ def _attr_value(v):
 
 
 # ============================================================================ record()
+def _crop(packet: np.ndarray, roi: tuple[int, int, int, int], outside: list) -> np.ndarray:
+    """The events of ``packet`` inside ``roi = (x0, y0, w, h)``, shifted to the region's
+    origin (a copy); ``outside[0]`` counts the others."""
+    x0, y0, rw, rh = roi
+    x = packet["x"].astype(np.int64)
+    y = packet["y"].astype(np.int64)
+    keep = (x >= x0) & (x < x0 + rw) & (y >= y0) & (y < y0 + rh)
+    outside[0] += int(packet.size - np.count_nonzero(keep))
+    out = packet[keep]
+    out["x"] -= x0
+    out["y"] -= y0
+    return out
+
+
 def record(
     source,
     path,
     duration_s: float | None = None,
     progress: Callable[[dict], None] | None = None,
+    roi: tuple[int, int, int, int] | None = None,
     **writer_options,
 ) -> dict:
     """Copy events from any :class:`~dvsstream.sources.base.EventSource` into a
@@ -605,6 +620,10 @@ def record(
         and for replays at any speed. ``None``: until the source ends.
     progress: called with a summary dict (see below) at most 10 times a second
         and once at the end.
+    roi: ``(x0, y0, w, h)``: write only the events of this region of the sensor,
+        shifted to ``(x - x0, y - y0)``, as a ``w x h`` recording; the others are
+        counted in ``outside_roi`` (never silently dropped). ``ValueError`` for a region
+        outside the sensor.
     writer_options: passed to :class:`RecordingWriter` (``overwrite``,
         ``compression``, ``flush_interval_s``...).
 
@@ -622,13 +641,21 @@ def record(
         desc = json.dumps(info, default=str)
     except Exception:  # describe() is a courtesy, never a reason to fail
         desc = type(source).__name__
+    sensor = source.sensor_size
+    if roi is not None:
+        x0, y0, rw, rh = (int(v) for v in roi)
+        if x0 < 0 or y0 < 0 or rw <= 0 or rh <= 0 or x0 + rw > sensor[0] or y0 + rh > sensor[1]:
+            raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}) is not inside the {sensor[0]}x{sensor[1]} sensor")
+        desc = json.dumps({"cropped_from": desc, "roi": [x0, y0, rw, rh]})
+        sensor = (rw, rh)
     writer_options.setdefault("source", desc)
     class_names = getattr(source, "class_names", None)
     if class_names and "class_names" not in writer_options:
         writer_options["class_names"] = list(class_names)
-    writer = RecordingWriter(path, source.sensor_size, getattr(source, "camera", ""), **writer_options)
+    writer = RecordingWriter(path, sensor, getattr(source, "camera", ""), **writer_options)
     wall0 = time.monotonic()
     packets = 0
+    outside = [0]
     interrupted = False
     stop_t: int | None = None
     last_progress = 0.0
@@ -648,11 +675,14 @@ def record(
             "out_of_order": getattr(stats, "out_of_order", 0),
             "warnings": list(getattr(stats, "warnings", [])),
             "interrupted": interrupted,
+            "outside_roi": outside[0],
         }
 
     try:
         try:
             for packet in source:
+                if roi is not None:
+                    packet = _crop(packet, roi, outside)
                 if packet.size == 0:
                     continue
                 if duration_s is not None:

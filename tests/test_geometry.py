@@ -150,3 +150,26 @@ def test_info_shows_the_region_a_model_sees(real_data):
     assert "the whole sensor, pooled by 10 to 32x24" in proc.stdout
     bad = _cli("info", str(path), "--roi", "300,0,64,64")
     assert bad.returncode == 2 and "not inside the 320x240 sensor" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_convert_crops_a_region_and_counts_the_rest(real_data, tmp_path):
+    from dvsstream.recording import RecordingReader
+    from dvsstream.sources import open_source
+
+    path = real_data("dvxplorer_sample.aedat4")
+    with open_source(path) as src:
+        ev = np.concatenate(list(src))
+    out = tmp_path / "crop.h5"
+    proc = _cli("convert", str(path), str(out), "--roi", "40,0,240,240")
+    assert proc.returncode == 0, proc.stderr
+    inside = (ev["x"] >= 40) & (ev["x"] < 280)
+    assert f"wrote {inside.sum():,} events" in proc.stdout and f"{(~inside).sum():,} events outside" in proc.stdout
+    with RecordingReader(out) as rec:
+        got = rec.read()
+        assert tuple(rec.sensor_size) == (240, 240)
+    want = ev[inside]
+    assert np.array_equal(got["t"], want["t"]) and np.array_equal(got["p"], want["p"])
+    assert np.array_equal(got["x"], want["x"] - 40) and np.array_equal(got["y"], want["y"])
+    bad = _cli("convert", str(path), str(tmp_path / "bad.h5"), "--roi", "300,0,64,64")
+    assert bad.returncode == 2 and "not inside the 320x240 sensor" in bad.stderr
+    assert not (tmp_path / "bad.h5").exists()
