@@ -33,7 +33,7 @@ from typing import Iterable, Iterator, Sequence
 import numba as nb
 import numpy as np
 
-from dvsstream.events import EVENT_DTYPE, SensorSize, sensor_size_of
+from dvsstream.events import EVENT_DTYPE, SensorSize, check_region, sensor_size_of
 
 __all__ = [
     "BinStats",
@@ -349,7 +349,7 @@ class Window:
 
 
 @nb.njit(cache=True, nogil=True)
-def _stream_kernel(ev, start, ring, bin_counts, state, geom):
+def _stream_kernel(ev, start, ring, bin_counts, state, geom, col_of, row_of):
     """Accumulate ``ev[start:]`` into the ring until an event reaches the end of
     the current window. Returns the index of the first unprocessed event.
 
@@ -358,10 +358,11 @@ def _stream_kernel(ev, start, ring, bin_counts, state, geom):
     [4] binned, [5] out of bounds, [6] outside the ROI, [7] late (too old),
     [8] window's first bin index, [9] time origin.
     ``geom`` (int64): sensor w, h, roi x0, y0, roi w, h, output w, h, merge
-    polarity (0/1). A pixel ``(x, y)`` of the region lands in output pixel
-    ``(x * out_w // roi_w, y * out_h // roi_h)``: integer sum-pooling when the
-    region is a multiple of the output, the nearest-bin resize otherwise; every
-    event of the region lands in exactly one output pixel.
+    polarity (0/1). ``col_of[x]`` / ``row_of[y]``: the output column / row of
+    region pixel ``(x, y)``, ``x * out_w // roi_w`` and ``y * out_h // roi_h``
+    (integer sum-pooling when the region is a multiple of the output, the
+    nearest-bin resize otherwise): tables, so the per-event cost is two loads,
+    no division; every event of the region lands in exactly one output pixel.
     """
     n_slots = ring.shape[0]
     cur = state[0]
@@ -376,8 +377,6 @@ def _stream_kernel(ev, start, ring, bin_counts, state, geom):
     ry0 = geom[3]
     rw = geom[4]
     rh = geom[5]
-    ow = geom[6]
-    oh = geom[7]
     merge = geom[8]
     for i in range(start, ev.shape[0]):
         t = ev[i].t
@@ -409,7 +408,7 @@ def _stream_kernel(ev, start, ring, bin_counts, state, geom):
             continue
         c = 0 if merge else (1 if ev[i].p != 0 else 0)
         slot = b % n_slots
-        ring[slot, c, (y * oh) // rh, (x * ow) // rw] += 1.0
+        ring[slot, c, row_of[y], col_of[x]] += 1.0
         bin_counts[slot] += 1
         state[4] += 1
     state[0] = cur
@@ -531,14 +530,10 @@ class StreamingBinner:
         if downsample < 1:
             raise ValueError(f"downsample must be >= 1, got {downsample}")
         w, h = self.sensor_size
-        x0, y0, rw, rh = roi if roi is not None else (0, 0, w, h)
-        if x0 < 0 or y0 < 0 or rw <= 0 or rh <= 0 or x0 + rw > w or y0 + rh > h:
-            raise ValueError(f"roi {roi} is not inside the {w}x{h} sensor")
+        x0, y0, rw, rh = check_region(roi if roi is not None else (0, 0, w, h), (w, h))
         out_w, out_h = _output_size(rw, rh, downsample, size)
-        self.roi = (int(x0), int(y0), int(rw), int(rh))
+        self.roi = (x0, y0, rw, rh)
         self.size = (out_w, out_h)
-        #: the pooling factor when the region is an integer multiple of the frames, else 0
-        self.downsample = rw // out_w if rw % out_w == 0 and rh % out_h == 0 and rw // out_w == rh // out_h else 0
         self.merge_polarity = bool(merge_polarity)
         self.clip = clip
         self.emit_partial = emit_partial
@@ -548,6 +543,8 @@ class StreamingBinner:
         channels = 1 if merge_polarity else 2
         self.frame_shape = (self.n_bins, channels, out_h, out_w)
         self._geom = np.array([w, h, x0, y0, rw, rh, out_w, out_h, int(merge_polarity)], np.int64)
+        self._col_of = (np.arange(rw, dtype=np.int64) * out_w) // rw
+        self._row_of = (np.arange(rh, dtype=np.int64) * out_h) // rh
         self._ring = np.zeros(self.frame_shape, np.float32)
         self._bin_counts = np.zeros(self.n_bins, np.int64)
         self._state = np.zeros(10, np.int64)
@@ -613,7 +610,8 @@ class StreamingBinner:
         out: list[Window] = []
         i = 0
         while True:
-            i = _stream_kernel(ev, i, self._ring, self._bin_counts, self._state, self._geom)
+            i = _stream_kernel(ev, i, self._ring, self._bin_counts, self._state, self._geom,
+                               self._col_of, self._row_of)
             if i >= ev.size:
                 return out
             out.append(self._emit())
@@ -701,9 +699,9 @@ class Geometry:
     def describe(self, sensor_size) -> str:
         w, h = (int(v) for v in sensor_size)
         x0, y0, rw, rh = self.roi if self.roi is not None else (0, 0, w, h)
-        ratio = f"pooled by {rw // self.size[0]}" if (rw % self.size[0] == 0 and rh % self.size[1] == 0
-                                                     and rw // self.size[0] == rh // self.size[1]) \
-            else f"resized {rw / self.size[0]:.3g}:1 (nearest bin)"
+        (ow, oh) = self.size
+        pooled = rw % ow == 0 and rh % oh == 0 and rw // ow == rh // oh
+        ratio = f"pooled by {rw // ow}" if pooled else f"resized {rw / ow:.3g}:1 (nearest bin)"
         region = "the whole sensor" if (x0, y0, rw, rh) == (0, 0, w, h) else f"region {rw}x{rh} at ({x0}, {y0})"
         return f"{w}x{h} sensor, {region}, {ratio} to {self.size[0]}x{self.size[1]}"
 
@@ -722,10 +720,7 @@ def geometry_for(model_size: tuple[int, int], sensor_size, roi: Sequence[int] | 
     if tuple(size) != (mw, mh):
         raise ValueError(f"resize {size[0]}x{size[1]} does not match the model's {mw}x{mh} input")
     if roi is not None:
-        x0, y0, rw, rh = (int(v) for v in roi)
-        if x0 < 0 or y0 < 0 or rw <= 0 or rh <= 0 or x0 + rw > w or y0 + rh > h:
-            raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}) is not inside the {w}x{h} sensor")
-        return Geometry((x0, y0, rw, rh), size)
+        return Geometry(check_region(roi, (w, h)), size)
     if w % mw == 0 and h % mh == 0 and w // mw == h // mh:
         return Geometry(None, size)
     scale = min(w / mw, h / mh)

@@ -80,6 +80,16 @@ def sensor_size_of(size) -> SensorSize:
 
 
 # --------------------------------------------------------------------------- bounds
+def check_region(roi, sensor_size) -> tuple[int, int, int, int]:
+    """``roi = (x0, y0, w, h)`` as ints when it lies inside ``sensor_size``; otherwise
+    ``ValueError`` with a one-line reason."""
+    x0, y0, rw, rh = (int(v) for v in roi)
+    w, h = sensor_size_of(sensor_size)
+    if x0 < 0 or y0 < 0 or rw <= 0 or rh <= 0 or x0 + rw > w or y0 + rh > h:
+        raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}) is not inside the {w}x{h} sensor")
+    return x0, y0, rw, rh
+
+
 def parse_roi(text: str) -> tuple[int, int, int, int]:
     """``"x,y,w,h"`` (sensor pixels) -> ``(x0, y0, width, height)``; ``ValueError``
     with a one-line reason otherwise."""

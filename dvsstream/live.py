@@ -80,7 +80,7 @@ def classify_stream(
         raise DvsstreamError(f"--speed applies to recordings only, not to {source_uri}")
     source = open_source(source_uri, **options)
     try:
-        loaded = load_classifier_model(checkpoint, device=device, sensor_size=source.sensor_size)
+        loaded = load_classifier_model(checkpoint, device=device)
         try:
             binning = live_binning(loaded, source.sensor_size, window_ms=window_ms, hop_ms=hop_ms, n_bins=bins,
                                    roi=roi, resize=resize)
@@ -163,7 +163,7 @@ def _report(source_uri: str, source, loaded, pipe, mode: str, deterministic: boo
 
 def binning_geometry(binning, sensor_size) -> str:
     """The region of ``sensor_size`` a binning feeds the model, in words."""
-    from dvsstream.pipeline import Geometry
+    from dvsstream.binning import Geometry
 
     return Geometry(binning.roi, tuple(binning.frame_size(sensor_size))).describe(sensor_size)
 
@@ -171,7 +171,8 @@ def binning_geometry(binning, sensor_size) -> str:
 def _what_runs(source, loaded, binning) -> str:
     """One line: the source, the model and the binning in use."""
     cfg = loaded.model.config
-    return (f"source {source.describe().get('path') or source.describe().get('uri') or source.kind}"
+    info = source.describe()
+    return (f"source {info.get('path') or info.get('uri') or source.kind}"
             f" ({getattr(source, 'camera', None) or source.kind}); model {cfg.name or cfg.variant} "
             f"{cfg.img_size[1]}x{cfg.img_size[0]} T={binning.n_bins} on {loaded.device}; "
             f"{binning.window_us / 1000:g} ms window, a prediction every {binning.hop_us / 1000:g} ms; "

@@ -160,8 +160,8 @@ class LoadedModel:
 
     @property
     def synthetic_only(self) -> bool:
-        """Does the checkpoint say it was trained on synthetic data only (its
-        ``meta["trained_on"]`` mentions synthetic data and not the real set)?"""
+        """Does the checkpoint say it was trained on synthetic data (its
+        ``meta["trained_on"]`` mentions synthetic data or ``dvsstream synth``)?"""
         text = str(self.meta.get("trained_on") or "").lower()
         return "synthetic" in text or "dvsstream synth" in text
 
@@ -180,7 +180,7 @@ def live_binning(loaded: "LoadedModel", sensor_size=None, *, window_ms: Optional
     return loaded.binning.replace(window_ms=window_ms, hop_ms=hop_ms, n_bins=n_bins, geometry=geometry)
 
 
-def _default_binning(model: Spikformer, sensor_size: SensorSize | None) -> BinningConfig:
+def _default_binning(model: Spikformer) -> BinningConfig:
     """A window of T bins of 50 ms, hop one bin (the geometry: :func:`live_binning`)."""
     T = model.config.T
     return BinningConfig(window_us=50_000 * T, n_bins=T, hop_us=50_000)
@@ -189,13 +189,13 @@ def _default_binning(model: Spikformer, sensor_size: SensorSize | None) -> Binni
 def load_classifier_model(
     checkpoint: Optional[str] = None,
     device: Optional[str | torch.device] = None,
-    sensor_size: SensorSize | None = None,
 ) -> LoadedModel:
     """Load one of our checkpoints (default: the shipped gesture model) for inference:
     eval mode, batch norms folded, on ``device`` (default CUDA when present).
 
     Class names and the live binning come from the checkpoint's ``meta`` (``classes``,
-    ``live_binning``); without them: ``class 0..n-1`` and T bins of 50 ms."""
+    ``live_binning``); without them: ``class 0..n-1`` and T bins of 50 ms. The region of
+    a sensor that feeds the model is chosen per source (:func:`live_binning`)."""
     from dvsstream.models import prepare_for_inference, shipped_checkpoint
     from dvsstream.models.checkpoints import checkpoint_meta, load_model
 
@@ -207,7 +207,7 @@ def load_classifier_model(
     if len(names) != model.num_classes:
         names = [f"class {i}" for i in range(model.num_classes)]
     live = meta.get("live_binning")
-    binning = BinningConfig(**live) if live else _default_binning(model, sensor_size)
+    binning = BinningConfig(**live) if live else _default_binning(model)
     dev = next(model.parameters()).device
     return LoadedModel(model=model, class_names=names, binning=binning, checkpoint=path, device=dev, meta=meta)
 

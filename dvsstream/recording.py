@@ -71,7 +71,7 @@ import h5py
 import numpy as np
 
 from dvsstream.errors import DvsstreamError, FormatError
-from dvsstream.events import EVENT_DTYPE, SensorSize, as_events, sensor_size_of
+from dvsstream.events import EVENT_DTYPE, SensorSize, as_events, check_region, sensor_size_of
 from dvsstream.sources.base import LABEL_DTYPE
 
 __all__ = [
@@ -643,11 +643,9 @@ def record(
         desc = type(source).__name__
     sensor = source.sensor_size
     if roi is not None:
-        x0, y0, rw, rh = (int(v) for v in roi)
-        if x0 < 0 or y0 < 0 or rw <= 0 or rh <= 0 or x0 + rw > sensor[0] or y0 + rh > sensor[1]:
-            raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}) is not inside the {sensor[0]}x{sensor[1]} sensor")
-        desc = json.dumps({"cropped_from": desc, "roi": [x0, y0, rw, rh]})
-        sensor = (rw, rh)
+        roi = check_region(roi, sensor)
+        desc = json.dumps({"cropped_from": desc, "roi": list(roi)})
+        sensor = roi[2:]
     writer_options.setdefault("source", desc)
     class_names = getattr(source, "class_names", None)
     if class_names and "class_names" not in writer_options:
@@ -681,21 +679,22 @@ def record(
     try:
         try:
             for packet in source:
-                if roi is not None:
-                    packet = _crop(packet, roi, outside)
                 if packet.size == 0:
                     continue
-                if duration_s is not None:
+                last = False
+                if duration_s is not None:  # event time of the stream, before any crop
                     if stop_t is None:
                         stop_t = int(packet["t"][0]) + int(round(duration_s * 1e6))
                     if packet["t"][-1] >= stop_t:
                         packet = packet[: int(np.searchsorted(packet["t"], stop_t, side="left"))]
-                        if packet.size:
-                            writer.write(packet)
-                            packets += 1
-                        break
-                writer.write(packet)
-                packets += 1
+                        last = True
+                if roi is not None:
+                    packet = _crop(packet, roi, outside)
+                if packet.size:
+                    writer.write(packet)
+                    packets += 1
+                if last:
+                    break
                 if progress is not None and time.monotonic() - last_progress >= 0.1:
                     last_progress = time.monotonic()
                     progress(summary())

@@ -307,5 +307,5 @@ def test_streaming_bad_geometry():
         StreamingBinner((8, 8), window_us=10, n_bins=3)
     with pytest.raises(ValueError, match="hop_us"):
         StreamingBinner((8, 8), window_us=100, n_bins=4, hop_us=30)
-    with pytest.raises(ValueError, match="roi"):
+    with pytest.raises(ValueError, match="region 8x8 at \(4, 4\) is not inside the 8x8 sensor"):
         StreamingBinner((8, 8), window_us=100, n_bins=4, roi=(4, 4, 8, 8))

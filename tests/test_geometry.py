@@ -173,3 +173,23 @@ def test_convert_crops_a_region_and_counts_the_rest(real_data, tmp_path):
     bad = _cli("convert", str(path), str(tmp_path / "bad.h5"), "--roi", "300,0,64,64")
     assert bad.returncode == 2 and "not inside the 320x240 sensor" in bad.stderr
     assert not (tmp_path / "bad.h5").exists()
+
+
+def test_record_duration_counts_from_the_stream_not_the_region(real_data, tmp_path):
+    """With a region, ``duration_s`` is still event time from the stream's first event,
+    and every event of that span is either written (shifted) or counted outside."""
+    from dvsstream.recording import RecordingReader, record
+    from dvsstream.sources import open_source
+
+    path = real_data("dvxplorer_sample.aedat4")
+    with open_source(path) as src:
+        ev = np.concatenate(list(src))
+    span = ev[ev["t"] < ev["t"][0] + 100_000]
+    roi = (200, 100, 120, 140)  # a corner the first events need not touch
+    with open_source(path) as src:
+        summary = record(src, tmp_path / "c.h5", duration_s=0.1, roi=roi)
+    inside = (span["x"] >= 200) & (span["y"] >= 100) & (span["y"] < 240)
+    assert summary["events"] == inside.sum() and summary["outside_roi"] == (~inside).sum()
+    with RecordingReader(tmp_path / "c.h5") as rec:
+        got = rec.read()
+    assert np.array_equal(got["t"], span["t"][inside]) and np.array_equal(got["x"], span["x"][inside] - 200)

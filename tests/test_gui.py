@@ -623,6 +623,8 @@ def test_stale_settings_fall_back_with_a_note(qtbot, tmp_path, capfd):
     err = capfd.readouterr().err
     assert code == 0, err
     assert err.count("note: The checkpoint remembered") == 1 and err.count("note: The source remembered") == 1
+    assert str(tmp_path / "gone.pt") in err and str(tmp_path / "gone.h5") in err  # the note names them
+    assert "could not be loaded:" not in err and "could not be opened:" not in err  # not reported as failures
     healed = state.load_settings(path)
     assert healed.source is None and healed.checkpoint is None and healed.hop_ms is None
     from dvsstream.gui.window import MainWindow
@@ -734,7 +736,10 @@ def test_matrix_view_has_patch_row_ticks(window, qtbot):
     h, w = win.controller.loaded.model.grid
     qtbot.waitUntil(lambda: win.attention.displayed_shape() == (h * w, h * w), timeout=5_000)
     left = win.attention.plots[0].getAxis("left")._tickLevels[0]
+    top = win.attention.plots[0].getAxis("top")._tickLevels[0]
     assert left[0] == (0, "0") and left[1][0] == 2 * w  # every other patch row starts there
+    rows, cols = state.grid_shape(len(win.attention.images[0]))
+    assert len(left) // rows == len(top) // cols > 0  # every row and column of head tiles has ticks
 
 
 def test_history_breaks_mark_loops():

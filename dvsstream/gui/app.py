@@ -101,8 +101,9 @@ def run_gui(
 
     app = QtWidgets.QApplication.instance()
     owns_app = app is None
-    if owns_app and _no_display():
-        print(f"dvsstream gui: {_no_display()}", file=sys.stderr)
+    no_display = _no_display() if owns_app else None
+    if no_display:
+        print(f"dvsstream gui: {no_display}", file=sys.stderr)
         return 2
     if owns_app:
         app = QtWidgets.QApplication(sys.argv[:1])

@@ -681,7 +681,7 @@ def render_recording(source: str, out: os.PathLike | str, *, checkpoint: Optiona
     abort = threading.Event()
     src = open_source(source, packet_us=REPLAY_PACKET_US)
     try:
-        loaded = load_classifier_model(checkpoint, device=device, sensor_size=src.sensor_size)
+        loaded = load_classifier_model(checkpoint, device=device)
         if start_s > 0:
             src.seek(max(t0, t_first - loaded.binning.window_us))
         n_max = None if duration_s is None else max(1, round(duration_s * fps))

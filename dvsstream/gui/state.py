@@ -315,12 +315,10 @@ def overlay_lut(n: int = 256) -> np.ndarray:
 def overlay_swatches(n: int = 5, background: Sequence[int] = EVENT_BACKGROUND) -> list[tuple[int, int, int]]:
     """The overlay's colour over ``background`` at ``n`` evenly spaced levels, low to
     high: what the legend shows, the same blend as :func:`blend_overlay` draws."""
-    bg = np.asarray(background, np.float64)
-    col = np.asarray(OVERLAY_COLOUR, np.float64)
-    out = []
-    for a in np.linspace(0.0, OVERLAY_MAX_ALPHA, n):
-        out.append(tuple(int(round(v)) for v in bg * (1 - a) + col * a))
-    return out
+    row = np.empty((1, n, 3), np.uint8)
+    row[...] = background
+    blended = blend_overlay(row, np.linspace(0.0, 1.0, n)[None, :], (0.0, 1.0))
+    return [tuple(int(v) for v in px) for px in blended[0]]
 
 
 def crop_region(image: Optional[np.ndarray], roi: Optional[Sequence[int]], channels_first: bool = True):

@@ -185,7 +185,6 @@ class EventView(pg.GraphicsLayoutWidget):
         self.region: Optional[tuple[int, int, int, int]] = None  # (x0, y0, w, h); None: the whole sensor
         self.sensor: Optional[tuple[int, int]] = None  # (width, height)
         self.patch_grid: Optional[tuple[int, int]] = None  # (rows, cols) of the model's tokens
-        self.source_text = ""
         self._rgb: Optional[np.ndarray] = None
         self.frames = 0  # images drawn
         self.set_sensor(128, 128)
@@ -205,7 +204,6 @@ class EventView(pg.GraphicsLayoutWidget):
 
     def set_source_text(self, text: str) -> None:
         """What is being shown (the source's name, or why nothing is), as the subtitle."""
-        self.source_text = text
         self.frame.set_subtitle(text)
 
     def set_patch_grid(self, grid: Optional[tuple[int, int]]) -> None:
@@ -289,9 +287,9 @@ def heat_lut(translucent: bool, n: int = 256) -> np.ndarray:
     return lut
 
 
-def _patch_ticks(tile: tuple[int, int], grid: Optional[tuple[int, int]], kind: str, cols: int,
+def _patch_ticks(tile: tuple[int, int], grid: Optional[tuple[int, int]], kind: str, n_tiles: int,
                  gap: float, axis: int) -> list[tuple[float, str]]:
-    """Tick marks in patch coordinates along one axis (0: x, 1: y) of a block's tiles:
+    """Tick marks in patch coordinates along one axis (0: x, 1: y) of ``n_tiles`` tiles:
     ``spatial``: a tick per patch column/row at the cell's centre; ``matrix``: a tick
     where each patch row's tokens start (token ``r * w`` for row ``r``)."""
     size = tile[1] if axis == 0 else tile[0]
@@ -302,7 +300,6 @@ def _patch_ticks(tile: tuple[int, int], grid: Optional[tuple[int, int]], kind: s
         marks = [(i + 0.5, str(i)) for i in range(size)]
     step = max(1, int(np.ceil(len(marks) / 4)))
     marks = marks[::step]
-    n_tiles = cols if axis == 0 else 1
     return [(t * (size + gap) + pos, label) for t in range(n_tiles) for pos, label in marks]
 
 
@@ -459,7 +456,7 @@ class AttentionGrid(pg.GraphicsLayoutWidget):
                     ys.append(ly)
             curve.setData(np.concatenate(xs) if xs else [], np.concatenate(ys) if ys else [])
             plot.getAxis("top").setTicks([_patch_ticks(tile, self.patch_grid, self.kind, cols, gap, 0), []])
-            plot.getAxis("left").setTicks([_patch_ticks(tile, self.patch_grid, self.kind, 1, gap, 1), []])
+            plot.getAxis("left").setTicks([_patch_ticks(tile, self.patch_grid, self.kind, rows, gap, 1), []])
             plot.setRange(xRange=(-gap / 2, cols * (tw + gap) - gap / 2),
                           yRange=(-gap / 2, rows * (th + gap) - gap / 2), padding=0)
 

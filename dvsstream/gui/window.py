@@ -50,10 +50,10 @@ def _html(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def fit_rect(want: QtCore.QRect, avail: QtCore.QRect, margin: int = 0) -> QtCore.QRect:
-    """``want`` shrunk to fit ``avail`` (less ``margin`` on each side) and moved inside it."""
-    width = min(want.width(), avail.width() - 2 * margin)
-    height = min(want.height(), avail.height() - 2 * margin)
+def fit_rect(want: QtCore.QRect, avail: QtCore.QRect) -> QtCore.QRect:
+    """``want`` shrunk to fit ``avail`` and moved inside it."""
+    width = min(want.width(), avail.width())
+    height = min(want.height(), avail.height())
     x = min(max(want.x(), avail.x()), avail.x() + avail.width() - width)
     y = min(max(want.y(), avail.y()), avail.y() + avail.height() - height)
     return QtCore.QRect(x, y, width, height)
@@ -132,6 +132,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._cameras: list[tuple[str, str]] = []
         self._attempted: Optional[str] = None  # a source that failed to open
         self._model_failed = False  # the last build failed on the checkpoint
+        self._last_failure: Optional[str] = None  # the last line shown in the banner
+        self._held_lines: Optional[list[str]] = None  # stderr lines held back during start()
         self._build_checkpoint: Optional[str] = None  # the checkpoint the last build asked for
         #: the last :data:`CLIP_SECONDS` of what the window showed, for "Save clip"
         self.clip_buffer = ClipBuffer(seconds=CLIP_SECONDS)
@@ -412,9 +414,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.error_text.setText(f"<b>{_html(headline)}</b><br>{_html(text)}"
                                 + (f"<br><span style='color:#ffd2d2'>{_html(todo)}</span>" if todo else ""))
         self.error_banner.setVisible(True)
+        self._last_failure = line
         if line not in self.errors:
             self.errors.append(line)
-            print(f"dvsstream gui: {line}", file=sys.stderr, flush=True)
+            if self._held_lines is not None:  # start(): a remembered setting may still be replaced
+                self._held_lines.append(line)
+            else:
+                print(f"dvsstream gui: {line}", file=sys.stderr, flush=True)
 
     def show_note(self, text: str) -> None:
         """Something the user should know that is not a failure (a stale setting was
@@ -437,6 +443,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.event_view.setFocus()  # not a text field: Space, A, Q reach the shortcuts
         remembered_ckpt = self._initial_checkpoint is ... and self.settings.checkpoint is not None
         remembered_source = self._initial_source is None and self.settings.source is not None
+        self._held_lines = []
         ok = self.build(self._initial_source, self._initial_checkpoint)
         if not ok and remembered_ckpt and self._model_failed:
             self._forget("checkpoint", self.settings.checkpoint, "the shipped model")
@@ -446,15 +453,22 @@ class MainWindow(QtWidgets.QMainWindow):
             self._forget("source", self.settings.source, "the shipped recording")
             self.settings.source = None
             ok = self.build(None)
+        held, self._held_lines = self._held_lines, None
+        for line in held:  # the failures that were not replaced by a default
+            if line in self.errors:
+                print(f"dvsstream gui: {line}", file=sys.stderr, flush=True)
         self.timings.setdefault("pipeline", time.perf_counter() - self.t_origin)
         self.timer.start(FRAME_MS)
 
     def _forget(self, what: str, value: str, instead: str) -> None:
+        """The remembered ``what`` (``value``) just failed: not a failure of this run, a
+        note; the caller clears the setting and builds with the default."""
         reason = self.last_error or "it failed"
         self.clear_error()
-        self.errors = [e for e in self.errors if reason not in e]
-        self.show_note(f"The {what} remembered from the last session could not be used ({reason}); "
-                       f"{instead} is used instead, and the setting is forgotten.")
+        if self._last_failure in self.errors:
+            self.errors.remove(self._last_failure)
+        self.show_note(f"The {what} remembered from the last session ({value}) could not be used "
+                       f"({reason}); {instead} is used instead, and the setting is forgotten.")
 
     def build(self, source: Optional[str] = None, checkpoint: Any = ...) -> bool:
         """(Re)build the pipeline; on failure show why, keep what runs, return False."""
