@@ -41,6 +41,7 @@ __all__ = [
     "events_to_frames",
     "batch_events_to_frames",
     "geometry_for",
+    "region_frames",
     "StreamingBinner",
     "Window",
 ]
@@ -226,6 +227,8 @@ def events_to_frames(
     t_end: int | None = None,
     parallel: bool = True,
     return_stats: bool = False,
+    roi: Sequence[int] | None = None,
+    size: Sequence[int] | None = None,
 ):
     """Accumulate a whole recording into ``n_bins`` frames of event counts.
 
@@ -243,10 +246,15 @@ def events_to_frames(
         events outside it are counted as ``out_of_window``.
     parallel: use all Numba threads (bins are split across threads).
     return_stats: also return a :class:`BinStats`.
+    roi, size: the region ``(x0, y0, w, h)`` of the sensor to keep and the ``(width,
+        height)`` it is resized to, exactly as :class:`StreamingBinner` does (see
+        :func:`region_frames`); events outside the region count as ``out_of_window``,
+        as the streaming binner counts them. The count split still counts every input
+        event (the papers' ``N``).
 
     Returns
     -------
-    ``float32`` array ``[n_bins, 2, height, width]`` (and ``BinStats``).
+    ``float32`` array ``[n_bins, 2, height, width]`` (``size`` when given; and ``BinStats``).
     """
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
@@ -267,7 +275,38 @@ def events_to_frames(
         else:
             stats.binned, stats.out_of_window = _time_bins(ev, t_start, t_end, frames, width, height, parallel)
     stats.out_of_bounds = stats.events - stats.binned - stats.out_of_window
+    if roi is not None or size is not None:
+        frames = region_frames(frames, roi, size)
+        in_region = int(frames.sum(dtype=np.float64))
+        stats.out_of_window += stats.binned - in_region
+        stats.binned = in_region
     return (frames, stats) if return_stats else frames
+
+
+def region_frames(frames: np.ndarray, roi: Sequence[int] | None, size: Sequence[int] | None) -> np.ndarray:
+    """The region ``roi = (x0, y0, w, h)`` of count frames ``[..., H, W]`` (None: all of
+    them), resized to ``size = (width, height)`` (None: the region's size) exactly as
+    :class:`StreamingBinner` maps events: region pixel ``(x, y)`` adds into output pixel
+    ``(x * width // w, y * height // h)`` -- sum-pooling for integer ratios, the exact
+    nearest-bin resize otherwise. Every count of the region lands in exactly one output
+    pixel (totals exact). Returns ``float32 [..., height, width]``. Raises ``ValueError``
+    (one line) for a region outside the frames or a size larger than the region."""
+    height, width = frames.shape[-2:]
+    x0, y0, rw, rh = check_region(roi if roi is not None else (0, 0, width, height), (width, height))
+    out_w, out_h = _output_size(rw, rh, 1, size)
+    out = frames[..., y0:y0 + rh, x0:x0 + rw]
+    if out_w != rw:
+        out = np.add.reduceat(out, _group_starts(rw, out_w), axis=-1, dtype=np.float32)
+    if out_h != rh:
+        out = np.add.reduceat(out, _group_starts(rh, out_h), axis=-2, dtype=np.float32)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _group_starts(n_in: int, n_out: int) -> np.ndarray:
+    """First input index of each output index under ``i -> i * n_out // n_in``
+    (``ceil(j * n_in / n_out)``), ``int64 [n_out]``; strictly increasing for ``n_out <= n_in``."""
+    j = np.arange(n_out, dtype=np.int64)
+    return (j * n_in + n_out - 1) // n_out
 
 
 # ================================================================ batch kernel

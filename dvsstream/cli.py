@@ -321,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also save the model as a dvsstream checkpoint (outputs in the dataset's order, class "
                         "names, frame spec) for dvsstream run / gui")
     p.add_argument("--out", required=True, help="folder for report.json, confusion.png, samples.csv")
+    add_geometry_arguments(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("train", help="train a model with the papers' recipe (torchrun for several GPUs)")
@@ -349,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="class order of an --init release checkpoint's outputs (its head is permuted to the dataset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder for checkpoints and the training log")
+    add_geometry_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("synth", help="generate the synthetic gesture set with the DVS emulator")

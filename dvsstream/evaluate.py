@@ -265,9 +265,10 @@ def export_checkpoint(model, path, classes, spec, info: Mapping, dataset: str) -
     print(f"exported {path} (classes in the dataset's order, frame spec {spec.tag()})", file=sys.stderr)
 
 
-def _frame_spec(model, meta: Mapping, convention: Optional[str] = None):
+def _frame_spec(model, meta: Mapping, convention: Optional[str] = None, roi=None, resize=None):
     """The FrameSpec for ``model``: from its checkpoint's ``frame_spec`` meta, else from its
-    config; ``convention`` (``--convention``) overrides the orientation / polarity."""
+    config; ``convention`` (``--convention``) overrides the orientation / polarity, ``roi`` /
+    ``resize`` (``--roi`` / ``--resize``) the region of the dataset's sensor the model sees."""
     import dataclasses
 
     from dvsstream.datasets import FrameSpec
@@ -281,6 +282,10 @@ def _frame_spec(model, meta: Mapping, convention: Optional[str] = None):
     if convention is not None and convention != spec.convention:
         spec = dataclasses.replace(spec, convention=convention)
         source += f"; --convention {convention}"
+    if roi is not None or resize is not None:
+        h, w = (int(v) for v in model.config.img_size)
+        spec = spec.with_geometry((w, h), roi, resize)
+        source += f"; --roi / --resize: {spec.tag()}"
     want = tuple(int(s) for s in model.config.img_size)
     if tuple(spec.frame_shape[-2:]) != want:
         raise DvsstreamError(
@@ -412,7 +417,8 @@ def run_eval(args: argparse.Namespace) -> int:
     classes = dataset_classes(args.dataset)
     model, info = load_eval_model(args.checkpoint, args.model, len(classes), args.dataset,
                                   getattr(args, "label_order", None))
-    spec, spec_source = _frame_spec(model, info["meta"], getattr(args, "convention", None))
+    spec, spec_source = _frame_spec(model, info["meta"], getattr(args, "convention", None),
+                                    getattr(args, "roi", None), getattr(args, "resize", None))
     if getattr(args, "export", None) and int(os.environ.get("RANK", "0")) == 0:
         export_checkpoint(model, args.export, classes, spec, info, args.dataset)
     dist = _Dist(args.device)

@@ -736,22 +736,18 @@ def train(
 
 
 # ====================================================================== command line
-def frame_spec_for(config: Any, mode: str = "count", convention: str = "spikingjelly"):
-    """The :class:`dvsstream.datasets.FrameSpec` a model config needs: ``n_bins = T``,
-    128x128 sensors down-sampled to the model's input size; ``mode`` ``"count"`` (the
-    papers' equal-count split) or ``"time"`` (equal time bins, what a live sliding
-    window gives); ``convention``: the frames' orientation and polarity (see
-    :mod:`dvsstream.release_data`)."""
+def frame_spec_for(config: Any, mode: str = "count", convention: str = "spikingjelly",
+                   roi: Optional[Sequence[int]] = None, resize: Optional[Sequence[int]] = None):
+    """The :class:`dvsstream.datasets.FrameSpec` a model config needs: ``n_bins = T``, the
+    128x128 sensors brought to the model's input size by
+    :meth:`~dvsstream.datasets.FrameSpec.for_model` (pooled by a whole factor, else the
+    nearest-bin resize of the largest centred region of the input's shape; ``roi`` /
+    ``resize``: ``--roi`` / ``--resize``); ``mode`` ``"count"`` (the papers' equal-count
+    split) or ``"time"`` (equal time bins, what a live sliding window gives);
+    ``convention``: the frames' orientation and polarity (see :mod:`dvsstream.release_data`)."""
     from dvsstream.datasets import FrameSpec
 
-    h, w = config.img_size
-    if h != w or 128 % h:
-        raise DvsstreamError(
-            f"model {config.name or config.variant} takes {h}x{w} frames; training on the 128x128 "
-            f"datasets needs a square input that divides 128 (128, 64, 32, ...)"
-        )
-    return FrameSpec(n_bins=int(config.T), mode=mode, sensor_size=(128, 128), downsample=128 // h,
-                     convention=convention)
+    return FrameSpec.for_model(config, (128, 128), mode, convention, roi, resize)
 
 
 def _init_label_order(model, report, args: Any, init: str) -> Optional[dict]:
@@ -786,7 +782,8 @@ def run_train(args: Any) -> int:
         raise DvsstreamError("--label-order says how an --init checkpoint's outputs are ordered; "
                              "it needs --init CKPT (a new model is trained in the dataset's class order)")
     mcfg = get_config(args.model)
-    spec = frame_spec_for(mcfg, getattr(args, "frames", "count"), getattr(args, "convention", None) or "spikingjelly")
+    spec = frame_spec_for(mcfg, getattr(args, "frames", "count"), getattr(args, "convention", None) or "spikingjelly",
+                          getattr(args, "roi", None), getattr(args, "resize", None))
     epochs = args.epochs if args.epochs is not None else RECIPE_EPOCHS.get(args.dataset, 100)
     config = TrainConfig(
         epochs=epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,

@@ -328,5 +328,8 @@ def test_frame_spec_follows_the_model():
     assert (spec.n_bins, spec.mode, tuple(spec.sensor_size), spec.downsample) == (8, "count", (128, 128), 2)
     assert frame_spec_for(get_config("spikformer_dvs")).downsample == 1
     assert frame_spec_for(get_config("spikformer_dvs_tiny"), "time").mode == "time"
-    with pytest.raises(DvsstreamError, match="divides 128"):
-        frame_spec_for(get_config("spikformer_dvs_tiny", img_size=(48, 48)))
+    resized = frame_spec_for(get_config("spikformer_dvs_tiny", img_size=(48, 48)))  # 128 -> 48: nearest bin
+    assert (resized.roi, resized.size, resized.frame_shape) == ((0, 0, 128, 128), (48, 48), (8, 2, 48, 48))
+    assert frame_spec_for(get_config("spikformer_dvs_tiny"), roi=(16, 16, 96, 96)).frame_shape == (8, 2, 64, 64)
+    with pytest.raises(DvsstreamError, match="not inside the 128x128 sensor"):
+        frame_spec_for(get_config("spikformer_dvs_tiny"), roi=(64, 64, 96, 96))
