@@ -193,3 +193,133 @@ def test_record_duration_counts_from_the_stream_not_the_region(real_data, tmp_pa
     with RecordingReader(tmp_path / "c.h5") as rec:
         got = rec.read()
     assert np.array_equal(got["t"], span["t"][inside]) and np.array_equal(got["x"], span["x"][inside] - 200)
+
+
+# ------------------------------------------------------------ offline geometry (eval, train)
+def _read(path) -> np.ndarray:
+    from dvsstream.sources import open_source
+
+    with open_source(path) as src:
+        return np.concatenate(list(src))
+
+
+@pytest.mark.parametrize("roi, size", [((40, 0, 240, 240), (64, 64)), ((13, 7, 200, 150), (48, 36))])
+def test_offline_region_frames_equal_the_streaming_windows(real_data, roi, size):
+    """events_to_frames with a region and a resize over each streaming window's span gives
+    that window's frames, bit for bit, and counts the same events."""
+    from dvsstream.binning import events_to_frames
+
+    ev = _read(real_data("dvxplorer_sample.aedat4"))
+    binner = StreamingBinner((320, 240), 160_000, 8, 40_000, roi=roi, size=size)
+    windows = binner.push(ev)
+    assert len(windows) >= 10
+    for w in windows:
+        frames, stats = events_to_frames(ev, (320, 240), 8, "time", t_start=w.t_start, t_end=w.t_end - 1,
+                                         roi=roi, size=size, return_stats=True)
+        np.testing.assert_array_equal(frames, w.frames)
+        assert stats.binned == w.events and frames.sum() == w.events
+        assert stats.events == stats.binned + stats.out_of_bounds + stats.out_of_window
+
+
+def test_frame_spec_region_is_the_binner_mapping(real_data):
+    """A FrameSpec with a region and a resize: count frames equal events_to_frames's with the
+    same geometry; every event is in the frames or outside the region; the region's pixel
+    (x, y) lands in (x * W // w, y * H // h)."""
+    from dvsstream.binning import events_to_frames, region_frames
+    from dvsstream.datasets import FrameSpec, frames_from_events
+
+    ev = _read(real_data("dvxplorer_sample.aedat4"))
+    roi, size = (40, 0, 240, 240), (64, 64)
+    spec = FrameSpec(n_bins=8, sensor_size=(320, 240), roi=roi, size=size, convention="native")
+    frames = frames_from_events(ev, spec)
+    want, stats = events_to_frames(ev, (320, 240), 8, "count", roi=roi, size=size, return_stats=True)
+    assert frames.shape == spec.frame_shape == (8, 2, 64, 64)
+    np.testing.assert_array_equal(frames, want)
+    inside = (ev["x"] >= 40) & (ev["x"] < 280)
+    assert frames.sum() == inside.sum() == 109_712 and stats.out_of_window == 2_242
+    sel = ev[inside]
+    ref = np.zeros((2, 64, 64), np.float64)
+    np.add.at(ref, (sel["p"].astype(int), sel["y"].astype(np.int64) * 64 // 240,
+                    (sel["x"].astype(np.int64) - 40) * 64 // 240), 1)
+    np.testing.assert_array_equal(frames.sum(axis=0), ref)
+    # pooled by a whole factor: region_frames equals the reshape-sum pooling
+    full = events_to_frames(ev, (320, 240), 4, "count")
+    pooled = full[..., 0:240, 40:280].reshape(4, 2, 60, 4, 60, 4).sum(axis=(3, 5))
+    np.testing.assert_array_equal(region_frames(full, roi, (60, 60)), pooled)
+
+
+def test_frame_spec_geometry_fields_and_bad_values():
+    from dvsstream.datasets import FrameSpec
+    from dvsstream.errors import DvsstreamError
+
+    class Config:
+        img_size = (64, 64)
+        T = 8
+
+    assert FrameSpec.for_model(Config).to_dict() == FrameSpec(n_bins=8, downsample=2).to_dict()  # cache keys kept
+    dvx = FrameSpec.for_model(Config, (320, 240))
+    assert (dvx.roi, dvx.size, dvx.frame_shape) == ((40, 0, 240, 240), (64, 64), (8, 2, 64, 64))
+    assert FrameSpec.from_dict(dvx.to_dict()) == dvx and "roi40_0_240x240-to64x64" in dvx.tag()
+    moved = FrameSpec.for_model(Config).with_geometry((64, 64), roi=(16, 16, 96, 96))
+    assert (moved.roi, moved.size, moved.downsample) == ((16, 16, 96, 96), (64, 64), 1)
+    assert FrameSpec(sensor_size=(128, 128), roi=(0, 0, 64, 64), downsample=2).frame_shape == (16, 2, 32, 32)
+    with pytest.raises(DvsstreamError, match="not inside the 128x128 sensor"):
+        FrameSpec(roi=(100, 0, 64, 64))
+    with pytest.raises(DvsstreamError, match="larger than the 64x64 region"):
+        FrameSpec(roi=(0, 0, 64, 64), size=(96, 96))
+    with pytest.raises(DvsstreamError, match="both set"):
+        FrameSpec(size=(32, 32), downsample=2)
+    with pytest.raises(DvsstreamError, match="does not match the model's 64x64"):
+        FrameSpec.for_model(Config, resize=(32, 32))
+
+
+def test_eval_with_a_region_end_to_end(tmp_path):
+    """dvsstream eval --roi on a CIFAR10-DVS folder (tonic's layout, AEDAT 4 files written
+    here): the report records the region, and each sample's confidence is the model's on
+    frames of that region (resized 96 -> 32), which differ from the whole sensor's."""
+    import csv
+
+    import torch
+
+    from dvsstream.cli import main
+    from dvsstream.datasets import FrameSpec, load_dataset
+    from dvsstream.models import create_model, save_checkpoint
+    from dvsstream.sources.aedat4 import write_aedat4
+
+    root = tmp_path / "data"
+    for label, cls in ((0, "airplane"), (3, "cat")):
+        (root / "CIFAR10DVS" / cls).mkdir(parents=True)
+        for i in range(2):
+            ev = _random_events(4000, 128, 128, seed=10 * label + i)
+            ev["x"] = np.where(ev["x"] < 64, ev["x"] // (2 + label), ev["x"])
+            write_aedat4(root / "CIFAR10DVS" / cls / f"cifar10_{cls}_{i}.aedat4", ev, (128, 128))
+    torch.manual_seed(0)
+    model = create_model("spikformer_dvs_tiny", num_classes=10, T=4, img_size=(32, 32))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() > 1:
+                p.mul_(10 if name.startswith("head") else 6)
+    save_checkpoint(model, tmp_path / "m.pt")
+    args = ["eval", "--dataset", "cifar10dvs", "--root", str(root), "--checkpoint", str(tmp_path / "m.pt"),
+            "--device", "cpu", "--split", "all", "--cache-dir", str(tmp_path / "cache")]
+    assert main([*args, "--out", str(tmp_path / "out"), "--roi", "16,16,96,96"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    spec = FrameSpec.from_dict(report["frame_spec"])
+    assert (spec.roi, spec.size, spec.frame_shape) == ((16, 16, 96, 96), (32, 32), (4, 2, 32, 32))
+    assert report["samples"] == 4
+    data = load_dataset("cifar10dvs", root, "all", spec, cache_dir=False)
+    whole = load_dataset("cifar10dvs", root, "all", FrameSpec(n_bins=4, downsample=4), cache_dir=False)
+    model.eval()
+    with open(tmp_path / "out" / "samples.csv") as f:
+        rows = list(csv.DictReader(f))
+    for i, row in enumerate(rows):
+        frames, _, _ = data.get(i)
+        assert not np.array_equal(frames, whole.get(i)[0])
+        with torch.no_grad():
+            probs = torch.softmax(model(torch.from_numpy(frames)[None]), -1)[0]
+        assert float(row["confidence"]) == pytest.approx(float(probs.max()), abs=1e-5)
+        assert int(row["prediction"] if row["prediction"].isdigit() else data.classes.index(row["prediction"])) \
+            == int(probs.argmax())
+    bad = _cli("eval", *args[1:], "--out", str(tmp_path / "bad"), "--roi", "64,64,96,96")
+    assert bad.returncode == 2 and "not inside the 128x128 sensor" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
