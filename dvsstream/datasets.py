@@ -74,6 +74,11 @@ file systems.) An entry holds the flat indices and counts of the non-zero pixels
 (uint8/uint16 when exact, else float32), uncompressed: reading it needs no inflate
 (deflate was the bottleneck of a warm cache); dense when over a third are non-zero.
 
+A small set can also be held in memory (:class:`FramesInMemory`, ``dvsstream train
+--cache-frames``): every sample is read once (through the disk cache) and kept as its
+counts in the same smallest exact dtype, so an epoch does no file I/O at all and the
+frames it yields are bit for bit the ones the dataset yields.
+
 Corrupt samples
 ---------------
 A sample whose file cannot be read, is truncated (the reader warns that it read only
@@ -125,6 +130,7 @@ __all__ = [
     "FrameDataset",
     "load_dataset",
     "collate_frames",
+    "FramesInMemory",
     "dataset_classes",
     "cifar10dvs_split",
 ]
@@ -1043,6 +1049,83 @@ class FrameDataset(torch.utils.data.Dataset):
                 continue
             self._cache_write(key, other, frames_from_events(ev[lo:hi], self.spec,
                                                              parallel=torch.utils.data.get_worker_info() is None))
+
+
+class FramesInMemory(torch.utils.data.Dataset):
+    """Every sample of a dataset read once and held in memory: ``(frames, label)`` as the
+    dataset gives them, bit for bit (counts kept as uint8 / uint16 when that is exact,
+    else as they came; handed out in the dataset's dtype). Unreadable samples stay
+    ``(torch.empty(0), -1)``. ``classes`` and ``skipped`` follow the wrapped dataset.
+
+    Build it with :meth:`load`; ``nbytes`` is the memory it holds.
+    """
+
+    def __init__(self, dataset, frames: list[Optional[torch.Tensor]], labels: list[int],
+                 dtype: torch.dtype) -> None:
+        self.dataset = dataset
+        self._frames, self._labels, self.dtype = frames, labels, dtype
+        self.classes = getattr(dataset, "classes", None)
+        self.nbytes = sum(f.numel() * f.element_size() for f in frames if f is not None)
+
+    @property
+    def skipped(self) -> list:
+        return list(getattr(self.dataset, "skipped", []) or [])
+
+    @staticmethod
+    def estimate_bytes(dataset) -> int:
+        """Bytes the frames would take at one byte per count (the smallest case): the
+        first readable sample's size times ``len(dataset)``; 0 when none of the first 16
+        is readable."""
+        for i in range(min(len(dataset), 16)):
+            x, y = dataset[i]
+            if int(y) >= 0:
+                return int(torch.as_tensor(x).numel()) * len(dataset)
+        return 0
+
+    @classmethod
+    def load(cls, dataset, budget_bytes: Optional[int] = None, workers: int = 0) -> Optional["FramesInMemory"]:
+        """Read all of ``dataset`` (``workers`` > 0: in DataLoader worker processes);
+        None as soon as the held frames pass ``budget_bytes`` (None: no limit)."""
+        frames: list[Optional[torch.Tensor]] = []
+        labels: list[int] = []
+        dtype, held = torch.float32, 0
+        loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers,
+                                             collate_fn=_as_is) if workers > 0 else dataset
+        for x, y in loader:
+            if int(y) < 0:
+                frames.append(None)
+            else:
+                x = torch.as_tensor(x)
+                dtype = x.dtype
+                frames.append(_compact(x))
+                held += frames[-1].numel() * frames[-1].element_size()
+                if budget_bytes is not None and held > budget_bytes:
+                    return None
+            labels.append(int(y))
+        return cls(dataset, frames, labels, dtype)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        f = self._frames[i]
+        if f is None:
+            return torch.empty(0), -1
+        return f.to(self.dtype), self._labels[i]
+
+
+def _as_is(item):
+    """DataLoader collate for one sample (``batch_size=None``): unchanged."""
+    return item
+
+
+def _compact(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as uint8 / uint16 when that holds its values exactly, else ``x`` itself."""
+    if x.is_floating_point() and x.numel():
+        small = torch.from_numpy(_smallest_exact(x.detach().cpu().numpy()))
+        if small.dtype in (torch.uint8, torch.int16, torch.uint16):
+            return small
+    return x
 
 
 def collate_frames(batch):
