@@ -9,12 +9,15 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Sequence
 
 from dvsstream import __version__
 from dvsstream.errors import DvsstreamError
+from dvsstream.validate import (device_name, finite_float, nonneg_float, nonneg_int, positive_float,
+                                positive_int)
 
 
 # ------------------------------------------------------------------ helpers
@@ -217,7 +220,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="dvsstream",
         description="Event-camera (DVS) streams: inspect, convert, record, replay, classify.",
     )
@@ -229,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="format, camera, resolution, events, duration and rates of a recording")
     p.add_argument("file")
-    p.add_argument("--peak-bin-us", type=int, default=10_000, help="bin for the peak rate (µs, default 10 ms)")
+    p.add_argument("--peak-bin-us", type=positive_int, default=10_000, help="bin for the peak rate (µs, default 10 ms)")
     p.add_argument("--model-size", type=_argument_type(parse_size), default=(64, 64), metavar="WxH",
                    help="the input of the model whose view to show (default 64x64: the shipped model)")
     add_geometry_arguments(p)
@@ -246,20 +249,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("record", help="record a camera, network stream or file to HDF5")
     p.add_argument("--source", required=True, help="camera:, camera:SERIAL, tcp://host:port, unix://path or a file")
     p.add_argument("--out", required=True, help="the .h5 file to write")
-    p.add_argument("--duration", type=float, default=None, help="seconds of stream to record (default: until the end / Ctrl-C)")
-    p.add_argument("--speed", type=float, default=None, help="for a file source: replay pace (1 = real time)")
+    p.add_argument("--duration", type=positive_float, default=None, help="seconds of stream to record (default: until the end / Ctrl-C)")
+    p.add_argument("--speed", type=positive_float, default=None, help="for a file source: replay pace (1 = real time)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("replay", help="replay a recording headless, printing progress and a summary")
     p.add_argument("file")
-    p.add_argument("--speed", type=float, default=None, help="1 = real time, 2 = twice as fast; default: as fast as possible")
-    p.add_argument("--start-us", type=int, default=None, help="start at this timestamp (µs)")
-    p.add_argument("--progress-s", type=float, default=1.0, help="seconds between progress lines")
-    p.add_argument("--window-ms", type=float, default=160.0, help="sliding window length (ms)")
-    p.add_argument("--bins", type=int, default=16, help="time bins T per window")
-    p.add_argument("--hop-ms", type=float, default=10.0, help="hop between windows (ms; a multiple of window/bins)")
-    p.add_argument("--downsample", type=int, default=1, help="spatial down-sampling factor (2: 128 -> 64)")
+    p.add_argument("--speed", type=positive_float, default=None, help="1 = real time, 2 = twice as fast; default: as fast as possible")
+    p.add_argument("--start-us", type=nonneg_int, default=None, help="start at this timestamp (µs)")
+    p.add_argument("--progress-s", type=positive_float, default=1.0, help="seconds between progress lines")
+    p.add_argument("--window-ms", type=positive_float, default=160.0, help="sliding window length (ms)")
+    p.add_argument("--bins", type=positive_int, default=16, help="time bins T per window")
+    p.add_argument("--hop-ms", type=positive_float, default=10.0, help="hop between windows (ms; a multiple of window/bins)")
+    p.add_argument("--downsample", type=positive_int, default=1, help="spatial down-sampling factor (2: 128 -> 64)")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("run", help="classify a live stream or a recording headless, printing predictions as they come")
@@ -267,15 +270,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recording path, camera:[SERIAL], tcp://HOST:PORT, unix://PATH or synthetic:... "
                         "(default: the shipped recording recordings/gestures_waves_and_clap.h5)")
     p.add_argument("--checkpoint", default=None, help="our checkpoint (default: the shipped gesture model)")
-    p.add_argument("--window-ms", type=float, default=None, help="window length (default: the checkpoint's)")
-    p.add_argument("--hop-ms", type=float, default=None, help="a prediction every HOP ms (default: the checkpoint's)")
-    p.add_argument("--bins", type=int, default=None, help="time bins T per window (default: the checkpoint's)")
+    add_trust_argument(p)
+    p.add_argument("--window-ms", type=positive_float, default=None, help="window length (default: the checkpoint's)")
+    p.add_argument("--hop-ms", type=positive_float, default=None, help="a prediction every HOP ms (default: the checkpoint's)")
+    p.add_argument("--bins", type=positive_int, default=None, help="time bins T per window (default: the checkpoint's)")
     p.add_argument("--mode", default="step", choices=("step", "window"),
                    help="step: one new bin per hop with carried state (cheap); window: recompute all T bins")
-    p.add_argument("--speed", type=float, default=None,
+    p.add_argument("--speed", type=positive_float, default=None,
                    help="recordings: replay pace (1 = real time); default: as fast as the pipeline allows")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (wall time)")
-    p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
+    p.add_argument("--duration", type=positive_float, default=None, help="stop after this many seconds (wall time)")
+    p.add_argument("--device", type=device_name, default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--json-out", default=None, help="write predictions and accounting to this JSON file")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     add_geometry_arguments(p)
@@ -286,10 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a recording (default: the shipped recording recordings/gestures_waves_and_clap.h5)")
     p.add_argument("--out", required=True, help="the clip to write: .mp4 (H.264) or .gif")
     p.add_argument("--checkpoint", default=None, help="our checkpoint (default: the shipped gesture model)")
-    p.add_argument("--start", type=float, default=0.0, help="from this many seconds after the first event (default 0)")
-    p.add_argument("--duration", type=float, default=None, help="seconds of stream (default: to the end)")
-    p.add_argument("--fps", type=float, default=None, help="frames per second of stream time (default 20)")
-    p.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
+    add_trust_argument(p)
+    p.add_argument("--start", type=nonneg_float, default=0.0, help="from this many seconds after the first event (default 0)")
+    p.add_argument("--duration", type=positive_float, default=None, help="seconds of stream (default: to the end)")
+    p.add_argument("--fps", type=positive_float, default=None, help="frames per second of stream time (default 20)")
+    p.add_argument("--device", type=device_name, default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=cmd_render)
 
@@ -304,12 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, choices=datasets)
     p.add_argument("--root", required=True, help="folder holding the dataset (see README)")
     p.add_argument("--checkpoint", required=True, help="our checkpoint or the original release's state dict")
+    add_trust_argument(p)
     p.add_argument("--model", default=None, help="model name (default: from the checkpoint)")
     p.add_argument("--split", default="test", choices=("test", "train", "all"))
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--limit", type=int, default=None, help="evaluate at most N samples")
-    p.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
+    p.add_argument("--device", type=device_name, default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--limit", type=positive_int, default=None, help="evaluate at most N samples")
+    p.add_argument("--workers", type=nonneg_int, default=0, help="data-loading worker processes")
     p.add_argument("--cache-dir", default=None, help="where binned frames are cached (default: ROOT/.dvsstream-cache)")
     p.add_argument("--convention", default=None, choices=("spikingjelly", "native"),
                    help="orientation and polarity of the frames: the releases' (spikingjelly, default) or "
@@ -328,40 +334,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, choices=datasets)
     p.add_argument("--root", required=True)
     p.add_argument("--model", default="spikformer_dvs")
-    p.add_argument("--epochs", type=int, default=None, help="default: the recipe's (106 CIFAR10-DVS, 202 Gesture)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.06)
-    p.add_argument("--warmup-epochs", type=int, default=10)
-    p.add_argument("--mixup-until", type=int, default=75, help="last epoch with mixup")
+    p.add_argument("--epochs", type=positive_int, default=None, help="default: the recipe's (106 CIFAR10-DVS, 202 Gesture)")
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--lr", type=positive_float, default=1e-3)
+    p.add_argument("--weight-decay", type=nonneg_float, default=0.06)
+    p.add_argument("--warmup-epochs", type=nonneg_int, default=10)
+    p.add_argument("--mixup-until", type=nonneg_int, default=75, help="last epoch with mixup")
     p.add_argument("--no-hflip", action="store_true", help="never mirror left/right (right for Gesture's left/right classes)")
     p.add_argument("--frames", default="count", choices=("count", "time"),
                    help="T bins of equal event count (the papers') or of equal time (as a live window)")
-    p.add_argument("--device", default=None)
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--limit", type=int, default=None, help="use at most N training samples")
+    p.add_argument("--device", type=device_name, default=None)
+    p.add_argument("--workers", type=nonneg_int, default=0)
+    p.add_argument("--limit", type=positive_int, default=None, help="use at most N training samples")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", default=None, metavar="CKPT",
                    help="fine-tune: start from this checkpoint's weights (same model and classes)")
+    add_trust_argument(p)
     p.add_argument("--convention", default="spikingjelly", choices=("spikingjelly", "native"),
                    help="orientation and polarity of the frames (default: the releases', spikingjelly's)")
     p.add_argument("--label-order", default=None, choices=("spikingjelly", "dataset"),
                    help="class order of an --init release checkpoint's outputs (its head is permuted to the dataset's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", required=True, help="folder for checkpoints and the training log")
     add_geometry_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("synth", help="generate the synthetic gesture set with the DVS emulator")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--samples-per-class", type=int, default=20)
+    p.add_argument("--samples-per-class", type=positive_int, default=20)
     p.add_argument("--duration", type=float, default=2.0, help="seconds per sample")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--format", default="both", choices=("hdf5", "tonic", "both"))
-    p.add_argument("--workers", type=int, default=1, help="processes")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes")
     p.set_defaults(func=cmd_synth)
     return parser
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (what, why, where to read more)
+    and exit status 2, without the usage text; its subparsers are of the same class."""
+
+    def error(self, message: str):
+        self.exit(2, f"dvsstream: error: {message.strip().splitlines()[0]} (see {self.prog} --help)\n")
+
+
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    """``--trust-checkpoint``: full unpickling of a checkpoint file the user trusts."""
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="unpickle the checkpoint fully (it may run code: only for a file you trust); "
+                             "by default only tensors and plain values are read")
 
 
 def _argument_type(parse):
@@ -388,8 +410,21 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a bad argument (2, one line printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        from dvsstream.validate import check_arguments
+
+        check_arguments(args)  # before any work: one line and exit 2 on bad input
+        if getattr(args, "trust_checkpoint", False):
+            from dvsstream.models.checkpoints import trust_file
+
+            last = os.path.join(args.out, "last.pt") if getattr(args, "resume", False) else None
+            for path in (getattr(args, "checkpoint", None), getattr(args, "init", None), last):
+                if path is not None:
+                    trust_file(path)
         return args.func(args)
     except DvsstreamError as exc:
         print(f"dvsstream: error: {exc}", file=sys.stderr)

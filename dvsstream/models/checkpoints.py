@@ -37,7 +37,7 @@ from dvsstream.errors import DvsstreamError
 from dvsstream.models.spikformer import Spikformer, SpikformerConfig
 
 __all__ = ["FORMAT", "CheckpointError", "LoadReport", "save_checkpoint", "load_checkpoint", "load_model",
-           "release_training_args", "reorder_outputs"]
+           "release_training_args", "reorder_outputs", "trust_file"]
 
 FORMAT = "dvsstream.spikformer/1"
 
@@ -120,25 +120,67 @@ def save_checkpoint(model: Spikformer, path: Union[str, os.PathLike], **meta: An
     )
 
 
+#: files the user said to trust (``--trust-checkpoint``): fully unpickled by :func:`_read`
+_TRUSTED: set[str] = set()
+
+
+def trust_file(path: Union[str, os.PathLike]) -> None:
+    """Unpickle ``path`` fully from now on in this process (``--trust-checkpoint``):
+    it may hold any Python object -- and run code when loaded, so only for a file the
+    user trusts. Other files keep the ``weights_only`` unpickler."""
+    _TRUSTED.add(os.path.realpath(os.fspath(path)))
+
+
+#: how a ``torch.save`` file starts: a zip archive (torch >= 1.6) or a bare pickle
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _looks_like_torch_file(path: str) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return any(head.startswith(m) for m in _TORCH_MAGIC)
+
+
 def _read(
     path_or_state: Union[str, os.PathLike, Mapping[str, Any]], trusted: bool = False
 ) -> tuple[Mapping[str, Any], str]:
+    """-> ``(the unpickled dict, its name)``; one-line :class:`CheckpointError` in our own
+    words for a missing file, a folder, a file that is no PyTorch checkpoint, a damaged
+    one, or one holding Python objects that only ``--trust-checkpoint`` reads."""
     if isinstance(path_or_state, Mapping):
         return path_or_state, "<state dict>"
     path = os.fspath(path_or_state)
     if not os.path.exists(path):
-        raise CheckpointError(f"checkpoint {path!r} does not exist")
+        raise CheckpointError(f"checkpoint {path} does not exist; check the path")
+    if os.path.isdir(path):
+        raise CheckpointError(f"checkpoint {path}: is a folder, not a checkpoint file")
+    trusted = trusted or os.path.realpath(path) in _TRUSTED
     try:
+        if not _looks_like_torch_file(path):
+            raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint (not a file written by "
+                                  "torch.save)")
         # timm-style training checkpoints (the releases') also pickle their argparse args
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=not trusted)
-    except Exception as e:  # corrupt file, pickle with arbitrary objects, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        hint = "" if trusted else "; if it holds other Python objects and you trust the file, pass trusted=True"
-        raise CheckpointError(f"cannot read checkpoint {path!r}: {type(e).__name__}: {first[:200]}{hint}") from None
+    except CheckpointError:
+        raise
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {path}: cannot be read ({e.strerror or type(e).__name__})") from None
+    except Exception as e:  # damaged archive, or a pickle with arbitrary objects
+        raise CheckpointError(_load_failure(path, e, trusted)) from None
     if not isinstance(obj, Mapping):
-        raise CheckpointError(f"checkpoint {path!r} holds a {type(obj).__name__}, not a state dict")
+        raise CheckpointError(f"{path}: a PyTorch file holding a {type(obj).__name__}, not a checkpoint "
+                              "(a dict of weights)")
     return obj, path
+
+
+def _load_failure(path: str, exc: BaseException, trusted: bool) -> str:
+    """Why ``torch.load`` refused ``path``, in our words (never PyTorch's own text)."""
+    text = str(exc)
+    if not trusted and ("Weights only load failed" in text or "weights_only" in text):
+        return (f"cannot read checkpoint {path}: it holds Python objects besides weights; if you trust the "
+                "file (unpickling it may run code), pass --trust-checkpoint")
+    return f"cannot read checkpoint {path}: a damaged or cut-short PyTorch checkpoint; save it again"
 
 
 def _unwrap(obj: Mapping[str, Any], source: str) -> tuple[dict[str, Tensor], str, dict[str, Any]]:
@@ -183,15 +225,17 @@ def load_checkpoint(
 
     # class count first: the most common mismatch, and the clearest message
     head_w = sd.get("head.weight")
+    mine = f"{cfg.num_classes} classes of {cfg.name or cfg.variant}"
     if header.get("num_classes") is not None and header["num_classes"] != cfg.num_classes:
+        theirs = header.get("model_name") or header.get("config", {}).get("variant", "?")
         raise CheckpointError(
-            f"{source} was trained for {header['num_classes']} classes but the model has "
-            f"{cfg.num_classes}; build it with num_classes={header['num_classes']}"
+            f"{source}: a checkpoint for {header['num_classes']} classes of {theirs}, but the model has "
+            f"{mine}; build it with num_classes={header['num_classes']}"
         )
     if head_w is not None and "head.weight" in own and head_w.shape[0] != own["head.weight"].shape[0]:
         raise CheckpointError(
-            f"{source} has a head for {head_w.shape[0]} classes but the model has "
-            f"{own['head.weight'].shape[0]}; build it with num_classes={head_w.shape[0]}"
+            f"{source}: a checkpoint for {head_w.shape[0]} classes, but the model has {mine}; "
+            f"build it with num_classes={head_w.shape[0]}"
         )
     if fmt == "dvsstream":
         theirs = header.get("config", {})
@@ -231,7 +275,7 @@ def load_checkpoint(
         raise CheckpointError(
             f"{source} has {len(unexpected)} parameters the model does not have (e.g. "
             f"{', '.join(unexpected[:3])}): architecture mismatch with {cfg.name or cfg.variant} "
-            f"(depth={cfg.depth}); pass strict=False to ignore them"
+            f"(depth={cfg.depth}); use a checkpoint of that model"
         )
     report.ignored += unexpected
     model.load_state_dict(new, strict=False)
@@ -241,13 +285,17 @@ def load_checkpoint(
     return report
 
 
-def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.device] = "cpu", **overrides: Any) -> Spikformer:
-    """Build the model described by one of our checkpoints and load its weights."""
-    obj, source = _read(path)
+def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.device] = "cpu",
+               trusted: bool = False, **overrides: Any) -> Spikformer:
+    """Build the model described by one of our checkpoints and load its weights
+    (``trusted``: unpickle fully, see :func:`trust_file`)."""
+    obj, source = _read(path, trusted)
     if obj.get("format") != FORMAT:
+        tensors = [v for v in obj.values() if isinstance(v, Tensor)] or [
+            v for inner in obj.values() if isinstance(inner, Mapping) for v in inner.values() if isinstance(v, Tensor)]
+        what = "a release state dict" if tensors else "not a model checkpoint (no weights inside)"
         raise CheckpointError(
-            f"{source} is not a dvsstream checkpoint (no config inside); build the model with "
-            f"create_model(...) and use load_checkpoint(model, path), or convert it with "
+            f"{source}: {what}, not a dvsstream checkpoint; convert it with "
             f"`dvsstream eval --dataset D --root DIR --checkpoint {source} --model NAME --export OUT.pt --out DIR`"
         )
     cfg = SpikformerConfig.from_dict(dict(obj["config"]))
@@ -256,7 +304,10 @@ def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.dev
 
         cfg = dataclasses.replace(cfg, **overrides)
     model = Spikformer(cfg)
-    load_checkpoint(model, obj)
+    try:
+        load_checkpoint(model, obj)
+    except CheckpointError as exc:
+        raise CheckpointError(str(exc).replace("<state dict>", source)) from None
     return model.to(map_location)
 
 
@@ -265,6 +316,15 @@ def checkpoint_meta(path: Union[str, os.PathLike]) -> dict[str, Any]:
     ``live_binning``, ``frame_spec``); ``{}`` for release state dicts."""
     obj, _ = _read(path)
     return dict(obj.get("meta") or {}) if isinstance(obj, Mapping) else {}
+
+
+def describe_fit(path: Union[str, os.PathLike]) -> str:
+    """``"a checkpoint for 11 classes of spikformer_dvs_tiny"`` (our format) or
+    ``"a release state dict"``: what a file holds, in words for error messages."""
+    obj, _ = _read(path)
+    if obj.get("format") == FORMAT:
+        return f"a checkpoint for {obj.get('num_classes')} classes of {obj.get('model_name')}"
+    return "a release state dict"
 
 
 #: checkpoints shipped inside the package (``dvsstream/data/<name>.pt``, each with a
