@@ -222,12 +222,18 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--source", default=None,
                         help="file, camera:[SERIAL], tcp://host:port or synthetic:… "
                              "(default: the last one, else the shipped gesture recording, looping)")
+    from dvsstream.cli import add_geometry_arguments, add_trust_argument
+    from dvsstream.validate import device_name, nonneg_float, positive_float
+
     parser.add_argument("--checkpoint", default=None, help="our checkpoint (default: the shipped gesture model)")
-    parser.add_argument("--speed", type=float, default=None, help="recordings: replay pace (default 1 = real time)")
+    add_trust_argument(parser)
+    parser.add_argument("--speed", type=positive_float, default=None,
+                        help="recordings: replay pace (default 1 = real time)")
     parser.add_argument("--screenshot", default=None, help="save a PNG of the window after --exit-after seconds")
-    parser.add_argument("--exit-after", type=float, default=None, help="close the window after this many seconds")
+    parser.add_argument("--exit-after", type=nonneg_float, default=None,
+                        help="close the window after this many seconds")
     parser.add_argument("--settings", default=None, help="settings file (default: the user's config folder)")
-    parser.add_argument("--device", default=None, help="cpu, cuda (default: cuda when available)")
+    parser.add_argument("--device", type=device_name, default=None, help="cpu, cuda (default: cuda when available)")
     parser.add_argument("--deterministic", action="store_true",
                         help="never skip a window: the same predictions as `dvsstream run` on a recording")
     parser.add_argument("--verbose", "-v", action="store_true", help="print the time to the first frame and the fps")
@@ -236,8 +242,6 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--export-clip", default=None, metavar="CLIP.mp4|CLIP.gif",
                         help="when the window closes, save the last 10 s shown as a clip")
     parser.add_argument("--force", action="store_true", help="--export-clip may replace an existing file")
-    from dvsstream.cli import add_geometry_arguments
-
     add_geometry_arguments(parser)
     return parser
 
@@ -264,9 +268,28 @@ def run_gui_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="dvsstream gui", description="The dvsstream desktop window.")
+    """``python -m dvsstream.gui.app``: the options of ``dvsstream gui``, checked the same way."""
+    from dvsstream.cli import OneLineParser
+    from dvsstream.errors import DvsstreamError
+    from dvsstream.validate import check_arguments
+
+    parser = OneLineParser(prog="dvsstream gui", description="The dvsstream desktop window.")
     add_gui_arguments(parser)
-    return run_gui_from_args(parser.parse_args(argv))
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    args.command = "gui"
+    try:
+        check_arguments(args)
+        if args.trust_checkpoint and args.checkpoint is not None:
+            from dvsstream.models.checkpoints import trust_file
+
+            trust_file(args.checkpoint)
+    except DvsstreamError as exc:
+        print(f"dvsstream gui: {exc}", file=sys.stderr)
+        return 2
+    return run_gui_from_args(args)
 
 
 if __name__ == "__main__":
