@@ -376,7 +376,8 @@ class OneLineParser(argparse.ArgumentParser):
     and exit status 2, without the usage text; its subparsers are of the same class."""
 
     def error(self, message: str):
-        self.exit(2, f"dvsstream: error: {message.strip().splitlines()[0]} (see {self.prog} --help)\n")
+        name = self.prog.split()[0]  # "dvsstream" for its subcommands, an app's own name for apps/
+        self.exit(2, f"{name}: error: {message.strip().splitlines()[0]} (see {self.prog} --help)\n")
 
 
 def add_trust_argument(parser: argparse.ArgumentParser) -> None:
