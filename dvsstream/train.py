@@ -14,7 +14,15 @@ The recipe (see ``shared/docs/spikformer-family.md``), all of it configurable th
   ``--no-hflip`` turns it off: DVS128 Gesture has left/right classes) and one random op
   per sample; mixup (Beta(0.5, 0.5), on half of the batches) up to and including epoch
   ``mixup_until`` (75, epochs count from 1); label smoothing 0.1 (soft targets).
-* Mixed precision (``torch.autocast`` float16 + ``GradScaler``) on CUDA, float32 on CPU.
+* Mixed precision (``amp``): ``"auto"`` is float16 autocast + ``GradScaler`` on CUDA and
+  float32 on CPU; ``"bf16"`` bfloat16 autocast (no scaler) on CUDA or CPU (on a CPU without
+  bf16 instructions it is slower: measure); ``"fp16"`` (CUDA); ``"off"``. On CUDA AdamW is
+  the fused kernel. ``channels_last``: the conv weights and the input frames channels-last
+  (the layers keep their maps channels-last already).
+* Data: ``workers`` loader processes (persistent, ``prefetch`` batches ahead each), pinned
+  memory on CUDA; ``cache_frames`` holds the whole binned set in memory
+  (:class:`dvsstream.datasets.FramesInMemory`: no file I/O after the first read), ``"auto"``
+  when it fits ``memory_budget_mb`` (per process).
 * Every epoch: test accuracy, ``OUT/log.csv`` (and TensorBoard in ``OUT/tb`` when
   ``torch.utils.tensorboard`` imports), ``OUT/last.pt`` (weights, optimizer, scheduler,
   scaler, epoch, RNG states, best accuracy, history: ``--resume`` continues from it
@@ -29,9 +37,11 @@ Randomness is a function of ``(seed, epoch, rank)``: the data order comes from t
 sampler's ``set_epoch`` and the augmentation / mixup generator is re-seeded at the start
 of each epoch, so a resumed run reproduces an uninterrupted one (on CPU bit for bit).
 
-The core, :func:`train`, takes a model and two torch datasets yielding
-``(frames [T, 2, H, W], label)``; :func:`run_train` is the command line on top of it
-(datasets from a folder via :mod:`dvsstream.datasets`).
+The core, :func:`train` (a :class:`Trainer`: prepare, epochs, evaluate, checkpoint, resume),
+takes a model and two torch datasets yielding ``(frames [T, 2, H, W], label)``;
+:func:`run_train` is the command line on top of it (datasets from a folder via
+:mod:`dvsstream.datasets`). :func:`measure_step_memory` measures the activation memory of
+one training step.
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
@@ -56,12 +66,18 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from dvsstream.augment import AugmentConfig, augment_batch, mixup, one_hot_smooth
 from dvsstream.errors import DvsstreamError
+from dvsstream.fileio import replace_atomically
 
 __all__ = [
     "RECIPE_EPOCHS",
     "LOG_FIELDS",
     "TrainConfig",
     "TrainResult",
+    "Trainer",
+    "StepMemory",
+    "measure_step_memory",
+    "forward_loss",
+    "resolve_amp",
     "WarmupCosine",
     "DistInfo",
     "dist_info",
@@ -89,7 +105,11 @@ class TrainConfig:
 
     ``batch_size`` is per process. ``stop_after``: end this run after that epoch while
     the schedule still spans ``epochs`` (an interrupted run; continue with ``resume``).
-    ``amp`` applies on CUDA only.
+    ``amp``: ``"auto"`` (or True: float16 on CUDA, off on CPU), ``"bf16"``, ``"fp16"``
+    (CUDA only), ``"off"`` (or False); see :func:`resolve_amp`. ``channels_last``: conv
+    weights and input frames channels-last. ``workers`` / ``prefetch``: loader processes
+    and the batches each prepares ahead. ``cache_frames``: ``"on"``, ``"off"`` or
+    ``"auto"`` (hold the frames in memory when they fit ``memory_budget_mb`` MiB).
     """
 
     epochs: int = 106
@@ -106,8 +126,12 @@ class TrainConfig:
     label_smoothing: float = 0.1
     augment: bool = True
     hflip: bool = True
-    amp: bool = True
+    amp: Union[bool, str] = "auto"
+    channels_last: bool = False
     workers: int = 0
+    prefetch: int = 2
+    cache_frames: str = "auto"
+    memory_budget_mb: float = 2048.0
     seed: int = 0
     resume: bool = False
     stop_after: Optional[int] = None
@@ -123,9 +147,41 @@ class TrainConfig:
             raise DvsstreamError(f"learning rate must be positive, got {self.lr}")
         if self.warmup_epochs < 0:
             raise DvsstreamError(f"warm-up epochs must be >= 0, got {self.warmup_epochs}")
+        if not isinstance(self.amp, bool) and self.amp not in AMP_MODES:
+            raise DvsstreamError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if self.cache_frames not in ("auto", "on", "off"):
+            raise DvsstreamError(f"cache_frames must be auto, on or off, got {self.cache_frames!r}")
+        if self.workers < 0 or self.prefetch < 1:
+            raise DvsstreamError(f"workers must be >= 0 and prefetch >= 1, got {self.workers} and {self.prefetch}")
+        if not self.memory_budget_mb >= 0:
+            raise DvsstreamError(f"the memory budget must be >= 0 MiB, got {self.memory_budget_mb}")
 
     def augment_config(self) -> AugmentConfig:
         return AugmentConfig(hflip=self.hflip)
+
+
+#: values of ``TrainConfig.amp`` / ``--amp``
+AMP_MODES = ("auto", "off", "fp16", "bf16")
+_AMP_NAMES = {None: "off", torch.float16: "fp16", torch.bfloat16: "bf16"}
+
+
+def resolve_amp(amp: Union[bool, str, None], device: torch.device) -> Optional[torch.dtype]:
+    """The autocast dtype of ``amp`` on ``device`` (None: no autocast): ``"auto"`` / True
+    is float16 on CUDA and none on CPU; ``"bf16"`` bfloat16; ``"fp16"`` float16 (CUDA only,
+    else a :class:`DvsstreamError`); ``"off"`` / False / None none."""
+    if amp is True or amp == "auto":
+        return torch.float16 if device.type == "cuda" else None
+    if amp is False or amp is None or amp == "off":
+        return None
+    if amp == "fp16":
+        if device.type != "cuda":
+            raise DvsstreamError(f"--amp fp16 needs CUDA (the device is {device}); use --amp bf16 or off on a CPU")
+        return torch.float16
+    if amp == "bf16":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise DvsstreamError(f"--amp bf16: {torch.cuda.get_device_name(device)} has no bfloat16; use --amp fp16")
+        return torch.bfloat16
+    raise DvsstreamError(f"amp must be one of {', '.join(AMP_MODES)}, got {amp!r}")
 
 
 @dataclass
@@ -193,14 +249,19 @@ class WarmupCosine:
         self._apply()
 
 
-def build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with weight decay on weights (``ndim >= 2``) and none on biases / norms."""
+def build_optimizer(model: nn.Module, lr: float, weight_decay: float,
+                    fused: Optional[bool] = None) -> torch.optim.AdamW:
+    """AdamW with weight decay on weights (``ndim >= 2``) and none on biases / norms.
+    ``fused``: the fused kernel (None: when every parameter is on CUDA)."""
     decay, no_decay = [], []
     for _, p in model.named_parameters():
         if p.requires_grad:
             (decay if p.ndim >= 2 else no_decay).append(p)
+    if fused is None:
+        fused = bool(decay or no_decay) and all(p.is_cuda for p in decay + no_decay)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(0.9, 0.999), eps=1e-8,
+                             fused=fused or None)
 
 
 # ====================================================================== distributed
@@ -319,12 +380,15 @@ def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate_loader(model: nn.Module, loader: DataLoader, device: torch.device, amp: bool = False,
-             info: Optional[DistInfo] = None) -> tuple[float, float, int, int]:
+def evaluate_loader(model: nn.Module, loader: DataLoader, device: torch.device,
+                    amp: Union[bool, torch.dtype, None] = False,
+                    info: Optional[DistInfo] = None) -> tuple[float, float, int, int]:
     """``(mean cross-entropy, accuracy, samples, dropped)`` over ``loader`` (summed over
     ranks); ``dropped``: unreadable samples left out (the loader must use
-    :func:`collate_drop_skipped`, or yield ``(frames, labels)`` only)."""
+    :func:`collate_drop_skipped`, or yield ``(frames, labels)`` only). ``amp``: the
+    autocast dtype (True: float16; False / None: none)."""
     info = info or dist_info()
+    dtype = torch.float16 if amp is True else (amp or None)
     was_training = model.training
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, correct, n, dropped
@@ -338,7 +402,7 @@ def evaluate_loader(model: nn.Module, loader: DataLoader, device: torch.device, 
             continue
         frames = frames.to(device, non_blocking=True)
         labels = torch.as_tensor(labels).to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             logits = model(frames)
         sums[0] += F.cross_entropy(logits.float(), labels, reduction="sum").double()
         sums[1] += (logits.argmax(1) == labels).sum()
@@ -351,20 +415,16 @@ def evaluate_loader(model: nn.Module, loader: DataLoader, device: torch.device, 
     return float(sums[0] / n), float(sums[1] / n), n, dropped
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _write_log_csv(path: Path, history: Sequence[dict[str, float]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=LOG_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        for row in history:
-            w.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in LOG_FIELDS})
-    os.replace(tmp, path)
+    """``OUT/log.csv``: one row of :data:`LOG_FIELDS` per epoch, replaced atomically."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=LOG_FIELDS, extrasaction="ignore")
+            w.writeheader()
+            for row in history:
+                w.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in LOG_FIELDS})
+
+    replace_atomically(path, write)
 
 
 def _model_header(model: nn.Module) -> dict[str, Any]:
@@ -410,34 +470,515 @@ def _prepare_resume(model: nn.Module, config: TrainConfig, last_path: Path,
                     classes: list[str]) -> Optional[dict[str, Any]]:
     """The training state to continue from (``config.resume``), or None for a fresh run;
     refuses to overwrite an existing run and to resume a different model or class list."""
-    resume_state: Optional[dict[str, Any]] = None
-    if config.resume:
-        if not last_path.is_file():
-            raise DvsstreamError(f"--resume: {last_path} does not exist (nothing to continue)")
-        try:
-            resume_state = torch.load(last_path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise DvsstreamError(f"--resume: cannot read {last_path}: {type(exc).__name__}: {exc}") from None
-        ts = resume_state.get("train_state") if isinstance(resume_state, dict) else None
-        if not ts or ts.get("format") != TRAIN_STATE_FORMAT:
-            raise DvsstreamError(f"--resume: {last_path} is not a dvsstream training checkpoint")
-        theirs, ours = dict(resume_state["config"]), model.config.to_dict()
-        diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
-        if diff:
-            k = diff[0]
+    if not config.resume:
+        if last_path.exists():
             raise DvsstreamError(
-                f"--resume: {last_path} holds a {resume_state.get('model_name')} with {k}={theirs.get(k)!r} "
-                f"but the model to train has {k}={ours.get(k)!r} (also differing: {diff[1:] or 'nothing else'})"
+                f"{last_path.parent} already holds a training run ({last_path.name}); pass --resume to continue it "
+                f"or choose another output folder"
             )
-        saved_classes = resume_state.get("meta", {}).get("classes")
-        if saved_classes is not None and list(saved_classes) != classes:
-            raise DvsstreamError(f"--resume: {last_path} was trained on classes {saved_classes}, the data has {classes}")
-    elif last_path.exists():
+        return None
+    if not last_path.is_file():
+        raise DvsstreamError(f"--resume: {last_path} does not exist (nothing to continue)")
+    try:
+        state = torch.load(last_path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise DvsstreamError(f"--resume: cannot read {last_path}: {type(exc).__name__}: {exc}") from None
+    ts = state.get("train_state") if isinstance(state, dict) else None
+    if not ts or ts.get("format") != TRAIN_STATE_FORMAT:
+        raise DvsstreamError(f"--resume: {last_path} is not a dvsstream training checkpoint")
+    theirs, ours = dict(state["config"]), model.config.to_dict()
+    diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    if diff:
+        k = diff[0]
         raise DvsstreamError(
-            f"{last_path.parent} already holds a training run ({last_path.name}); pass --resume to continue it "
-            f"or choose another output folder"
+            f"--resume: {last_path} holds a {state.get('model_name')} with {k}={theirs.get(k)!r} "
+            f"but the model to train has {k}={ours.get(k)!r} (also differing: {diff[1:] or 'nothing else'})"
         )
-    return resume_state
+    saved_classes = state.get("meta", {}).get("classes")
+    if saved_classes is not None and list(saved_classes) != classes:
+        raise DvsstreamError(f"--resume: {last_path} was trained on classes {saved_classes}, the data has {classes}")
+    return state
+
+
+def _on_rank0(info: DistInfo, dev: torch.device, work: Callable[[], Any]) -> Any:
+    """``work()`` on rank 0, its value (or its :class:`DvsstreamError`) handed to every
+    rank: all ranks go on with the same value or raise the same error."""
+    if not info.distributed:
+        return work()
+    payload: list[Any] = [None]
+    if info.is_main:
+        try:
+            payload = [("ok", work())]
+        except DvsstreamError as exc:
+            payload = [("error", str(exc))]
+    dist.broadcast_object_list(payload, src=0, device=dev if dev.type == "cuda" else None)
+    status, value = payload[0]
+    if status == "error":
+        raise DvsstreamError(value)
+    return value
+
+
+def _channels_last_input(frames: Tensor) -> Tensor:
+    """``[B, T, C, H, W]`` stored with C innermost: every ``[C, H, W]`` frame is
+    channels_last, so the model's ``[T*B, C, H, W]`` view needs no copy. Same values."""
+    return frames.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+
+
+def forward_loss(net: nn.Module, frames: Tensor, targets: Tensor, amp: Optional[torch.dtype] = None,
+                 channels_last: bool = False) -> tuple[Tensor, Tensor]:
+    """One training forward: ``(soft cross-entropy loss (float32 scalar), logits [B, K])``
+    of ``frames [B, T, C, H, W]`` against soft ``targets [B, K]``, under autocast to
+    ``amp`` (None: the parameters' dtype)."""
+    if channels_last:
+        frames = _channels_last_input(frames)
+    with torch.autocast(frames.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        logits = net(frames)
+    return soft_cross_entropy(logits, targets), logits
+
+
+@dataclass
+class StepMemory:
+    """Memory of one training step (forward + backward) of a batch.
+
+    ``saved_bytes``: the tensors autograd saved for the backward (distinct storages,
+    parameters and the input left out): the activation memory the step holds at the end
+    of its forward. ``peak_bytes``: on CUDA ``torch.cuda.max_memory_allocated`` during the
+    step above what was allocated before it (activations, gradients, workspace); on CPU
+    equal to ``saved_bytes``. ``step_s``: the step's wall time (seconds).
+    """
+
+    device: str
+    batch: int
+    saved_bytes: int
+    peak_bytes: int
+    step_s: float
+
+
+def measure_step_memory(model: nn.Module, frames: Tensor, labels: Optional[Tensor] = None,
+                        amp: Union[None, bool, str, torch.dtype] = None, channels_last: bool = False) -> StepMemory:
+    """Peak activation memory of one training step of ``model`` (in train mode, on its
+    device) on ``frames [B, T, C, H, W]`` (``labels [B]``: default all 0): forward,
+    loss, backward; the gradients are left in ``.grad`` (zero them before a real step).
+    ``amp``: as :class:`TrainConfig`'s ``amp`` or a dtype."""
+    p0 = next(model.parameters())
+    dev = p0.device
+    dtype = amp if isinstance(amp, torch.dtype) else resolve_amp(amp if amp is not None else "off", dev)
+    frames = frames.to(dev).float()
+    labels = torch.zeros(frames.shape[0], dtype=torch.long, device=dev) if labels is None else labels.to(dev)
+    targets = one_hot_smooth(labels, int(model.config.num_classes), 0.1)
+    skip = {p.untyped_storage().data_ptr() for p in model.parameters()} | {frames.untyped_storage().data_ptr()}
+    seen: dict[int, int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in skip and ptr not in seen:
+            seen[ptr] = t.untyped_storage().nbytes()
+        return t
+
+    model.train()
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+    before = torch.cuda.memory_allocated(dev) if dev.type == "cuda" else 0
+    t0 = time.perf_counter()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss, _ = forward_loss(model, frames, targets, dtype, channels_last)
+    loss.backward()
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    step_s = time.perf_counter() - t0
+    saved = sum(seen.values())
+    peak = torch.cuda.max_memory_allocated(dev) - before if dev.type == "cuda" else saved
+    return StepMemory(str(dev), int(frames.shape[0]), int(saved), int(peak), step_s)
+
+
+class Trainer:
+    """One training run of :func:`train`, in steps that each read on their own:
+
+    * :meth:`prepare`: checks, fresh start or :meth:`resume`, data (optionally held in
+      memory), optimiser and schedule, DDP, the log writers;
+    * per epoch :meth:`train_epoch` (the steps), :meth:`evaluate` (the test set),
+      :meth:`record` (history, best) and :meth:`checkpoint` (``last.pt``, ``best.pt``,
+      ``log.csv``, TensorBoard);
+    * :meth:`finish`: ``result.json`` and the :class:`TrainResult`.
+
+    :meth:`run` does all of it. Only rank 0 logs and writes files.
+    """
+
+    def __init__(self, model: nn.Module, train_set: Dataset, test_set: Optional[Dataset], config: TrainConfig,
+                 out_dir: Union[str, os.PathLike], device: Union[None, str, torch.device] = None,
+                 log: Optional[Callable[[str], Any]] = print, classes: Optional[Sequence[str]] = None,
+                 meta: Optional[dict[str, Any]] = None) -> None:
+        self.info = dist_info()
+        self.dev = _resolve_device(device, self.info.local_rank)
+        self.say: Callable[[str], Any] = log if (log is not None and self.info.is_main) else (lambda s: None)
+        self.model, self.config, self.meta = model, config, dict(meta or {})
+        self.train_set, self.test_set = train_set, test_set
+        self.out = Path(out_dir)
+        self.last_path, self.best_path = self.out / "last.pt", self.out / "best.pt"
+        self.num_classes = int(model.config.num_classes)
+        self.classes = list(classes) if classes is not None else [str(i) for i in range(self.num_classes)]
+        if len(self.classes) != self.num_classes:
+            raise DvsstreamError(f"{len(self.classes)} class names for a model with {self.num_classes} classes")
+        if len(train_set) == 0:  # type: ignore[arg-type]
+            raise DvsstreamError("the training set is empty")
+        self.amp = resolve_amp(config.amp, self.dev)
+        self.net: nn.Module = model
+        self.writer: Any = None
+        self.history: list[dict[str, Any]] = []
+        self.best_acc, self.best_epoch, self.start_epoch = -1.0, 0, 1
+        self.gen = torch.Generator()
+        self.aug_cfg = config.augment_config()
+        self.keep_threads = _ThreadGuard()
+
+    # ---------------------------------------------------------------- prepare
+    def prepare(self) -> None:
+        """Everything before the first epoch. Rank 0 checks the data and reads OUT (which
+        need not be shared between machines) and hands the outcome to the other ranks."""
+        def preflight() -> Optional[dict[str, Any]]:
+            _check_frames(self.model, self.train_set)
+            return _prepare_resume(self.model, self.config, self.last_path, self.classes)
+
+        resume_state = _on_rank0(self.info, self.dev, preflight)
+        if self.info.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.train_set = self._hold_in_memory(self.train_set, "training")
+        if self.test_set is not None:
+            self.test_set = self._hold_in_memory(self.test_set, "test")
+        self._build_loaders()
+        self.model.to(self.dev)
+        if self.config.channels_last:
+            self.model.to(memory_format=torch.channels_last)  # the conv weights
+        self.optimizer = build_optimizer(self.model, self.config.lr, self.config.weight_decay)
+        n = self.steps_per_epoch = len(self.train_loader)
+        c = self.config
+        self.sched = WarmupCosine(self.optimizer, c.epochs * n, c.warmup_epochs * n, c.lr, c.warmup_lr, c.min_lr)
+        fp16 = self.amp == torch.float16
+        self.scaler = torch.amp.GradScaler("cuda" if self.dev.type == "cuda" else "cpu", enabled=fp16)
+        if resume_state is not None:
+            self.resume(resume_state)
+        if self.info.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            self.net = DDP(self.model, device_ids=[self.dev.index] if self.dev.type == "cuda" else None)
+        self._open_tensorboard()
+        self._announce(resume_state is not None)
+
+    def _hold_in_memory(self, dataset: Dataset, what: str) -> Dataset:
+        """``dataset`` held in memory (:class:`dvsstream.datasets.FramesInMemory`) when
+        ``cache_frames`` is ``"on"``, or ``"auto"`` and it fits ``memory_budget_mb``."""
+        mode = self.config.cache_frames
+        if mode == "off" or len(dataset) == 0:  # type: ignore[arg-type]
+            return dataset
+        from dvsstream.datasets import FramesInMemory
+
+        budget = int(self.config.memory_budget_mb * 2**20)
+        if mode == "auto" and FramesInMemory.estimate_bytes(dataset) > budget:
+            self.say(f"  the {what} frames do not fit the memory budget ({self.config.memory_budget_mb:g} MiB): "
+                     f"read from the dataset every epoch")
+            return dataset
+        t0 = time.perf_counter()
+        held = FramesInMemory.load(dataset, budget if mode == "auto" else None, self.config.workers)
+        if held is None:
+            self.say(f"  the {what} frames passed the memory budget ({self.config.memory_budget_mb:g} MiB) "
+                     f"while loading: read from the dataset every epoch")
+            return dataset
+        self.say(f"  {what} frames held in memory: {held.nbytes / 2**20:.1f} MiB, "
+                 f"read in {time.perf_counter() - t0:.1f} s")
+        return held
+
+    def _build_loaders(self) -> None:
+        """The training loader (a :class:`DistributedSampler`: shuffled, one shard per
+        rank) and the test loader (every sample once over all ranks)."""
+        c, info = self.config, self.info
+        self.sampler = DistributedSampler(self.train_set, num_replicas=info.world, rank=info.rank, shuffle=True,
+                                          seed=c.seed, drop_last=False)
+        kw: dict[str, Any] = dict(num_workers=c.workers, pin_memory=self.dev.type == "cuda",
+                                  collate_fn=collate_drop_skipped)
+        if c.workers > 0:
+            kw.update(persistent_workers=True, prefetch_factor=c.prefetch)
+        self.train_loader = DataLoader(self.train_set, batch_size=c.batch_size, sampler=self.sampler, **kw)
+        self.test_loader: Optional[DataLoader] = None
+        if self.test_set is not None and len(self.test_set) > 0:  # type: ignore[arg-type]
+            shard = _ShardSampler(len(self.test_set), info.rank, info.world)  # type: ignore[arg-type]
+            self.test_loader = DataLoader(self.test_set, batch_size=c.eval_batch_size or c.batch_size,
+                                          sampler=shard, **kw)
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue from a ``last.pt`` (see :func:`_prepare_resume`): weights, optimiser,
+        schedule, scaler, RNG states, history and best accuracy."""
+        ts = state["train_state"]
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(ts["optimizer"])
+        self.sched.load_state_dict(ts["scheduler"])
+        if ts.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(ts["scaler"])
+        rng = ts.get("rng", {})
+        if rng.get("torch") is not None:
+            torch.set_rng_state(rng["torch"])
+        cuda = rng.get("cuda")
+        if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        self.history = [dict(r) for r in ts["history"]]
+        self.best_acc, self.best_epoch = float(ts["best_acc"]), int(ts["best_epoch"])
+        self.start_epoch = int(ts["epoch"]) + 1
+        if ts.get("world_size", 1) != self.info.world:
+            self.say(f"note: resuming a run of {ts.get('world_size')} process(es) with {self.info.world}: "
+                     f"the data order differs from an uninterrupted run")
+
+    def _open_tensorboard(self) -> None:
+        if self.info.is_main and self.config.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(log_dir=str(self.out / "tb"), purge_step=self.start_epoch)
+            except Exception:  # tensorboard not installed: the CSV log is enough
+                self.writer = None
+
+    def _announce(self, resumed: bool) -> None:
+        """The run's opening lines: model, data, schedule, precision, resume point."""
+        c, cfg, say = self.config, self.model.config, self.say
+        n_params = sum(p.numel() for p in self.model.parameters())
+        extras = [f"{_AMP_NAMES[self.amp]} autocast"] if self.amp is not None else []
+        extras += ["channels_last"] if c.channels_last else []
+        extras += [f"x{self.info.world} processes"] if self.info.distributed else []
+        say(f"training {cfg.name or cfg.variant} ({n_params:,} parameters, {self.num_classes} classes, "
+            f"T={cfg.T}, {cfg.img_size[0]}x{cfg.img_size[1]}) on {self.dev}"
+            f"{' (' + ', '.join(extras) + ')' if extras else ''}")
+        n_test = len(self.test_set) if self.test_set is not None else 0  # type: ignore[arg-type]
+        say(f"  {len(self.train_set):,} training samples, {n_test:,} test samples; "  # type: ignore[arg-type]
+            f"{self.steps_per_epoch} steps/epoch of {c.batch_size} per process; epochs {c.epochs}, "
+            f"warm-up {c.warmup_epochs}, mixup until {c.mixup_until}, hflip {'on' if c.hflip else 'off'}")
+        if c.warmup_epochs >= c.epochs:
+            say(f"warning: warm-up ({c.warmup_epochs} epochs) spans the whole run ({c.epochs}): "
+                f"the learning rate never reaches {c.lr:g}")
+        if resumed:
+            say(f"  resuming after epoch {self.start_epoch - 1} "
+                f"(best {_fmt_acc(self.best_acc)} at epoch {self.best_epoch})")
+            if self.start_epoch > c.epochs:
+                say(f"  the run already finished its {c.epochs} epochs; pass a larger epoch count to go on")
+
+    # ---------------------------------------------------------------- one epoch
+    def _batches(self, epoch: int) -> tuple[Any, Any]:
+        """The epoch's batches, wrapped in a progress bar on rank 0 when asked."""
+        if not (self.config.progress and self.info.is_main):
+            return self.train_loader, None
+        from tqdm import tqdm
+
+        bar = tqdm(self.train_loader, desc=f"epoch {epoch}/{self.config.epochs}", unit="batch", leave=False,
+                   disable=None, file=sys.stderr, dynamic_ncols=True)
+        return bar, bar
+
+    def train_step(self, frames: Tensor, labels: Tensor, use_mixup: bool) -> tuple[Tensor, Tensor]:
+        """One optimiser step on a batch (``frames [B, T, C, H, W]``, ``labels [B]`` long
+        on the device): augmentation, soft targets, mixup, autocast, scaled backward,
+        schedule; ``(loss, logits)``, detached."""
+        c = self.config
+        frames = frames.to(self.dev, non_blocking=True).float()
+        if c.augment:
+            frames = augment_batch(frames, self.aug_cfg, self.gen)
+        targets = one_hot_smooth(labels, self.num_classes, c.label_smoothing)
+        if use_mixup and float(torch.rand((), generator=self.gen)) < c.mixup_prob:
+            frames, targets, _ = mixup(frames, targets, c.mixup_alpha, self.gen)
+        loss, logits = forward_loss(self.net, frames, targets, self.amp, c.channels_last)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.sched.step()
+        return loss.detach(), logits.detach()
+
+    def _all_empty(self, labels: Tensor) -> bool:
+        """The batch holds no readable sample (on any rank: every rank takes the same steps)."""
+        empty = labels.numel() == 0
+        if self.info.distributed:
+            flag = torch.tensor([float(empty)], device=self.dev)
+            empty = bool(_all_sum(flag, self.info).item() > 0)
+        return empty
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        """The training steps of ``epoch`` (counted from 1); returns ``train_loss``,
+        ``train_acc`` (over all ranks), ``n`` samples, ``dropped`` unreadable ones and
+        ``train_s`` seconds. Randomness: a function of ``(seed, epoch, rank)``."""
+        c = self.config
+        t0 = time.perf_counter()
+        self.net.train()
+        self.sampler.set_epoch(epoch)
+        self.gen.manual_seed(_epoch_seed(c.seed, epoch, self.info.rank))
+        use_mixup = c.mixup_alpha > 0 and c.mixup_prob > 0 and epoch <= c.mixup_until
+        sums = torch.zeros(4, dtype=torch.float64, device=self.dev)  # loss * n, correct, n, dropped
+        batches, bar = self._batches(epoch)
+        for step, (frames, labels, dropped) in enumerate(batches):
+            self.keep_threads()
+            sums[3] += dropped
+            if self._all_empty(labels):  # a batch of unreadable samples only: no step
+                self.sched.step()
+                continue
+            labels = labels.to(self.dev, non_blocking=True).long()
+            loss, logits = self.train_step(frames, labels, use_mixup)
+            n = labels.numel()
+            sums[0] += loss.double() * n
+            sums[1] += (logits.argmax(1) == labels).sum()
+            sums[2] += n
+            if bar is not None and step % 10 == 0:
+                bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{self.sched.get_last_lr():.2e}")
+        if bar is not None:
+            bar.close()
+        if self.dev.type == "cuda":
+            torch.cuda.synchronize(self.dev)
+        train_s = time.perf_counter() - t0
+        sums = _all_sum(sums, self.info).cpu()
+        n_seen, dropped = int(sums[2]), int(sums[3])
+        if n_seen == 0:
+            raise DvsstreamError(f"epoch {epoch}: no training sample could be read ({dropped} unreadable)")
+        loss_mean = float(sums[0] / n_seen)
+        if not math.isfinite(loss_mean) and not self.scaler.is_enabled():
+            raise DvsstreamError(f"the training loss became {loss_mean} in epoch {epoch}; lower the learning rate (--lr)")
+        return {"train_loss": loss_mean, "train_acc": float(sums[1] / n_seen), "n": n_seen, "dropped": dropped,
+                "train_s": train_s}
+
+    def evaluate(self) -> tuple[float, float, int]:
+        """``(test loss, test accuracy, unreadable test samples)``: NaN without a test set.
+        Under DDP the batch-norm statistics of rank 0 are broadcast first (one set of
+        statistics for evaluation and checkpoints)."""
+        if self.info.distributed:
+            for b in self.model.buffers():
+                dist.broadcast(b, 0)
+        if self.test_loader is None:
+            return float("nan"), float("nan"), 0
+        loss, acc, _, dropped = evaluate_loader(self.model, self.test_loader, self.dev, self.amp, self.info)
+        return loss, acc, dropped
+
+    def record(self, epoch: int, lr: float, train: dict[str, Any], test: tuple[float, float, int],
+               epoch_s: float) -> tuple[dict[str, Any], bool]:
+        """Append the epoch's row to the history; ``(row, improved)`` (without a test set
+        "best" is simply the latest epoch)."""
+        test_loss, test_acc, test_dropped = test
+        row = {"epoch": epoch, "lr": lr, "train_loss": train["train_loss"], "train_acc": train["train_acc"],
+               "test_loss": test_loss, "test_acc": test_acc, "epoch_s": epoch_s,
+               "samples_per_s": train["n"] / train["train_s"] if train["train_s"] > 0 else float("nan"),
+               "train_skipped": train["dropped"], "test_skipped": test_dropped}
+        self.history.append(row)
+        improved = math.isnan(test_acc) or self.best_epoch == 0 or test_acc > self.best_acc
+        if improved:
+            self.best_acc, self.best_epoch = test_acc, epoch
+        return row, improved
+
+    # ---------------------------------------------------------------- files
+    def checkpoint(self, epoch: int, row: dict[str, Any], improved: bool) -> None:
+        """Rank 0: ``best.pt`` when ``improved``, ``last.pt`` (with the training state),
+        ``log.csv`` and TensorBoard scalars; each file replaced atomically."""
+        if not self.info.is_main:
+            return
+        common = {"classes": self.classes, **self.meta, "train_config": dataclasses.asdict(self.config)}
+        if improved:
+            from dvsstream.models.checkpoints import save_checkpoint
+
+            replace_atomically(self.best_path, lambda tmp: save_checkpoint(
+                self.model, tmp, kind="best", epoch=epoch, test_acc=row["test_acc"], **common))
+        state = {
+            **_model_header(self.model),
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "meta": {"kind": "last", "epoch": epoch, "test_acc": row["test_acc"], **common},
+            "train_state": self._train_state(epoch),
+        }
+        replace_atomically(self.last_path, lambda tmp: torch.save(state, tmp))
+        _write_log_csv(self.out / "log.csv", self.history)
+        if self.writer is not None:
+            for k in ("lr", "train_loss", "train_acc", "test_loss", "test_acc", "samples_per_s"):
+                self.writer.add_scalar(k, row[k], epoch)
+            self.writer.flush()
+
+    def _train_state(self, epoch: int) -> dict[str, Any]:
+        """What :meth:`resume` needs to continue after ``epoch`` exactly."""
+        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        return {
+            "format": TRAIN_STATE_FORMAT, "epoch": epoch,
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict(), "rng": {"torch": torch.get_rng_state(), "cuda": cuda_rng},
+            "best_acc": self.best_acc, "best_epoch": self.best_epoch, "history": self.history,
+            "world_size": self.info.world,
+        }
+
+    # ---------------------------------------------------------------- the run
+    def run_epoch(self, epoch: int) -> None:
+        """Train, evaluate, record, checkpoint and log one epoch."""
+        t0 = time.perf_counter()
+        lr = self.sched.get_last_lr()
+        train = self.train_epoch(epoch)
+        test = self.evaluate()
+        row, improved = self.record(epoch, lr, train, test, time.perf_counter() - t0)
+        self.checkpoint(epoch, row, improved)
+        if train["dropped"] or test[2]:
+            self.say(f"warning: epoch {epoch}: {train['dropped']} training and {test[2]} test sample(s) "
+                     f"could not be read and were left out (the accuracy is over the rest)")
+        self.say(f"epoch {epoch:>3}/{self.config.epochs}  lr {lr:.2e}  train loss {row['train_loss']:.4f} "
+                 f"acc {_fmt_acc(row['train_acc'])}  |  test loss {row['test_loss']:.4f} acc {_fmt_acc(row['test_acc'])}  "
+                 f"(best {_fmt_acc(self.best_acc)} @ {self.best_epoch})  {row['epoch_s']:.1f} s, "
+                 f"{row['samples_per_s']:.1f} samples/s")
+
+    def run(self) -> TrainResult:
+        """:meth:`prepare`, the epochs from the start (or resume) point to ``epochs`` (or
+        ``stop_after``), :meth:`finish`."""
+        self.prepare()
+        c = self.config
+        stop = c.epochs if c.stop_after is None else min(c.epochs, c.stop_after)
+        run_start = time.perf_counter()
+        epoch = self.start_epoch - 1
+        try:
+            for epoch in range(self.start_epoch, stop + 1):
+                self.run_epoch(epoch)
+        except KeyboardInterrupt:
+            if epoch >= self.start_epoch or self.history:
+                self.say(f"interrupted; {self.last_path} holds the state after the last finished epoch: "
+                         f"continue with --resume")
+            raise
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+        return self.finish(time.perf_counter() - run_start)
+
+    def finish(self, wall: float) -> TrainResult:
+        """The :class:`TrainResult`; rank 0 writes ``result.json`` and the closing line."""
+        history, c = self.history, self.config
+        final = history[-1] if history else {"epoch": 0, "test_acc": float("nan")}
+        rates = [r["samples_per_s"] for r in history[self.start_epoch - 1:] if math.isfinite(r["samples_per_s"])]
+        result = TrainResult(
+            best_acc=self.best_acc, best_epoch=self.best_epoch, final_acc=float(final["test_acc"]),
+            final_epoch=int(final["epoch"]), epochs=c.epochs, complete=int(final["epoch"]) >= c.epochs,
+            history=history, samples_per_s=sum(rates) / len(rates) if rates else float("nan"),
+            wall_s=wall, out_dir=str(self.out),
+        )
+        if self.info.is_main:
+            summary = self._summary(result, final, wall)
+            text = json.dumps(_json_safe(summary), indent=2, default=str, allow_nan=False) + "\n"
+            replace_atomically(self.out / "result.json", lambda tmp: tmp.write_text(text))
+            state = "finished" if result.complete else f"stopped after epoch {result.final_epoch} of {c.epochs}"
+            self.say(f"{state}: final-epoch test accuracy {_fmt_acc(result.final_acc)} (epoch {result.final_epoch}), "
+                     f"best {_fmt_acc(result.best_acc)} (epoch {result.best_epoch}); "
+                     f"{result.samples_per_s:.1f} samples/s; {self.best_path}, {self.last_path}, "
+                     f"{self.out / 'log.csv'}, {self.out / 'result.json'}")
+        return result
+
+    def _summary(self, result: TrainResult, final: dict[str, Any], wall: float) -> dict[str, Any]:
+        """The content of ``result.json``."""
+        cfg = self.model.config
+        return {
+            "best_test_acc": result.best_acc, "best_epoch": result.best_epoch,
+            "final_test_acc": result.final_acc, "final_epoch": result.final_epoch,
+            "epochs": self.config.epochs, "complete": result.complete,
+            "model": cfg.name or cfg.variant, "model_config": cfg.to_dict(),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "classes": self.classes, **self.meta,
+            "train_samples": len(self.train_set),  # type: ignore[arg-type]
+            "test_samples": len(self.test_set) if self.test_set is not None else 0,  # type: ignore[arg-type]
+            "skipped": {"train": int(final.get("train_skipped", 0)), "test": int(final.get("test_skipped", 0))},
+            "device": str(self.dev), "amp": _AMP_NAMES[self.amp], "channels_last": self.config.channels_last,
+            "world_size": self.info.world,
+            "mean_samples_per_s": result.samples_per_s, "wall_s_this_run": wall,
+            "checkpoints": {"best": str(self.best_path), "last": str(self.last_path)},
+            "train_config": dataclasses.asdict(self.config), "history": result.history,
+        }
 
 
 def train(
@@ -458,281 +999,9 @@ def train(
     ``meta`` (e.g. ``frame_spec``, ``dataset``) are stored in the checkpoints' meta.
     Under an initialised process group (see :func:`init_distributed`) this is DDP; only
     rank 0 logs and writes files. ``log``: a function taking one line (None: silent).
+    See :class:`Trainer` for the steps.
     """
-    info = dist_info()
-    dev = _resolve_device(device, info.local_rank)
-    main = info.is_main
-    say = (log if (log is not None and main) else (lambda s: None))
-    out = Path(out_dir)
-    last_path, best_path = out / "last.pt", out / "best.pt"
-    num_classes = int(model.config.num_classes)
-    classes = list(classes) if classes is not None else [str(i) for i in range(num_classes)]
-    if len(classes) != num_classes:
-        raise DvsstreamError(f"{len(classes)} class names for a model with {num_classes} classes")
-    if len(train_set) == 0:  # type: ignore[arg-type]
-        raise DvsstreamError("the training set is empty")
-    amp = bool(config.amp and dev.type == "cuda")
-    meta = dict(meta or {})
-
-    # ---------------------------------------------------------------- checks, resume / fresh
-    # rank 0 checks the data and reads OUT (which need not be shared between machines),
-    # then hands the outcome on: every rank raises the same error or gets the same state
-    def preflight() -> Optional[dict[str, Any]]:
-        _check_frames(model, train_set)
-        return _prepare_resume(model, config, last_path, classes)
-
-    if info.distributed:
-        payload: list[Any] = [None]
-        if main:
-            try:
-                payload = [("ok", preflight())]
-            except DvsstreamError as exc:
-                payload = [("error", str(exc))]
-        dist.broadcast_object_list(payload, src=0, device=dev if dev.type == "cuda" else None)
-        status, value = payload[0]
-        if status == "error":
-            raise DvsstreamError(value)
-        resume_state = value
-    else:
-        resume_state = preflight()
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-
-    # ---------------------------------------------------------------- data
-    sampler = DistributedSampler(train_set, num_replicas=info.world, rank=info.rank, shuffle=True,
-                                 seed=config.seed, drop_last=False)
-    pin = dev.type == "cuda"
-    loader_kw = dict(num_workers=config.workers, pin_memory=pin, persistent_workers=config.workers > 0,
-                     collate_fn=collate_drop_skipped)
-    train_loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, **loader_kw)
-    test_loader = None
-    if test_set is not None and len(test_set) > 0:  # type: ignore[arg-type]
-        test_loader = DataLoader(test_set, batch_size=config.eval_batch_size or config.batch_size,
-                                 sampler=_ShardSampler(len(test_set), info.rank, info.world), **loader_kw)  # type: ignore[arg-type]
-
-    # ---------------------------------------------------------------- model, optimiser
-    model.to(dev)
-    optimizer = build_optimizer(model, config.lr, config.weight_decay)
-    steps_per_epoch = len(train_loader)
-    sched = WarmupCosine(optimizer, config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch,
-                         config.lr, config.warmup_lr, config.min_lr)
-    scaler = torch.amp.GradScaler("cuda" if dev.type == "cuda" else "cpu", enabled=amp)
-    history: list[dict[str, float]] = []
-    best_acc, best_epoch, start_epoch = -1.0, 0, 1
-    if resume_state is not None:
-        ts = resume_state["train_state"]
-        model.load_state_dict(resume_state["state_dict"])
-        optimizer.load_state_dict(ts["optimizer"])
-        sched.load_state_dict(ts["scheduler"])
-        if ts.get("scaler") and amp:
-            scaler.load_state_dict(ts["scaler"])
-        rng = ts.get("rng", {})
-        if rng.get("torch") is not None:
-            torch.set_rng_state(rng["torch"])
-        if rng.get("cuda") is not None and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        history = [dict(r) for r in ts["history"]]
-        best_acc, best_epoch = float(ts["best_acc"]), int(ts["best_epoch"])
-        start_epoch = int(ts["epoch"]) + 1
-        if ts.get("world_size", 1) != info.world:
-            say(f"note: resuming a run of {ts.get('world_size')} process(es) with {info.world}: "
-                f"the data order differs from an uninterrupted run")
-    net: nn.Module = model
-    if info.distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        net = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-
-    writer = None
-    if main and config.tensorboard:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(log_dir=str(out / "tb"), purge_step=start_epoch)
-        except Exception:  # tensorboard not installed: the CSV log is enough
-            writer = None
-
-    n_params = sum(p.numel() for p in model.parameters())
-    cfg = model.config
-    say(f"training {cfg.name or cfg.variant} ({n_params:,} parameters, {num_classes} classes, "
-        f"T={cfg.T}, {cfg.img_size[0]}x{cfg.img_size[1]}) on {dev}"
-        f"{' with mixed precision' if amp else ''}{f' x{info.world} processes' if info.distributed else ''}")
-    say(f"  {len(train_set):,} training samples, "  # type: ignore[arg-type]
-        f"{len(test_set) if test_set is not None else 0:,} test samples; "  # type: ignore[arg-type]
-        f"{steps_per_epoch} steps/epoch of {config.batch_size} per process; epochs {config.epochs}, "
-        f"warm-up {config.warmup_epochs}, mixup until {config.mixup_until}, hflip {'on' if config.hflip else 'off'}")
-    if config.warmup_epochs >= config.epochs:
-        say(f"warning: warm-up ({config.warmup_epochs} epochs) spans the whole run ({config.epochs}): "
-            f"the learning rate never reaches {config.lr:g}")
-    if resume_state is not None:
-        say(f"  resuming after epoch {start_epoch - 1} (best {_fmt_acc(best_acc)} at epoch {best_epoch})")
-        if start_epoch > config.epochs:
-            say(f"  the run already finished its {config.epochs} epochs; pass a larger epoch count to go on")
-
-    aug_cfg = config.augment_config()
-    keep_threads = _ThreadGuard()
-    gen = torch.Generator()
-    stop = config.epochs if config.stop_after is None else min(config.epochs, config.stop_after)
-    run_start = time.perf_counter()
-    epoch = start_epoch - 1
-    try:
-        for epoch in range(start_epoch, stop + 1):
-            t0 = time.perf_counter()
-            net.train()
-            sampler.set_epoch(epoch)
-            gen.manual_seed(_epoch_seed(config.seed, epoch, info.rank))
-            use_mixup = config.mixup_alpha > 0 and config.mixup_prob > 0 and epoch <= config.mixup_until
-            lr_start = sched.get_last_lr()
-            sums = torch.zeros(4, dtype=torch.float64, device=dev)  # loss * n, correct, n, dropped
-            batches: Any = train_loader
-            bar = None
-            if config.progress and main:
-                from tqdm import tqdm
-
-                bar = tqdm(train_loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False,
-                           disable=None, file=sys.stderr, dynamic_ncols=True)
-                batches = bar
-            for step, (frames, labels, dropped) in enumerate(batches):
-                keep_threads()
-                sums[3] += dropped
-                empty = labels.numel() == 0
-                if info.distributed:  # every rank must take the same steps
-                    flag = torch.tensor([float(empty)], device=dev)
-                    empty = bool(_all_sum(flag, info).item() > 0)
-                if empty:  # a batch of unreadable samples only: no step
-                    sched.step()
-                    continue
-                frames = frames.to(dev, non_blocking=True).float()
-                labels = torch.as_tensor(labels).to(dev, non_blocking=True).long()
-                if config.augment:
-                    frames = augment_batch(frames, aug_cfg, gen)
-                targets = one_hot_smooth(labels, num_classes, config.label_smoothing)
-                if use_mixup and float(torch.rand((), generator=gen)) < config.mixup_prob:
-                    frames, targets, _ = mixup(frames, targets, config.mixup_alpha, gen)
-                with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
-                    logits = net(frames)
-                loss = soft_cross_entropy(logits, targets)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                sched.step()
-                n = labels.numel()
-                sums[0] += loss.detach().double() * n
-                sums[1] += (logits.detach().argmax(1) == labels).sum()
-                sums[2] += n
-                if bar is not None and step % 10 == 0:
-                    bar.set_postfix(loss=f"{float(loss.detach()):.3f}", lr=f"{sched.get_last_lr():.2e}")
-            if bar is not None:
-                bar.close()
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            train_s = time.perf_counter() - t0
-            sums = _all_sum(sums, info).cpu()
-            n_seen, train_dropped = int(sums[2]), int(sums[3])
-            if n_seen == 0:
-                raise DvsstreamError(f"epoch {epoch}: no training sample could be read ({train_dropped} unreadable)")
-            train_loss, train_acc = float(sums[0] / n_seen), float(sums[1] / n_seen)
-            if not math.isfinite(train_loss) and not amp:
-                raise DvsstreamError(
-                    f"the training loss became {train_loss} in epoch {epoch}; lower the learning rate (--lr)"
-                )
-            if info.distributed:  # one set of batch-norm statistics for evaluation and checkpoints
-                for b in model.buffers():
-                    dist.broadcast(b, 0)
-            if test_loader is not None:
-                test_loss, test_acc, _, test_dropped = evaluate_loader(model, test_loader, dev, amp, info)
-            else:
-                test_loss = test_acc = float("nan")
-                test_dropped = 0
-            epoch_s = time.perf_counter() - t0
-            row = {"epoch": epoch, "lr": lr_start, "train_loss": train_loss, "train_acc": train_acc,
-                   "test_loss": test_loss, "test_acc": test_acc, "epoch_s": epoch_s,
-                   "samples_per_s": n_seen / train_s if train_s > 0 else float("nan"),
-                   "train_skipped": train_dropped, "test_skipped": test_dropped}
-            history.append(row)
-            # without a test set "best" is simply the latest epoch
-            improved = math.isnan(test_acc) or best_epoch == 0 or test_acc > best_acc
-            if improved:
-                best_acc, best_epoch = test_acc, epoch
-            if main:
-                common = {"classes": classes, **meta, "train_config": dataclasses.asdict(config)}
-                if improved:
-                    from dvsstream.models.checkpoints import save_checkpoint
-
-                    tmp = best_path.with_name(best_path.name + ".tmp")
-                    save_checkpoint(model, tmp, kind="best", epoch=epoch, test_acc=test_acc, **common)
-                    os.replace(tmp, best_path)
-                state = {
-                    **_model_header(model),
-                    "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                    "meta": {"kind": "last", "epoch": epoch, "test_acc": test_acc, **common},
-                    "train_state": {
-                        "format": TRAIN_STATE_FORMAT,
-                        "epoch": epoch,
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": sched.state_dict(),
-                        "scaler": scaler.state_dict(),
-                        "rng": {"torch": torch.get_rng_state(),
-                                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-                        "best_acc": best_acc,
-                        "best_epoch": best_epoch,
-                        "history": history,
-                        "world_size": info.world,
-                    },
-                }
-                _atomic_save(state, last_path)
-                _write_log_csv(out / "log.csv", history)
-                if writer is not None:
-                    for k in ("lr", "train_loss", "train_acc", "test_loss", "test_acc", "samples_per_s"):
-                        writer.add_scalar(k, row[k], epoch)
-                    writer.flush()
-            if train_dropped or test_dropped:
-                say(f"warning: epoch {epoch}: {train_dropped} training and {test_dropped} test sample(s) "
-                    f"could not be read and were left out (the accuracy is over the rest)")
-            say(f"epoch {epoch:>3}/{config.epochs}  lr {lr_start:.2e}  train loss {train_loss:.4f} "
-                f"acc {_fmt_acc(train_acc)}  |  test loss {test_loss:.4f} acc {_fmt_acc(test_acc)}  "
-                f"(best {_fmt_acc(best_acc)} @ {best_epoch})  {epoch_s:.1f} s, {row['samples_per_s']:.1f} samples/s")
-    except KeyboardInterrupt:
-        if epoch >= start_epoch or history:
-            say(f"interrupted; {last_path} holds the state after the last finished epoch: continue with --resume")
-        raise
-    finally:
-        if writer is not None:
-            writer.close()
-
-    wall = time.perf_counter() - run_start
-    final = history[-1] if history else {"epoch": 0, "test_acc": float("nan")}
-    rates = [r["samples_per_s"] for r in history[start_epoch - 1:] if math.isfinite(r["samples_per_s"])]
-    result = TrainResult(
-        best_acc=best_acc, best_epoch=best_epoch, final_acc=float(final["test_acc"]),
-        final_epoch=int(final["epoch"]), epochs=config.epochs, complete=int(final["epoch"]) >= config.epochs,
-        history=history, samples_per_s=sum(rates) / len(rates) if rates else float("nan"),
-        wall_s=wall, out_dir=str(out),
-    )
-    if main:
-        summary = {
-            "best_test_acc": result.best_acc, "best_epoch": result.best_epoch,
-            "final_test_acc": result.final_acc, "final_epoch": result.final_epoch,
-            "epochs": config.epochs, "complete": result.complete,
-            "model": cfg.name or cfg.variant, "model_config": cfg.to_dict(), "parameters": n_params,
-            "classes": classes, **meta,
-            "train_samples": len(train_set),  # type: ignore[arg-type]
-            "test_samples": len(test_set) if test_set is not None else 0,  # type: ignore[arg-type]
-            "skipped": {"train": int(final.get("train_skipped", 0)), "test": int(final.get("test_skipped", 0))},
-            "device": str(dev), "amp": amp, "world_size": info.world,
-            "mean_samples_per_s": result.samples_per_s, "wall_s_this_run": wall,
-            "checkpoints": {"best": str(best_path), "last": str(last_path)},
-            "train_config": dataclasses.asdict(config), "history": history,
-        }
-        tmp = out / "result.json.tmp"
-        tmp.write_text(json.dumps(_json_safe(summary), indent=2, default=str, allow_nan=False) + "\n")
-        os.replace(tmp, out / "result.json")
-        state = "finished" if result.complete else f"stopped after epoch {result.final_epoch} of {config.epochs}"
-        say(f"{state}: final-epoch test accuracy {_fmt_acc(result.final_acc)} (epoch {result.final_epoch}), "
-            f"best {_fmt_acc(result.best_acc)} (epoch {result.best_epoch}); {result.samples_per_s:.1f} samples/s; "
-            f"{out / 'best.pt'}, {out / 'last.pt'}, {out / 'log.csv'}, {out / 'result.json'}")
-    return result
+    return Trainer(model, train_set, test_set, config, out_dir, device, log, classes, meta).run()
 
 
 # ====================================================================== command line
@@ -789,6 +1058,9 @@ def run_train(args: Any) -> int:
         epochs=epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs, mixup_until=args.mixup_until, hflip=not args.no_hflip,
         workers=args.workers, seed=args.seed, resume=args.resume, progress=True,
+        amp=getattr(args, "amp", "auto"), channels_last=getattr(args, "channels_last", False),
+        prefetch=getattr(args, "prefetch", 2), cache_frames=getattr(args, "cache_frames", "auto"),
+        memory_budget_mb=getattr(args, "memory_budget_mb", 2048.0),
     )
     info, dev, initialised = init_distributed(args.device)
     say = print if info.is_main else (lambda s: None)
