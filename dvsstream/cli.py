@@ -344,7 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", default="count", choices=("count", "time"),
                    help="T bins of equal event count (the papers') or of equal time (as a live window)")
     p.add_argument("--device", type=device_name, default=None)
-    p.add_argument("--workers", type=nonneg_int, default=0)
+    p.add_argument("--workers", type=nonneg_int, default=0,
+                   help="data loader processes (default 0: batches are read in the training process)")
+    p.add_argument("--prefetch", type=positive_int, default=2, help="batches each loader process prepares ahead")
+    p.add_argument("--cache-frames", default="auto", choices=("auto", "on", "off"),
+                   help="hold the binned frames in memory (no file I/O after the first read); "
+                        "auto: when they fit --memory-budget-mb")
+    p.add_argument("--memory-budget-mb", type=nonneg_float, default=2048.0,
+                   help="memory for --cache-frames auto, per process (default 2048 MiB)")
+    p.add_argument("--amp", default="auto", choices=("auto", "off", "fp16", "bf16"),
+                   help="mixed precision: auto = fp16 with a grad scaler on CUDA, none on CPU; bf16 on CUDA or CPU")
+    p.add_argument("--channels-last", action="store_true", help="conv weights and frames channels-last")
     p.add_argument("--limit", type=positive_int, default=None, help="use at most N training samples")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
