@@ -111,7 +111,28 @@ def _record(source_uri: str, out: str, duration: float | None, desc: str, force:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    return _record(args.input, args.output, None, "converting", args.force, roi=args.roi)
+    """Every event kept: the sensor grows to hold events outside the declared one
+    (:func:`dvsstream.recording.convert`); written beside OUTPUT, renamed when complete."""
+    from dvsstream.recording import convert
+
+    roi = args.roi
+    with _progress(None, desc="converting") as bar:
+        try:
+            summary = convert(args.input, args.output, overwrite=args.force, roi=roi,
+                              progress=lambda s: bar.update(s["events"] + s["outside_roi"] - bar.n))
+        except ValueError as exc:
+            raise DvsstreamError(f"{args.input}: {exc}") from None
+    cropped = (f" (the {roi[2]}x{roi[3]} region at ({roi[0]}, {roi[1]}); {summary['outside_roi']:,} events "
+               "outside it not written)" if roi is not None else "")
+    print(f"wrote {summary['events']:,} events ({summary['duration_s']:.3f} s of stream){cropped} to {args.output}")
+    if "sensor_grown_from" in summary:
+        (w0, h0), (w, h) = summary["sensor_grown_from"], summary["sensor"]
+        print(f"note: {summary['outside_declared']:,} events lie outside the {w0}x{h0} sensor the input declares; "
+              f"the recording's sensor is {w}x{h} so that every event is kept (--roi 0,0,{w0},{h0} keeps the "
+              "declared sensor only)", file=sys.stderr)
+    for message in summary["warnings"]:
+        print(f"warning: {message}", file=sys.stderr)
+    return 0
 
 
 def cmd_record(args: argparse.Namespace) -> int:

@@ -72,6 +72,7 @@ import numpy as np
 
 from dvsstream.errors import DvsstreamError, FormatError
 from dvsstream.events import EVENT_DTYPE, SensorSize, as_events, check_region, sensor_size_of
+from dvsstream.fileio import temporary_beside
 from dvsstream.sources.base import LABEL_DTYPE
 
 __all__ = [
@@ -589,6 +590,44 @@ def _attr_value(v):
 
 
 # ============================================================================ record()
+def _check_not_the_source(source, path) -> Path:
+    """``Path(path)``, unless it is the file ``source`` reads (same path or inode):
+    writing it would destroy the input."""
+    target = Path(path)
+    src = getattr(source, "path", None)
+    if src is not None and target.exists():
+        try:
+            same = os.path.samefile(src, target)
+        except OSError:
+            same = False
+        if same:
+            raise DvsstreamError(f"{target}: the output is the recording being read; writing it would destroy "
+                                 "the input: choose another name")
+    return target
+
+
+def _finish(writer: "RecordingWriter", target: Path, replacing: bool) -> None:
+    """Close ``writer``; when it wrote beside ``target`` (``replacing``), rename its file
+    over ``target`` (the old file stays whole until then)."""
+    try:
+        writer.close()
+    except BaseException:
+        _discard(writer, replacing)
+        raise
+    if replacing:
+        os.replace(writer.path, target)
+
+
+def _discard(writer: "RecordingWriter", replacing: bool) -> None:
+    """After a failure: close ``writer``; a file written beside the old one is deleted
+    (a new recording keeps what was flushed, as after a crash)."""
+    try:
+        writer.close()
+    finally:
+        if replacing and writer.path.exists():
+            writer.path.unlink()
+
+
 def _crop(packet: np.ndarray, roi: tuple[int, int, int, int], outside: list) -> np.ndarray:
     """The events of ``packet`` inside ``roi = (x0, y0, w, h)``, shifted to the region's
     origin (a copy); ``outside[0]`` counts the others."""
@@ -650,7 +689,11 @@ def record(
     class_names = getattr(source, "class_names", None)
     if class_names and "class_names" not in writer_options:
         writer_options["class_names"] = list(class_names)
-    writer = RecordingWriter(path, sensor, getattr(source, "camera", ""), **writer_options)
+    target = _check_not_the_source(source, path)
+    # --force: the new recording goes beside the old one and replaces it once complete
+    replacing = bool(writer_options.get("overwrite")) and target.exists()
+    writer = RecordingWriter(temporary_beside(target) if replacing else target, sensor,
+                             getattr(source, "camera", ""), **writer_options)
     wall0 = time.monotonic()
     packets = 0
     outside = [0]
@@ -662,7 +705,7 @@ def record(
         stats = getattr(source, "stats", None)
         start, end = writer.start_time_us, writer.last_t
         return {
-            "path": str(writer.path),
+            "path": str(target),
             "events": writer.n_events,
             "packets": packets,
             "start_time_us": start,
@@ -707,13 +750,95 @@ def record(
                     writer.add_label(start, end, label)
     except KeyboardInterrupt:  # a second Ctrl-C while copying labels
         interrupted = True
-    finally:
-        writer.close()
+    except BaseException:
+        _discard(writer, replacing)
+        raise
+    _finish(writer, target, replacing)
     result = summary()
     try:
-        result["file_bytes"] = os.path.getsize(writer.path)
+        result["file_bytes"] = os.path.getsize(target)
     except OSError:
         result["file_bytes"] = None
     if progress is not None:
         progress(result)
     return result
+
+
+# ============================================================================ convert()
+def _data_extent(path, progress: Callable[[dict], None] | None = None) -> tuple[int, int] | None:
+    """``(max x + 1, max y + 1)`` over every event of the file at ``path``, read with a
+    sensor large enough for any uint16 coordinate; None when its reader takes its
+    sensor size from the file (AEDAT 4, HDF5) and cannot be told another."""
+    from dvsstream.sources import open_file
+
+    try:
+        source = open_file(path, sensor_size=(1 << 16, 1 << 16))
+    except TypeError:  # the reader has no sensor_size option
+        return None
+    width = height = 0
+    with source:
+        for packet in source:
+            width = max(width, int(packet["x"].max()) + 1)
+            height = max(height, int(packet["y"].max()) + 1)
+    return width, height
+
+
+def convert(path, out, *, overwrite: bool = False, roi: tuple[int, int, int, int] | None = None,
+            progress: Callable[[dict], None] | None = None) -> dict:
+    """Convert the recording at ``path`` (any readable format) to a dvsstream HDF5 file
+    ``out``, keeping **every** event: when events lie outside the sensor the file
+    declares (or the reader assumes, e.g. 128x128 for ``.npy``), the recording's sensor
+    grows to hold them (``summary["sensor_grown_from"]`` = the declared ``(w, h)``);
+    a reader that cannot grow it (the size is in the file) makes this a one-line
+    :class:`DvsstreamError` unless ``roi`` says which region to keep (the rest counted).
+
+    The file is written beside ``out`` and renamed onto it once complete: an existing
+    ``out`` (``overwrite``) stays whole until then; the input is never written.
+    Returns :func:`record`'s summary plus ``sensor`` ``(w, h)``."""
+    from dvsstream.sources import open_file
+
+    target = Path(out)
+    if target.exists() and not overwrite:
+        raise DvsstreamError(f"{target}: already exists; choose another name or pass --force to replace it")
+    tmp = temporary_beside(target)
+    try:
+        with open_file(path) as source:
+            _check_not_the_source(source, target)
+            declared = tuple(source.sensor_size)
+            summary = record(source, tmp, roi=roi, progress=progress)
+            dropped = source.stats.out_of_bounds
+        summary["sensor"] = roi[2:] if roi is not None else declared
+        if dropped and roi is not None:  # outside the sensor is outside the region too
+            summary["outside_roi"] += dropped
+            summary["warnings"] = [m for m in summary["warnings"] if "were dropped" not in m]
+        elif dropped:
+            summary = _convert_grown(path, tmp, declared, dropped, progress)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    summary["path"] = str(target)
+    summary["file_bytes"] = os.path.getsize(target)
+    return summary
+
+
+def _convert_grown(path, tmp: Path, declared: tuple, dropped: int, progress) -> dict:
+    """Write ``path`` again to ``tmp`` on a sensor that holds every event (see
+    :func:`convert`), or refuse in one line when the reader's size is fixed."""
+    from dvsstream.sources import open_file
+
+    extent = _data_extent(path)
+    w, h = declared
+    if extent is None:
+        raise DvsstreamError(
+            f"{path}: {dropped:,} events lie outside the {w}x{h} sensor the file declares; nothing written. "
+            f"Pass --roi 0,0,{w},{h} to keep the sensor's events only (the others counted)")
+    sensor = (max(w, extent[0]), max(h, extent[1]))
+    with open_file(path, sensor_size=sensor) as source:
+        summary = record(source, tmp, progress=progress, overwrite=True)
+        left = source.stats.out_of_bounds
+    if left:  # cannot happen: the extent holds every event
+        raise DvsstreamError(f"{path}: {left:,} events outside even the {sensor[0]}x{sensor[1]} extent of the data")
+    summary.update(sensor=sensor, sensor_grown_from=declared, outside_declared=dropped)
+    summary["warnings"] = [m for m in summary["warnings"] if "were dropped" not in m]
+    return summary
