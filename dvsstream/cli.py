@@ -20,6 +20,11 @@ from dvsstream.validate import (device_name, finite_float, nonneg_float, nonneg_
                                 positive_int)
 
 
+#: the one clock of ``record --duration`` and ``run --duration``, for their help
+STREAM_CLOCK = ("from the first event: the wall clock for a camera, a network stream or synthetic:; "
+                "for a recording replayed at --speed X, X times the wall clock; unpaced, as fast as it reads")
+
+
 # ------------------------------------------------------------------ helpers
 def _progress(total: int | None, unit: str = "ev", desc: str = ""):
     """A tqdm bar on stderr, shown on terminals only."""
@@ -89,11 +94,12 @@ def _print_model_view(sensor_size, args: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------ record / convert
 def _record(source_uri: str, out: str, duration: float | None, desc: str, force: bool,
-            roi=None, **options) -> int:
+            roi=None, start_s: float | None = None, **options) -> int:
     from dvsstream.recording import record
     from dvsstream.sources import open_source
 
     with open_source(source_uri, **options) as source:
+        _start_at(source, start_s, source_uri)
         with _progress(getattr(source, "n_events", None), desc=desc) as bar:
             try:
                 summary = record(source, out, duration_s=duration, overwrite=force, roi=roi,
@@ -139,7 +145,17 @@ def cmd_record(args: argparse.Namespace) -> int:
     options = {}
     if args.speed is not None:
         options["speed"] = args.speed
-    return _record(args.source, args.out, args.duration, "recording", args.force, **options)
+    return _record(args.source, args.out, args.duration, "recording", args.force, start_s=args.start, **options)
+
+
+def _start_at(source, start_s: float | None, what: str) -> None:
+    """``--start S``: a recording continues ``S`` seconds after its first event (past the
+    end, or a live source: one line, exit 2)."""
+    if not start_s:
+        return
+    if not hasattr(source, "start_at"):
+        raise DvsstreamError(f"--start applies to recordings only, not to {what}")
+    source.start_at(start_s)
 
 
 # ------------------------------------------------------------------ replay
@@ -152,8 +168,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     windows = 0
     start = time.perf_counter()
     last_print = start
-    with open_file(args.file, speed=args.speed, loop=False, packet_us=10_000 if args.speed else None,
-                   start_us=args.start_us) as source:
+    with open_file(args.file, speed=args.speed, loop=False) as source:  # paced: 10 ms packets
+        _start_at(source, args.start, args.file)
         try:
             binner = StreamingBinner(source.sensor_size, int(args.window_ms * 1000), args.bins,
                                      int(args.hop_ms * 1000), downsample=args.downsample)
@@ -270,7 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("record", help="record a camera, network stream or file to HDF5")
     p.add_argument("--source", required=True, help="camera:, camera:SERIAL, tcp://host:port, unix://path or a file")
     p.add_argument("--out", required=True, help="the .h5 file to write")
-    p.add_argument("--duration", type=positive_float, default=None, help="seconds of stream to record (default: until the end / Ctrl-C)")
+    p.add_argument("--duration", type=positive_float, default=None,
+                   help=f"seconds of stream time to record {STREAM_CLOCK} (default: until the end / Ctrl-C)")
+    p.add_argument("--start", type=nonneg_float, default=None, metavar="S",
+                   help="a recording: start S seconds after its first event (default 0)")
     p.add_argument("--speed", type=positive_float, default=None, help="for a file source: replay pace (1 = real time)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=cmd_record)
@@ -278,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="replay a recording headless, printing progress and a summary")
     p.add_argument("file")
     p.add_argument("--speed", type=positive_float, default=None, help="1 = real time, 2 = twice as fast; default: as fast as possible")
-    p.add_argument("--start-us", type=nonneg_int, default=None, help="start at this timestamp (µs)")
+    p.add_argument("--start", type=nonneg_float, default=None, metavar="S",
+                   help="start S seconds after the recording's first event (default 0)")
     p.add_argument("--progress-s", type=positive_float, default=1.0, help="seconds between progress lines")
     p.add_argument("--window-ms", type=positive_float, default=160.0, help="sliding window length (ms)")
     p.add_argument("--bins", type=positive_int, default=16, help="time bins T per window")
@@ -299,7 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="step: one new bin per hop with carried state (cheap); window: recompute all T bins")
     p.add_argument("--speed", type=positive_float, default=None,
                    help="recordings: replay pace (1 = real time); default: as fast as the pipeline allows")
-    p.add_argument("--duration", type=positive_float, default=None, help="stop after this many seconds (wall time)")
+    p.add_argument("--duration", type=positive_float, default=None,
+                   help=f"stop after this many seconds of stream time {STREAM_CLOCK} (default: at the end)")
+    p.add_argument("--start", type=nonneg_float, default=None, metavar="S",
+                   help="a recording: start S seconds after its first event (default 0)")
     p.add_argument("--device", type=device_name, default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--json-out", default=None, help="write predictions and accounting to this JSON file")
     p.add_argument("--quiet", action="store_true", help="print only the summary")

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from dvsstream.errors import DvsstreamError
-from dvsstream.fileio import check_output_file, replace_atomically
+from dvsstream.fileio import check_output_file, replace_atomically, temporary_beside
 
 __all__ = ["DEFAULT_RECORDING", "REPLAY_PACKET_US", "default_recording", "classify_stream", "format_prediction",
            "run_live"]
@@ -61,11 +60,19 @@ def classify_stream(
     roi: Optional[tuple[int, int, int, int]] = None,
     resize: Optional[tuple[int, int]] = None,
     on_start: Optional[Callable[[str], None]] = None,
+    predictions_file: Optional[os.PathLike | str] = None,
+    start_s: Optional[float] = None,
 ) -> dict[str, Any]:
-    """Run the pipeline on ``source_uri`` until the stream ends (or ``duration_s`` of
-    wall time) and return the report dict (keys: see the module and ``dvsstream run``).
+    """Run the pipeline on ``source_uri`` until the stream ends (or ``duration_s`` seconds
+    of stream time) and return the report dict (keys: see the
+    module and ``dvsstream run``).
+    ``duration_s`` counts stream time, like ``record --duration`` (see :func:`_run_until`).
     ``on_prediction(prediction, class_names)`` is called for each prediction as it comes
-    (in the classifier thread). ``roi`` ``(x0, y0, w, h)`` / ``resize`` ``(w, h)``: the
+    (in the classifier thread). ``predictions_file``: append each prediction to this
+    JSON Lines file as it comes and keep none in memory (the report then has no
+    ``predictions`` key; :func:`write_json` takes them from the file), so that an
+    hours-long run holds bounded memory. ``start_s``: a recording starts this many
+    seconds after its first event (past the end: a one-line error). ``roi`` ``(x0, y0, w, h)`` / ``resize`` ``(w, h)``: the
     region of the sensor the model sees and its size (default:
     :func:`~dvsstream.pipeline.geometry_for`). ``on_start(line)`` gets one line saying
     which source, model and binning run, before the first event."""
@@ -78,8 +85,12 @@ def classify_stream(
         options.update(speed=speed, packet_us=REPLAY_PACKET_US)
     if not is_file and speed:
         raise DvsstreamError(f"--speed applies to recordings only, not to {source_uri}")
+    if not is_file and start_s:
+        raise DvsstreamError(f"--start applies to recordings only, not to {source_uri}")
     source = open_source(source_uri, **options)
     try:
+        if start_s:
+            source.start_at(start_s)
         loaded = load_classifier_model(checkpoint, device=device)
         try:
             binning = live_binning(loaded, source.sensor_size, window_ms=window_ms, hop_ms=hop_ms, n_bins=bins,
@@ -87,43 +98,74 @@ def classify_stream(
         except ValueError as exc:
             raise DvsstreamError(f"{source_uri}: {exc}") from None
         deterministic = source.kind == "file" and not speed
+        spill = open(predictions_file, "a") if predictions_file is not None else None
         try:
             names = loaded.class_names
             pipe = Pipeline(source, loaded, binning=binning, mode=mode, drop_stale=not deterministic,
-                            energy_every_s=1.0,
-                            on_prediction=(lambda p: on_prediction(p, names)) if on_prediction else None)
-        except ValueError as exc:
-            raise DvsstreamError(f"{source_uri}: {exc}") from None
+                            energy_every_s=1.0, history=None if spill is None else 16,
+                            on_prediction=_prediction_sink(on_prediction, spill, names))
+        except BaseException:
+            if spill is not None:
+                spill.close()
+            raise
+    except ValueError as exc:
+        source.close()
+        raise DvsstreamError(f"{source_uri}: {exc}") from None
     except BaseException:
         source.close()
         raise
 
     if on_start is not None:
         on_start(_what_runs(source, loaded, binning))
-    pipe.start()
-    deadline = time.perf_counter() + duration_s if duration_s else None
-    interrupted = False
     try:
-        while not pipe.wait(0.05):
-            if deadline is not None and time.perf_counter() >= deadline:
-                break
-    except KeyboardInterrupt:
-        interrupted = True
+        interrupted = _run_until(pipe, duration_s)
     finally:
-        pipe.stop()
+        if spill is not None:
+            spill.close()
     if pipe.error is not None:
         raise pipe.error
-    return _report(source_uri, source, loaded, pipe, mode, deterministic, interrupted)
+    return _report(source_uri, source, loaded, pipe, mode, deterministic, interrupted, spilled=spill is not None)
+
+
+def _run_until(pipe, duration_s: Optional[float]) -> bool:
+    """Start ``pipe``, wait for the end of the stream or ``duration_s`` seconds of stream
+    time (the source's clock: the wall time for a camera, a network stream or ``synthetic:``,
+    ``--speed`` times the wall time for a paced replay, as fast as it reads unpaced; the
+    clock of ``record --duration`` too); stop it. True when interrupted by Ctrl-C."""
+    if duration_s is not None:
+        pipe.stop_after_us = round(duration_s * 1e6)
+    pipe.start()
+    try:
+        while not pipe.wait(0.05):
+            pass
+    except KeyboardInterrupt:
+        return True
+    finally:
+        pipe.stop()
+    return False
+
+
+def _prediction_sink(on_prediction: Optional[Callable], spill, names: list[str]) -> Optional[Callable]:
+    """The pipeline's ``on_prediction``: the caller's callback, and a JSON line per
+    prediction appended to ``spill`` (an open text file) when given."""
+    if on_prediction is None and spill is None:
+        return None
+
+    def sink(pred) -> None:
+        if spill is not None:
+            spill.write(json.dumps(pred.to_json(names), default=float) + "\n")
+        if on_prediction is not None:
+            on_prediction(pred, names)
+    return sink
 
 
 def _report(source_uri: str, source, loaded, pipe, mode: str, deterministic: bool,
-            interrupted: bool) -> dict[str, Any]:
-    """The JSON report of a finished :func:`classify_stream` run."""
+            interrupted: bool, spilled: bool = False) -> dict[str, Any]:
+    """The JSON report of a finished :func:`classify_stream` run (without ``predictions``
+    when they were ``spilled`` to a file; accuracy is then counted by the pipeline)."""
     binning = pipe.binning
     stats = pipe.snapshot_stats()
-    preds = list(pipe.predictions)
     names = pipe.class_names
-    labelled = [p for p in preds if p.label is not None]
     report: dict[str, Any] = {
         "source": source_uri,
         "source_info": source.describe(),
@@ -136,7 +178,6 @@ def _report(source_uri: str, source, loaded, pipe, mode: str, deterministic: boo
         "deterministic": deterministic,
         "interrupted": interrupted,
         "class_names": names,
-        "predictions": [p.to_json(names) for p in preds],
         "events_read": stats.events_read,
         "events_binned": stats.events_binned,
         "events_out_of_bounds": stats.events_out_of_bounds,
@@ -155,9 +196,11 @@ def _report(source_uri: str, source, loaded, pipe, mode: str, deterministic: boo
         "wall_s": stats.wall_s,
         "warnings": list(getattr(source.stats, "warnings", [])),
     }
-    if labelled:
-        report["accuracy"] = sum(p.top == p.label for p in labelled) / len(labelled)
-        report["labelled_windows"] = len(labelled)
+    if not spilled:
+        report["predictions"] = [p.to_json(names) for p in pipe.predictions]
+    if pipe.labelled_windows:
+        report["accuracy"] = pipe.correct_windows / pipe.labelled_windows
+        report["labelled_windows"] = pipe.labelled_windows
     return report
 
 
@@ -179,11 +222,21 @@ def _what_runs(source, loaded, binning) -> str:
             f"{binning_geometry(binning, source.sensor_size)}")
 
 
-def write_json(report: dict[str, Any], path: str) -> None:
-    """Write atomically (a crash never leaves half a report, nor a temporary file)."""
+def write_json(report: dict[str, Any], path: str, predictions_file: Optional[os.PathLike | str] = None) -> None:
+    """Write atomically (a crash never leaves half a report, nor a temporary file).
+    ``predictions_file``: a JSON Lines file of predictions (from :func:`classify_stream`)
+    copied line by line into the report's ``predictions`` list, never all in memory."""
     def dump(tmp: Path) -> None:
         with open(tmp, "w") as f:
-            json.dump(report, f, indent=1, default=float)
+            if predictions_file is None:
+                json.dump(report, f, indent=1, default=float)
+                return
+            head = json.dumps({**report, "predictions": []}, indent=1, default=float)
+            f.write(head[:head.rindex("[]")] + "[")
+            with open(predictions_file) as lines:
+                for i, line in enumerate(lines):
+                    f.write(("\n  " if i == 0 else ",\n  ") + line.rstrip("\n"))
+            f.write("\n ]\n}")
 
     try:
         replace_atomically(check_output_file(path, "report"), dump)
@@ -215,15 +268,23 @@ def run_live(args) -> int:
             t0_box.append(pred.t_start)
         print(format_prediction(pred, class_names, t0_box[0]), flush=True)
 
-    report = classify_stream(
-        source, args.checkpoint, window_ms=args.window_ms, hop_ms=args.hop_ms, bins=args.bins,
-        mode=args.mode, speed=args.speed, device=args.device, duration_s=args.duration,
-        on_prediction=None if args.quiet else show, roi=getattr(args, "roi", None),
-        resize=getattr(args, "resize", None),
-        on_start=lambda line: print(line, file=sys.stderr if args.quiet else sys.stdout, flush=True),
-    )
-    if args.json_out:
-        write_json(report, args.json_out)
+    # predictions go to a hidden JSON Lines file beside the report as they come (bounded
+    # memory however long the stream); the report is assembled from it, then it goes
+    spill = temporary_beside(args.json_out) if args.json_out else None
+    try:
+        report = classify_stream(
+            source, args.checkpoint, window_ms=args.window_ms, hop_ms=args.hop_ms, bins=args.bins,
+            mode=args.mode, speed=args.speed, device=args.device, duration_s=args.duration,
+            on_prediction=None if args.quiet else show, roi=getattr(args, "roi", None),
+            resize=getattr(args, "resize", None),
+            on_start=lambda line: print(line, file=sys.stderr if args.quiet else sys.stdout, flush=True),
+            predictions_file=spill, start_s=getattr(args, "start", None),
+        )
+        if args.json_out:
+            write_json(report, args.json_out, spill)
+    finally:
+        if spill is not None and spill.exists():
+            spill.unlink()
     lat = report["latency_ms"]
     summary = (f"{report['windows_classified']:,} predictions ({report['predictions_per_s']:.1f}/s), "
                f"{report['events_read']:,} events read = {report['events_binned']:,} binned + "

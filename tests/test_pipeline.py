@@ -99,7 +99,7 @@ class SlowConsumer:
 
 def test_overload_skips_stale_windows_counts_them_and_records_every_event(loaded, tmp_path):
     slow = SlowConsumer()
-    src = open_source("synthetic:rate=2e5,duration=3,seed=5")
+    src = open_source("synthetic:rate=2e5,duration=3,seed=5,realtime=0")
     pipe = Pipeline(src, fresh(loaded), drop_stale=True, queue_size=1, on_prediction=slow,
                     event_view=True)
     pipe.start_recording(tmp_path / "rec.h5")
@@ -115,7 +115,7 @@ def test_overload_skips_stale_windows_counts_them_and_records_every_event(loaded
 
 
 def test_wait_policy_never_skips(loaded):
-    src = open_source("synthetic:rate=2e5,duration=1,seed=5")
+    src = open_source("synthetic:rate=2e5,duration=1,seed=5,realtime=0")
     pipe = Pipeline(src, fresh(loaded), drop_stale=False, queue_size=1, on_prediction=SlowConsumer())
     stats = pipe.run()
     assert stats.windows_skipped == 0 and stats.windows == stats.windows_classified > 0

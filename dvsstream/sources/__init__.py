@@ -26,6 +26,7 @@ from pathlib import Path
 from dvsstream.errors import FormatError, SourceError
 from dvsstream.sources.base import (  # noqa: F401
     LABEL_DTYPE,
+    PACED_PACKET_US,
     EventSource,
     FileSource,
     Pacer,

@@ -10,13 +10,16 @@ silently.
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
 
+from dvsstream.errors import SourceError
 from dvsstream.events import (
     EVENT_DTYPE,
     SensorSize,
@@ -134,6 +137,11 @@ class EventSource(ABC):
         return packet
 
 
+#: the longest stream time (µs) a packet of a paced replay spans: 10 ms, like a camera's
+#: packets (DV cameras send every 10 ms or so), so nothing downstream waits for a burst
+PACED_PACKET_US = 10_000
+
+
 class Pacer:
     """Sleeps so that packets come out at ``speed`` times the recording's pace.
 
@@ -177,8 +185,12 @@ class FileSource(EventSource):
         any positive factor.
     loop: start again from the beginning (or from the last seek) at the end.
     packet_us: if given, re-cut packets so that none spans more than this many
-        µs (smooth pacing for live-like replay); default: as stored.
+        µs of stream time; default: :data:`PACED_PACKET_US` (10 ms) when paced, as
+        stored otherwise. A paced replay thus behaves like a camera: a packet comes
+        out when the stream clock (wall time x ``speed``) passes its last event.
     start_us: begin at the first event with ``t >= start_us`` (absolute µs).
+    start_s: begin this many seconds after the recording's first event (see
+        :meth:`start_at`, which also refuses a start past the end).
 
     Subclasses implement :meth:`_read` and may set :attr:`labels`,
     :attr:`start_time_us`, :attr:`end_time_us` and :attr:`n_events` when the
@@ -197,12 +209,14 @@ class FileSource(EventSource):
         loop: bool = False,
         packet_us: int | None = None,
         start_us: int | None = None,
+        start_s: float | None = None,
     ) -> None:
         super().__init__(sensor_size, camera)
         self.path = str(path)
         self.loop = loop
-        self.packet_us = packet_us
+        self._packet_us = packet_us
         self.pacer = Pacer(speed)
+        self._start_s = start_s
         self.labels: np.ndarray | None = None
         self.start_time_us: int | None = None
         self.end_time_us: int | None = None
@@ -218,6 +232,53 @@ class FileSource(EventSource):
     def speed(self, value: float | None) -> None:
         self.pacer.speed = value or None
         self.pacer.restart()
+
+    @property
+    def packet_us(self) -> int | None:
+        """The longest stream time (µs) a delivered packet spans: the ``packet_us`` given,
+        else :data:`PACED_PACKET_US` while paced, else None (packets as stored)."""
+        if self._packet_us is not None:
+            return self._packet_us
+        return PACED_PACKET_US if self.pacer.speed else None
+
+    @packet_us.setter
+    def packet_us(self, value: int | None) -> None:
+        self._packet_us = value
+
+    def first_event_us(self) -> int | None:
+        """Timestamp (µs) of the recording's first event: from the header when the
+        format states it, else from the first packet; None for an empty recording."""
+        if self.start_time_us is not None:
+            return int(self.start_time_us)
+        return self._peek(None)
+
+    def _peek(self, start_us: int | None) -> int | None:
+        """The first timestamp at or after ``start_us`` (a read that is then dropped)."""
+        with closing(self._read(start_us)) as packets:
+            for packet in packets:
+                if packet.size:
+                    self._reset_order()
+                    return int(packet["t"][0])
+        return None
+
+    def start_at(self, seconds: float) -> int:
+        """Start (or continue) ``seconds`` after the recording's first event; returns the
+        absolute start (µs). A start at or past the last event raises a one-line
+        :class:`~dvsstream.errors.SourceError` naming the recording's duration."""
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise SourceError(f"{self.path}: the start must be 0 or more seconds, got {seconds:g}")
+        t0 = self.first_event_us()
+        if t0 is None:
+            raise SourceError(f"{self.path}: the recording holds no events")
+        target = t0 + round(seconds * 1e6)
+        if seconds > 0 and (self.end_time_us is not None and target > self.end_time_us
+                            or self._peek(target) is None):
+            end = "" if self.end_time_us is None else f" (it lasts {(self.end_time_us - t0) / 1e6:.3f} s)"
+            raise SourceError(f"{self.path}: a start {seconds:g} s after the first event is past the end of the "
+                              f"recording{end}; choose an earlier start")
+        self._seek_to = target
+        self._start_s = None
+        return target
 
     def seek(self, t_us: int) -> None:
         """Continue (or start) at the first event with ``t >= t_us``. Thread-safe
@@ -238,6 +299,8 @@ class FileSource(EventSource):
         :func:`skip_before` drop the early events."""
 
     def _packets(self) -> Iterator[np.ndarray]:
+        if self._start_s is not None:
+            self.start_at(self._start_s)
         while not self._closed:
             self._seek_pending = False
             self.pacer.restart()

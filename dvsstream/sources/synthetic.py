@@ -61,8 +61,10 @@ class SyntheticSource(EventSource):
     packet_us: stream time per packet (µs).
     rpm: rotations per minute of the bar.
     noise: share of events that are uniform background noise (0..1).
-    realtime: pace packets to the wall clock (like a camera) instead of
-        producing them as fast as possible.
+    realtime: pace packets to the wall clock, like a camera (default): a packet comes
+        out when the wall clock passes its end, so a consumer never sees the stream run
+        ahead of its own clock. ``False`` (``synthetic:realtime=0``): as fast as possible,
+        for benchmarks.
     seed: random seed.
     t0_us: timestamp of the first packet.
     """
@@ -79,7 +81,7 @@ class SyntheticSource(EventSource):
         packet_us: int = 1_000,
         rpm: float = 60.0,
         noise: float = 0.05,
-        realtime: bool = False,
+        realtime: bool = True,
         seed: int = 0,
         t0_us: int = 0,
     ) -> None:
