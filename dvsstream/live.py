@@ -97,6 +97,7 @@ def classify_stream(
                                    roi=roi, resize=resize)
         except ValueError as exc:
             raise DvsstreamError(f"{source_uri}: {exc}") from None
+        check_binning(loaded, binning, source.sensor_size)
         deterministic = source.kind == "file" and not speed
         spill = open(predictions_file, "a") if predictions_file is not None else None
         try:
@@ -202,6 +203,44 @@ def _report(source_uri: str, source, loaded, pipe, mode: str, deterministic: boo
         report["accuracy"] = pipe.correct_windows / pipe.labelled_windows
         report["labelled_windows"] = pipe.labelled_windows
     return report
+
+
+def binning_mismatch(trained, binning) -> list[str]:
+    """One line for each way ``binning`` differs from ``trained`` (the checkpoint's
+    binning): the number of bins T and the window length."""
+    lines = []
+    if binning.n_bins != trained.n_bins:
+        lines.append(f"--bins {binning.n_bins} differs from the T={trained.n_bins} bins the checkpoint was trained "
+                     "with; accuracy may drop (leave --bins out to use the checkpoint's)")
+    if binning.window_us != trained.window_us:
+        lines.append(f"--window-ms {binning.window_us / 1000:g} differs from the {trained.window_us / 1000:g} ms window "
+                     "the checkpoint was trained with; accuracy may drop (leave --window-ms out to use the "
+                     "checkpoint's)")
+    return lines
+
+
+def run_memory_bytes(config, binning, sensor_size) -> float:
+    """Estimated bytes a run needs beyond the model's weights: the binner's frames (a
+    window of ``T`` float32 ``[2, h, w]`` frames, held about 3 times: ring, window,
+    model input) and the activations of one forward over ``T`` steps (input, the
+    first SPS stage's ``dim/8`` maps twice, the blocks' tokens x dim x 4; measured on
+    the shipped model: 0.15 MB a step against this estimate's 0.36 MB)."""
+    w, h = binning.frame_size(sensor_size)
+    frame = 2 * h * w
+    tokens = (h >> sum(config.pools)) * (w >> sum(config.pools)) or 1
+    step = frame + 2 * max(config.dim // 8, 1) * h * w + config.depth * tokens * config.dim * 4
+    return 4.0 * binning.n_bins * (3 * frame + step)
+
+
+def check_binning(loaded, binning, sensor_size) -> None:
+    """Before a run: one warning line per difference from the checkpoint's binning
+    (stderr), and a one-line refusal when the run would need more memory than there is."""
+    from dvsstream.validate import check_memory
+
+    for line in binning_mismatch(loaded.binning, binning):
+        print(f"warning: {line}", file=sys.stderr)
+    need = run_memory_bytes(loaded.model.config, binning, sensor_size)
+    check_memory(need, f"a window of {binning.n_bins} bins", "use fewer --bins (the checkpoint's: leave it out)")
 
 
 def binning_geometry(binning, sensor_size) -> str:
