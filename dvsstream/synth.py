@@ -62,6 +62,7 @@ from dvsstream import gestures as G
 from dvsstream.emulator import Emulator
 from dvsstream.errors import DvsstreamError
 from dvsstream.events import EVENT_DTYPE
+from dvsstream.fileio import replace_atomically
 
 __all__ = [
     "CLASS_NAMES",
@@ -256,8 +257,10 @@ def generate_gesture_set(out_dir, samples_per_class: int = 20, duration_s: float
         raise DvsstreamError(f"test_fraction must be in [0, 1], got {test_fraction}")
     classes = list(range(G.N_CLASSES)) if classes is None else [int(c) for c in classes]
     out = Path(out_dir)
+    if not out.parent.is_dir():  # the folder named is made; missing parents (a typo?) never are
+        raise DvsstreamError(f"{out}: its folder {out.parent} does not exist; create it first or choose another")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(exist_ok=True)
         if "hdf5" in formats:
             for split in ("train", "test"):
                 Path(out, "hdf5", split).mkdir(parents=True, exist_ok=True)
@@ -326,9 +329,12 @@ def generate_gesture_set(out_dir, samples_per_class: int = 20, duration_s: float
         "paths": paths,
         "warnings": warnings,
     }
-    with open(out / "synth_summary.json", "w") as f:
-        json.dump({**summary, "class_names": list(CLASS_NAMES), "fps": fps, "test_fraction": test_fraction}, f,
-                  indent=1)
+    def dump(tmp: Path) -> None:
+        with open(tmp, "w") as f:
+            json.dump({**summary, "class_names": list(CLASS_NAMES), "fps": fps, "test_fraction": test_fraction}, f,
+                      indent=1)
+
+    replace_atomically(out / "synth_summary.json", dump)
     return summary
 
 
@@ -359,11 +365,28 @@ def _bar(total: int, enabled: bool):
     return tqdm(total=total, unit="sample", file=sys.stderr, desc="synth", dynamic_ncols=True, mininterval=0.5)
 
 
+#: the clip length (s) the shipped model ``gesture_tiny`` was trained on: its 400 ms
+#: window of 8 bins of 50 ms (``dvsstream/data/gesture_tiny.md``); ``dvsstream synth``'s default
+SHIPPED_CLIP_S = 0.4
+
+
+def clip_mismatch(duration_s: float) -> str | None:
+    """One line when clips of ``duration_s`` differ from what the shipped model saw."""
+    if abs(duration_s - SHIPPED_CLIP_S) < 1e-9:
+        return None
+    return (f"{duration_s:g} s clips; the shipped model (gesture_tiny) was trained on {SHIPPED_CLIP_S:g} s clips "
+            f"(8 bins of 50 ms): evaluated on these its bins are {1000 * duration_s / 8:g} ms and accuracy drops "
+            f"(--duration {SHIPPED_CLIP_S:g}, the default, matches it)")
+
+
 def run_synth(args) -> int:
     """``dvsstream synth``: generate the set and print a summary line."""
     formats = ("hdf5", "tonic") if args.format == "both" else (args.format,)
     if args.workers < 1:
         raise DvsstreamError(f"--workers must be at least 1, got {args.workers}")
+    mismatch = clip_mismatch(args.duration)
+    if mismatch:
+        print(f"dvsstream: warning: {mismatch}", file=sys.stderr)
     s = generate_gesture_set(args.out, samples_per_class=args.samples_per_class, duration_s=args.duration,
                              seed=args.seed, formats=formats, workers=args.workers)
     for w in s["warnings"]:
