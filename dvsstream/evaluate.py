@@ -129,14 +129,11 @@ class _Dist:
 
 # ------------------------------------------------------------------ the model
 def _read_checkpoint(path: str) -> Optional[Mapping]:
-    if not os.path.isfile(path):
-        raise DvsstreamError(f"checkpoint {path} does not exist")
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        return None  # load_model gives the one-line reason
-    return obj if isinstance(obj, Mapping) else None
+    """The unpickled checkpoint (``--trust-checkpoint`` honoured); a one-line
+    :class:`CheckpointError` in our words when it is missing, a folder or unreadable."""
+    from dvsstream.models.checkpoints import _read
+
+    return _read(path)[0]
 
 
 def _head_classes(obj: Mapping) -> Optional[int]:
@@ -163,13 +160,10 @@ def load_eval_model(checkpoint: str, model_name: Optional[str], num_classes: int
     outputs follow spikingjelly's ``DatasetFolder`` order has its head permuted so that
     output ``c`` is the dataset's class ``c`` (DVS128 Gesture; CIFAR10-DVS's order is the
     same). ``info["label_order"]`` records what was done and why."""
-    from dvsstream.models import CheckpointError, Spikformer, SpikformerConfig, create_model, load_checkpoint, load_model
+    from dvsstream.models import CheckpointError, Spikformer, SpikformerConfig, create_model, load_checkpoint
     from dvsstream.models.checkpoints import FORMAT
 
     obj = _read_checkpoint(checkpoint)
-    if obj is None:
-        load_model(checkpoint)  # raises the reader's one-line CheckpointError
-        raise CheckpointError(f"cannot read checkpoint {checkpoint}")
     if obj.get("format") == FORMAT:
         name = obj.get("model_name") or obj.get("config", {}).get("variant", "?")
         n = obj.get("num_classes")
@@ -254,8 +248,7 @@ def export_checkpoint(model, path, classes, spec, info: Mapping, dataset: str) -
     from dvsstream.models import save_checkpoint
 
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # its folder must exist (checked before the run): folders are never made up
         replace_atomically(path, lambda tmp: save_checkpoint(
             model, tmp, classes=list(classes), frame_spec=spec.to_dict(), dataset=dataset,
             label_order=dict(info["label_order"]), exported_from=str(info["checkpoint"]),
@@ -428,6 +421,8 @@ def run_eval(args: argparse.Namespace) -> int:
         if len(dataset) == 0:
             raise DvsstreamError(f"the {args.split} split of {args.dataset} under {args.root} holds no samples "
                                  f"({dataset.info.get('message', '')})")
+        if dist.main:
+            _warn_clip_mismatch(dataset, spec, info["meta"])
         if dist.main and args.limit is not None and dataset.info.get("limit_exceeds"):
             print(f"note: --limit {args.limit} is larger than the {args.split} split "
                   f"({dataset.info['split_size']} samples); evaluating all {len(dataset)}", file=sys.stderr)
@@ -442,6 +437,44 @@ def run_eval(args: argparse.Namespace) -> int:
         return _write_outputs(args, parts, dataset, classes, info, spec, spec_source, dist)
     finally:
         dist.close()
+
+
+def clip_seconds(dataset, k: int = 8) -> Optional[float]:
+    """Median length (s, first to last event) of the first ``k`` samples of ``dataset``
+    that are files a reader knows the span of; None when none is."""
+    from dvsstream.sources import open_file
+
+    spans = []
+    for path, _ in dataset.samples[:k]:
+        try:
+            with open_file(path) as src:
+                t0, t1 = getattr(src, "start_time_us", None), getattr(src, "end_time_us", None)
+        except Exception:  # a sample the reader cannot open is the loader's to report
+            continue
+        if t0 is not None and t1 is not None and t1 > t0:
+            spans.append((t1 - t0) / 1e6)
+    return float(np.median(spans)) if spans else None
+
+
+def clip_mismatch(clip_s: Optional[float], spec, meta: Mapping) -> Optional[str]:
+    """One line when time-binned clips of ``clip_s`` seconds differ (by more than 15 %)
+    from the window the checkpoint was trained on (``meta["live_binning"]``)."""
+    live = meta.get("live_binning") if isinstance(meta.get("live_binning"), Mapping) else None
+    if clip_s is None or live is None or spec.mode != "time" or not live.get("window_us"):
+        return None
+    window_s = float(live["window_us"]) / 1e6
+    if abs(clip_s - window_s) <= 0.15 * window_s:
+        return None
+    return (f"the clips last about {clip_s:.2f} s but the checkpoint was trained on {window_s:g} s windows: its "
+            f"{spec.n_bins} time bins are {1000 * clip_s / spec.n_bins:.0f} ms here instead of "
+            f"{1000 * window_s / spec.n_bins:.0f} ms and accuracy may drop (dvsstream synth --duration "
+            f"{window_s:g} makes matching clips)")
+
+
+def _warn_clip_mismatch(dataset, spec, meta: Mapping) -> None:
+    line = clip_mismatch(clip_seconds(dataset), spec, meta)
+    if line:
+        print(f"warning: {line}", file=sys.stderr)
 
 
 def _summarise(parts, dataset, classes) -> dict[str, Any]:
@@ -573,5 +606,5 @@ def _write_outputs(args, parts, dataset, classes, info, spec, spec_source, dist)
     print(f"wrote {out / 'report.json'}, {out / 'samples.csv'}, " + ", ".join(str(p) for p in plots.values()))
     if n == 0:
         print("dvsstream: error: no sample could be evaluated (all skipped)", file=sys.stderr)
-        return 1
+        return 2
     return 0
