@@ -1,5 +1,25 @@
-"""The Numba kernel behind :class:`~dvsstream.sources.prophesee.PropheseeSource`:
-expelliarmus's decoded events to :data:`~dvsstream.events.EVENT_DTYPE` in one pass.
+"""The Numba decoders behind :class:`~dvsstream.sources.prophesee.PropheseeSource`:
+EVT 3.0 / EVT 2.0 RAW words and DAT records straight to
+:data:`~dvsstream.events.EVENT_DTYPE`, in one pass that also seeks, bounds-checks and
+order-checks.
+
+They reproduce expelliarmus 1.1's decoders (``src/evt3.c``, ``evt2.c``, ``dat.c``)
+event for event, their counters and their quirks included:
+
+* DAT: ``t = ovfs << 32 | t_low``, where ``ovfs`` grows whenever ``t_low`` falls below
+  the previous record's (so a timestamp that steps back counts as a 32-bit wrap);
+  x = bits 32-45, y = bits 46-59, p = bits 60-63.
+* EVT 2.0: ``t = time_high << 6 | t_low6``; types 0 (OFF) and 1 (ON) are events, 8 sets
+  ``time_high`` (28 bits); 0xA, 0xE, 0xF are skipped; any other type stops decoding.
+* EVT 3.0: ``t = (high_ovfs << 24) + ((time_high + low_ovfs) << 12) + time_low``, each
+  overflow counter growing when its field falls below its previous value; ADDR_Y (0)
+  sets y, ADDR_X (2) is one event (p from bit 11), VECT_BASE_X (3) sets the base x and
+  p, VECT_12 (4) / VECT_8 (5) are one event per set bit at base x + bit (the base then
+  moves on by 12 / 8), TIME_LOW (6) / TIME_HIGH (8) set the time; 7, 0xC, 0xE, 0xF are
+  skipped; any other type stops decoding.
+
+Decoding expelliarmus's own way costs a 16-byte record per event and then a second
+pass to our 13-byte one; decoding here writes ours directly (see ``bench_io.py``).
 
 Imported only when a Prophesee file is read, so that ``dvsstream info`` prints its
 header lines before Numba loads.
@@ -10,67 +30,188 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+#: indices into the decoder state (``int64``): shared by the three decoders
+BAD, ORDERED, PREV_T, STOPPED_AT = 0, 1, 2, 3
+#: EVT 3.0: time_high, time_low, their overflow counters, vector base x, last y, p, t
+E3_HIGH, E3_LOW, E3_HIGH_OVFS, E3_LOW_OVFS, E3_BASE_X, E3_Y, E3_P, E3_T = 4, 5, 6, 7, 8, 9, 10, 11
+#: EVT 2.0: time_high; DAT: the previous record's low 32 bits and the wrap count
+E2_HIGH = 4
+DAT_LAST, DAT_OVFS = 4, 5
+STATE_SIZE = 12
+#: the most events one word makes (an EVT 3.0 VECT_12): room kept at the end of ``out``
+MAX_PER_WORD = 12
+
+
+def new_state(prev_t: int) -> np.ndarray:
+    """A decoder state at the start of a body: no overflows, nothing stopped, kept
+    timestamps compared from ``prev_t``."""
+    st = np.zeros(STATE_SIZE, np.int64)
+    st[ORDERED] = 1
+    st[PREV_T] = prev_t
+    st[STOPPED_AT] = -1
+    return st
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _put(out, n, t, x, y, p, width, height, t_min, c):
+    """Write one decoded event to ``out[n]`` and note in ``c`` = (some event is before
+    ``t_min`` or off the sensor, all in order, previous t) what :func:`compact` must fix;
+    returns ``(n + 1, c)``. The hot loop thus has no branch per event; the rare packet
+    with a seek or events off the sensor is compacted afterwards."""
+    bad, ordered, prev = c
+    out[n].t = t
+    out[n].x = x
+    out[n].y = y
+    out[n].p = p != 0
+    bad |= (t < t_min) | (np.uint64(x) >= np.uint64(width)) | (np.uint64(y) >= np.uint64(height))
+    return n + 1, (bad, ordered & (t >= prev), t)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _counters(st):
+    return st[BAD] != 0, st[ORDERED] != 0, st[PREV_T]
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _store(st, c):
+    st[BAD] = 1 if c[0] else 0
+    st[ORDERED] = 1 if c[1] else 0
+    st[PREV_T] = c[2]
+
 
 @nb.njit(cache=True, nogil=True)
-def _all_plain(src, width, height, t_min, last_t):
-    """True when every event has ``t >= t_min``, lies on the sensor and follows the
-    previous one in time (branch-free: ~1 ns per event)."""
-    ok = True
-    prev = max(t_min, last_t)
-    for i in range(src.shape[0]):
-        t = src[i].t
-        x = src[i].x
-        y = src[i].y
-        ok &= (t >= prev) & (x >= 0) & (y >= 0) & (x < width) & (y < height)
-        prev = t
-    return ok
-
-
-@nb.njit(cache=True, nogil=True)
-def convert_events(src, out, width, height, t_min, last_t):
-    """Copy ``src`` (expelliarmus's aligned records: t int64 µs, x, y int16, p uint8,
-    shape [N]) into ``out`` (EVENT_DTYPE, shape >= [N]), in one pass:
-
-    * events with ``t < t_min`` are skipped uncounted (a seek);
-    * events outside ``[0, width) x [0, height)`` are left out and counted;
-    * ``p`` becomes 1 for any nonzero polarity (ON), else 0.
-
-    Returns ``(n_out, n_out_of_bounds, sorted)`` where ``sorted`` says the kept
-    timestamps never decrease, starting from ``last_t`` (the previous chunk's last)."""
-    if _all_plain(src, width, height, t_min, last_t):  # the common case: a straight copy
-        for i in range(src.shape[0]):
-            out[i].t = src[i].t
-            out[i].x = src[i].x
-            out[i].y = src[i].y
-            out[i].p = 1 if src[i].p != 0 else 0
-        return src.shape[0], 0, True
-    j = 0
-    n_oob = 0
+def compact(out, n0, n, width, height, t_min, prev_t):
+    """Drop from ``out[n0:n]`` the events before ``t_min`` (a seek: uncounted) and those
+    off the ``width x height`` sensor (counted), in place. Returns ``(n, off_sensor,
+    ordered, last_t)``, the order checked from ``prev_t`` over the kept events."""
+    j = n0
+    oob = 0
     ordered = True
-    prev = last_t
-    for i in range(src.shape[0]):
-        t = src[i].t
+    prev = prev_t
+    for i in range(n0, n):
+        t = out[i].t
         if t < t_min:
             continue
-        x = src[i].x
-        y = src[i].y
-        if x < 0 or y < 0 or x >= width or y >= height:
-            n_oob += 1
+        if out[i].x >= width or out[i].y >= height:
+            oob += 1
             continue
-        if t < prev:
-            ordered = False
+        ordered &= t >= prev
         prev = t
-        out[j].t = t
-        out[j].x = x
-        out[j].y = y
-        out[j].p = 1 if src[i].p != 0 else 0
+        out[j] = out[i]
         j += 1
-    return j, n_oob, ordered
+    return j, oob, ordered, prev
+
+
+@nb.njit(cache=True, nogil=True)
+def decode_dat(words, pos, out, n, width, height, t_min, st):
+    """Decode DAT records ``words[pos:]`` (``uint64``) into ``out[n:]`` until the words
+    end or ``out`` has no room left. Returns ``(n, pos)`` after the last record used."""
+    limit = out.shape[0]
+    last = st[DAT_LAST]
+    ovfs = st[DAT_OVFS]
+    c = _counters(st)
+    while pos < words.shape[0] and n < limit:
+        w = words[pos]
+        pos += 1
+        lower = np.int64(w & np.uint64(0xFFFFFFFF))
+        upper = np.int64(w >> np.uint64(32))
+        if lower < last:
+            ovfs += 1
+        last = lower
+        n, c = _put(out, n, (ovfs << 32) | lower, upper & 0x3FFF, (upper >> 14) & 0x3FFF,
+                    (upper >> 28) & 0xF, width, height, t_min, c)
+    _store(st, c)
+    st[DAT_LAST] = last
+    st[DAT_OVFS] = ovfs
+    return n, pos
+
+
+@nb.njit(cache=True, nogil=True)
+def decode_evt2(words, pos, out, n, width, height, t_min, st):
+    """Decode EVT 2.0 words ``words[pos:]`` (``uint32``) into ``out[n:]`` until the
+    words end or ``out`` has no room left. Returns ``(n, pos)``; a word of an unknown
+    type stops decoding there (``st[STOPPED_AT]`` = its index, ``pos`` stays on it)."""
+    limit = out.shape[0]
+    high = st[E2_HIGH]
+    c = _counters(st)
+    while pos < words.shape[0] and n < limit:
+        w = np.int64(words[pos])
+        kind = w >> 28
+        if kind <= 1:
+            n, c = _put(out, n, (high << 6) | ((w >> 22) & 0x3F), (w >> 11) & 0x7FF, w & 0x7FF, kind,
+                        width, height, t_min, c)
+        elif kind == 8:
+            high = w & 0xFFFFFFF
+        elif kind != 0xA and kind != 0xE and kind != 0xF:
+            st[STOPPED_AT] = pos
+            break
+        pos += 1
+    _store(st, c)
+    st[E2_HIGH] = high
+    return n, pos
+
+
+@nb.njit(cache=True, nogil=True)
+def decode_evt3(words, pos, out, n, width, height, t_min, st):
+    """Decode EVT 3.0 words ``words[pos:]`` (``uint16``) into ``out[n:]`` until the words
+    end or fewer than :data:`MAX_PER_WORD` places are left in ``out``. Returns ``(n,
+    pos)``; a word of an unknown type stops decoding there (``st[STOPPED_AT]``)."""
+    limit = out.shape[0] - MAX_PER_WORD
+    high, low, high_ovfs, low_ovfs = st[E3_HIGH], st[E3_LOW], st[E3_HIGH_OVFS], st[E3_LOW_OVFS]
+    base_x, y, p, t = st[E3_BASE_X], st[E3_Y], st[E3_P], st[E3_T]
+    c = _counters(st)
+    while pos < words.shape[0] and n < limit:
+        w = np.int64(words[pos])
+        kind = w >> 12
+        if kind == 0x2:  # ADDR_X: one event
+            p = (w >> 11) & 1
+            n, c = _put(out, n, t, w & 0x7FF, y, p, width, height, t_min, c)
+        elif kind == 0x0:  # ADDR_Y
+            y = w & 0x7FF
+        elif kind == 0x4 or kind == 0x5:  # VECT_12 / VECT_8: one event per set bit
+            count = 12 if kind == 0x4 else 8
+            bits = w & (0xFFF if kind == 0x4 else 0xFF)
+            for k in range(count):
+                if bits & (1 << k):
+                    x = (base_x + k) & 0xFFFF
+                    if x >= 0x8000:  # expelliarmus's int16 address
+                        x -= 0x10000
+                    n, c = _put(out, n, t, x, y, p, width, height, t_min, c)
+            base_x = (base_x + count) & 0xFFFF
+        elif kind == 0x3:  # VECT_BASE_X
+            p = (w >> 11) & 1
+            base_x = w & 0x7FF
+        elif kind == 0x6 or kind == 0x8:  # TIME_LOW / TIME_HIGH
+            value = w & 0xFFF
+            if kind == 0x6:
+                if value < low:
+                    low_ovfs += 1
+                low = value
+            else:
+                if value < high:
+                    high_ovfs += 1
+                high = value
+            t = (high_ovfs << 24) + ((high + low_ovfs) << 12) + low
+        elif kind != 0x7 and kind != 0xC and kind != 0xE and kind != 0xF:
+            st[STOPPED_AT] = pos
+            break
+        pos += 1
+    _store(st, c)
+    st[E3_HIGH], st[E3_LOW], st[E3_HIGH_OVFS], st[E3_LOW_OVFS] = high, low, high_ovfs, low_ovfs
+    st[E3_BASE_X], st[E3_Y], st[E3_P], st[E3_T] = base_x, y, p, t
+    return n, pos
+
+
+#: encoding -> decoder
+DECODERS = {"evt3": decode_evt3, "evt2": decode_evt2, "dat": decode_dat}
 
 
 def warm_up() -> None:
     """Compile (or load from the cache) before timing-sensitive use."""
-    src = np.zeros(1, dtype=np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")], align=True))
     from dvsstream.events import EVENT_DTYPE
 
-    convert_events(src, np.empty(1, EVENT_DTYPE), 1, 1, 0, 0)
+    from dvsstream.sources.prophesee import WORD_DTYPES
+
+    for encoding, decode in DECODERS.items():
+        decode(np.zeros(1, WORD_DTYPES[encoding]), 0, np.empty(MAX_PER_WORD + 1, EVENT_DTYPE), 0, 1, 1, 0,
+               new_state(0))

@@ -1,5 +1,8 @@
 """Prophesee recordings: EVT 3.0 and EVT 2.0 ``.raw`` files and ``.dat`` files,
-decoded by ``expelliarmus`` (the decoder tonic uses; pure C, on PyPI).
+decoded by our Numba decoders (:mod:`dvsstream.sources._prophesee_kernel`), which give
+exactly the events of ``expelliarmus`` (the C decoder tonic uses; tests compare them)
+and write our event records directly. ``expelliarmus`` is needed only to *write* such
+files (:func:`write_prophesee`, the tests).
 
 File layout
 -----------
@@ -22,21 +25,21 @@ Conventions
 * Polarity: Prophesee's ``p = 1`` is ON (brighter) and ``p = 0`` OFF, which is
   dvsstream's channel convention already (channel 1 ON): ``p`` is kept, any nonzero
   value becomes 1.
-* Timestamps: int64 µs as decoded by expelliarmus (it unwraps the 32-bit DAT clock and
-  the EVT counters). Coordinates as stored: (0, 0) is the top-left pixel.
+* Timestamps: int64 µs as expelliarmus decodes them (it unwraps the 32-bit DAT clock
+  and the EVT counters; see the kernel module for its exact rules).
+* Coordinates as stored: (0, 0) is the top-left pixel.
 * Geometry (``sensor_size``, ``(width, height)``): from the header (``% geometry``,
   ``% format ...;height=;width=``, DAT's ``% Height`` / ``% Width``). When the header has
   none, ``sensor_size=`` is used, else the data is scanned once (max x + 1, max y + 1);
   either way a warning says so. Events outside a declared geometry (a header that
   contradicts its data) are counted in ``stats.out_of_bounds`` with a warning.
 
-Memory stays bounded: the body is decoded ``chunk_events`` events at a time
-(expelliarmus's chunked reader, which re-opens the file at the byte where the last chunk
-ended). A file cut short keeps every complete word; the partial tail is reported in
-``stats.warnings``. A word of an unknown type stops decoding there (the chunk it is in is
-lost); the events before are delivered and the byte is reported. (expelliarmus's C code
-also prints its own line to stderr in that case, and for timestamps that go backwards,
-which the base class re-sorts and counts.)
+Memory stays bounded: the body is read :data:`BUFF_WORDS` words at a time into one
+buffer and decoded into packets of ``chunk_events`` events; the decoder's state (time
+high bits, overflow counters, vector base) carries across reads. A file cut short keeps
+every complete word; the partial tail is reported in ``stats.warnings``. A word of an
+unknown type stops decoding there: the events before it are delivered and its byte is
+reported. Timestamps that go backwards are re-sorted and counted by the base class.
 
 Not read here: EVT 2.1 and other RAW encodings, and Prophesee's HDF5 event files
 (ECF-compressed, which no PyPI package decodes): both raise :class:`FormatError`
@@ -66,7 +69,9 @@ __all__ = [
 
 #: encodings read, with the size of one body word (bytes)
 ENCODINGS = {"evt3": 2, "evt2": 4, "dat": 8}
-#: expelliarmus's read buffer (words per fread); 64 Ki words: fewer calls, same output
+#: their words as numpy dtypes
+WORD_DTYPES = {"evt3": "<u2", "evt2": "<u4", "dat": "<u8"}
+#: words read from the file per read (64 Ki words: 128-512 kB)
 BUFF_WORDS = 1 << 16
 #: the longest header accepted before calling the file corrupt
 _MAX_HEADER_BYTES = 1 << 20
@@ -293,7 +298,7 @@ class PropheseeSource(FileSource):
         """One bounded-memory pass: max x + 1, max y + 1; also sets n_events and the time range."""
         w = h = n = 0
         t0 = t1 = None
-        for ev in self._raw_chunks():
+        for ev in self._decoded(None, (1 << 15, 1 << 15), count_oob=False):
             w, h = max(w, int(ev["x"].max()) + 1), max(h, int(ev["y"].max()) + 1)
             n += ev.size
             t0 = int(ev["t"][0]) if t0 is None else t0
@@ -304,61 +309,82 @@ class PropheseeSource(FileSource):
                               "pass sensor_size=(width, height) to open it")
         return SensorSize(w, h)
 
-    def _wizard(self):
-        """An expelliarmus Wizard positioned at the first body byte (our header parse,
-        not expelliarmus's, which loops forever on a header cut mid-line)."""
+    def _body_blocks(self) -> Iterator[np.ndarray]:
+        """The body's complete words, :data:`BUFF_WORDS` at a time (one reused buffer)."""
+        dtype = np.dtype(WORD_DTYPES[self.encoding])
+        buf = np.empty(BUFF_WORDS, dtype)
+        left = self._body_words
         try:
-            from expelliarmus import Wizard
-        except ImportError:
-            raise FormatError(f"{self.path}: Prophesee files are decoded by expelliarmus, which is not "
-                              "installed; pip install expelliarmus (on Python 3.12+ it builds from "
-                              "source and needs a C compiler)") from None
+            with open(self.path, "rb") as f:
+                f.seek(self.header.body_offset)
+                while left > 0 and not self._closed:
+                    got = f.readinto(memoryview(buf[:min(left, BUFF_WORDS)]).cast("B")) // dtype.itemsize
+                    if got <= 0:
+                        return
+                    left -= got
+                    yield buf[:got]
+        except OSError as exc:
+            raise _open_error(Path(self.path), exc) from None
 
-        wizard = Wizard(encoding=self.encoding, chunk_size=self.chunk_events, buff_size=BUFF_WORDS)
-        path = Path(self.path).resolve()
-        expected = ".dat" if self.encoding == "dat" else ".raw"
-        if path.suffix == expected:
-            wizard.set_file(path)
-        else:  # expelliarmus insists on the suffix; our detection is by content
-            wizard._fpath = path
-        wizard.cargo.events_info.start_byte = self.header.body_offset
-        return wizard
+    def _decoded(self, start_us: int | None, size, count_oob: bool = True) -> Iterator[np.ndarray]:
+        """Packets of up to ``chunk_events`` events with ``t >= start_us`` on a ``size``
+        sensor, decoded by :mod:`~dvsstream.sources._prophesee_kernel` straight into
+        EVENT_DTYPE; events off the sensor are left out and counted (``count_oob``);
+        packets the decoder found in order are marked verified (:meth:`_validate`). A
+        word of an unknown type ends the body with a warning naming its byte."""
+        from dvsstream.sources._prophesee_kernel import DECODERS, MAX_PER_WORD, STOPPED_AT, new_state
 
-    def _raw_chunks(self) -> Iterator[np.ndarray]:
-        """expelliarmus's decoded chunks (t int64, x, y int16, p uint8) from the start of
-        the body; warns where decoding stopped early."""
-        if self._body_words == 0:
-            return
-        wizard = self._wizard()
-        for arr in wizard.read_chunk():
-            if self._closed:
-                return
-            yield arr
-        info = wizard.cargo.events_info
-        if not info.finished:
-            self.stats.warn(
-                f"{Path(self.path).name}: decoding stopped at byte {info.start_byte} (a word of an "
-                f"unknown type: corrupt data?); the events before that chunk are read"
-            )
+        t_min = np.iinfo(np.int64).min if start_us is None else int(start_us)
+        self._kept_t = np.iinfo(np.int64).min  # the last event delivered (order checks)
+        st = new_state(self._kept_t)
+        decode, word, room = DECODERS[self.encoding], ENCODINGS[self.encoding], self.chunk_events + MAX_PER_WORD
+        out, n, done = np.empty(room, EVENT_DTYPE), 0, 0
+        for block in self._body_blocks():
+            pos = 0
+            while pos < block.shape[0] and st[STOPPED_AT] < 0:
+                n, pos = decode(block, pos, out, n, size[0], size[1], t_min, st)
+                if n >= self.chunk_events:
+                    packet = self._packet(out, n, st, size, t_min, count_oob)
+                    if packet.size:
+                        yield packet
+                    out, n = np.empty(room, EVENT_DTYPE), 0
+            if st[STOPPED_AT] >= 0:
+                at = self.header.body_offset + (done + int(st[STOPPED_AT])) * word
+                self.stats.warn(f"{Path(self.path).name}: decoding stopped at byte {at} (a word of an unknown "
+                                "type: corrupt data?); the events before it are read")
+                break
+            done += block.shape[0]
+        packet = self._packet(out, n, st, size, t_min, count_oob)
+        if packet.size:
+            yield packet
+
+    def _packet(self, out: np.ndarray, n: int, st: np.ndarray, size, t_min: int, count_oob: bool) -> np.ndarray:
+        """``out[:n]``: when the decoder saw an event before ``t_min`` or off the sensor,
+        those are dropped (:func:`~dvsstream.sources._prophesee_kernel.compact`) and the
+        latter reported; notes whether the packet is in order, and resets the state's
+        flags for the next packet."""
+        from dvsstream.sources._prophesee_kernel import BAD, ORDERED, PREV_T, compact
+
+        ordered = bool(st[ORDERED])
+        if st[BAD]:
+            n, n_oob, ordered, last = compact(out, 0, n, size[0], size[1], t_min, self._kept_t)
+            if n_oob and count_oob:
+                self._out_of_sensor(int(n_oob))
+        elif n:
+            last = int(out[n - 1]["t"])
+        else:
+            last = self._kept_t
+        self._kept_t = int(last)
+        self._verified = bool(ordered)
+        st[BAD], st[ORDERED], st[PREV_T] = 0, 1, self._kept_t
+        return out[:n]
 
     def _read(self, start_us: int | None) -> Iterator[np.ndarray]:
-        """Chunks converted by one Numba pass that also seeks (``t >= start_us``), leaves
+        """Packets decoded in one Numba pass that also seeks (``t >= start_us``), leaves
         out and counts events outside the sensor, and checks the order, so that
         :meth:`_validate` need not look again (see its docstring)."""
-        from dvsstream.sources._prophesee_kernel import convert_events
-
-        w, h = self.sensor_size
-        t_min = np.iinfo(np.int64).min if start_us is None else int(start_us)
-        last_t = np.iinfo(np.int64).min
-        for arr in self._raw_chunks():
-            out = np.empty(arr.shape[0], dtype=EVENT_DTYPE)
-            n, n_oob, ordered = convert_events(arr, out, w, h, t_min, last_t)
-            if n_oob:
-                self._out_of_sensor(int(n_oob))
-            if n:
-                last_t = int(out["t"][n - 1])
-                self._verified = bool(ordered)
-                yield out[:n]
+        for packet in self._decoded(start_us, self.sensor_size):
+            yield packet
 
     def _out_of_sensor(self, n_oob: int) -> None:
         w, h = self.sensor_size
