@@ -22,10 +22,20 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import numba as nb
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LIF", "SigmoidSpike", "lif_multistep", "lif_multistep_inference", "spike_fn"]
+__all__ = [
+    "LIF",
+    "LIFMultiStep",
+    "SigmoidSpike",
+    "lif_multistep",
+    "lif_multistep_fused",
+    "lif_multistep_inference",
+    "spike_fn",
+]
 
 
 class SigmoidSpike(torch.autograd.Function):
@@ -59,6 +69,8 @@ def lif_multistep(
 ) -> tuple[Tensor, Tensor]:
     """Differentiable LIF over ``x`` ``[T, ...]`` from potential ``v`` (zeros when None).
 
+    The slow, obviously-correct reference: one autograd graph node per operation and
+    step. :func:`lif_multistep_fused` is the same computation as one autograd node.
     Returns ``(spikes [T, ...], v_last [...])``.
     """
     if v is None:
@@ -128,6 +140,218 @@ def _lif_step(xt: Tensor, v: Tensor, h: Optional[Tensor], s: Tensor, tau: float,
     torch.addcmul(hv, hv, s, value=-1.0, out=v)  # hard reset: h - h*s is exact (s in {0,1})
 
 
+
+# ----------------------------------------------------------------------------- CPU kernels
+#: elements per parallel chunk of the CPU kernels (state of a chunk stays in L1 over T)
+_CHUNK = 2048
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _lif_fwd_kernel(x, v, u, s, tau, th, alpha):  # pragma: no cover - compiled
+    """``x, u, s [T, M]``, ``v [M]`` (updated in place), scalars in x's dtype: the charge
+    ``h = v + (x - v) / tau`` (a true division, as the reference), ``s = h >= th``,
+    ``v = 0 where s else h``, and the surrogate's argument ``u = alpha * (h - th)`` (what
+    the backward needs; ``u < 0`` exactly when ``h < th``). Parallel over chunks of
+    elements; a chunk's potentials stay in a local buffer over the T steps (local
+    slices let the loops vectorise)."""
+    T, M = x.shape
+    for c in nb.prange((M + _CHUNK - 1) // _CHUNK):
+        lo = c * _CHUNK
+        hi = min(lo + _CHUNK, M)
+        vc = v[lo:hi].copy()
+        for t in range(T):
+            xt = x[t, lo:hi]
+            ut = u[t, lo:hi]
+            st = s[t, lo:hi]
+            for j in range(hi - lo):
+                vj = vc[j]
+                hh = vj + (xt[j] - vj) / tau
+                ut[j] = alpha * (hh - th)
+                fire = hh >= th
+                st[j] = fire
+                vc[j] = 0 if fire else hh
+        v[lo:hi] = vc
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _lif_bwd_kernel(u, sg, gs, gv, gx, tau, alpha):  # pragma: no cover - compiled
+    """Reverse recurrence of :class:`LIFMultiStep` (detached reset) over ``[T, M]``
+    arrays: ``u`` the surrogate's argument, ``sg = sigmoid(u)``, ``gs`` the spikes'
+    gradient, ``gx`` the input's (written). ``gv [M]`` holds the gradient of ``v_last``
+    on entry and of the initial ``v`` on exit."""
+    T, M = u.shape
+    one = tau / tau  # 1 in the arrays' dtype (a float64 literal would promote float32)
+    for c in nb.prange((M + _CHUNK - 1) // _CHUNK):
+        lo = c * _CHUNK
+        hi = min(lo + _CHUNK, M)
+        gc = gv[lo:hi].copy()
+        for t in range(T - 1, -1, -1):
+            ut = u[t, lo:hi]
+            sgt = sg[t, lo:hi]
+            gst = gs[t, lo:hi]
+            gxt = gx[t, lo:hi]
+            for j in range(hi - lo):
+                sj = sgt[j]
+                surr = alpha * sj * (one - sj)
+                gh = gst[j] * surr + (gc[j] if ut[j] < 0 else gc[j] - gc[j])
+                g = gh / tau
+                gxt[j] = g
+                gc[j] = gh - g
+        gv[lo:hi] = gc
+
+
+class LIFMultiStep(torch.autograd.Function):
+    """LIF over all T steps as one autograd node (the gradient of :func:`lif_multistep`).
+
+    Forward runs the recurrence with the in-place kernels of the inference path and saves
+    only the charged potentials ``h [T, ...]`` (input dtype); the spikes are ``h >= v_th``
+    and the reset masks ``1 - s`` follow from them. Backward, with ``g_s[t]`` the incoming
+    spike gradient and ``g_v`` the gradient reaching ``v[t]`` (``v_last``'s for the last
+    step)::
+
+        g_h[t]   = g_s[t] * sg'(h[t] - v_th) + g_v * (1 - s[t])  # detach_reset: s detached
+                   (- g_v * h[t] * sg'(h[t] - v_th) without detach_reset)
+        g_x[t]   = g_h[t] / tau                                  # h = v + (x - v) / tau
+        g_v[t-1] = g_h[t] - g_h[t] / tau
+
+    with ``sg'(u) = alpha * sig(alpha u) * (1 - sig(alpha u))`` evaluated with the same
+    operations as :class:`SigmoidSpike`. The non-recurrent surrogate term is computed for
+    all T at once; only the three-operation recurrence loops over T.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, v: Optional[Tensor], tau: float, v_threshold: float,  # type: ignore[override]
+                alpha: float, detach_reset: bool) -> tuple[Tensor, Tensor]:
+        ctx.tau, ctx.v_threshold, ctx.alpha, ctx.detach_reset = tau, v_threshold, alpha, detach_reset
+        ctx.has_v = v is not None
+        ctx.kernel = detach_reset and _kernel_ok(x)
+        if ctx.kernel:  # saves the surrogate's argument u = alpha * (h - th) instead of h
+            s, v_new, h = _fwd_cpu(x, v, tau, v_threshold, alpha)
+        else:
+            h = torch.empty_like(x)
+            s = torch.empty_like(x)
+            v_new = torch.zeros_like(x[0]) if v is None else v.clone()
+            th = torch.tensor(v_threshold, dtype=x.dtype, device=x.device)
+            for xt, ht, st in zip(x.unbind(0), h.unbind(0), s.unbind(0)):
+                _lif_step(xt, v_new, ht, st, tau, th)
+        ctx.save_for_backward(h)
+        return s, v_new
+
+    @staticmethod
+    def backward(ctx, g_s: Tensor, g_v_last: Optional[Tensor]):  # type: ignore[override]
+        (h,) = ctx.saved_tensors
+        if ctx.kernel:
+            g_x, g_v = _bwd_cpu(h, g_s, g_v_last, ctx.tau, ctx.alpha)
+        else:
+            g_x, g_v = _bwd_torch(h, g_s, g_v_last, ctx.tau, ctx.v_threshold, ctx.alpha, ctx.detach_reset)
+        return g_x, (g_v if ctx.has_v else None), None, None, None, None
+
+
+def _bwd_torch(h: Tensor, g_s: Tensor, g_v_last: Optional[Tensor], tau: float, v_threshold: float,
+               alpha: float, detach_reset: bool) -> tuple[Tensor, Tensor]:
+    """:class:`LIFMultiStep`'s backward in torch operations (any device and dtype):
+    the surrogate term for all T at once, then the recurrence, three operations a step."""
+    sg = torch.sigmoid(alpha * (h - v_threshold))
+    one_minus = torch.rsub(sg, 1.0)
+    surr = sg.mul_(alpha).mul_(one_minus)  # alpha * sg * (1 - sg), SigmoidSpike's order
+    g_h = torch.mul(g_s, surr)
+    keep = one_minus.copy_(h < v_threshold)  # 1 - s, in h's dtype
+    if not detach_reset:
+        keep.sub_(h * surr)  # v = h * (1 - s) with s attached: dv/dh = (1 - s) - h * sg'
+    del surr
+    g_v = g_v_last.clone() if g_v_last is not None else torch.zeros_like(h[0])
+    tmp = torch.empty_like(h[0])
+    for t in range(h.shape[0] - 1, -1, -1):
+        gh = g_h[t]
+        gh.addcmul_(g_v, keep[t])
+        torch.div(gh, tau, out=tmp)
+        torch.sub(gh, tmp, out=g_v)
+    return g_h.div_(tau), g_v
+
+
+def _kernel_ok(x: Tensor) -> bool:
+    """Whether the compiled CPU kernels take ``x`` (CPU, float32 / float64, T >= 1)."""
+    return x.is_cpu and x.dtype in (torch.float32, torch.float64) and x.dim() >= 2 and x.shape[0] > 0 and x[0].numel() > 0
+
+
+def _order(x: Tensor) -> tuple[list[int], list[int]]:
+    """A permutation of ``x``'s dims (time first) under which a dense ``x`` (contiguous,
+    channels_last, ...) is contiguous, and its inverse."""
+    st = x.stride()
+    inner = sorted(range(1, x.dim()), key=lambda d: (-st[d], d))
+    perm = [0] + inner
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return perm, inv
+
+
+def _as_2d(t: Tensor, perm: list[int]) -> np.ndarray:
+    """``t`` ``[T, ...]`` permuted by ``perm`` as a contiguous ``[T, M]`` array (a view
+    when ``t`` already has that layout)."""
+    return t.detach().permute(perm).contiguous().view(t.shape[0], -1).numpy()
+
+
+def _like(shape_p: tuple, inv: list[int], dtype: torch.dtype) -> Tensor:
+    """An empty tensor, contiguous in the permuted order, returned in the original dim order."""
+    return torch.empty(shape_p, dtype=dtype).permute(inv)
+
+
+def _kernel_threads() -> None:
+    n = max(1, min(torch.get_num_threads(), nb.config.NUMBA_NUM_THREADS))
+    if nb.get_num_threads() != n:
+        nb.set_num_threads(n)
+
+
+def _fwd_cpu(x: Tensor, v: Optional[Tensor], tau: float, v_threshold: float,
+             alpha: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Forward of :class:`LIFMultiStep` in one compiled pass: ``(s, v_last, u)`` with
+    ``u = alpha * (h - v_threshold)``."""
+    perm, inv = _order(x)
+    shape_p = tuple(x.shape[p] for p in perm)
+    xa = _as_2d(x, perm)
+    s, h = _like(shape_p, inv, x.dtype), _like(shape_p, inv, x.dtype)
+    v_p = torch.zeros(shape_p[1:], dtype=x.dtype) if v is None else v.detach().permute([p - 1 for p in perm[1:]]).clone(
+        memory_format=torch.contiguous_format)
+    typ = xa.dtype.type
+    _kernel_threads()
+    _lif_fwd_kernel(xa, v_p.view(-1).numpy(), _as_2d(h, perm), _as_2d(s, perm), typ(tau), typ(v_threshold), typ(alpha))
+    return s, v_p.permute([i - 1 for i in inv[1:]]), h
+
+
+def _bwd_cpu(u: Tensor, g_s: Tensor, g_v_last: Optional[Tensor], tau: float, alpha: float) -> tuple[Tensor, Tensor]:
+    """Backward of :class:`LIFMultiStep` (detached reset) from ``u = alpha * (h - th)``:
+    torch's vectorised sigmoid of ``u`` (the surrogate's own function), then one
+    compiled pass for the rest. Returns ``(g_x, g_v_initial)``."""
+    perm, inv = _order(u)
+    shape_p = tuple(u.shape[p] for p in perm)
+    sub = [p - 1 for p in perm[1:]]
+    g_v = (torch.zeros(shape_p[1:], dtype=u.dtype) if g_v_last is None
+           else g_v_last.detach().permute(sub).to(u.dtype).clone(memory_format=torch.contiguous_format))
+    g_x = _like(shape_p, inv, u.dtype)
+    sg = torch.sigmoid(u)
+    typ = np.float32 if u.dtype == torch.float32 else np.float64
+    _kernel_threads()
+    _lif_bwd_kernel(_as_2d(u, perm), _as_2d(sg, perm), _as_2d(g_s.to(u.dtype), perm), g_v.view(-1).numpy(),
+                    _as_2d(g_x, perm), typ(tau), typ(alpha))
+    return g_x, g_v.permute([i - 1 for i in inv[1:]])
+
+
+def lif_multistep_fused(
+    x: Tensor,
+    v: Optional[Tensor] = None,
+    tau: float = 2.0,
+    v_threshold: float = 1.0,
+    alpha: float = 4.0,
+    detach_reset: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """:func:`lif_multistep` as one autograd node (:class:`LIFMultiStep`): the same spikes
+    and potentials bit for bit, the same gradients up to float round-off, one saved
+    tensor the size of ``x`` and a fraction of the time. ``x`` ``[T, ...]``, ``v`` like
+    ``x[0]`` (zeros when None). Returns ``(spikes [T, ...], v_last [...])``."""
+    return LIFMultiStep.apply(x, v, float(tau), float(v_threshold), float(alpha), bool(detach_reset))
+
+
 class LIF(nn.Module):
     """Multi-step LIF layer with explicit state.
 
@@ -142,7 +366,14 @@ class LIF(nn.Module):
     ``forward(x)`` takes ``[T, B, ...]`` and continues from the stored potential (zeros
     after :meth:`reset`). When ``self.record`` is a list (set by taps / energy), each call
     appends ``(spike_count, numel)`` of its output.
+
+    With autograd, :func:`lif_multistep_fused` runs the layer (one graph node over T);
+    setting ``fused_autograd = False`` (on the class or an instance) selects the
+    per-step reference :func:`lif_multistep` instead, for checks.
     """
+
+    #: autograd path: the fused :class:`LIFMultiStep` (True) or the reference (False)
+    fused_autograd: bool = True
 
     def __init__(
         self,
@@ -182,7 +413,8 @@ class LIF(nn.Module):
                 f"{tuple(x.shape[1:])}; call reset() between inputs of different shapes"
             )
         if torch.is_grad_enabled() and (x.requires_grad or (v is not None and v.requires_grad)):
-            s, v = lif_multistep(x, v, self.tau, self.v_threshold, self.alpha, self.detach_reset)
+            multistep = lif_multistep_fused if self.fused_autograd else lif_multistep
+            s, v = multistep(x, v, self.tau, self.v_threshold, self.alpha, self.detach_reset)
             state["_scratch"] = state["_fast"] = None
         else:
             if v is not None and (

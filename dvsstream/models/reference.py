@@ -7,7 +7,9 @@ straightforward pure-PyTorch LIF (default) or on spikingjelly's ``LIFNode(step_m
 (the benchmark). Only the parameters the release actually uses are defined; module names
 are the release's, so ``reference.load_state_dict(ours.state_dict())`` works.
 
-Supports the Spikformer variant (``SpikformerConfig.variant == "spikformer"``).
+Supports the Spikformer variant (``SpikformerConfig.variant == "spikformer"``) and, as
+:class:`ReferenceSpikingformer`, the Spikingformer variant (the Spikingformer release's
+``cifar10-dvs/model.py``: ``LIF -> Conv -> BN`` everywhere, membrane shortcut).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch import Tensor, nn
 
 from dvsstream.models.spikformer import SpikformerConfig
 
-__all__ = ["SimpleLIF", "ReferenceSpikformer"]
+__all__ = ["SimpleLIF", "ReferenceSpikformer", "ReferenceSpikingformer"]
 
 
 class SimpleLIF(nn.Module):
@@ -170,3 +172,91 @@ class ReferenceSpikformer(nn.Module):
         for blk in self.block:
             x = blk(x)
         return self.head(x.mean(3).mean(0))
+
+
+class _SpikingMLP(nn.Module):
+    def __init__(self, dim: int, hidden: int, lif: LifFactory, tau: float) -> None:
+        super().__init__()
+        self.mlp1_lif = lif(tau=tau)
+        self.mlp1_conv = nn.Conv1d(dim, hidden, 1)
+        self.mlp1_bn = nn.BatchNorm1d(hidden)
+        self.mlp2_lif = lif(tau=tau)
+        self.mlp2_conv = nn.Conv1d(hidden, dim, 1)
+        self.mlp2_bn = nn.BatchNorm1d(dim)
+        self.hidden = hidden
+
+    def forward(self, x: Tensor) -> Tensor:
+        T, B, C, N = x.shape
+        x = self.mlp1_lif(x)
+        x = self.mlp1_conv(x.flatten(0, 1))
+        x = self.mlp1_bn(x).reshape(T, B, self.hidden, N).contiguous()
+        x = self.mlp2_lif(x)
+        x = self.mlp2_conv(x.flatten(0, 1))
+        return self.mlp2_bn(x).reshape(T, B, C, N).contiguous()
+
+
+class _SpikingSSA(_SSA):
+    """Spikingformer's SSA: a LIF on the incoming (real-valued) stream first, no LIF
+    after the projection's batch norm."""
+
+    def __init__(self, dim: int, heads: int, scale: float, attn_th: float, lif: LifFactory, tau: float) -> None:
+        super().__init__(dim, heads, scale, attn_th, lif, tau)
+        self.proj_lif = lif(tau=tau)
+
+    def forward(self, x: Tensor) -> Tensor:
+        T, B, C, N = x.shape
+        x = self.proj_lif(x)
+        xf = x.flatten(0, 1)
+        q, k, v = (self._qkv(n, xf, T, B, C, N) for n in "qkv")
+        attn = q @ k.transpose(-2, -1)
+        x = (attn @ v) * self.scale
+        x = x.transpose(3, 4).reshape(T, B, C, N).contiguous()
+        x = self.attn_lif(x)
+        x = x.flatten(0, 1)
+        return self.proj_bn(self.proj_conv(x)).reshape(T, B, C, N)
+
+
+class _SpikingTokenizer(nn.Module):
+    def __init__(self, cfg: SpikformerConfig, lif: LifFactory) -> None:
+        super().__init__()
+        d, tau = cfg.dim, cfg.tau
+        chans = [d // 8, d // 4, d // 2, d, d]
+        self.pools = cfg.pools
+        self.proj_conv = nn.Conv2d(cfg.in_channels, chans[0], 3, 1, 1, bias=False)
+        self.proj_bn = nn.BatchNorm2d(chans[0])
+        for i in range(1, 5):
+            setattr(self, f"proj{i}_lif", lif(tau=tau))
+            setattr(self, f"maxpool{i}", nn.MaxPool2d(3, 2, 1))
+            setattr(self, f"proj{i}_conv", nn.Conv2d(chans[i - 1], chans[i], 3, 1, 1, bias=False))
+            setattr(self, f"proj{i}_bn", nn.BatchNorm2d(chans[i]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        T, B = x.shape[:2]
+        x = self.proj_bn(self.proj_conv(x.flatten(0, 1)))
+        for i in range(1, 5):
+            x = x.reshape(T, B, *x.shape[1:]).contiguous()
+            x = getattr(self, f"proj{i}_lif")(x).flatten(0, 1).contiguous()
+            if self.pools[i - 1]:
+                x = getattr(self, f"maxpool{i}")(x)
+            x = getattr(self, f"proj{i}_bn")(getattr(self, f"proj{i}_conv")(x))
+        return x.reshape(T, B, x.shape[1], -1).contiguous()  # [T, B, C, N]
+
+
+class ReferenceSpikingformer(ReferenceSpikformer):
+    """Release-structured Spikingformer (DVS): ``[B, T, C, H, W]`` -> logits."""
+
+    def __init__(self, cfg: SpikformerConfig, lif: Optional[LifFactory] = None) -> None:
+        nn.Module.__init__(self)
+        if cfg.variant != "spikingformer":
+            raise ValueError("ReferenceSpikingformer implements the 'spikingformer' variant only")
+        lif = lif or _default_lif
+        self.patch_embed = _SpikingTokenizer(cfg, lif)
+        hidden = int(cfg.dim * cfg.mlp_ratio)
+        self.block = nn.ModuleList(
+            _Block(
+                _SpikingSSA(cfg.dim, cfg.heads, cfg.attn_scale, cfg.attn_threshold, lif, cfg.tau),
+                _SpikingMLP(cfg.dim, hidden, lif, cfg.tau),
+            )
+            for _ in range(cfg.depth)
+        )
+        self.head = nn.Linear(cfg.dim, cfg.num_classes)
