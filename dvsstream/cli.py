@@ -16,8 +16,8 @@ from typing import Sequence
 
 from dvsstream import __version__
 from dvsstream.errors import DvsstreamError
-from dvsstream.validate import (device_name, finite_float, nonneg_float, nonneg_int, positive_float,
-                                positive_int)
+from dvsstream.validate import (at_most, check_memory, device_name, finite_float, nonneg_float, nonneg_int,
+                                positive_float, positive_int)
 
 
 #: the one clock of ``record --duration`` and ``run --duration``, for their help
@@ -170,6 +170,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     last_print = start
     with open_file(args.file, speed=args.speed, loop=False) as source:  # paced: 10 ms packets
         _start_at(source, args.start, args.file)
+        w, h = source.sensor_size
+        check_memory(4.0 * 2 * args.bins * 2 * (w // args.downsample or 1) * (h // args.downsample or 1),
+                     f"--bins {args.bins}", "use fewer --bins")  # a window of float32 frames, twice
         try:
             binner = StreamingBinner(source.sensor_size, int(args.window_ms * 1000), args.bins,
                                      int(args.hop_ms * 1000), downsample=args.downsample)
@@ -337,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_trust_argument(p)
     p.add_argument("--start", type=nonneg_float, default=0.0, help="from this many seconds after the first event (default 0)")
     p.add_argument("--duration", type=positive_float, default=None, help="seconds of stream (default: to the end)")
-    p.add_argument("--fps", type=positive_float, default=None, help="frames per second of stream time (default 20)")
+    p.add_argument("--fps", type=at_most(positive_float, 1000), default=None,
+                   help="frames per second of stream time (default 20, at most 1000)")
     p.add_argument("--device", type=device_name, default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=cmd_render)

@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Optional, Union
 from dvsstream.errors import DvsstreamError
 from dvsstream import fileio
 
-__all__ = ["finite_float", "positive_float", "nonneg_float", "positive_int", "nonneg_int", "device_name",
+__all__ = ["at_most", "finite_float", "positive_float", "nonneg_float", "positive_int", "nonneg_int", "device_name",
            "is_uri", "check_input", "check_output_file", "check_output_folder", "check_not_an_input",
            "check_device", "available_memory_bytes", "check_memory", "fmt_bytes"]
 
@@ -84,6 +84,18 @@ def nonneg_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
     return value
+
+
+def at_most(kind: Callable[[str], Union[int, float]], limit: float) -> Callable[[str], Union[int, float]]:
+    """``kind`` (one of the types above) that also refuses values above ``limit``."""
+    def convert(text: str):
+        value = kind(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"{text!r} is more than {limit:g}")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
 
 
 _DEVICE = re.compile(r"^(cpu|cuda(:\d{1,3})?|mps)$")
