@@ -248,6 +248,7 @@ def test_sigkill_leaves_readable_file_up_to_last_flush(tmp_path):
             proc.kill()
             proc.wait()
     reader.join(5)
+    proc.stdout.close()  # the child is dead; an open pipe would be a ResourceWarning
     flushed = [int(x.split()[1]) for x in lines if x.startswith("flushed")]
     assert checked_live
     assert len(flushed) >= 2, lines  # at least once a second over ~2.5 s

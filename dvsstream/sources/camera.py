@@ -91,7 +91,9 @@ def poll_dv_input(source: EventSource, lock: threading.Lock, get_reader,
     The input is polled eagerly by a background thread into an unbounded queue, so a
     slow consumer never loses data: dv-processing 2.0.4's readers hold only a few
     packets, and a ``NetworkReader`` discards what it holds when the peer closes
-    (measured: a consumer taking 20 ms per packet received 10 of 78 packets).
+    (measured: a consumer taking 20 ms per packet received 10 of 78 packets). The thread
+    starts when this function is called, not at the first packet taken: a source that
+    calls it when it connects loses nothing sent before its consumer is ready.
     """
     packets: queue.Queue = queue.Queue()
     done = object()
@@ -104,6 +106,11 @@ def poll_dv_input(source: EventSource, lock: threading.Lock, get_reader,
             packets.put(done)
 
     threading.Thread(target=pump, name="dv-input-poll", daemon=True).start()
+    return _drain(packets, done)
+
+
+def _drain(packets: queue.Queue, done: object) -> Iterator[np.ndarray]:
+    """The packets a :func:`poll_dv_input` thread queued, until its ``done`` mark."""
     while True:
         item = packets.get()
         if item is done:

@@ -122,6 +122,9 @@ class NetworkSource(EventSource):
         self._lock = threading.Lock()
         #: True once the peer closed the stream
         self.ended = False
+        # read from the moment of connection: a NetworkReader drops what it holds when the
+        # peer closes, so a stream shorter than the consumer's start-up would be lost
+        self._stream = poll_dv_input(self, self._lock, lambda: self._reader, self.poll_s, self._on_end)
 
     def describe(self) -> dict:
         info = super().describe()
@@ -134,7 +137,7 @@ class NetworkSource(EventSource):
             self._reader = None  # the reader disconnects when it is freed
 
     def _packets(self) -> Iterator[np.ndarray]:
-        return poll_dv_input(self, self._lock, lambda: self._reader, self.poll_s, self._on_end)
+        return self._stream
 
     def _on_end(self, exc: BaseException | None) -> None:
         self.ended = True
