@@ -252,6 +252,29 @@ def test_cli_run_writes_the_report(tmp_path):
     first = report["predictions"][0]
     assert {"t_end_us", "top", "probs"} <= set(first) and len(first["probs"]) == 11
     assert report["accuracy"] >= 0.9
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # the spilled predictions are gone
+
+
+def test_spilled_predictions_make_the_same_report(tmp_path):
+    """``predictions_file``: predictions go to a JSON Lines file as they come (none kept
+    in memory) and write_json assembles the same report as from memory."""
+    from dvsstream.live import classify_stream, write_json
+
+    kept = classify_stream(str(RECORDING), device="cpu", duration_s=2.0)
+    spill = tmp_path / "p.jsonl"
+    spilled = classify_stream(str(RECORDING), device="cpu", duration_s=2.0, predictions_file=spill)
+    assert "predictions" not in spilled
+    n = spilled["windows_classified"]
+    assert len(spill.read_text().splitlines()) == n == len(kept["predictions"]) > 20
+    write_json(spilled, tmp_path / "a.json", spill)
+    write_json(kept, tmp_path / "b.json")
+    a, b = (json.loads((tmp_path / name).read_text()) for name in ("a.json", "b.json"))
+
+    def same(r):
+        return [(q["t_end_us"], q["top"], q["probs"], q.get("label")) for q in r["predictions"]]
+    assert same(a) == same(b)  # a deterministic replay: the same predictions either way
+    assert a["accuracy"] == b["accuracy"] and a["labelled_windows"] == b["labelled_windows"]
+    assert a["events_read"] == b["events_read"] and a["latency_ms"]["n"] == n
 
 
 @pytest.mark.parametrize("args, message", [
