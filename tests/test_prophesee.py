@@ -336,12 +336,12 @@ def test_decoders_equal_expelliarmus_on_random_words(encoding, tmp_path):
     path.write_bytes(header + words.tobytes())
     ref = expelliarmus.Wizard(encoding=encoding, fpath=path).read()
     assert ref.size > 20_000 and int(ref["t"][-1]) > {"evt3": 1 << 24, "evt2": 1 << 30, "dat": 1 << 36}[encoding]
-    st, packets, pos = new_state(-(1 << 62)), [], 0
+    st, packets, pos = new_state(), [], 0
     for end in sorted(rng.integers(0, words.size, 30).tolist()) + [words.size]:
         block, at = words[pos:end], 0
         while at < block.size:
             out = np.empty(int(rng.integers(1, 3000)) + MAX_PER_WORD, EVENT_DTYPE)
-            n, at = DECODERS[encoding](block, at, out, 0, 1 << 16, 1 << 16, -(1 << 62), st)
+            n, at = DECODERS[encoding](block, at, out, 0, st)
             packets.append(out[:n])
         pos = end
     ev = np.concatenate(packets)

@@ -1,7 +1,7 @@
 """The Numba decoders behind :class:`~dvsstream.sources.prophesee.PropheseeSource`:
 EVT 3.0 / EVT 2.0 RAW words and DAT records straight to
-:data:`~dvsstream.events.EVENT_DTYPE`, in one pass that also seeks, bounds-checks and
-order-checks.
+:data:`~dvsstream.events.EVENT_DTYPE`, keeping what the packet's checks need (largest x
+and y; for EVT 2.0 whether time ran backwards) in registers on the way.
 
 They reproduce expelliarmus 1.1's decoders (``src/evt3.c``, ``evt2.c``, ``dat.c``)
 event for event, their counters and their quirks included:
@@ -30,53 +30,46 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-#: indices into the decoder state (``int64``): shared by the three decoders
-BAD, ORDERED, PREV_T, STOPPED_AT = 0, 1, 2, 3
+#: indices into the decoder state (``int64``): the word of an unknown type (-1: none);
+#: the largest x and y written since the caller last reset them (its packet's bounds
+#: check); EVT 2.0 only: whether its times never decreased since then, from ``PREV_T``
+#: (DAT and EVT 3.0 times cannot decrease: their overflow counters see to it)
+STOPPED_AT, MAX_X, MAX_Y, ORDERED, PREV_T = 0, 1, 2, 3, 4
 #: EVT 3.0: time_high, time_low, their overflow counters, vector base x, last y, p, t
-E3_HIGH, E3_LOW, E3_HIGH_OVFS, E3_LOW_OVFS, E3_BASE_X, E3_Y, E3_P, E3_T = 4, 5, 6, 7, 8, 9, 10, 11
+E3_HIGH, E3_LOW, E3_HIGH_OVFS, E3_LOW_OVFS, E3_BASE_X, E3_Y, E3_P, E3_T = 5, 6, 7, 8, 9, 10, 11, 12
 #: EVT 2.0: time_high; DAT: the previous record's low 32 bits and the wrap count
-E2_HIGH = 4
-DAT_LAST, DAT_OVFS = 4, 5
-STATE_SIZE = 12
+E2_HIGH = 5
+DAT_LAST, DAT_OVFS = 5, 6
+STATE_SIZE = 13
 #: the most events one word makes (an EVT 3.0 VECT_12): room kept at the end of ``out``
 MAX_PER_WORD = 12
 
 
-def new_state(prev_t: int) -> np.ndarray:
-    """A decoder state at the start of a body: no overflows, nothing stopped, kept
-    timestamps compared from ``prev_t``."""
+def new_state() -> np.ndarray:
+    """A decoder state at the start of a body: no time bits, no overflows, nothing stopped."""
     st = np.zeros(STATE_SIZE, np.int64)
-    st[ORDERED] = 1
-    st[PREV_T] = prev_t
     st[STOPPED_AT] = -1
+    start_packet(st, np.iinfo(np.int64).min)
     return st
 
 
+def start_packet(st: np.ndarray, prev_t: int) -> None:
+    """Reset the per-packet checks: no x, y seen; in order so far from ``prev_t``."""
+    st[MAX_X] = st[MAX_Y] = 0
+    st[ORDERED] = 1
+    st[PREV_T] = prev_t
+
+
 @nb.njit(cache=True, nogil=True, inline="always")
-def _put(out, n, t, x, y, p, width, height, t_min, c):
-    """Write one decoded event to ``out[n]`` and note in ``c`` = (some event is before
-    ``t_min`` or off the sensor, all in order, previous t) what :func:`compact` must fix;
-    returns ``(n + 1, c)``. The hot loop thus has no branch per event; the rare packet
-    with a seek or events off the sensor is compacted afterwards."""
-    bad, ordered, prev = c
+def _put(out, n, t, x, y, p):
+    """Write one decoded event to ``out[n]``; returns ``n + 1``. No check here: the
+    decoders keep the largest x and y in registers (the caller's bounds check), and
+    :func:`compact` fixes the rare packet that needs it."""
     out[n].t = t
     out[n].x = x
     out[n].y = y
     out[n].p = p != 0
-    bad |= (t < t_min) | (np.uint64(x) >= np.uint64(width)) | (np.uint64(y) >= np.uint64(height))
-    return n + 1, (bad, ordered & (t >= prev), t)
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _counters(st):
-    return st[BAD] != 0, st[ORDERED] != 0, st[PREV_T]
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _store(st, c):
-    st[BAD] = 1 if c[0] else 0
-    st[ORDERED] = 1 if c[1] else 0
-    st[PREV_T] = c[2]
+    return n + 1
 
 
 @nb.njit(cache=True, nogil=True)
@@ -103,13 +96,13 @@ def compact(out, n0, n, width, height, t_min, prev_t):
 
 
 @nb.njit(cache=True, nogil=True)
-def decode_dat(words, pos, out, n, width, height, t_min, st):
+def decode_dat(words, pos, out, n, st):
     """Decode DAT records ``words[pos:]`` (``uint64``) into ``out[n:]`` until the words
     end or ``out`` has no room left. Returns ``(n, pos)`` after the last record used."""
     limit = out.shape[0]
     last = st[DAT_LAST]
     ovfs = st[DAT_OVFS]
-    c = _counters(st)
+    mx, my = st[MAX_X], st[MAX_Y]
     while pos < words.shape[0] and n < limit:
         w = words[pos]
         pos += 1
@@ -118,65 +111,78 @@ def decode_dat(words, pos, out, n, width, height, t_min, st):
         if lower < last:
             ovfs += 1
         last = lower
-        n, c = _put(out, n, (ovfs << 32) | lower, upper & 0x3FFF, (upper >> 14) & 0x3FFF,
-                    (upper >> 28) & 0xF, width, height, t_min, c)
-    _store(st, c)
+        x = upper & 0x3FFF
+        y = (upper >> 14) & 0x3FFF
+        mx = max(mx, x)
+        my = max(my, y)
+        n = _put(out, n, (ovfs << 32) | lower, x, y, (upper >> 28) & 0xF)
     st[DAT_LAST] = last
     st[DAT_OVFS] = ovfs
+    st[MAX_X], st[MAX_Y] = mx, my
     return n, pos
 
 
 @nb.njit(cache=True, nogil=True)
-def decode_evt2(words, pos, out, n, width, height, t_min, st):
+def decode_evt2(words, pos, out, n, st):
     """Decode EVT 2.0 words ``words[pos:]`` (``uint32``) into ``out[n:]`` until the
     words end or ``out`` has no room left. Returns ``(n, pos)``; a word of an unknown
     type stops decoding there (``st[STOPPED_AT]`` = its index, ``pos`` stays on it)."""
     limit = out.shape[0]
     high = st[E2_HIGH]
-    c = _counters(st)
+    mx, my, ordered, prev = st[MAX_X], st[MAX_Y], st[ORDERED] != 0, st[PREV_T]
     while pos < words.shape[0] and n < limit:
         w = np.int64(words[pos])
         kind = w >> 28
         if kind <= 1:
-            n, c = _put(out, n, (high << 6) | ((w >> 22) & 0x3F), (w >> 11) & 0x7FF, w & 0x7FF, kind,
-                        width, height, t_min, c)
+            t = (high << 6) | ((w >> 22) & 0x3F)
+            x = (w >> 11) & 0x7FF
+            y = w & 0x7FF
+            mx = max(mx, x)
+            my = max(my, y)
+            ordered &= t >= prev
+            prev = t
+            n = _put(out, n, t, x, y, kind)
         elif kind == 8:
             high = w & 0xFFFFFFF
         elif kind != 0xA and kind != 0xE and kind != 0xF:
             st[STOPPED_AT] = pos
             break
         pos += 1
-    _store(st, c)
     st[E2_HIGH] = high
+    st[MAX_X], st[MAX_Y], st[ORDERED], st[PREV_T] = mx, my, 1 if ordered else 0, prev
     return n, pos
 
 
 @nb.njit(cache=True, nogil=True)
-def decode_evt3(words, pos, out, n, width, height, t_min, st):
+def decode_evt3(words, pos, out, n, st):
     """Decode EVT 3.0 words ``words[pos:]`` (``uint16``) into ``out[n:]`` until the words
     end or fewer than :data:`MAX_PER_WORD` places are left in ``out``. Returns ``(n,
     pos)``; a word of an unknown type stops decoding there (``st[STOPPED_AT]``)."""
     limit = out.shape[0] - MAX_PER_WORD
     high, low, high_ovfs, low_ovfs = st[E3_HIGH], st[E3_LOW], st[E3_HIGH_OVFS], st[E3_LOW_OVFS]
     base_x, y, p, t = st[E3_BASE_X], st[E3_Y], st[E3_P], st[E3_T]
-    c = _counters(st)
+    mx, my = st[MAX_X], st[MAX_Y]
     while pos < words.shape[0] and n < limit:
         w = np.int64(words[pos])
         kind = w >> 12
         if kind == 0x2:  # ADDR_X: one event
             p = (w >> 11) & 1
-            n, c = _put(out, n, t, w & 0x7FF, y, p, width, height, t_min, c)
+            x = w & 0x7FF
+            mx = max(mx, x)
+            my = max(my, y)
+            n = _put(out, n, t, x, y, p)
         elif kind == 0x0:  # ADDR_Y
             y = w & 0x7FF
         elif kind == 0x4 or kind == 0x5:  # VECT_12 / VECT_8: one event per set bit
             count = 12 if kind == 0x4 else 8
             bits = w & (0xFFF if kind == 0x4 else 0xFF)
+            if bits:
+                my = max(my, y)
             for k in range(count):
                 if bits & (1 << k):
-                    x = (base_x + k) & 0xFFFF
-                    if x >= 0x8000:  # expelliarmus's int16 address
-                        x -= 0x10000
-                    n, c = _put(out, n, t, x, y, p, width, height, t_min, c)
+                    x = (base_x + k) & 0xFFFF  # expelliarmus's int16 address, as uint16
+                    mx = max(mx, x)
+                    n = _put(out, n, t, x, y, p)
             base_x = (base_x + count) & 0xFFFF
         elif kind == 0x3:  # VECT_BASE_X
             p = (w >> 11) & 1
@@ -196,9 +202,9 @@ def decode_evt3(words, pos, out, n, width, height, t_min, st):
             st[STOPPED_AT] = pos
             break
         pos += 1
-    _store(st, c)
     st[E3_HIGH], st[E3_LOW], st[E3_HIGH_OVFS], st[E3_LOW_OVFS] = high, low, high_ovfs, low_ovfs
     st[E3_BASE_X], st[E3_Y], st[E3_P], st[E3_T] = base_x, y, p, t
+    st[MAX_X], st[MAX_Y] = mx, my
     return n, pos
 
 
@@ -213,5 +219,6 @@ def warm_up() -> None:
     from dvsstream.sources.prophesee import WORD_DTYPES
 
     for encoding, decode in DECODERS.items():
-        decode(np.zeros(1, WORD_DTYPES[encoding]), 0, np.empty(MAX_PER_WORD + 1, EVENT_DTYPE), 0, 1, 1, 0,
-               new_state(0))
+        out = np.empty(MAX_PER_WORD + 1, EVENT_DTYPE)
+        n, _ = decode(np.zeros(1, WORD_DTYPES[encoding]), 0, out, 0, new_state())
+        compact(out, 0, n, 1, 1, 0, 0)
