@@ -50,8 +50,10 @@ def run_gui(
     force: bool = False,
     roi: Optional[tuple[int, int, int, int]] = None,
     resize: Optional[tuple[int, int]] = None,
+    start_s: Optional[float] = None,
 ) -> int:
     """Open the window and run the Qt event loop until it closes; returns the exit code.
+    ``start_s``: a recording starts this many seconds after its first event.
 
     ``source``: any :func:`~dvsstream.sources.open_source` URI (default: the last one
     used, else the shipped gesture recording looping in real time). ``checkpoint``: our
@@ -113,6 +115,7 @@ def run_gui(
         settings.speed = float(speed)
     win = MainWindow(settings, path if save_settings else None, source=source, checkpoint=checkpoint,
                      device=device, deterministic=deterministic, t_origin=t_origin, roi=roi, resize=resize)
+    win.controller.start_s = start_s  # the first build (a zero-delay timer) opens the source
     if export_clip is not None:
         win.export_clip_on_close = Path(export_clip)
     unattended = screenshot is not None or exit_after is not None
@@ -229,6 +232,8 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     add_trust_argument(parser)
     parser.add_argument("--speed", type=positive_float, default=None,
                         help="recordings: replay pace (default 1 = real time)")
+    parser.add_argument("--start", type=nonneg_float, default=None, metavar="S",
+                        help="a recording: start S seconds after its first event (default 0)")
     parser.add_argument("--screenshot", default=None, help="save a PNG of the window after --exit-after seconds")
     parser.add_argument("--exit-after", type=nonneg_float, default=None,
                         help="close the window after this many seconds")
@@ -264,6 +269,7 @@ def run_gui_from_args(args: argparse.Namespace) -> int:
         force=getattr(args, "force", False),
         roi=getattr(args, "roi", None),
         resize=getattr(args, "resize", None),
+        start_s=getattr(args, "start", None),
     )
 
 

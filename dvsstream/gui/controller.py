@@ -111,6 +111,9 @@ class Controller:
         self.build_s: Optional[float] = None
         self._models: dict[str, Any] = {}
         self._torch_threads_before: Optional[int] = None
+        #: ``--start S``: a recording opened by the first build starts S seconds after its
+        #: first event (past the end: a one-line error); later opens start at 0
+        self.start_s: Optional[float] = None
         self.frozen = False  # live sources: the display is held, the stream goes on
         #: the region ``(x0, y0, w, h)`` of the sensor and the size the model sees (None:
         #: :func:`~dvsstream.pipeline.geometry_for`'s default for each source)
@@ -208,11 +211,21 @@ class Controller:
         from dvsstream.sources import open_source
 
         try:
-            return open_source(uri, **source_options(uri, self.settings.speed, self.settings.loop))
+            source = open_source(uri, **source_options(uri, self.settings.speed, self.settings.loop))
         except DvsstreamError:
             raise
         except (OSError, ValueError, TypeError) as exc:
             raise SourceError(f"{uri}: cannot be opened ({exc})") from None
+        start_s, self.start_s = self.start_s, None
+        if start_s:
+            try:
+                if not hasattr(source, "start_at"):
+                    raise SourceError(f"--start applies to recordings only, not to {uri}")
+                source.start_at(start_s)
+            except BaseException:
+                source.close()
+                raise
+        return source
 
     def stop(self) -> None:
         """Stop the pipeline (and any recording); the views keep their last image."""
