@@ -123,6 +123,8 @@ def check_input(path: PathLike, what: str = "input", uri_ok: bool = False) -> No
     """An input file exists, is a file and can be read (URIs are left to the sources
     when ``uri_ok``; an unknown ``scheme://`` is refused)."""
     text = os.fspath(path)
+    if not text.strip():
+        raise DvsstreamError(f"the {what} is an empty name; give a file")
     if uri_ok and is_uri(text):
         return
     if "://" in text and not os.path.exists(text):
@@ -172,6 +174,8 @@ def check_output_file(path: PathLike, what: str = "output", inputs: Iterable[Opt
     """Before any work: ``path`` can become a file -- it is not a folder, its folder
     exists and is writable, it is not an input, and (``force`` False) it does not
     exist yet (``force`` None: existing files are the caller's business)."""
+    if not os.fspath(path).strip():
+        raise DvsstreamError(f"the {what} is an empty name; give a file name")
     p = fileio.check_output_file(path, what)
     check_not_an_input(p, inputs, what)
     folder = p.parent if str(p.parent) else Path(".")
@@ -187,6 +191,8 @@ def check_output_file(path: PathLike, what: str = "output", inputs: Iterable[Opt
 def check_output_folder(path: PathLike, what: str = "--out", inputs: Iterable[Optional[PathLike]] = ()) -> Path:
     """An output folder: an existing writable folder, or a new one whose parent exists
     (the folder named is created by the command; its missing parents never are)."""
+    if not os.fspath(path).strip():
+        raise DvsstreamError(f"{what} is an empty name; give a folder")
     p = Path(path)
     if p.exists():
         if not p.is_dir():
@@ -275,8 +281,11 @@ def check_source(uri: Optional[str], option: str = "--source") -> None:
         for key, value in parse_synthetic_uri(text).items():
             if isinstance(value, bool) or key == "seed":
                 continue
-            if not (math.isfinite(value) and (value > 0 or (key == "noise" and value == 0))):
-                raise DvsstreamError(f"{text}: {key} must be a finite number greater than 0, got {value}")
+            name = "duration" if key == "duration_s" else key
+            if key == "noise" and not (math.isfinite(value) and value >= 0):
+                raise DvsstreamError(f"{text}: noise must be a finite number, 0 or more, got {value:g}")
+            if key != "noise" and not (math.isfinite(value) and value > 0):
+                raise DvsstreamError(f"{text}: {name} must be a finite number greater than 0, got {value:g}")
             if key == "rate" and value > 1e9:
                 raise DvsstreamError(f"{text}: rate {value:g} ev/s is more than any sensor (at most 1e9)")
         return
@@ -305,6 +314,23 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 def _check_info(args) -> None:
     check_input(args.file, "recording")
+
+
+def check_window(window_ms: float, bins: int, hop_ms: float) -> None:
+    """A sliding window of ``bins`` bins of whole µs, hopping by whole bins, at most a window."""
+    window_us, hop_us = int(window_ms * 1000), int(hop_ms * 1000)
+    if window_us < bins or window_us % bins:
+        raise DvsstreamError(f"--window-ms {window_ms:g} does not split into --bins {bins} bins of whole "
+                             "microseconds; choose a window that is a multiple of the bins")
+    bin_us = window_us // bins
+    if hop_us < bin_us or hop_us % bin_us or hop_us > window_us:
+        raise DvsstreamError(f"--hop-ms {hop_ms:g} must be a multiple of the bin length {bin_us / 1000:g} ms "
+                             f"(--window-ms / --bins) and at most --window-ms {window_ms:g}")
+
+
+def _check_replay(args) -> None:
+    check_input(args.file, "recording")
+    check_window(args.window_ms, args.bins, args.hop_ms)
 
 
 def _check_convert(args) -> None:
@@ -365,5 +391,5 @@ def _check_synth(args) -> None:
 
 
 _CHECKS: dict = {"info": _check_info, "convert": _check_convert, "record": _check_record,
-                 "replay": _check_info, "run": _check_run, "render": _check_render, "gui": _check_gui,
+                 "replay": _check_replay, "run": _check_run, "render": _check_render, "gui": _check_gui,
                  "eval": _check_dataset_verb, "train": _check_dataset_verb, "synth": _check_synth}
