@@ -41,7 +41,15 @@ def _number(text: str, kind: type, what: str) -> Union[int, float]:
     try:
         value = kind(text)
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        value = None
+    if value is None and kind is int:  # 1e6 and 16.0 are whole numbers too
+        try:
+            as_float = float(text)
+            value = int(as_float) if math.isfinite(as_float) and as_float.is_integer() else None
+        except (TypeError, ValueError):
+            pass
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     if kind is float and not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     if abs(value) > MAX_INT:
@@ -340,6 +348,9 @@ def _check_convert(args) -> None:
 
 def _check_record(args) -> None:
     check_source(args.source)
+    if args.speed is not None and is_uri(args.source):
+        raise DvsstreamError(f"--speed applies to recordings only, not to {args.source} (a live source "
+                             "comes at its own pace)")
     check_output_file(args.out, "--out recording", inputs=[args.source], force=args.force)
 
 
