@@ -111,3 +111,154 @@ def test_matches_spikingjelly_when_installed(tau, th):
     (s_ref * w).sum().backward()
     (s_ours * w).sum().backward()
     assert torch.allclose(xr.grad, xo.grad, atol=1e-6)
+
+
+# ------------------------------------------------------------------ fused autograd LIF
+from dvsstream.models import neurons  # noqa: E402
+from dvsstream.models.neurons import lif_multistep_fused  # noqa: E402
+
+
+def _pair_grads(fn, x, v0, w, wv, **kw):
+    x = x.clone().requires_grad_(True)
+    v = None if v0 is None else v0.clone().requires_grad_(True)
+    s, v_last = fn(x, v, **kw)
+    loss = (s * w).sum() + ((v_last * wv).sum() if wv is not None else 0)
+    loss.backward()
+    return s.detach(), v_last.detach(), x.grad, (None if v is None else v.grad)
+
+
+def _rel(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@pytest.mark.parametrize("tau,th", [(2.0, 1.0), (1.5, 0.5), (1.3, 0.3)])
+@pytest.mark.parametrize("with_v", [False, True])
+@pytest.mark.parametrize("detach_reset", [True, False])
+def test_fused_equals_reference_path_float64(tau, th, with_v, detach_reset):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(9, 2, 3, 8, 8, generator=g, dtype=torch.float64) * 2
+    x[0, 0, 0, 0, :3] = th * tau  # exactly on the threshold
+    x = x.view(18, 3, 8, 8).contiguous(memory_format=torch.channels_last).view(9, 2, 3, 8, 8)
+    v0 = torch.randn(2, 3, 8, 8, generator=g, dtype=torch.float64) if with_v else None
+    w = torch.randn(x.shape, generator=g, dtype=torch.float64)
+    wv = torch.randn(x.shape[1:], generator=g, dtype=torch.float64) if with_v else None
+    kw = dict(tau=tau, v_threshold=th, detach_reset=detach_reset)
+    s_ref, v_ref, gx_ref, gv_ref = _pair_grads(lif_multistep, x, v0, w, wv, **kw)
+    s, v, gx, gv = _pair_grads(lif_multistep_fused, x, v0, w, wv, **kw)
+    assert torch.equal(s, s_ref) and torch.equal(v, v_ref)
+    assert 0 < s.mean() < 1 and gx_ref.abs().max() > 0
+    assert _rel(gx, gx_ref) < 1e-12
+    assert gx.stride() == x.stride()  # the input's layout (channels_last here) is kept
+    if with_v:
+        assert gv_ref.abs().max() > 0 and _rel(gv, gv_ref) < 1e-12
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_forward_bitwise_other_dtypes(dtype):
+    g = torch.Generator().manual_seed(4)
+    x = (torch.randn(6, 4, 50, generator=g) * 2).to(dtype)
+    a, va = lif_multistep(x, tau=1.3, v_threshold=0.3)
+    b, vb = lif_multistep_fused(x.clone().requires_grad_(True), tau=1.3, v_threshold=0.3)
+    assert torch.equal(a, b) and torch.equal(va, vb.detach())
+
+
+def test_fused_matches_spikingjelly_gradients_float64():
+    sj = pytest.importorskip("spikingjelly.activation_based.neuron")
+    from spikingjelly.activation_based import surrogate
+
+    node = sj.LIFNode(tau=2.0, detach_reset=True, surrogate_function=surrogate.Sigmoid(), step_mode="m")
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(8, 3, 40, generator=g, dtype=torch.float64) * 2
+    w = torch.randn(x.shape, generator=g, dtype=torch.float64)
+    xr = x.clone().requires_grad_(True)
+    s_ref = node(xr)
+    (s_ref * w).sum().backward()
+    s, _, gx, _ = _pair_grads(lif_multistep_fused, x, None, w, None)
+    assert torch.equal(s, s_ref.detach())
+    assert _rel(gx, xr.grad) < 1e-12
+
+
+def test_lif_module_carries_state_through_the_fused_path():
+    """Two chunks with the state carried (and differentiated through) == one call."""
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(10, 2, 30, generator=g, dtype=torch.float64) * 2
+    w = torch.randn(x.shape, generator=g, dtype=torch.float64)
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    lif = LIF()
+    (lif(xa) * w).sum().backward()
+    lif.reset()
+    s = torch.cat([lif(xb[:4]), lif(xb[4:])])
+    (s * w).sum().backward()
+    assert _rel(xb.grad, xa.grad) < 1e-12
+    LIF.fused_autograd = False
+    try:
+        xc = x.clone().requires_grad_(True)
+        lif.reset()
+        (lif(xc) * w).sum().backward()
+    finally:
+        LIF.fused_autograd = True
+    assert _rel(xa.grad, xc.grad) < 1e-12
+
+
+def _small_grads(model, x, y):
+    model.zero_grad(set_to_none=True)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("name", ["spikformer_dvs_tiny", "spikingformer_dvs_tiny"])
+def test_model_gradients_fused_vs_reference_and_spikingjelly(name):
+    """Every parameter's float64 gradient of a small model: fused LIF == the per-step
+    reference path == the release structure on spikingjelly's LIFNode, within round-off."""
+    from dvsstream.models import create_model
+    from dvsstream.models.reference import ReferenceSpikformer, ReferenceSpikingformer
+    from dvsstream.models.testing import randomize_batchnorm
+
+    torch.manual_seed(0)
+    m = create_model(name, img_size=32, T=3, dim=32, heads=4, depth=1, num_classes=4).double().train()
+    randomize_batchnorm(m)
+    g = torch.Generator().manual_seed(7)
+    x = torch.poisson(torch.full((2, 3, 2, 32, 32), 0.5), generator=g).double()
+    y = torch.tensor([1, 3])
+    fused = _small_grads(m, x, y)
+    LIF.fused_autograd = False
+    try:
+        slow = _small_grads(m, x, y)
+    finally:
+        LIF.fused_autograd = True
+    scale = max(gr.abs().max().item() for gr in slow.values())
+    assert scale > 0 and set(fused) == set(slow)
+    assert max((fused[k] - slow[k]).abs().max().item() for k in slow) <= 1e-12 * scale
+    sjn = pytest.importorskip("spikingjelly.activation_based.neuron")
+    from spikingjelly.activation_based import surrogate
+
+    def make(tau=2.0, v_threshold=1.0):
+        return sjn.LIFNode(tau=tau, v_threshold=v_threshold, detach_reset=True,
+                           surrogate_function=surrogate.Sigmoid(), step_mode="m")
+
+    cls = ReferenceSpikingformer if m.config.variant == "spikingformer" else ReferenceSpikformer
+    peer = cls(m.config, lif=make).double().train()
+    peer.load_state_dict(m.state_dict())
+    ref = _small_grads(peer, x, y)
+    assert set(ref) == set(fused)
+    assert max((fused[k] - ref[k]).abs().max().item() for k in ref) <= 1e-12 * scale
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_inference_kernel_bitwise(inplace, dtype, monkeypatch):
+    """The compiled inference pass (taken from kernel_min_numel elements on) == the
+    reference, from zeros and from a given potential (updated in place), channels_last."""
+    g = torch.Generator().manual_seed(8)
+    x = (torch.randn(5 * 2, 3, 6, 7, generator=g, dtype=dtype) * 2).contiguous(memory_format=torch.channels_last)
+    x = x.view(5, 2, 3, 6, 7)
+    v0 = torch.randn(2, 3, 6, 7, generator=g, dtype=dtype)
+    ref, v_ref = lif_multistep(x, v0.clone(), tau=1.3, v_threshold=0.3)
+    ref0, v_ref0 = lif_multistep(x, None, tau=1.3, v_threshold=0.3)
+    monkeypatch.setattr(neurons, "kernel_min_numel", 0)
+    v = v0.clone()
+    out, v_out = lif_multistep_inference(x.clone(), v, tau=1.3, v_threshold=0.3, inplace=inplace)
+    assert torch.equal(out, ref) and torch.equal(v, v_ref) and v_out is v
+    out0, v_out0 = lif_multistep_inference(x.clone(), None, tau=1.3, v_threshold=0.3, inplace=inplace)
+    assert torch.equal(out0, ref0) and torch.equal(v_out0, v_ref0)
+    assert out0.stride() == x.stride()

@@ -101,6 +101,8 @@ def lif_multistep_inference(
     ``x[0]`` to reuse for the charged potential.
     Returns ``(spikes, v_last)``; ``v`` is updated in place when given.
     """
+    if x.shape[0] > 1 and x.numel() >= kernel_min_numel and _kernel_ok(x):
+        return _inference_cpu(x, v, tau, float(v_threshold), inplace)
     xs = x.unbind(0)
     if v is None:
         v = torch.zeros_like(xs[0])
@@ -167,6 +169,26 @@ def _lif_fwd_kernel(x, v, u, s, tau, th, alpha):  # pragma: no cover - compiled
                 vj = vc[j]
                 hh = vj + (xt[j] - vj) / tau
                 ut[j] = alpha * (hh - th)
+                fire = hh >= th
+                st[j] = fire
+                vc[j] = 0 if fire else hh
+        v[lo:hi] = vc
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _lif_inf_kernel(x, v, s, tau, th):  # pragma: no cover - compiled
+    """:func:`_lif_fwd_kernel` without the saved argument; ``s`` may be ``x`` itself."""
+    T, M = x.shape
+    for c in nb.prange((M + _CHUNK - 1) // _CHUNK):
+        lo = c * _CHUNK
+        hi = min(lo + _CHUNK, M)
+        vc = v[lo:hi].copy()
+        for t in range(T):
+            xt = x[t, lo:hi]
+            st = s[t, lo:hi]
+            for j in range(hi - lo):
+                vj = vc[j]
+                hh = vj + (xt[j] - vj) / tau
                 fire = hh >= th
                 st[j] = fire
                 vc[j] = 0 if fire else hh
@@ -267,6 +289,35 @@ def _bwd_torch(h: Tensor, g_s: Tensor, g_v_last: Optional[Tensor], tau: float, v
         torch.div(gh, tau, out=tmp)
         torch.sub(gh, tmp, out=g_v)
     return g_h.div_(tau), g_v
+
+
+def _inference_cpu(x: Tensor, v: Optional[Tensor], tau: float, v_threshold: float,
+                   inplace: bool) -> tuple[Tensor, Tensor]:
+    """:func:`lif_multistep_inference` in one compiled pass (the same operations per
+    element, so the same bits). ``v`` is updated in place when given."""
+    perm, inv = _order(x)
+    shape_p = tuple(x.shape[p] for p in perm)
+    xp = x.permute(perm)
+    if inplace and not xp.is_contiguous():
+        inplace = False
+    xa = _as_2d(x, perm)
+    s = x if inplace else _like(shape_p, inv, x.dtype)
+    sub = [p - 1 for p in perm[1:]]
+    v_p = torch.zeros(shape_p[1:], dtype=x.dtype) if v is None else v.permute(sub)
+    v_k = v_p if v_p.is_contiguous() and v_p.dtype == x.dtype else v_p.contiguous().to(x.dtype)
+    typ = xa.dtype.type
+    _kernel_threads()
+    _lif_inf_kernel(xa, v_k.view(-1).numpy(), xa if inplace else _as_2d(s, perm), typ(tau), typ(v_threshold))
+    if v is None:
+        v = v_k.permute([i - 1 for i in inv[1:]])
+    elif v_k is not v_p:
+        v.copy_(v_k.permute([i - 1 for i in inv[1:]]))
+    return s, v
+
+
+#: the inference path runs the compiled CPU kernel from this many elements (``T * M``) on;
+#: smaller calls (a live step) keep the torch operations, whose set-up costs less
+kernel_min_numel: int = 1 << 15
 
 
 def _kernel_ok(x: Tensor) -> bool:
