@@ -86,7 +86,7 @@ def check_like_a_camera(packets, arrivals, speed: float, n_expected: int) -> Non
     early = due - np.array(arrivals)  # arrivals count from before the first read
     assert early.max() < 0.001  # no packet before the stream's clock reached its last event
     stream_s = (int(packets[-1]["t"][-1]) - t0) / 1e6
-    assert arrivals[-1] <= stream_s / speed + 1.0  # and not much later (no stall)
+    assert arrivals[-1] - arrivals[0] <= stream_s / speed + 1.0  # and no stall after the first read
 
 
 @pytest.mark.parametrize("fmt", ["aedat2", "aedat3.1", "aedat4", "hdf5", "npy", "prophesee"])
@@ -227,5 +227,19 @@ def test_run_synthetic_skips_no_window(tmp_path):
     # 3 s of stream in 3 s of wall time: ~(3 s - window) / hop windows (it made 93: 5 s of
     # stream in ~2.5 s), and a 2-core machine keeps up with nearly all of them
     assert 0 < report["windows"] <= 3.0 / hop_s + 1
-    assert report["windows_skipped"] <= 0.25 * report["windows"], report["windows_skipped"]
+    assert report["windows"] == report["windows_classified"] + report["windows_skipped"]
+    if report["inference_ms"]["p50"] < 0.3 * hop_s * 1e3:  # the machine keeps up (not a loaded one)
+        assert report["windows_skipped"] <= 0.25 * report["windows"], report["windows_skipped"]
     assert report["windows_classified"] == len(report["predictions"])
+
+
+def test_run_duration_stops_a_silent_live_source(tmp_path):
+    """A real-time source that sends (almost) no events -- a camera facing a still scene --
+    still stops after ``--duration`` (plus a grace) of wall time: its stream clock shows
+    only through events."""
+    out = tmp_path / "r.json"
+    wall0 = time.perf_counter()
+    assert main(["run", "--source", "synthetic:rate=0.01,duration=60", "--duration", "1", "--quiet",
+                 "--device", "cpu", "--json-out", str(out)]) == 0
+    assert time.perf_counter() - wall0 < 15  # model load + 1 s + 2 s grace, not 60 s
+    assert json.loads(out.read_text())["windows_classified"] == 0
