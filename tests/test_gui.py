@@ -814,3 +814,47 @@ def test_no_display_is_one_line_not_an_abort(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().startswith("dvsstream gui: no display") and len(proc.stderr.strip().splitlines()) == 1
+
+
+# ============================================================================ the region
+def test_fit_region_keeps_the_model_aspect_inside_the_sensor():
+    pytest.importorskip("pyqtgraph")
+    from dvsstream.gui.views import fit_region
+
+    assert fit_region(40.4, 0.2, 200.3, 187.0, (320, 240), (64, 64)) == (40, 0, 200, 200)  # width leads
+    assert fit_region(100, 50, 300, 300, (320, 240), (64, 64)) == (80, 0, 240, 240)  # shrunk, moved in
+    assert fit_region(10, 10, 20, 20, (320, 240), (64, 64)) == (10, 10, 64, 64)  # at least the input
+    assert fit_region(0, 0, 200, 10, (346, 260), (64, 48)) == (0, 0, 200, 150)  # a 4:3 input
+    assert fit_region(-5, 300, 128, 128, (320, 240), (64, 64)) == (0, 112, 128, 128)
+
+
+@needs_qt
+def test_region_resized_by_its_handle_feeds_the_model(qtbot, tmp_path, real_data):
+    """Dragging the outline's corner handle on the real DVXplorer recording: the region
+    keeps the model's square shape, the pipeline is rebuilt on it (BinningConfig.roi, the
+    binner's region) and predictions go on coming."""
+    from PySide6 import QtCore
+
+    win = _make_window(qtbot, tmp_path, source=str(real_data("dvxplorer_sample.aedat4")), loop=True)
+    _wait_prediction(qtbot, win, timeout=60_000)
+    ev = win.event_view
+    assert win.controller.pipeline.binning.roi == (40, 0, 240, 240) and ev.region_item.isVisible()
+    handle = ev.region_handle
+    assert handle in [h["item"] for h in ev.region_item.handles]
+    ev.region_item.movePoint(handle, QtCore.QPointF(200.0, 160.0), finish=True)  # the corner to (200, 160)
+    qtbot.waitUntil(lambda: win.controller.pipeline.binning.roi == (40, 0, 160, 160), timeout=10_000)
+    ev.region_item.movePoint(handle, QtCore.QPointF(250.0, 180.0), finish=True)  # 210 x 180: not square
+    qtbot.waitUntil(lambda: win.controller.pipeline.binning.roi != (40, 0, 160, 160), timeout=10_000)
+    p = win.controller.pipeline
+    x0, y0, w, h = p.binning.roi
+    assert (x0, y0) == (40, 0) and w == h and 180 <= w <= 210  # the model's square shape kept
+    assert not win.errors and p.binning.frame_size((320, 240)) == (64, 64)
+    assert tuple(ev.region_item.size()) == (w, h) and tuple(ev.region_item.pos()) == (40, 0)
+    win._last_pred = None
+    pred = _wait_prediction(qtbot, win, timeout=20_000)
+    assert pred.probs.shape == (len(p.class_names),) and abs(float(pred.probs.sum()) - 1) < 1e-4
+    assert win.controller.pipeline is p  # the prediction comes from the resized region's pipeline
+    # a handle dragged past the sensor is held at its edge: the region stays
+    ev.region_item.movePoint(handle, QtCore.QPointF(400.0, 400.0), finish=True)
+    qtbot.wait(300)
+    assert win.controller.pipeline.binning.roi == (40, 0, w, h) and not win.errors

@@ -135,6 +135,27 @@ def _view_box(invert: bool = True) -> pg.ViewBox:
     return vb
 
 
+def fit_region(x: float, y: float, w: float, h: float, sensor: tuple[int, int],
+               model_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A dragged outline ``(x, y, w, h)`` (sensor pixels, fractional) as the region the
+    model can see: whole pixels, the aspect ratio of ``model_size = (width, height)``
+    (the width leads; the largest region of that ratio when it does not fit), at least
+    the model's size (a smaller region would leave input pixels no event reaches), at
+    most the sensor, and inside it (moved back in, the top-left corner kept when it
+    can be). Returns ``(x0, y0, w, h)``."""
+    sw, sh = (int(v) for v in sensor)
+    mw, mh = (int(v) for v in model_size)
+    w = max(int(round(w)), mw)
+    h = max(int(round(w * mh / mw)), mh)
+    scale = min(1.0, sw / w, sh / h)
+    if scale < 1.0:
+        w, h = max(int(w * scale), mw), max(int(h * scale), mh)
+        w, h = min(w, sw), min(h, sh)
+    x0 = min(max(int(round(x)), 0), sw - w)
+    y0 = min(max(int(round(y)), 0), sh - h)
+    return x0, y0, w, h
+
+
 def _grid_lines(h: int, w: int, height: float, width: float, x0: float = 0.0, y0: float = 0.0):
     """Segment end points ``(x, y)`` of the inner lines of an ``h x w`` grid over a
     ``width x height`` rectangle at ``(x0, y0)`` (for ``PlotCurveItem(connect="pairs")``)."""
@@ -174,13 +195,17 @@ class EventView(pg.GraphicsLayoutWidget):
         self.grid = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen((255, 255, 255, 34), width=1))
         self.grid.setZValue(11)
         self.view.addItem(self.grid)
-        #: the region the model sees, outlined; drag it to move the region
+        #: the region the model sees, outlined; drag it to move the region, drag its
+        #: bottom-right handle to resize it (the top-left corner stays, the aspect ratio
+        #: stays the model input's: see :func:`fit_region`)
         self.region_item = pg.ROI((0, 0), (1, 1), movable=True, resizable=False, rotatable=False,
                                   pen=pg.mkPen("#e6e9ee", width=1.5, style=QtCore.Qt.PenStyle.DashLine),
-                                  translateSnap=True, snapSize=1.0)
+                                  translateSnap=True, scaleSnap=True, snapSize=1.0)
+        self.region_handle = self.region_item.addScaleHandle((1, 1), (0, 0), lockAspect=True)
         self.region_item.setZValue(12)
         self.region_item.setVisible(False)
-        self.region_item.setToolTip("The region of the sensor the model sees: drag it to move it")
+        self.region_item.setToolTip("The region of the sensor the model sees: drag it to move it, "
+                                    "drag its corner to resize it")
         self.view.addItem(self.region_item)
         self.region: Optional[tuple[int, int, int, int]] = None  # (x0, y0, w, h); None: the whole sensor
         self.sensor: Optional[tuple[int, int]] = None  # (width, height)

@@ -825,13 +825,20 @@ class MainWindow(QtWidgets.QMainWindow):
         return False
 
     def _region_dragged(self, item) -> None:
-        """The outline was moved: the model sees the region under it from now on."""
-        x, y = (int(round(v)) for v in item.pos())
-        w, h = (int(round(v)) for v in item.size())
+        """The outline was moved or resized: the model sees the region under it from now on
+        (whole pixels, the model input's aspect ratio, inside the sensor: ``fit_region``)."""
+        from dvsstream.gui.views import fit_region
+
         p = self.controller.pipeline
-        if p is None or (x, y, w, h) == p.binning.roi:
+        sensor = self.event_view.sensor
+        if p is None or sensor is None:
             return
-        self.set_region((x, y, w, h))
+        (x, y), (w, h) = item.pos(), item.size()
+        roi = fit_region(x, y, w, h, sensor, p.binning.frame_size(sensor))
+        if roi == p.binning.roi:
+            self.event_view.set_region(roi)  # snap the outline back onto the region in use
+            return
+        self.set_region(roi)
 
     def set_region(self, roi: Optional[tuple[int, int, int, int]]) -> bool:
         """The region of the sensor the model sees (None: the default for the source);
