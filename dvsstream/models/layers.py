@@ -503,7 +503,7 @@ class MLP(FusableMixin, nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         T, B, N, C = x.shape
         x = self.fc1_lif(self._cbn("fc1_conv", "fc1_bn", x.reshape(T * B * N, C)).view(T, B, N, self.hidden))
-        x = self.fc2_lif(self._cbn("fc2_conv", "fc2_bn", x.view(T * B * N, self.hidden)).view(T, B, N, C))
+        x = self.fc2_lif(self._cbn("fc2_conv", "fc2_bn", x.reshape(T * B * N, self.hidden)).view(T, B, N, C))
         return x
 
 
@@ -649,7 +649,7 @@ class SpikingMLP(FusableMixin, nn.Module):
         x = self.mlp1_lif(x)
         x = self._cbn("mlp1_conv", "mlp1_bn", x.reshape(T * B * N, C)).view(T, B, N, self.hidden)
         x = self.mlp2_lif(x)
-        return self._cbn("mlp2_conv", "mlp2_bn", x.view(T * B * N, self.hidden)).view(T, B, N, C)
+        return self._cbn("mlp2_conv", "mlp2_bn", x.reshape(T * B * N, self.hidden)).view(T, B, N, C)
 
 
 SpikingBlock = Block
