@@ -156,17 +156,17 @@ def _read(
         raise CheckpointError(f"checkpoint {path}: is a folder, not a checkpoint file")
     trusted = trusted or os.path.realpath(path) in _TRUSTED
     try:
-        if not _looks_like_torch_file(path):
-            raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint (not a file written by "
-                                  "torch.save)")
+        torch_file = _looks_like_torch_file(path)
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {path}: cannot be read ({e.strerror or type(e).__name__})") from None
+    if not torch_file:
+        raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint (not a file written by "
+                              "torch.save)")
+    try:
         # timm-style training checkpoints (the releases') also pickle their argparse args
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=not trusted)
-    except CheckpointError:
-        raise
-    except OSError as e:
-        raise CheckpointError(f"checkpoint {path}: cannot be read ({e.strerror or type(e).__name__})") from None
-    except Exception as e:  # damaged archive, or a pickle with arbitrary objects
+    except Exception as e:  # damaged archive (torch raises OSError too), or a pickle with arbitrary objects
         raise CheckpointError(_load_failure(path, e, trusted)) from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: a PyTorch file holding a {type(obj).__name__}, not a checkpoint "
