@@ -49,7 +49,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     from dvsstream.sources import open_source
 
     meter = EventRateMeter(bin_us=args.peak_bin_us)
-    with open_source(args.file) as source:
+    with open_source(args.file, sensor_size=args.sensor_size) as source:
         info = source.describe()
         print(f"file:        {args.file}")
         print(f"format:      {info['format']}")
@@ -124,7 +124,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     roi = args.roi
     with _progress(None, desc="converting") as bar:
         try:
-            summary = convert(args.input, args.output, overwrite=args.force, roi=roi,
+            summary = convert(args.input, args.output, overwrite=args.force, roi=roi, sensor_size=args.sensor_size,
                               progress=lambda s: bar.update(s["events"] + s["outside_roi"] - bar.n))
         except ValueError as exc:
             raise DvsstreamError(f"{args.input}: {exc}") from None
@@ -168,7 +168,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     windows = 0
     start = time.perf_counter()
     last_print = start
-    with open_file(args.file, speed=args.speed, loop=False) as source:  # paced: 10 ms packets
+    with open_file(args.file, speed=args.speed, loop=False,  # paced: 10 ms packets
+                   sensor_size=args.sensor_size) as source:
         _start_at(source, args.start, args.file)
         w, h = source.sensor_size
         check_memory(4.0 * 2 * args.bins * 2 * (w // args.downsample or 1) * (h // args.downsample or 1),
@@ -276,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-size", type=_argument_type(parse_size), default=(64, 64), metavar="WxH",
                    help="the input of the model whose view to show (default 64x64: the shipped model)")
     add_geometry_arguments(p)
+    add_sensor_size_argument(p)
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("convert", help="convert any readable recording to dvsstream HDF5")
@@ -284,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.add_argument("--roi", type=_argument_type(parse_roi), default=None, metavar="X,Y,W,H",
                    help="keep only this region of the sensor (a WxH recording; the events outside are counted)")
+    add_sensor_size_argument(p)
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("record", help="record a camera, network stream or file to HDF5")
@@ -307,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bins", type=positive_int, default=16, help="time bins T per window")
     p.add_argument("--hop-ms", type=positive_float, default=10.0, help="hop between windows (ms; a multiple of window/bins)")
     p.add_argument("--downsample", type=positive_int, default=1, help="spatial down-sampling factor (2: 128 -> 64)")
+    add_sensor_size_argument(p)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("run", help="classify a live stream or a recording headless, printing predictions as they come")
@@ -330,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-out", default=None, help="write predictions and accounting to this JSON file")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     add_geometry_arguments(p)
+    add_sensor_size_argument(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("render", help="a clip (MP4 or GIF) of a recording: events, attention, top class")
@@ -466,6 +471,15 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
                              "pools exactly to the model's input, else the largest centred region of its shape)")
     parser.add_argument("--resize", type=_argument_type(parse_size), default=None, metavar="WxH",
                         help="the model's input size the region is pooled or resized to (default: the model's)")
+
+
+def add_sensor_size_argument(parser: argparse.ArgumentParser) -> None:
+    """``--sensor-size WxH``: the sensor of a recording whose header states none."""
+    from dvsstream.events import parse_size
+
+    parser.add_argument("--sensor-size", type=_argument_type(parse_size), default=None, metavar="WxH",
+                        help="the sensor of a Prophesee or .npy recording whose header states none (default: "
+                             "Prophesee: from the data, with a warning; .npy: 128x128, tonic's DVS128 Gesture)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -66,6 +66,7 @@ def classify_stream(
     on_start: Optional[Callable[[str], None]] = None,
     predictions_file: Optional[os.PathLike | str] = None,
     start_s: Optional[float] = None,
+    sensor_size: Optional[tuple[int, int]] = None,
 ) -> dict[str, Any]:
     """Run the pipeline on ``source_uri`` until the stream ends (or ``duration_s`` seconds
     of stream time) and return the report dict (keys: see the
@@ -78,7 +79,9 @@ def classify_stream(
     hours-long run holds bounded memory. ``start_s``: a recording starts this many
     seconds after its first event (past the end: a one-line error). ``roi`` ``(x0, y0, w, h)`` / ``resize`` ``(w, h)``: the
     region of the sensor the model sees and its size (default:
-    :func:`~dvsstream.pipeline.geometry_for`). ``on_start(line)`` gets one line saying
+    :func:`~dvsstream.pipeline.geometry_for`). ``sensor_size`` ``(w, h)``: the sensor of a
+    Prophesee or ``.npy`` recording whose header states none (``--sensor-size``).
+    ``on_start(line)`` gets one line saying
     which source, model and binning run, before the first event."""
     from dvsstream.pipeline import Pipeline, live_binning, load_classifier_model
     from dvsstream.sources import open_source
@@ -87,6 +90,8 @@ def classify_stream(
     is_file = os.path.exists(source_uri)
     if is_file:
         options.update(speed=speed, packet_us=REPLAY_PACKET_US)
+    if sensor_size is not None:  # --sensor-size: a recording whose header states none
+        options["sensor_size"] = sensor_size
     if not is_file and speed:
         raise DvsstreamError(f"--speed applies to recordings only, not to {source_uri}")
     if not is_file and start_s:
@@ -332,6 +337,7 @@ def run_live(args) -> int:
             resize=getattr(args, "resize", None),
             on_start=lambda line: print(line, file=sys.stderr if args.quiet else sys.stdout, flush=True),
             predictions_file=spill, start_s=getattr(args, "start", None),
+            sensor_size=getattr(args, "sensor_size", None),
         )
         if args.json_out:
             write_json(report, args.json_out, spill)

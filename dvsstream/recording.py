@@ -769,12 +769,11 @@ def _data_extent(path, progress: Callable[[dict], None] | None = None) -> tuple[
     """``(max x + 1, max y + 1)`` over every event of the file at ``path``, read with a
     sensor large enough for any uint16 coordinate; None when its reader takes its
     sensor size from the file (AEDAT 4, HDF5) and cannot be told another."""
-    from dvsstream.sources import open_file
+    from dvsstream.sources import SIZED_BY_USER, detect_format, open_file
 
-    try:
-        source = open_file(path, sensor_size=(1 << 16, 1 << 16))
-    except TypeError:  # the reader has no sensor_size option
+    if detect_format(path) not in SIZED_BY_USER:  # the reader has no sensor_size option
         return None
+    source = open_file(path, sensor_size=(1 << 16, 1 << 16))
     width = height = 0
     with source:
         for packet in source:
@@ -784,7 +783,7 @@ def _data_extent(path, progress: Callable[[dict], None] | None = None) -> tuple[
 
 
 def convert(path, out, *, overwrite: bool = False, roi: tuple[int, int, int, int] | None = None,
-            progress: Callable[[dict], None] | None = None) -> dict:
+            progress: Callable[[dict], None] | None = None, sensor_size=None) -> dict:
     """Convert the recording at ``path`` (any readable format) to a dvsstream HDF5 file
     ``out``, keeping **every** event: when events lie outside the sensor the file
     declares (or the reader assumes, e.g. 128x128 for ``.npy``), the recording's sensor
@@ -794,6 +793,8 @@ def convert(path, out, *, overwrite: bool = False, roi: tuple[int, int, int, int
 
     The file is written beside ``out`` and renamed onto it once complete: an existing
     ``out`` (``overwrite``) stays whole until then; the input is never written.
+    ``sensor_size`` (``--sensor-size``): the sensor of a Prophesee or ``.npy`` file whose
+    header states none (see :func:`~dvsstream.sources.open_file`).
     Returns :func:`record`'s summary plus ``sensor`` ``(w, h)``."""
     from dvsstream.sources import open_file
 
@@ -802,7 +803,7 @@ def convert(path, out, *, overwrite: bool = False, roi: tuple[int, int, int, int
         raise DvsstreamError(f"{target}: already exists; choose another name or pass --force to replace it")
     tmp = temporary_beside(target)
     try:
-        with open_file(path) as source:
+        with open_file(path, sensor_size=sensor_size) as source:
             _check_not_the_source(source, target)
             declared = tuple(source.sensor_size)
             summary = record(source, tmp, roi=roi, progress=progress)

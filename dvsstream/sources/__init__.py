@@ -74,11 +74,30 @@ def detect_format(path) -> str:
     )
 
 
-def open_file(path, **options) -> FileSource:
+#: formats whose header may state no geometry: their readers take ``sensor_size``
+SIZED_BY_USER = ("prophesee", "npy")
+
+
+def open_file(path, sensor_size=None, **options) -> FileSource:
     """Open a recording, choosing the reader by content. ``options`` go to
     :class:`~dvsstream.sources.base.FileSource` (``speed``, ``loop``,
-    ``packet_us``, ``start_us``) and to the reader."""
+    ``packet_us``, ``start_us``) and to the reader.
+
+    ``sensor_size`` (``--sensor-size``, ``(width, height)``): the sensor of a file whose
+    header may state none (:data:`SIZED_BY_USER`: Prophesee files, ``.npy`` arrays; see
+    their readers for the default). The other formats state theirs: for them it is a
+    :class:`SourceError` saying so."""
     fmt = detect_format(path)
+    if sensor_size is not None:
+        if fmt not in SIZED_BY_USER:
+            raise SourceError(f"{path}: the file ({fmt}) states its own sensor size; --sensor-size is for "
+                              "Prophesee and .npy files, whose header may state none (drop it)")
+        options["sensor_size"] = sensor_size
+    return _reader(path, fmt)(path, **options)
+
+
+def _reader(path, fmt: str) -> type:
+    """The reader class of format ``fmt``."""
     if fmt == "aedat4":
         from dvsstream.sources.aedat4 import Aedat4Source as cls
     elif fmt == "aedat3.1":
@@ -94,14 +113,20 @@ def open_file(path, **options) -> FileSource:
         from dvsstream.sources.prophesee import PropheseeSource as cls
     else:
         from dvsstream.sources.npy import NpySource as cls
-    return cls(path, **options)
+    return cls
 
 
 def open_source(uri: str | os.PathLike, **options) -> EventSource:
     """Open any event source by URI (see the module docstring)."""
     text = os.fspath(uri)
+    if options.get("sensor_size", 0) is None:
+        del options["sensor_size"]  # not given: each source's own default
     if text == "camera" or text.startswith("camera:"):
         from dvsstream.sources.camera import open_camera
+
+        if "sensor_size" in options:
+            raise SourceError(f"{text}: --sensor-size is for recordings whose header states no geometry; "
+                              "a camera reports its own")
 
         return open_camera(text.partition(":")[2] or None, **options)
     if text == "synthetic" or text.startswith("synthetic:"):
