@@ -78,6 +78,7 @@ __all__ = [
     "measure_step_memory",
     "forward_loss",
     "resolve_amp",
+    "hold_in_memory",
     "WarmupCosine",
     "DistInfo",
     "dist_info",
@@ -592,6 +593,30 @@ def measure_step_memory(model: nn.Module, frames: Tensor, labels: Optional[Tenso
     return StepMemory(str(dev), int(frames.shape[0]), int(saved), int(peak), step_s)
 
 
+def hold_in_memory(dataset: Dataset, mode: str = "auto", budget_mb: float = 2048.0, workers: int = 0,
+                   what: str = "training", say: Optional[Callable[[str], Any]] = None) -> Dataset:
+    """``dataset`` held in memory (:class:`dvsstream.datasets.FramesInMemory`, read once,
+    ``workers`` loader processes) when ``mode`` is ``"on"``, or ``"auto"`` and the frames
+    fit ``budget_mb`` MiB; else ``dataset`` itself. ``say``: one line on what was done."""
+    say = say or (lambda s: None)
+    if mode == "off" or len(dataset) == 0:  # type: ignore[arg-type]
+        return dataset
+    from dvsstream.datasets import FramesInMemory
+
+    budget = int(budget_mb * 2**20)
+    if mode == "auto" and FramesInMemory.estimate_bytes(dataset) > budget:
+        say(f"  the {what} frames do not fit the memory budget ({budget_mb:g} MiB): read from the dataset every epoch")
+        return dataset
+    t0 = time.perf_counter()
+    held = FramesInMemory.load(dataset, budget if mode == "auto" else None, workers)
+    if held is None:
+        say(f"  the {what} frames passed the memory budget ({budget_mb:g} MiB) while loading: "
+            f"read from the dataset every epoch")
+        return dataset
+    say(f"  {what} frames held in memory: {held.nbytes / 2**20:.1f} MiB, read in {time.perf_counter() - t0:.1f} s")
+    return held
+
+
 class Trainer:
     """One training run of :func:`train`, in steps that each read on their own:
 
@@ -642,16 +667,18 @@ class Trainer:
         resume_state = _on_rank0(self.info, self.dev, preflight)
         if self.info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-        self.train_set = self._hold_in_memory(self.train_set, "training")
+        c = self.config
+        self.train_set = hold_in_memory(self.train_set, c.cache_frames, c.memory_budget_mb, c.workers, "training",
+                                        self.say)
         if self.test_set is not None:
-            self.test_set = self._hold_in_memory(self.test_set, "test")
+            self.test_set = hold_in_memory(self.test_set, c.cache_frames, c.memory_budget_mb, c.workers, "test",
+                                           self.say)
         self._build_loaders()
         self.model.to(self.dev)
         if self.config.channels_last:
             self.model.to(memory_format=torch.channels_last)  # the conv weights
         self.optimizer = build_optimizer(self.model, self.config.lr, self.config.weight_decay)
         n = self.steps_per_epoch = len(self.train_loader)
-        c = self.config
         self.sched = WarmupCosine(self.optimizer, c.epochs * n, c.warmup_epochs * n, c.lr, c.warmup_lr, c.min_lr)
         fp16 = self.amp == torch.float16
         self.scaler = torch.amp.GradScaler("cuda" if self.dev.type == "cuda" else "cpu", enabled=fp16)
@@ -663,29 +690,6 @@ class Trainer:
             self.net = DDP(self.model, device_ids=[self.dev.index] if self.dev.type == "cuda" else None)
         self._open_tensorboard()
         self._announce(resume_state is not None)
-
-    def _hold_in_memory(self, dataset: Dataset, what: str) -> Dataset:
-        """``dataset`` held in memory (:class:`dvsstream.datasets.FramesInMemory`) when
-        ``cache_frames`` is ``"on"``, or ``"auto"`` and it fits ``memory_budget_mb``."""
-        mode = self.config.cache_frames
-        if mode == "off" or len(dataset) == 0:  # type: ignore[arg-type]
-            return dataset
-        from dvsstream.datasets import FramesInMemory
-
-        budget = int(self.config.memory_budget_mb * 2**20)
-        if mode == "auto" and FramesInMemory.estimate_bytes(dataset) > budget:
-            self.say(f"  the {what} frames do not fit the memory budget ({self.config.memory_budget_mb:g} MiB): "
-                     f"read from the dataset every epoch")
-            return dataset
-        t0 = time.perf_counter()
-        held = FramesInMemory.load(dataset, budget if mode == "auto" else None, self.config.workers)
-        if held is None:
-            self.say(f"  the {what} frames passed the memory budget ({self.config.memory_budget_mb:g} MiB) "
-                     f"while loading: read from the dataset every epoch")
-            return dataset
-        self.say(f"  {what} frames held in memory: {held.nbytes / 2**20:.1f} MiB, "
-                 f"read in {time.perf_counter() - t0:.1f} s")
-        return held
 
     def _build_loaders(self) -> None:
         """The training loader (a :class:`DistributedSampler`: shuffled, one shard per
@@ -1062,6 +1066,7 @@ def run_train(args: Any) -> int:
         prefetch=getattr(args, "prefetch", 2), cache_frames=getattr(args, "cache_frames", "auto"),
         memory_budget_mb=getattr(args, "memory_budget_mb", 2048.0),
     )
+    resolve_amp(config.amp, _resolve_device(args.device))  # --amp fp16 on a CPU: one line before any work
     info, dev, initialised = init_distributed(args.device)
     say = print if info.is_main else (lambda s: None)
     try:

@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -333,3 +332,139 @@ def test_frame_spec_follows_the_model():
     assert frame_spec_for(get_config("spikformer_dvs_tiny"), roi=(16, 16, 96, 96)).frame_shape == (8, 2, 64, 64)
     with pytest.raises(DvsstreamError, match="not inside the 128x128 sensor"):
         frame_spec_for(get_config("spikformer_dvs_tiny"), roi=(64, 64, 96, 96))
+
+
+# ---------------------------------------------------------------- speed options
+def _weights(out: Path) -> dict:
+    return torch.load(out / "last.pt", weights_only=True)["state_dict"]
+
+
+def test_channels_last_follows_the_same_loss_trajectory(tmp_path):
+    data = SyntheticFrames(24, seed=1), SyntheticFrames(12, seed=2)
+    cfg = dict(epochs=3, mixup_until=2)
+    plain = train(micro_model(), *data, small_config(**cfg), tmp_path / "plain", device="cpu", log=None)
+    model = micro_model()
+    cl = train(model, *data, small_config(channels_last=True, **cfg), tmp_path / "cl", device="cpu", log=None)
+    convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    for a, b in zip(plain.history, cl.history):  # same math, other kernels: float32 round-off only
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4, abs=1e-5)
+        assert b["test_loss"] == pytest.approx(a["test_loss"], rel=1e-4, abs=1e-5)
+    assert json.loads((tmp_path / "cl" / "result.json").read_text())["channels_last"] is True
+    # one step from the same weights: the same gradients up to float32 round-off (over
+    # epochs a round-off can flip a spike, so the weights are compared after one step only)
+    from dvsstream.train import forward_loss
+
+    x, y = data[0].frames[:8], torch.tensor(data[0].labels[:8])
+    targets = torch.nn.functional.one_hot(y, 3).float()
+    grads = []
+    for channels_last in (False, True):
+        m = micro_model()
+        if channels_last:
+            m.to(memory_format=torch.channels_last)
+        forward_loss(m, x, targets, None, channels_last)[0].backward()
+        grads.append({n: p.grad for n, p in m.named_parameters()})
+    scale = max(float(g.abs().max()) for g in grads[0].values())
+    for n, g in grads[0].items():
+        torch.testing.assert_close(grads[1][n], g, rtol=0, atol=1e-5 * scale, msg=n)
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path):
+    from dvsstream.train import forward_loss
+
+    model = micro_model()
+    x, y = SyntheticFrames(4, seed=3)[0][0].unsqueeze(0), torch.tensor([0])
+    loss, logits = forward_loss(model, x, torch.nn.functional.one_hot(y, 3).float(), torch.bfloat16)
+    assert logits.dtype == torch.bfloat16 and loss.dtype == torch.float32  # autocast is on, the loss in float32
+    data = SyntheticFrames(48, seed=1), SyntheticFrames(24, seed=2)  # the float32 test's set and recipe
+    res = train(micro_model(), *data, small_config(epochs=8, lr=5e-3, mixup_until=0, amp="bf16"), tmp_path / "bf16",
+                device="cpu", log=None)
+    losses = [r["train_loss"] for r in res.history]
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < 0.8 * losses[0], losses
+    assert res.final_acc >= 0.8  # 3 easy classes, chance 1/3 (measured: 1.0)
+    assert json.loads((tmp_path / "bf16" / "result.json").read_text())["amp"] == "bf16"
+    with pytest.raises(DvsstreamError, match="fp16 needs CUDA"):
+        train(micro_model(), *data, small_config(epochs=1, amp="fp16"), tmp_path / "fp16", device="cpu", log=None)
+    with pytest.raises(DvsstreamError, match="amp must be one of"):
+        small_config(amp="fp8")
+
+
+def test_frames_in_memory_are_bitwise_the_dataset_frames(tmp_path):
+    pytest.importorskip("dvsstream.datasets")
+    from dvsstream.datasets import FramesInMemory, load_dataset
+    from dvsstream.train import frame_spec_for, hold_in_memory
+
+    _gesture_npy(tmp_path / "data", [(1, "lab"), (24, "lab")], n=300)
+    model = micro_model(classes=11)
+    spec = frame_spec_for(model.config)
+    disk = load_dataset("dvsgesture", tmp_path / "data", split="train", spec=spec, cache_dir=tmp_path / "cache")
+    held = FramesInMemory.load(disk)
+    assert len(held) == len(disk) == 11 and held.classes == disk.classes
+    for i in range(len(disk)):
+        (a, ya), (b, yb) = disk[i], held[i]
+        assert ya == yb and a.dtype == b.dtype == torch.float32 and torch.equal(a, b)
+    assert held.nbytes == 11 * 4 * 2 * 32 * 32  # counts held as uint8: a quarter of float32
+    assert FramesInMemory.load(disk, budget_bytes=held.nbytes - 1) is None
+    assert FramesInMemory.estimate_bytes(disk) == held.nbytes
+    # the same training, from memory (no workers) and from the disk cache (a worker process)
+    cfg = dict(epochs=1, batch_size=4, mixup_until=1)
+    lines = []
+    test = load_dataset("dvsgesture", tmp_path / "data", split="test", spec=spec, cache_dir=tmp_path / "cache")
+    mem = train(micro_model(classes=11), disk, test, small_config(cache_frames="on", **cfg), tmp_path / "mem",
+                device="cpu", log=lines.append, classes=disk.classes)
+    assert any("training frames held in memory: 0.1 MiB" in line for line in lines)  # 88 KiB
+    lines.clear()
+    on_disk = train(micro_model(classes=11), disk, test, small_config(cache_frames="off", workers=1, **cfg),
+                    tmp_path / "disk", device="cpu", log=lines.append, classes=disk.classes)
+    assert not any("held in memory" in line for line in lines)
+    assert _curve(mem.history) == _curve(on_disk.history) and math.isfinite(mem.history[0]["test_loss"])
+    wa, wb = _weights(tmp_path / "mem"), _weights(tmp_path / "disk")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # auto: held when the frames fit the budget (88 KiB here), else the dataset itself
+    lines.clear()
+    assert isinstance(hold_in_memory(disk, "auto", 0.1, say=lines.append), FramesInMemory)
+    assert hold_in_memory(disk, "auto", 0.08, say=lines.append) is disk
+    assert hold_in_memory(disk, "off", 1e9) is disk
+    assert "held in memory" in lines[0] and "do not fit the memory budget (0.08 MiB)" in lines[1]
+
+
+def test_measure_step_memory_counts_the_saved_activations():
+    from dvsstream.train import measure_step_memory
+
+    model = micro_model()
+    frames = SyntheticFrames(4, seed=1).frames
+    m4 = measure_step_memory(model, frames)
+    m2 = measure_step_memory(model, frames[:2])
+    assert m4.device == "cpu" and m4.batch == 4 and m4.peak_bytes == m4.saved_bytes
+    # activations scale with the batch; the weights (~29 k float32) are not counted
+    assert 1.7 < m4.saved_bytes / m2.saved_bytes < 2.3
+    assert m4.saved_bytes > 4 * frames[0].numel() * 4  # more than the input itself
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    bf = measure_step_memory(micro_model(), frames, amp="bf16")
+    assert bf.saved_bytes < m4.saved_bytes  # half-width activations
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fused_adamw_and_fp16_on_cuda(tmp_path):
+    from dvsstream.train import measure_step_memory
+
+    model = micro_model().cuda()
+    assert build_optimizer(model, 1e-3, 0.06).defaults["fused"]
+    data = SyntheticFrames(24, seed=1), SyntheticFrames(12, seed=2)
+    res = train(micro_model(), *data, small_config(epochs=2, mixup_until=0), tmp_path, device="cuda", log=None)
+    assert all(math.isfinite(r["train_loss"]) for r in res.history)
+    assert json.loads((tmp_path / "result.json").read_text())["amp"] == "fp16"
+    mem = measure_step_memory(micro_model().cuda(), SyntheticFrames(4, seed=1).frames, amp="fp16")
+    assert mem.peak_bytes > mem.saved_bytes > 0
+
+
+def test_cli_train_rejects_fp16_on_a_cpu(tmp_path, capsys):
+    from dvsstream.cli import main
+
+    (tmp_path / "data").mkdir()
+    argv = ["train", "--dataset", "dvsgesture", "--root", str(tmp_path / "data"), "--model", "spikformer_dvs_tiny",
+            "--device", "cpu", "--amp", "fp16", "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--amp fp16 needs CUDA" in err[0]
+    assert not (tmp_path / "out").exists()
