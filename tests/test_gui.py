@@ -858,3 +858,14 @@ def test_region_resized_by_its_handle_feeds_the_model(qtbot, tmp_path, real_data
     ev.region_item.movePoint(handle, QtCore.QPointF(400.0, 400.0), finish=True)
     qtbot.wait(300)
     assert win.controller.pipeline.binning.roi == (40, 0, w, h) and not win.errors
+
+
+@needs_qt
+def test_sensor_size_reaches_a_prophesee_recording(qtbot, tmp_path, real_data):
+    """gui --sensor-size: the real N-CARS DAT file (no geometry in its header) is shown
+    and binned as a 120x100 sensor; the default region is the centred 100x100 square."""
+    win = _make_window(qtbot, tmp_path, source=str(real_data("ncars_sample.dat")))
+    win.controller.sensor_size = (120, 100)  # before the first build, as run_gui sets it
+    qtbot.waitUntil(lambda: win.controller.pipeline is not None, timeout=30_000)
+    assert win.event_view.sensor == (120, 100) and not win.errors
+    assert win.controller.pipeline.binning.roi == (10, 0, 100, 100)

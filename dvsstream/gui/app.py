@@ -51,6 +51,7 @@ def run_gui(
     roi: Optional[tuple[int, int, int, int]] = None,
     resize: Optional[tuple[int, int]] = None,
     start_s: Optional[float] = None,
+    sensor_size: Optional[tuple[int, int]] = None,
 ) -> int:
     """Open the window and run the Qt event loop until it closes; returns the exit code.
     ``start_s``: a recording starts this many seconds after its first event.
@@ -71,7 +72,8 @@ def run_gui(
     last seconds shown as MP4/GIF when the window closes (an existing file only with
     ``force``). ``roi`` ``(x0, y0, w, h)`` / ``resize`` ``(w, h)``: the region of the
     sensor the model sees and its size (default: the largest centred region of the
-    model's shape when the sensor does not pool exactly to it).
+    model's shape when the sensor does not pool exactly to it). ``sensor_size`` ``(w, h)``:
+    the sensor of the Prophesee and ``.npy`` recordings opened whose header states none.
 
     Failures (a source or checkpoint that does not load, a stream that stops with an
     error) are shown in a banner and printed to stderr; an unattended run
@@ -116,6 +118,7 @@ def run_gui(
     win = MainWindow(settings, path if save_settings else None, source=source, checkpoint=checkpoint,
                      device=device, deterministic=deterministic, t_origin=t_origin, roi=roi, resize=resize)
     win.controller.start_s = start_s  # the first build (a zero-delay timer) opens the source
+    win.controller.sensor_size = sensor_size
     if export_clip is not None:
         win.export_clip_on_close = Path(export_clip)
     unattended = screenshot is not None or exit_after is not None
@@ -225,7 +228,7 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--source", default=None,
                         help="file, camera:[SERIAL], tcp://host:port or synthetic:… "
                              "(default: the last one, else the shipped gesture recording, looping)")
-    from dvsstream.cli import add_geometry_arguments, add_trust_argument
+    from dvsstream.cli import add_geometry_arguments, add_sensor_size_argument, add_trust_argument
     from dvsstream.validate import device_name, nonneg_float, positive_float
 
     parser.add_argument("--checkpoint", default=None, help="our checkpoint (default: the shipped gesture model)")
@@ -248,6 +251,7 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                         help="when the window closes, save the last 10 s shown as a clip")
     parser.add_argument("--force", action="store_true", help="--export-clip may replace an existing file")
     add_geometry_arguments(parser)
+    add_sensor_size_argument(parser)
     return parser
 
 
@@ -270,6 +274,7 @@ def run_gui_from_args(args: argparse.Namespace) -> int:
         roi=getattr(args, "roi", None),
         resize=getattr(args, "resize", None),
         start_s=getattr(args, "start", None),
+        sensor_size=getattr(args, "sensor_size", None),
     )
 
 

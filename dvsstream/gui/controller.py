@@ -119,6 +119,9 @@ class Controller:
         #: :func:`~dvsstream.pipeline.geometry_for`'s default for each source)
         self.roi: Optional[tuple[int, int, int, int]] = None
         self.resize: Optional[tuple[int, int]] = None
+        #: ``--sensor-size``: the sensor of the Prophesee and .npy recordings opened whose
+        #: header states none (other sources state their own)
+        self.sensor_size: Optional[tuple[int, int]] = None
 
     # ------------------------------------------------------------------ model
     def load_model(self, checkpoint: Optional[str] = None):
@@ -211,7 +214,13 @@ class Controller:
         from dvsstream.sources import open_source
 
         try:
-            source = open_source(uri, **source_options(uri, self.settings.speed, self.settings.loop))
+            options = source_options(uri, self.settings.speed, self.settings.loop)
+            if self.sensor_size is not None and source_kind(uri) == "file":
+                from dvsstream.sources import SIZED_BY_USER, detect_format
+
+                if detect_format(uri) in SIZED_BY_USER:
+                    options["sensor_size"] = self.sensor_size
+            source = open_source(uri, **options)
         except DvsstreamError:
             raise
         except (OSError, ValueError, TypeError) as exc:
