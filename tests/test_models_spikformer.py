@@ -287,3 +287,20 @@ def test_long_stream_running_mean():
     finally:
         sf._EXACT_HISTORY = old
     assert torch.allclose(out, m.head(feats.mean(0)), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["spikformer_dvs_tiny", "spikingformer_dvs_tiny"])
+def test_chunked_front_equals_whole_forward(name):
+    """Eval inference runs the full-resolution front over groups of frames (LIF state
+    carried): float64 logits bit-identical to the unchunked forward."""
+    torch.manual_seed(0)
+    m = create_model(name, img_size=32, T=5, dim=32, heads=4).eval().double()
+    randomize_batchnorm(m)
+    x = _frames(1, 5, 32).double()
+    cls = type(m.patch_embed)
+    assert cls.chunk_samples > 0 and 5 > cls.chunk_samples  # chunks happen (uneven last one)
+    with torch.no_grad():
+        chunked = m(x)
+        m.patch_embed.chunk_samples = 0
+        whole = m(x)
+    assert torch.equal(chunked, whole) and whole.std() > 0

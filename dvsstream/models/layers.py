@@ -615,15 +615,38 @@ class SpikingTokenizer(FusableMixin, nn.Module):
     def fuse_pairs(self) -> list[tuple[str, str]]:
         return [("proj_conv", "proj_bn")] + [(f"proj{i}_conv", f"proj{i}_bn") for i in range(1, 5)]
 
-    def forward(self, x: Tensor) -> Tensor:
-        T = x.shape[0]
-        x = _flat(x).contiguous(memory_format=torch.channels_last)
+    #: eval-mode inference runs the full-resolution front (the first conv and the first
+    #: ``chunk_stages`` ``LIF -> MaxPool -> Conv -> BN`` stages) over groups of about
+    #: ``chunk_samples`` frames at a time, carrying the LIF state between groups, as
+    #: :class:`SPS` does: the same computation, with the large maps kept in cache. 0 disables.
+    chunk_samples: int = 4
+    chunk_stages: int = 2
+
+    def _stage(self, i: int, x: Tensor, T: int) -> Tensor:
+        """Stage ``i`` (1..4): ``LIF -> MaxPool -> Conv -> BN`` on ``[T*B, C, H, W]``."""
+        mods = self._modules
+        x = _flat(mods[f"proj{i}_lif"](_tb(x, T)))
+        if self.pools[i - 1]:
+            x = mods[f"maxpool{i}"](x)
+        return self._cbn(f"proj{i}_conv", f"proj{i}_bn", x)
+
+    def _front(self, x: Tensor, T: int, n_stages: int) -> Tensor:
         x = self._cbn("proj_conv", "proj_bn", x)
-        for i in range(1, 5):
-            x = _flat(getattr(self, f"proj{i}_lif")(_tb(x, T)))
-            if self.pools[i - 1]:
-                x = getattr(self, f"maxpool{i}")(x)
-            x = self._cbn(f"proj{i}_conv", f"proj{i}_bn", x)
+        for i in range(1, n_stages + 1):
+            x = self._stage(i, x, T)
+        return x
+
+    def forward(self, x: Tensor) -> Tensor:
+        T, B = x.shape[:2]
+        x = _flat(x).contiguous(memory_format=torch.channels_last)
+        n_front = min(self.chunk_stages, 4)
+        step = max(1, self.chunk_samples // max(B, 1)) if self.chunk_samples else T
+        if not self.proj_bn.training and T > step and n_front > 0:
+            x = torch.cat([self._front(x[t0 * B:(t0 + step) * B], min(step, T - t0), n_front) for t0 in range(0, T, step)])
+        else:
+            x = self._front(x, T, n_front)
+        for i in range(n_front + 1, 5):
+            x = self._stage(i, x, T)
         return _to_tokens(x, T)
 
 
