@@ -293,35 +293,35 @@ def test_cli_info_real_dat_warns_about_geometry(real_data):
     assert "states no geometry" in r.stderr
 
 
-def test_cli_sensor_size_for_a_header_without_geometry(real_data, tmp_path):
+def test_cli_sensor_size_for_a_header_without_geometry(real_data, tmp_path, capsys):
     """--sensor-size on info, convert, replay and run: the real N-CARS DAT file (no
     geometry in its header) becomes a 120x100 sensor with every event on it; a file
     that states its size refuses the option in one line."""
     import json
 
+    from dvsstream.cli import main
     from dvsstream.recording import RecordingReader
 
-    path = real_data(NCARS)
-    r = run_cli("info", path, "--sensor-size", "120x100")
-    assert r.returncode == 0, r.stderr
-    assert "resolution:  120 x 100" in r.stdout and "events:      2,009" in r.stdout
-    assert "model sees:  120x100 sensor, region 100x100 at (10, 0)" in r.stdout
-    assert "using sensor_size=120x100" in r.stderr and "taken from the data" not in r.stderr
-    r = run_cli("convert", path, tmp_path / "n.h5", "--sensor-size", "120x100")
-    assert r.returncode == 0, r.stderr
+    path = str(real_data(NCARS))
+    assert main(["info", path, "--sensor-size", "120x100"]) == 0
+    out, err = capsys.readouterr()
+    assert "resolution:  120 x 100" in out and "events:      2,009" in out
+    assert "model sees:  120x100 sensor, region 100x100 at (10, 0)" in out
+    assert "using sensor_size=120x100" in err and "taken from the data" not in err
+    assert main(["convert", path, str(tmp_path / "n.h5"), "--sensor-size", "120x100"]) == 0
     with RecordingReader(tmp_path / "n.h5") as rec:
         assert tuple(rec.sensor_size) == (120, 100) and rec.n_events == NCARS_EVENTS
-    r = run_cli("replay", path, "--sensor-size", "120x100", "--window-ms", "16", "--bins", "4", "--hop-ms", "4")
-    assert r.returncode == 0, r.stderr
-    r = run_cli("run", "--source", path, "--sensor-size", "120x100", "--quiet", "--json-out", tmp_path / "r.json")
-    assert r.returncode == 0, r.stderr
+    assert main(["replay", path, "--sensor-size", "120x100", "--window-ms", "16", "--bins", "4", "--hop-ms", "4"]) == 0
+    assert main(["run", "--source", path, "--sensor-size", "120x100", "--quiet", "--device", "cpu",
+                 "--json-out", str(tmp_path / "r.json")]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["events_read"] == NCARS_EVENTS and report["geometry"].startswith("120x100 sensor")
     assert report["events_read"] == (report["events_binned"] + report["events_out_of_bounds"]
                                      + report["events_outside_roi"] + report["events_late"] + report["events_shed"])
-    r = run_cli("info", real_data("dvxplorer_sample.aedat4"), "--sensor-size", "120x100")
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "states its own sensor size" in r.stderr
+    capsys.readouterr()
+    assert main(["info", str(real_data("dvxplorer_sample.aedat4")), "--sensor-size", "120x100"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "states its own sensor size" in err and "Traceback" not in err
 
 
 def test_cli_bad_files_exit_2_with_one_line(ncars_events, tmp_path):
