@@ -273,7 +273,7 @@ def test_frame_spec_geometry_fields_and_bad_values():
         FrameSpec.for_model(Config, resize=(32, 32))
 
 
-def test_eval_with_a_region_end_to_end(tmp_path):
+def test_eval_with_a_region_end_to_end(tmp_path, capsys):
     """dvsstream eval --roi on a CIFAR10-DVS folder (tonic's layout, AEDAT 4 files written
     here): the report records the region, and each sample's confidence is the model's on
     frames of that region (resized 96 -> 32), which differ from the whole sensor's."""
@@ -320,6 +320,7 @@ def test_eval_with_a_region_end_to_end(tmp_path):
         assert float(row["confidence"]) == pytest.approx(float(probs.max()), abs=1e-5)
         assert int(row["prediction"] if row["prediction"].isdigit() else data.classes.index(row["prediction"])) \
             == int(probs.argmax())
-    bad = _cli("eval", *args[1:], "--out", str(tmp_path / "bad"), "--roi", "64,64,96,96")
-    assert bad.returncode == 2 and "not inside the 128x128 sensor" in bad.stderr
-    assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "bad"), "--roi", "64,64,96,96"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not inside the 128x128 sensor" in err and len(err.splitlines()) == 1 and not (tmp_path / "bad").exists()
