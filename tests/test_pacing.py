@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REAL_DATA
 from dvsstream.cli import main
 from dvsstream.errors import SourceError
 from dvsstream.events import EVENT_DTYPE
