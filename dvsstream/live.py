@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 
 from dvsstream.errors import DvsstreamError
 from dvsstream.fileio import check_output_file, replace_atomically, temporary_beside
+from dvsstream.validate import check_window
 
 __all__ = ["DEFAULT_RECORDING", "REPLAY_PACKET_US", "default_recording", "classify_stream", "format_prediction",
            "run_live"]
@@ -101,6 +102,10 @@ def classify_stream(
         if start_s:
             source.start_at(start_s)
         loaded = load_classifier_model(checkpoint, device=device)
+        trained = loaded.binning  # options left out keep the checkpoint's; the mix must fit
+        check_window(trained.window_us / 1000 if window_ms is None else window_ms,
+                     trained.n_bins if bins is None else bins,
+                     trained.hop_us / 1000 if hop_ms is None else hop_ms, to_us=round)
         try:
             binning = live_binning(loaded, source.sensor_size, window_ms=window_ms, hop_ms=hop_ms, n_bins=bins,
                                    roi=roi, resize=resize)

@@ -324,9 +324,10 @@ def _check_info(args) -> None:
     check_input(args.file, "recording")
 
 
-def check_window(window_ms: float, bins: int, hop_ms: float) -> None:
-    """A sliding window of ``bins`` bins of whole µs, hopping by whole bins, at most a window."""
-    window_us, hop_us = int(window_ms * 1000), int(hop_ms * 1000)
+def check_window(window_ms: float, bins: int, hop_ms: float, to_us: Callable[[float], int] = int) -> None:
+    """A sliding window of ``bins`` bins of whole µs, hopping by whole bins, at most a
+    window (``to_us``: how the consumer turns ms * 1000 into µs, ``int`` or ``round``)."""
+    window_us, hop_us = int(to_us(window_ms * 1000)), int(to_us(hop_ms * 1000))
     if window_us < bins or window_us % bins:
         raise DvsstreamError(f"--window-ms {window_ms:g} does not split into --bins {bins} bins of whole "
                              "microseconds; choose a window that is a multiple of the bins")

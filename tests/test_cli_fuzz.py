@@ -77,6 +77,7 @@ def play(tmp_path_factory):
     inputs = [root / name for name in ("rec.h5", "ev.npy", "ck.pt", "garbage.pt")]
     previous = {root / name: (root / name).read_bytes() for name in PREVIOUS}
     state = {"root": root, "inputs": {p: _hash(p) for p in inputs}, "previous": previous, "repo": _tree(REPO),
+             "bytes": {p: p.read_bytes() for p in inputs},
              "siblings": sorted(p.name for p in root.parent.iterdir())}
     return state
 
@@ -129,9 +130,12 @@ def _check(play, argv: list[str], code: int, out: str, err: str) -> None:
     if code == 2:
         lines = [line for line in err.splitlines() if line.strip()]
         assert 1 <= len(lines) <= 3, f"{what}: {len(lines)} lines on stderr\n{err[-2000:]}"
-    for path, digest in play["inputs"].items():
-        assert path.is_file() and _hash(path) == digest, f"{what}: changed the input {path.name}"
     replaceable = "--force" in argv or (argv[0] == "run" and "--json-out" in argv)
+    named = _outputs(argv, play["root"]) if replaceable and code == 0 else set()
+    for path, digest in play["inputs"].items():
+        if path.resolve() in named:
+            continue  # the command's own output, replaced as asked (_fresh restores it)
+        assert path.is_file() and _hash(path) == digest, f"{what}: changed the input {path.name}"
     for path, data in play["previous"].items():
         assert path.is_file(), f"{what}: removed the previous output {path.name}"
         if not (replaceable and code == 0):
@@ -142,14 +146,24 @@ def _check(play, argv: list[str], code: int, out: str, err: str) -> None:
     assert not stray, f"{what}: left temporaries {stray}"
 
 
+def _outputs(argv: list[str], root: Path) -> set[Path]:
+    """The resolved paths ``argv`` names as outputs (``--out``, ``--json-out``, convert's OUTPUT...)."""
+    named = [argv[i + 1] for i, a in enumerate(argv[:-1])
+             if a in ("--out", "--json-out", "--export", "--screenshot", "--export-clip")]
+    if argv[0] == "convert" and len(argv) > 2:
+        named.append(argv[2])
+    return {(root / n).resolve() for n in named if n}
+
+
 def _fresh(play) -> None:
     """Remove what a successful case wrote (outputs), keeping the inputs."""
     keep = {p.name for p in play["inputs"]} | set(PREVIOUS) | {"folder", "data", "home"}
     for p in play["root"].iterdir():
         if p.name not in keep:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
-    for path, data in play["previous"].items():
-        path.write_bytes(data)
+    for path, data in {**play["previous"], **play["bytes"]}.items():
+        if not path.is_file() or path.read_bytes() != data:
+            path.write_bytes(data)
 
 
 # ------------------------------------------------------------------ values
