@@ -144,20 +144,24 @@ def _lif_step(xt: Tensor, v: Tensor, h: Optional[Tensor], s: Tensor, tau: float,
 
 
 # ----------------------------------------------------------------------------- CPU kernels
-#: elements per parallel chunk of the CPU kernels (state of a chunk stays in L1 over T)
+# One thread each, on purpose: numba's parallel (OpenMP) layer aborts a forked child that
+# runs a parallel kernel after its parent did (DataLoader workers, which bin with numba,
+# are forked every epoch while training runs these kernels in the parent). The kernels
+# stream memory once; a fork-safe parallel layer (TBB) would be the way to add threads.
+#: elements per chunk of the CPU kernels (a chunk's state stays in L1 over the T steps)
 _CHUNK = 2048
 
 
-@nb.njit(cache=True, nogil=True, parallel=True)
+@nb.njit(cache=True, nogil=True)
 def _lif_fwd_kernel(x, v, u, s, tau, th, alpha):  # pragma: no cover - compiled
     """``x, u, s [T, M]``, ``v [M]`` (updated in place), scalars in x's dtype: the charge
     ``h = v + (x - v) / tau`` (a true division, as the reference), ``s = h >= th``,
     ``v = 0 where s else h``, and the surrogate's argument ``u = alpha * (h - th)`` (what
-    the backward needs; ``u < 0`` exactly when ``h < th``). Parallel over chunks of
+    the backward needs; ``u < 0`` exactly when ``h < th``). Chunk by chunk of
     elements; a chunk's potentials stay in a local buffer over the T steps (local
     slices let the loops vectorise)."""
     T, M = x.shape
-    for c in nb.prange((M + _CHUNK - 1) // _CHUNK):
+    for c in range((M + _CHUNK - 1) // _CHUNK):
         lo = c * _CHUNK
         hi = min(lo + _CHUNK, M)
         vc = v[lo:hi].copy()
@@ -175,11 +179,11 @@ def _lif_fwd_kernel(x, v, u, s, tau, th, alpha):  # pragma: no cover - compiled
         v[lo:hi] = vc
 
 
-@nb.njit(cache=True, nogil=True, parallel=True)
+@nb.njit(cache=True, nogil=True)
 def _lif_inf_kernel(x, v, s, tau, th):  # pragma: no cover - compiled
     """:func:`_lif_fwd_kernel` without the saved argument; ``s`` may be ``x`` itself."""
     T, M = x.shape
-    for c in nb.prange((M + _CHUNK - 1) // _CHUNK):
+    for c in range((M + _CHUNK - 1) // _CHUNK):
         lo = c * _CHUNK
         hi = min(lo + _CHUNK, M)
         vc = v[lo:hi].copy()
@@ -195,7 +199,7 @@ def _lif_inf_kernel(x, v, s, tau, th):  # pragma: no cover - compiled
         v[lo:hi] = vc
 
 
-@nb.njit(cache=True, nogil=True, parallel=True)
+@nb.njit(cache=True, nogil=True)
 def _lif_bwd_kernel(u, sg, gs, gv, gx, tau, alpha):  # pragma: no cover - compiled
     """Reverse recurrence of :class:`LIFMultiStep` (detached reset) over ``[T, M]``
     arrays: ``u`` the surrogate's argument, ``sg = sigmoid(u)``, ``gs`` the spikes'
@@ -203,7 +207,7 @@ def _lif_bwd_kernel(u, sg, gs, gv, gx, tau, alpha):  # pragma: no cover - compil
     on entry and of the initial ``v`` on exit."""
     T, M = u.shape
     one = tau / tau  # 1 in the arrays' dtype (a float64 literal would promote float32)
-    for c in nb.prange((M + _CHUNK - 1) // _CHUNK):
+    for c in range((M + _CHUNK - 1) // _CHUNK):
         lo = c * _CHUNK
         hi = min(lo + _CHUNK, M)
         gc = gv[lo:hi].copy()
@@ -306,7 +310,6 @@ def _inference_cpu(x: Tensor, v: Optional[Tensor], tau: float, v_threshold: floa
     v_p = torch.zeros(shape_p[1:], dtype=x.dtype) if v is None else v.permute(sub)
     v_k = v_p if v_p.is_contiguous() and v_p.dtype == x.dtype else v_p.contiguous().to(x.dtype)
     typ = xa.dtype.type
-    _kernel_threads()
     _lif_inf_kernel(xa, v_k.view(-1).numpy(), xa if inplace else _as_2d(s, perm), typ(tau), typ(v_threshold))
     if v is None:
         v = v_k.permute([i - 1 for i in inv[1:]])
@@ -348,12 +351,6 @@ def _like(shape_p: tuple, inv: list[int], dtype: torch.dtype) -> Tensor:
     return torch.empty(shape_p, dtype=dtype).permute(inv)
 
 
-def _kernel_threads() -> None:
-    n = max(1, min(torch.get_num_threads(), nb.config.NUMBA_NUM_THREADS))
-    if nb.get_num_threads() != n:
-        nb.set_num_threads(n)
-
-
 def _fwd_cpu(x: Tensor, v: Optional[Tensor], tau: float, v_threshold: float,
              alpha: float) -> tuple[Tensor, Tensor, Tensor]:
     """Forward of :class:`LIFMultiStep` in one compiled pass: ``(s, v_last, u)`` with
@@ -365,7 +362,6 @@ def _fwd_cpu(x: Tensor, v: Optional[Tensor], tau: float, v_threshold: float,
     v_p = torch.zeros(shape_p[1:], dtype=x.dtype) if v is None else v.detach().permute([p - 1 for p in perm[1:]]).clone(
         memory_format=torch.contiguous_format)
     typ = xa.dtype.type
-    _kernel_threads()
     _lif_fwd_kernel(xa, v_p.view(-1).numpy(), _as_2d(h, perm), _as_2d(s, perm), typ(tau), typ(v_threshold), typ(alpha))
     return s, v_p.permute([i - 1 for i in inv[1:]]), h
 
@@ -382,7 +378,6 @@ def _bwd_cpu(u: Tensor, g_s: Tensor, g_v_last: Optional[Tensor], tau: float, alp
     g_x = _like(shape_p, inv, u.dtype)
     sg = torch.sigmoid(u)
     typ = np.float32 if u.dtype == torch.float32 else np.float64
-    _kernel_threads()
     _lif_bwd_kernel(_as_2d(u, perm), _as_2d(sg, perm), _as_2d(g_s.to(u.dtype), perm), g_v.view(-1).numpy(),
                     _as_2d(g_x, perm), typ(tau), typ(alpha))
     return g_x, g_v.permute([i - 1 for i in inv[1:]])
