@@ -262,3 +262,26 @@ def test_compiled_inference_kernel_bitwise(inplace, dtype, monkeypatch):
     out0, v_out0 = lif_multistep_inference(x.clone(), None, tau=1.3, v_threshold=0.3, inplace=inplace)
     assert torch.equal(out0, ref0) and torch.equal(v_out0, v_ref0)
     assert out0.stride() == x.stride()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_fused_kernels_run_in_a_forked_child():
+    """A DataLoader worker is a fork of a process that already ran the compiled kernels:
+    running them again in the child must work (a parallel OpenMP kernel aborts there)."""
+    import os
+
+    x = torch.randn(4, 2, 40, 40, requires_grad=True)
+    s, _ = lif_multistep_fused(x)
+    s.sum().backward()
+    pid = os.fork()
+    if pid == 0:  # child: exit status 0 only if forward and backward ran and agree
+        code = 1
+        try:
+            xc = x.detach().clone().requires_grad_(True)
+            sc, _ = lif_multistep_fused(xc)
+            sc.sum().backward()
+            code = 0 if torch.equal(sc, s) and torch.equal(xc.grad, x.grad) else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
