@@ -66,6 +66,7 @@ def classify_stream(
     resize: Optional[tuple[int, int]] = None,
     on_start: Optional[Callable[[str], None]] = None,
     predictions_file: Optional[os.PathLike | str] = None,
+    keep_predictions: bool = True,
     start_s: Optional[float] = None,
     sensor_size: Optional[tuple[int, int]] = None,
 ) -> dict[str, Any]:
@@ -77,7 +78,8 @@ def classify_stream(
     (in the classifier thread). ``predictions_file``: append each prediction to this
     JSON Lines file as it comes and keep none in memory (the report then has no
     ``predictions`` key; :func:`write_json` takes them from the file), so that an
-    hours-long run holds bounded memory. ``start_s``: a recording starts this many
+    hours-long run holds bounded memory; ``keep_predictions=False`` keeps none either
+    (``dvsstream run`` without ``--json-out``). ``start_s``: a recording starts this many
     seconds after its first event (past the end: a one-line error). ``roi`` ``(x0, y0, w, h)`` / ``resize`` ``(w, h)``: the
     region of the sensor the model sees and its size (default:
     :func:`~dvsstream.pipeline.geometry_for`). ``sensor_size`` ``(w, h)``: the sensor of a
@@ -117,7 +119,7 @@ def classify_stream(
         try:
             names = loaded.class_names
             pipe = Pipeline(source, loaded, binning=binning, mode=mode, drop_stale=not deterministic,
-                            energy_every_s=1.0, history=None if spill is None else 16,
+                            energy_every_s=1.0, history=None if spill is None and keep_predictions else 16,
                             on_prediction=_prediction_sink(on_prediction, spill, names))
         except BaseException:
             if spill is not None:
@@ -139,7 +141,8 @@ def classify_stream(
             spill.close()
     if pipe.error is not None:
         raise pipe.error
-    return _report(source_uri, source, loaded, pipe, mode, deterministic, interrupted, spilled=spill is not None)
+    return _report(source_uri, source, loaded, pipe, mode, deterministic, interrupted,
+                   spilled=spill is not None or not keep_predictions)
 
 
 def _run_until(pipe, duration_s: Optional[float]) -> bool:
@@ -341,7 +344,7 @@ def run_live(args) -> int:
             on_prediction=None if args.quiet else show, roi=getattr(args, "roi", None),
             resize=getattr(args, "resize", None),
             on_start=lambda line: print(line, file=sys.stderr if args.quiet else sys.stdout, flush=True),
-            predictions_file=spill, start_s=getattr(args, "start", None),
+            predictions_file=spill, keep_predictions=False, start_s=getattr(args, "start", None),
             sensor_size=getattr(args, "sensor_size", None),
         )
         if args.json_out:
