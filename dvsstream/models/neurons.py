@@ -8,9 +8,11 @@ setting of every Spikformer-family release)::
     v[t] = h[t] * (1 - s[t])                     # hard reset to 0
 
 Training uses the sigmoid surrogate gradient ``alpha * sig(alpha x) * (1 - sig(alpha x))``
-with ``alpha = 4`` and a detached reset. Inference (no autograd) takes a fused in-place
-path that writes far less memory than the reference implementation; both paths produce
-bitwise-identical spikes and voltages.
+with ``alpha = 4`` and a detached reset; :class:`LIFMultiStep` computes it as one autograd
+node over all T (:func:`lif_multistep` is the slow, per-step reference). Inference (no
+autograd) takes a fused in-place path that writes far less memory than the reference
+implementation (on CPU one compiled pass, numba); all paths produce bitwise-identical
+spikes and voltages.
 
 A :class:`LIF` module keeps its membrane potential ``v`` between calls, so a sequence can
 be fed all at once (``[T, B, ...]``) or step by step (``[1, B, ...]`` per call, see
@@ -229,11 +231,14 @@ def _lif_bwd_kernel(u, sg, gs, gv, gx, tau, alpha):  # pragma: no cover - compil
 class LIFMultiStep(torch.autograd.Function):
     """LIF over all T steps as one autograd node (the gradient of :func:`lif_multistep`).
 
-    Forward runs the recurrence with the in-place kernels of the inference path and saves
-    only the charged potentials ``h [T, ...]`` (input dtype); the spikes are ``h >= v_th``
-    and the reset masks ``1 - s`` follow from them. Backward, with ``g_s[t]`` the incoming
-    spike gradient and ``g_v`` the gradient reaching ``v[t]`` (``v_last``'s for the last
-    step)::
+    Forward runs the recurrence without autograd and saves one tensor the size of ``x``
+    (input dtype): on CPU in float32 / float64 with a detached reset, one compiled pass
+    (:func:`_lif_fwd_kernel`) saving the surrogate's argument ``u = alpha * (h - v_th)``;
+    elsewhere (CUDA, half precision, ``detach_reset=False``) the in-place torch kernels
+    of the inference path, saving the charged potentials ``h``. The spikes and reset
+    masks ``1 - s`` follow from either (``s = h >= v_th``, ``u >= 0``). Backward, with
+    ``g_s[t]`` the incoming spike gradient and ``g_v`` the gradient reaching ``v[t]``
+    (``v_last``'s for the last step)::
 
         g_h[t]   = g_s[t] * sg'(h[t] - v_th) + g_v * (1 - s[t])  # detach_reset: s detached
                    (- g_v * h[t] * sg'(h[t] - v_th) without detach_reset)
@@ -241,8 +246,10 @@ class LIFMultiStep(torch.autograd.Function):
         g_v[t-1] = g_h[t] - g_h[t] / tau
 
     with ``sg'(u) = alpha * sig(alpha u) * (1 - sig(alpha u))`` evaluated with the same
-    operations as :class:`SigmoidSpike`. The non-recurrent surrogate term is computed for
-    all T at once; only the three-operation recurrence loops over T.
+    operations as :class:`SigmoidSpike`. CPU: torch's sigmoid of ``u`` for all T, then
+    one compiled pass (:func:`_lif_bwd_kernel`). Elsewhere: the surrogate term for all T
+    at once, then a three-operation recurrence a step. (A Triton kernel for CUDA is not
+    written yet.)
     """
 
     @staticmethod
