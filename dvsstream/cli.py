@@ -478,8 +478,9 @@ def add_sensor_size_argument(parser: argparse.ArgumentParser) -> None:
     from dvsstream.events import parse_size
 
     parser.add_argument("--sensor-size", type=_argument_type(parse_size), default=None, metavar="WxH",
-                        help="the sensor of a Prophesee or .npy recording whose header states none (default: "
-                             "Prophesee: from the data, with a warning; .npy: 128x128, tonic's DVS128 Gesture)")
+                        help="the sensor of a Prophesee, .npy or jAER AEDAT 2.0 recording whose header states none "
+                             "(default: Prophesee: from the data, with a warning; .npy and AEDAT 2.0: 128x128, "
+                             "the DVS128)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

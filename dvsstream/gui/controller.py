@@ -119,7 +119,7 @@ class Controller:
         #: :func:`~dvsstream.pipeline.geometry_for`'s default for each source)
         self.roi: Optional[tuple[int, int, int, int]] = None
         self.resize: Optional[tuple[int, int]] = None
-        #: ``--sensor-size``: the sensor of the Prophesee and .npy recordings opened whose
+        #: ``--sensor-size``: the sensor of the Prophesee, .npy and AEDAT 2.0 recordings opened whose
         #: header states none (other sources state their own)
         self.sensor_size: Optional[tuple[int, int]] = None
 

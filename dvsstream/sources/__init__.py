@@ -75,7 +75,7 @@ def detect_format(path) -> str:
 
 
 #: formats whose header may state no geometry: their readers take ``sensor_size``
-SIZED_BY_USER = ("prophesee", "npy")
+SIZED_BY_USER = ("prophesee", "npy", "aedat2")
 
 
 def open_file(path, sensor_size=None, **options) -> FileSource:
@@ -84,14 +84,15 @@ def open_file(path, sensor_size=None, **options) -> FileSource:
     ``packet_us``, ``start_us``) and to the reader.
 
     ``sensor_size`` (``--sensor-size``, ``(width, height)``): the sensor of a file whose
-    header may state none (:data:`SIZED_BY_USER`: Prophesee files, ``.npy`` arrays; see
-    their readers for the default). The other formats state theirs: for them it is a
+    header may state none (:data:`SIZED_BY_USER`: Prophesee files, ``.npy`` arrays and
+    jAER AEDAT 2.0 files, whose header names the chip at most; see their readers for the
+    default). The other formats state theirs: for them it is a
     :class:`SourceError` saying so."""
     fmt = detect_format(path)
     if sensor_size is not None:
         if fmt not in SIZED_BY_USER:
             raise SourceError(f"{path}: the file ({fmt}) states its own sensor size; --sensor-size is for "
-                              "Prophesee and .npy files, whose header may state none (drop it)")
+                              "Prophesee, .npy and AEDAT 2.0 files, whose header may state none (drop it)")
         options["sensor_size"] = sensor_size
     return _reader(path, fmt)(path, **options)
 
