@@ -110,7 +110,8 @@ class TrainConfig:
     (CUDA only), ``"off"`` (or False); see :func:`resolve_amp`. ``channels_last``: conv
     weights and input frames channels-last. ``workers`` / ``prefetch``: loader processes
     and the batches each prepares ahead. ``cache_frames``: ``"on"``, ``"off"`` or
-    ``"auto"`` (hold the frames in memory when they fit ``memory_budget_mb`` MiB).
+    ``"auto"`` (hold the frames in memory when they fit ``memory_budget_mb`` MiB, the
+    training and test sets together, per process).
     """
 
     epochs: int = 106
@@ -670,9 +671,9 @@ class Trainer:
         c = self.config
         self.train_set = hold_in_memory(self.train_set, c.cache_frames, c.memory_budget_mb, c.workers, "training",
                                         self.say)
-        if self.test_set is not None:
-            self.test_set = hold_in_memory(self.test_set, c.cache_frames, c.memory_budget_mb, c.workers, "test",
-                                           self.say)
+        if self.test_set is not None:  # the budget covers both sets
+            left = max(0.0, c.memory_budget_mb - getattr(self.train_set, "nbytes", 0) / 2**20)
+            self.test_set = hold_in_memory(self.test_set, c.cache_frames, left, c.workers, "test", self.say)
         self._build_loaders()
         self.model.to(self.dev)
         if self.config.channels_last:
