@@ -418,7 +418,8 @@ class Classifier:
                 logits = self.model.step_frames(frames)
                 self._primed = True
                 steps = frames.shape[1]
-        probs = torch.softmax(logits.float(), -1)[0].cpu().numpy()
+        # a copy in its own memory: a kept prediction must not pin a torch tensor and its storage
+        probs = torch.softmax(logits.float(), -1)[0].cpu().numpy().copy()
         rate = attn = None
         if taps is not None:
             rates = taps.firing_rates
