@@ -27,6 +27,7 @@ No torch, no I/O here.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
@@ -156,6 +157,26 @@ def time_bin_edges(t0, t1, n_bins):
     return edges
 
 
+# Numba's parallel kernels run on GNU OpenMP here (no TBB), which aborts a forked child
+# ("fork() called from a process already using GNU OpenMP") that runs a parallel kernel
+# after its parent did: a DataLoader worker binning samples after the main process binned
+# one. A forked child therefore bins on one thread (the workers are the parallelism).
+_IN_FORKED_CHILD = False
+
+
+def _note_fork() -> None:
+    global _IN_FORKED_CHILD
+    _IN_FORKED_CHILD = True
+
+
+os.register_at_fork(after_in_child=_note_fork)
+
+
+def _parallel_allowed() -> bool:
+    """Whether this process may run Numba's parallel kernels (not in a forked child)."""
+    return not _IN_FORKED_CHILD
+
+
 def _time_bins(ev, t_start, t_end, frames, width, height, parallel) -> tuple[int, int]:
     """Time-bin ``ev`` over ``[t_start, t_end]`` (None: first / last event);
     returns ``(binned, out_of_window)``.
@@ -244,7 +265,8 @@ def events_to_frames(
         split).
     t_start, t_end: time mode only: the span to cut (µs, both inclusive);
         events outside it are counted as ``out_of_window``.
-    parallel: use all Numba threads (bins are split across threads).
+    parallel: use all Numba threads (bins are split across threads); always off in a
+        forked child such as a DataLoader worker (GNU OpenMP is not fork-safe).
     return_stats: also return a :class:`BinStats`.
     roi, size: the region ``(x0, y0, w, h)`` of the sensor to keep and the ``(width,
         height)`` it is resized to, exactly as :class:`StreamingBinner` does (see
@@ -264,6 +286,7 @@ def events_to_frames(
         raise ValueError("t_start/t_end apply to mode='time' only")
     width, height = sensor_size_of(sensor_size)
     ev = _as_event_array(events)
+    parallel = parallel and _parallel_allowed()
     frames = np.zeros((n_bins, 2, height, width), np.float32)
     stats = BinStats(events=int(ev.size))
     if ev.size:
@@ -310,31 +333,45 @@ def _group_starts(n_in: int, n_out: int) -> np.ndarray:
 
 
 # ================================================================ batch kernel
+@nb.njit(cache=True, nogil=True)
+def _bin_one_sample(sample, out_s, count_mode, no_lo, no_hi, width, height):
+    """Bin one recording into ``out_s [n_bins, 2, H, W]`` as :func:`events_to_frames`
+    would; returns its in-bounds count."""
+    n_bins = out_s.shape[0]
+    n = sample.size
+    if n == 0:
+        return 0
+    if count_mode:
+        starts = np.arange(n_bins + 1) * (n // n_bins)
+        starts[n_bins] = n
+        return _bin_ranges_serial(sample, starts, no_lo, no_hi, out_s, width, height)
+    if _is_sorted(sample.t):
+        edges = time_bin_edges(sample[0].t, sample[n - 1].t, n_bins)
+        starts = _searchsorted_left(sample.t, edges)
+        return _bin_ranges_serial(sample, starts, edges[:-1], edges[1:], out_s, width, height)
+    t0 = sample.t.min()
+    return _time_bins_any_order(sample, t0, sample.t.max() - t0, out_s, width, height)[0]
+
+
 @nb.njit(cache=True, nogil=True, parallel=True)
 def _batch_kernel(ev, offsets, out, count_mode, width, height):
-    n_samples = out.shape[0]
-    n_bins = out.shape[1]
-    binned = np.zeros(n_samples, np.int64)
-    no_lo = np.full(n_bins, _T_MIN, np.int64)
-    no_hi = np.full(n_bins, _T_MAX, np.int64)
-    for s in nb.prange(n_samples):
-        lo = offsets[s]
-        hi = offsets[s + 1]
-        n = hi - lo
-        if n == 0:
-            continue
-        sample = ev[lo:hi]
-        if count_mode:
-            starts = np.arange(n_bins + 1) * (n // n_bins)
-            starts[n_bins] = n
-            binned[s] = _bin_ranges_serial(sample, starts, no_lo, no_hi, out[s], width, height)
-        elif _is_sorted(sample.t):
-            edges = time_bin_edges(sample[0].t, sample[n - 1].t, n_bins)
-            starts = _searchsorted_left(sample.t, edges)
-            binned[s] = _bin_ranges_serial(sample, starts, edges[:-1], edges[1:], out[s], width, height)
-        else:
-            t0 = sample.t.min()
-            binned[s] = _time_bins_any_order(sample, t0, sample.t.max() - t0, out[s], width, height)[0]
+    """One recording per thread: ``ev[offsets[s]:offsets[s + 1]]`` into ``out[s]``."""
+    binned = np.zeros(out.shape[0], np.int64)
+    no_lo = np.full(out.shape[1], _T_MIN, np.int64)
+    no_hi = np.full(out.shape[1], _T_MAX, np.int64)
+    for s in nb.prange(out.shape[0]):
+        binned[s] = _bin_one_sample(ev[offsets[s]:offsets[s + 1]], out[s], count_mode, no_lo, no_hi, width, height)
+    return binned
+
+
+@nb.njit(cache=True, nogil=True)
+def _batch_kernel_serial(ev, offsets, out, count_mode, width, height):
+    """:func:`_batch_kernel` on one thread (for a forked child)."""
+    binned = np.zeros(out.shape[0], np.int64)
+    no_lo = np.full(out.shape[1], _T_MIN, np.int64)
+    no_hi = np.full(out.shape[1], _T_MAX, np.int64)
+    for s in range(out.shape[0]):
+        binned[s] = _bin_one_sample(ev[offsets[s]:offsets[s + 1]], out[s], count_mode, no_lo, no_hi, width, height)
     return binned
 
 
@@ -361,7 +398,8 @@ def batch_events_to_frames(
     np.cumsum([a.size for a in arrays], out=offsets[1:])
     flat = np.concatenate(arrays) if arrays else np.zeros(0, EVENT_DTYPE)
     out = np.zeros((len(arrays), n_bins, 2, height, width), np.float32)
-    binned = _batch_kernel(flat, offsets, out, mode == "count", width, height)
+    kernel = _batch_kernel if _parallel_allowed() else _batch_kernel_serial
+    binned = kernel(flat, offsets, out, mode == "count", width, height)
     return out, binned
 
 

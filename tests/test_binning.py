@@ -307,5 +307,27 @@ def test_streaming_bad_geometry():
         StreamingBinner((8, 8), window_us=10, n_bins=3)
     with pytest.raises(ValueError, match="hop_us"):
         StreamingBinner((8, 8), window_us=100, n_bins=4, hop_us=30)
-    with pytest.raises(ValueError, match="region 8x8 at \(4, 4\) is not inside the 8x8 sensor"):
+    with pytest.raises(ValueError, match=r"region 8x8 at \(4, 4\) is not inside the 8x8 sensor"):
         StreamingBinner((8, 8), window_us=100, n_bins=4, roi=(4, 4, 8, 8))
+
+
+def test_binning_in_a_forked_child_after_the_parent(tmp_path):
+    """A DataLoader worker (a forked child) bins after the main process did: GNU OpenMP
+    aborts such a child if it runs a parallel kernel, so the child bins on one thread and
+    gets the same frames."""
+    import os
+
+    from dvsstream.binning import batch_events_to_frames
+
+    rng = np.random.default_rng(7)
+    ev = random_events(rng, 400_000, sensor=(128, 128), t_max=1_000_000)
+    parent = events_to_frames(ev, (128, 128), 16, "count")
+    parent_batch, _ = batch_events_to_frames([ev[:1000], ev[1000:]], (128, 128), 4, "time")
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only when its frames equal the parent's
+        same = (np.array_equal(events_to_frames(ev, (128, 128), 16, "count"), parent)
+                and np.array_equal(batch_events_to_frames([ev[:1000], ev[1000:]], (128, 128), 4, "time")[0],
+                                   parent_batch))
+        os._exit(0 if same else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child status {status}"
