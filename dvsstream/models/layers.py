@@ -204,6 +204,18 @@ def _flat(x: Tensor) -> Tensor:
     return y
 
 
+def _front_in_groups(tokenizer: nn.Module, x: Tensor, T: int, B: int, n_front: int) -> Tensor:
+    """``tokenizer._front(x, T, n_front)`` on ``x [T*B, C, H, W]``; in eval mode over groups
+    of about ``tokenizer.chunk_samples`` frames (whole time steps), the LIF state carried
+    from group to group, so that the large full-resolution maps stay in cache. Same bits
+    as one call over all T."""
+    step = max(1, tokenizer.chunk_samples // max(B, 1)) if tokenizer.chunk_samples else T
+    if tokenizer.proj_bn.training or T <= step or n_front == 0:
+        return tokenizer._front(x, T, n_front)
+    return torch.cat([tokenizer._front(x[t0 * B:(t0 + step) * B], min(step, T - t0), n_front)
+                      for t0 in range(0, T, step)])
+
+
 class MaxPool3s2(nn.MaxPool2d):
     """``MaxPool2d(3, stride=2, padding=1)``. Without autograd and for even H, W it runs
     as two separable strided maxima (no index tensor is written): same values, faster.
@@ -332,11 +344,7 @@ class SPS(FusableMixin, nn.Module):
         T, B = x.shape[:2]
         x = _flat(x).contiguous(memory_format=torch.channels_last)
         n_front = min(self.chunk_stages, 4)
-        step = max(1, self.chunk_samples // max(B, 1)) if self.chunk_samples else T
-        if not self.proj_bn.training and T > step and n_front > 0:
-            x = torch.cat([self._front(x[t0 * B:(t0 + step) * B], min(step, T - t0), n_front) for t0 in range(0, T, step)])
-        else:
-            x = self._front(x, T, n_front)
+        x = _front_in_groups(self, x, T, B, n_front)
         for i in range(n_front, 4):
             x = self._stage(i, x, T)
         if self.rpe:
@@ -640,11 +648,7 @@ class SpikingTokenizer(FusableMixin, nn.Module):
         T, B = x.shape[:2]
         x = _flat(x).contiguous(memory_format=torch.channels_last)
         n_front = min(self.chunk_stages, 4)
-        step = max(1, self.chunk_samples // max(B, 1)) if self.chunk_samples else T
-        if not self.proj_bn.training and T > step and n_front > 0:
-            x = torch.cat([self._front(x[t0 * B:(t0 + step) * B], min(step, T - t0), n_front) for t0 in range(0, T, step)])
-        else:
-            x = self._front(x, T, n_front)
+        x = _front_in_groups(self, x, T, B, n_front)
         for i in range(n_front + 1, 5):
             x = self._stage(i, x, T)
         return _to_tokens(x, T)

@@ -147,17 +147,22 @@ class _SPS(nn.Module):
 class ReferenceSpikformer(nn.Module):
     """Release-structured Spikformer (DVS): ``[B, T, C, H, W]`` -> logits."""
 
+    #: the release variant this class builds, and its tokenizer, attention and MLP
+    variant = "spikformer"
+    parts = (_SPS, _SSA, _MLP)
+
     def __init__(self, cfg: SpikformerConfig, lif: Optional[LifFactory] = None) -> None:
         super().__init__()
-        if cfg.variant != "spikformer":
-            raise ValueError("the reference implements the 'spikformer' variant only")
+        if cfg.variant != self.variant:
+            raise ValueError(f"{type(self).__name__} implements the {self.variant!r} variant only")
         lif = lif or _default_lif
-        self.patch_embed = _SPS(cfg, lif)
+        tokenizer, attention, mlp = self.parts
+        self.patch_embed = tokenizer(cfg, lif)
         hidden = int(cfg.dim * cfg.mlp_ratio)
         self.block = nn.ModuleList(
             _Block(
-                _SSA(cfg.dim, cfg.heads, cfg.attn_scale, cfg.attn_threshold, lif, cfg.tau),
-                _MLP(cfg.dim, hidden, lif, cfg.tau),
+                attention(cfg.dim, cfg.heads, cfg.attn_scale, cfg.attn_threshold, lif, cfg.tau),
+                mlp(cfg.dim, hidden, lif, cfg.tau),
             )
             for _ in range(cfg.depth)
         )
@@ -245,18 +250,5 @@ class _SpikingTokenizer(nn.Module):
 class ReferenceSpikingformer(ReferenceSpikformer):
     """Release-structured Spikingformer (DVS): ``[B, T, C, H, W]`` -> logits."""
 
-    def __init__(self, cfg: SpikformerConfig, lif: Optional[LifFactory] = None) -> None:
-        nn.Module.__init__(self)
-        if cfg.variant != "spikingformer":
-            raise ValueError("ReferenceSpikingformer implements the 'spikingformer' variant only")
-        lif = lif or _default_lif
-        self.patch_embed = _SpikingTokenizer(cfg, lif)
-        hidden = int(cfg.dim * cfg.mlp_ratio)
-        self.block = nn.ModuleList(
-            _Block(
-                _SpikingSSA(cfg.dim, cfg.heads, cfg.attn_scale, cfg.attn_threshold, lif, cfg.tau),
-                _SpikingMLP(cfg.dim, hidden, lif, cfg.tau),
-            )
-            for _ in range(cfg.depth)
-        )
-        self.head = nn.Linear(cfg.dim, cfg.num_classes)
+    variant = "spikingformer"
+    parts = (_SpikingTokenizer, _SpikingSSA, _SpikingMLP)
