@@ -24,7 +24,7 @@ import time
 import torch
 
 from dvsstream.models import create_model
-from dvsstream.models.reference import ReferenceSpikformer
+from dvsstream.models.reference import reference_model
 from dvsstream.models.testing import randomize_batchnorm
 
 
@@ -174,7 +174,7 @@ def main(argv=None) -> int:
         try:
             make = sj_lif_factory()
 
-            peer = ReferenceSpikformer(cfg, lif=make).eval().to(dev)
+            peer = reference_model(cfg, lif=make).eval().to(dev)
             peer.load_state_dict(model.state_dict())
             with torch.inference_mode():
                 peer_logits = peer(x)

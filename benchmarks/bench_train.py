@@ -38,7 +38,7 @@ from bench_models import interleaved, sj_lif_factory  # noqa: E402  (the peer's 
 
 from dvsstream.models import create_model  # noqa: E402
 from dvsstream.models.neurons import LIF  # noqa: E402
-from dvsstream.models.reference import ReferenceSpikformer, ReferenceSpikingformer  # noqa: E402
+from dvsstream.models.reference import reference_model  # noqa: E402
 from dvsstream.models.testing import randomize_batchnorm  # noqa: E402
 
 
@@ -53,8 +53,7 @@ def pair(name: str, T: int, dtype=torch.float32) -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(0)
     ours = create_model(name, T=T)
     randomize_batchnorm(ours)  # neurons fire at realistic rates from the first step
-    ref_cls = ReferenceSpikingformer if ours.config.variant == "spikingformer" else ReferenceSpikformer
-    peer = ref_cls(ours.config, lif=sj_lif_factory())
+    peer = reference_model(ours.config, lif=sj_lif_factory())
     peer.load_state_dict(ours.state_dict())
     return ours.to(dtype), peer.to(dtype)
 

@@ -211,7 +211,7 @@ def test_model_gradients_fused_vs_reference_and_spikingjelly(name):
     """Every parameter's float64 gradient of a small model: fused LIF == the per-step
     reference path == the release structure on spikingjelly's LIFNode, within round-off."""
     from dvsstream.models import create_model
-    from dvsstream.models.reference import ReferenceSpikformer, ReferenceSpikingformer
+    from dvsstream.models.reference import reference_model
     from dvsstream.models.testing import randomize_batchnorm
 
     torch.manual_seed(0)
@@ -236,8 +236,7 @@ def test_model_gradients_fused_vs_reference_and_spikingjelly(name):
         return sjn.LIFNode(tau=tau, v_threshold=v_threshold, detach_reset=True,
                            surrogate_function=surrogate.Sigmoid(), step_mode="m")
 
-    cls = ReferenceSpikingformer if m.config.variant == "spikingformer" else ReferenceSpikformer
-    peer = cls(m.config, lif=make).double().train()
+    peer = reference_model(m.config, lif=make).double().train()
     peer.load_state_dict(m.state_dict())
     ref = _small_grads(peer, x, y)
     assert set(ref) == set(fused)

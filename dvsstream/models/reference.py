@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from dvsstream.models.spikformer import SpikformerConfig
 
-__all__ = ["SimpleLIF", "ReferenceSpikformer", "ReferenceSpikingformer"]
+__all__ = ["SimpleLIF", "ReferenceSpikformer", "ReferenceSpikingformer", "reference_model"]
 
 
 class SimpleLIF(nn.Module):
@@ -252,3 +252,11 @@ class ReferenceSpikingformer(ReferenceSpikformer):
 
     variant = "spikingformer"
     parts = (_SpikingTokenizer, _SpikingSSA, _SpikingMLP)
+
+
+def reference_model(cfg: SpikformerConfig, lif: Optional[LifFactory] = None) -> ReferenceSpikformer:
+    """The release-structured model of ``cfg.variant`` ('spikformer' or 'spikingformer')."""
+    for cls in (ReferenceSpikformer, ReferenceSpikingformer):
+        if cls.variant == cfg.variant:
+            return cls(cfg, lif)
+    raise ValueError(f"no release-structured reference for the {cfg.variant!r} variant")
