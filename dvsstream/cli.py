@@ -332,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a recording: start S seconds after its first event (default 0)")
     p.add_argument("--device", type=device_name, default=None, help="cpu, cuda (default: cuda when available)")
     p.add_argument("--json-out", default=None, help="write predictions and accounting to this JSON file")
+    p.add_argument("--force", action="store_true", help="--json-out may replace an existing file")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     add_geometry_arguments(p)
     add_sensor_size_argument(p)
@@ -379,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", default=None, metavar="CKPT",
                    help="also save the model as a dvsstream checkpoint (outputs in the dataset's order, class "
                         "names, frame spec) for dvsstream run / gui")
+    p.add_argument("--force", action="store_true", help="--export may replace an existing file")
     p.add_argument("--out", required=True, help="folder for report.json, confusion.png, samples.csv")
     add_geometry_arguments(p)
     p.set_defaults(func=cmd_eval)

@@ -359,7 +359,8 @@ def _check_run(args) -> None:
     check_source(args.source)
     _check_checkpoint(args)
     if args.json_out is not None:
-        check_output_file(args.json_out, "--json-out report", inputs=[args.source, args.checkpoint])
+        check_output_file(args.json_out, "--json-out report", inputs=[args.source, args.checkpoint],
+                          force=args.force)
 
 
 def _check_render(args) -> None:
@@ -394,7 +395,7 @@ def _check_dataset_verb(args) -> None:
     if getattr(args, "cache_dir", None) is not None:
         check_output_folder(args.cache_dir, "--cache-dir", inputs=inputs)
     if getattr(args, "export", None) is not None:
-        check_output_file(args.export, "--export checkpoint", inputs=inputs)
+        check_output_file(args.export, "--export checkpoint", inputs=inputs, force=getattr(args, "force", False))
     check_output_folder(args.out, "--out", inputs=inputs)
 
 

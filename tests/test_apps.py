@@ -26,7 +26,7 @@ GUI_COMMON = {"-h", "--help", "--checkpoint", "--screenshot", "--exit-after", "-
               "--start"}
 EVAL_COMMON = {"-h", "--help", "--root", "--checkpoint", "--model", "--split", "--device", "--batch-size", "--limit",
                "--workers", "--cache-dir", "--out", "--convention", "--label-order", "--export", "--roi", "--resize",
-               "--trust-checkpoint"}
+               "--trust-checkpoint", "--force"}
 #: app -> (the options its --help lists, the options it sets itself)
 OPTIONS = {
     "live_gui.py": (GUI_COMMON | {"--serial"}, {"--source", "--speed", "--deterministic"}),

@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 from dvsstream.cli import main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-#: previous outputs: replaced only with --force (or as run's --json-out report)
+#: previous outputs: replaced only with --force
 PREVIOUS = ("old.h5", "old.mp4")
 SHIPPED = REPO / "dvsstream" / "data" / "gesture_tiny.pt"
 FUZZ = settings(max_examples=int(os.environ.get("DVSSTREAM_FUZZ_EXAMPLES", "25")), deadline=None, derandomize=True,
@@ -130,7 +130,7 @@ def _check(play, argv: list[str], code: int, out: str, err: str) -> None:
     if code == 2:
         lines = [line for line in err.splitlines() if line.strip()]
         assert 1 <= len(lines) <= 3, f"{what}: {len(lines)} lines on stderr\n{err[-2000:]}"
-    replaceable = "--force" in argv or (argv[0] == "run" and "--json-out" in argv)
+    replaceable = "--force" in argv
     named = _outputs(argv, play["root"]) if replaceable and code == 0 else set()
     for path, digest in play["inputs"].items():
         if path.resolve() in named:
@@ -227,7 +227,8 @@ def run_argv(draw):
     return ["run", "--source", draw(SOURCES), "--duration", "3"] + _options(draw, {
         "--checkpoint": CHECKPOINTS, "--window-ms": NUMBERS, "--hop-ms": NUMBERS, "--bins": NUMBERS,
         "--mode": st.sampled_from(["step", "window", "bogus"]), "--speed": SPEEDS, "--device": DEVICES,
-        "--json-out": OUTPUTS, "--quiet": None, "--roi": REGIONS, "--resize": SIZES, "--trust-checkpoint": None})
+        "--json-out": OUTPUTS, "--force": None, "--quiet": None, "--roi": REGIONS, "--resize": SIZES,
+        "--trust-checkpoint": None})
 
 
 @st.composite
@@ -257,7 +258,7 @@ def dataset_argv(draw):
               "--cache-dir": st.sampled_from(["cache", "rec.h5", "no/such/cache"])}
     if verb == "eval":
         argv += ["--checkpoint", draw(CHECKPOINTS)]
-        argv += _options(draw, {**common, "--export": OUTPUTS, "--trust-checkpoint": None})
+        argv += _options(draw, {**common, "--export": OUTPUTS, "--force": None, "--trust-checkpoint": None})
     else:
         argv += _options(draw, {**common, "--epochs": NUMBERS, "--lr": NUMBERS, "--init": CHECKPOINTS,
                                 "--seed": NUMBERS})
@@ -296,7 +297,7 @@ def valid_argv(draw):
     return ["run", "--source", src, "--checkpoint", "ck.pt", "--duration", "3", "--quiet"] + _options(draw, {
         "--window-ms": VALID, "--hop-ms": VALID, "--bins": st.sampled_from(["1", "4", "8", "16"]),
         "--mode": st.sampled_from(["step", "window"]), "--json-out": st.sampled_from(["r.json", "old.h5"]),
-        "--roi": REGIONS, "--resize": SIZES})
+        "--force": None, "--roi": REGIONS, "--resize": SIZES})
 
 
 # ------------------------------------------------------------------ the tests

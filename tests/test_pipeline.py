@@ -253,6 +253,9 @@ def test_cli_run_writes_the_report(tmp_path):
     assert {"t_end_us", "top", "probs"} <= set(first) and len(first["probs"]) == 11
     assert report["accuracy"] >= 0.9
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # the spilled predictions are gone
+    before = out.read_bytes()  # a previous report is replaced only with --force
+    res = run_cli("run", "--json-out", str(out))
+    assert res.returncode == 2 and "--force" in res.stderr and out.read_bytes() == before
 
 
 def test_spilled_predictions_make_the_same_report(tmp_path):
