@@ -177,6 +177,12 @@ def _parallel_allowed() -> bool:
     return not _IN_FORKED_CHILD
 
 
+def range_kernel(parallel: bool):
+    """The kernel that bins event ranges: the parallel one when asked for and allowed
+    (never in a forked child), else the one-thread one. Every caller picks it here."""
+    return _bin_ranges_parallel if parallel and _parallel_allowed() else _bin_ranges_serial
+
+
 def _time_bins(ev, t_start, t_end, frames, width, height, parallel) -> tuple[int, int]:
     """Time-bin ``ev`` over ``[t_start, t_end]`` (None: first / last event);
     returns ``(binned, out_of_window)``.
@@ -188,7 +194,7 @@ def _time_bins(ev, t_start, t_end, frames, width, height, parallel) -> tuple[int
     t0 = int(t[0]) if t_start is None else int(t_start)
     t1 = int(t[-1]) if t_end is None else int(t_end)
     if t1 >= t0:
-        kernel = _bin_ranges_parallel if parallel else _bin_ranges_serial
+        kernel = range_kernel(parallel)
         edges = time_bin_edges(t0, t1, frames.shape[0])
         starts = _searchsorted_left(t, edges)
         n = kernel(ev, starts, edges[:-1], edges[1:], frames, width, height)
@@ -286,12 +292,11 @@ def events_to_frames(
         raise ValueError("t_start/t_end apply to mode='time' only")
     width, height = sensor_size_of(sensor_size)
     ev = _as_event_array(events)
-    parallel = parallel and _parallel_allowed()
     frames = np.zeros((n_bins, 2, height, width), np.float32)
     stats = BinStats(events=int(ev.size))
     if ev.size:
         if mode == "count":
-            kernel = _bin_ranges_parallel if parallel else _bin_ranges_serial
+            kernel = range_kernel(parallel)
             lo = np.full(n_bins, _T_MIN, np.int64)
             hi = np.full(n_bins, _T_MAX, np.int64)
             stats.binned = int(kernel(ev, _count_starts(ev.size, n_bins), lo, hi, frames, width, height))
@@ -364,17 +369,6 @@ def _batch_kernel(ev, offsets, out, count_mode, width, height):
     return binned
 
 
-@nb.njit(cache=True, nogil=True)
-def _batch_kernel_serial(ev, offsets, out, count_mode, width, height):
-    """:func:`_batch_kernel` on one thread (for a forked child)."""
-    binned = np.zeros(out.shape[0], np.int64)
-    no_lo = np.full(out.shape[1], _T_MIN, np.int64)
-    no_hi = np.full(out.shape[1], _T_MAX, np.int64)
-    for s in range(out.shape[0]):
-        binned[s] = _bin_one_sample(ev[offsets[s]:offsets[s + 1]], out[s], count_mode, no_lo, no_hi, width, height)
-    return binned
-
-
 def batch_events_to_frames(
     recordings: Sequence[np.ndarray],
     sensor_size,
@@ -398,8 +392,12 @@ def batch_events_to_frames(
     np.cumsum([a.size for a in arrays], out=offsets[1:])
     flat = np.concatenate(arrays) if arrays else np.zeros(0, EVENT_DTYPE)
     out = np.zeros((len(arrays), n_bins, 2, height, width), np.float32)
-    kernel = _batch_kernel if _parallel_allowed() else _batch_kernel_serial
-    binned = kernel(flat, offsets, out, mode == "count", width, height)
+    if _parallel_allowed():
+        return out, _batch_kernel(flat, offsets, out, mode == "count", width, height)
+    no_lo = np.full(n_bins, _T_MIN, np.int64)  # a forked child: one sample after another
+    no_hi = np.full(n_bins, _T_MAX, np.int64)
+    binned = np.array([_bin_one_sample(flat[offsets[s]:offsets[s + 1]], out[s], mode == "count", no_lo, no_hi,
+                                       width, height) for s in range(len(arrays))], np.int64)
     return out, binned
 
 

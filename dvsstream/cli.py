@@ -96,10 +96,10 @@ def _print_model_view(sensor_size, args: argparse.Namespace) -> None:
 def _record(source_uri: str, out: str, duration: float | None, desc: str, force: bool,
             roi=None, start_s: float | None = None, **options) -> int:
     from dvsstream.recording import record
-    from dvsstream.sources import open_source
+    from dvsstream.sources import open_source, start_source_at
 
     with open_source(source_uri, **options) as source:
-        _start_at(source, start_s, source_uri)
+        start_source_at(source, start_s, source_uri)
         with _progress(getattr(source, "n_events", None), desc=desc) as bar:
             try:
                 summary = record(source, out, duration_s=duration, overwrite=force, roi=roi,
@@ -148,21 +148,11 @@ def cmd_record(args: argparse.Namespace) -> int:
     return _record(args.source, args.out, args.duration, "recording", args.force, start_s=args.start, **options)
 
 
-def _start_at(source, start_s: float | None, what: str) -> None:
-    """``--start S``: a recording continues ``S`` seconds after its first event (past the
-    end, or a live source: one line, exit 2)."""
-    if not start_s:
-        return
-    if not hasattr(source, "start_at"):
-        raise DvsstreamError(f"--start applies to recordings only, not to {what}")
-    source.start_at(start_s)
-
-
 # ------------------------------------------------------------------ replay
 def cmd_replay(args: argparse.Namespace) -> int:
     from dvsstream.binning import StreamingBinner
     from dvsstream.events import EventRateMeter
-    from dvsstream.sources import open_file
+    from dvsstream.sources import open_file, start_source_at
 
     meter = EventRateMeter()
     windows = 0
@@ -170,7 +160,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     last_print = start
     with open_file(args.file, speed=args.speed, loop=False,  # paced: 10 ms packets
                    sensor_size=args.sensor_size) as source:
-        _start_at(source, args.start, args.file)
+        start_source_at(source, args.start, args.file)
         w, h = source.sensor_size
         check_memory(4.0 * 2 * args.bins * 2 * (w // args.downsample or 1) * (h // args.downsample or 1),
                      f"--bins {args.bins}", "use fewer --bins")  # a window of float32 frames, twice

@@ -87,7 +87,7 @@ def classify_stream(
     ``on_start(line)`` gets one line saying
     which source, model and binning run, before the first event."""
     from dvsstream.pipeline import Pipeline, live_binning, load_classifier_model
-    from dvsstream.sources import open_source
+    from dvsstream.sources import open_source, start_source_at
 
     options: dict[str, Any] = {}
     is_file = os.path.exists(source_uri)
@@ -97,12 +97,9 @@ def classify_stream(
         options["sensor_size"] = sensor_size
     if not is_file and speed:
         raise DvsstreamError(f"--speed applies to recordings only, not to {source_uri}")
-    if not is_file and start_s:
-        raise DvsstreamError(f"--start applies to recordings only, not to {source_uri}")
     source = open_source(source_uri, **options)
     try:
-        if start_s:
-            source.start_at(start_s)
+        start_source_at(source, start_s, source_uri)
         loaded = load_classifier_model(checkpoint, device=device)
         trained = loaded.binning  # options left out keep the checkpoint's; the mix must fit
         check_window(trained.window_us / 1000 if window_ms is None else window_ms,
@@ -324,9 +321,7 @@ def source_or_default(source: Optional[str], option: str = "--source URI") -> st
 
 def run_live(args) -> int:
     """CLI body of ``dvsstream run``."""
-    source = source_or_default(args.source)
-    if args.json_out:
-        check_output_file(args.json_out, "report")  # before the run, not after it
+    source = source_or_default(args.source)  # the options were checked by validate.check_arguments
     t0_box: list = []
 
     def show(pred, class_names) -> None:

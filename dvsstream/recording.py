@@ -593,16 +593,10 @@ def _attr_value(v):
 def _check_not_the_source(source, path) -> Path:
     """``Path(path)``, unless it is the file ``source`` reads (same path or inode):
     writing it would destroy the input."""
+    from dvsstream.validate import check_not_an_input
+
     target = Path(path)
-    src = getattr(source, "path", None)
-    if src is not None and target.exists():
-        try:
-            same = os.path.samefile(src, target)
-        except OSError:
-            same = False
-        if same:
-            raise DvsstreamError(f"{target}: the output is the recording being read; writing it would destroy "
-                                 "the input: choose another name")
+    check_not_an_input(target, [getattr(source, "path", None)], "recording")
     return target
 
 
@@ -765,7 +759,7 @@ def record(
 
 
 # ============================================================================ convert()
-def _data_extent(path, progress: Callable[[dict], None] | None = None) -> tuple[int, int] | None:
+def _data_extent(path) -> tuple[int, int] | None:
     """``(max x + 1, max y + 1)`` over every event of the file at ``path``, read with a
     sensor large enough for any uint16 coordinate; None when its reader takes its
     sensor size from the file (AEDAT 4, HDF5) and cannot be told another."""

@@ -166,7 +166,7 @@ def spikingjelly_frames(events: np.ndarray, split_by: str, n: int, width: int = 
     """``integrate_events_by_fixed_frames_number`` of spikingjelly on an event array
     (fields t, x, y, p): ``float32 [n, 2, height, width]`` event counts, channel 1 = ``p
     != 0``. Events outside ``width`` x ``height`` are not counted."""
-    from dvsstream.binning import _bin_ranges_parallel, _bin_ranges_serial, _as_event_array
+    from dvsstream.binning import _as_event_array, range_kernel
 
     ev = _as_event_array(events)
     frames = np.zeros((n, 2, height, width), np.float32)
@@ -177,7 +177,7 @@ def spikingjelly_frames(events: np.ndarray, split_by: str, n: int, width: int = 
         starts = np.append(j_l, j_r[-1]).astype(np.int64)
         lo = np.full(n, np.iinfo(np.int64).min, np.int64)
         hi = np.full(n, np.iinfo(np.int64).max, np.int64)
-        kernel = _bin_ranges_parallel if parallel else _bin_ranges_serial
+        kernel = range_kernel(parallel)
         kernel(ev, starts, lo, hi, frames, width, height)
         return frames
     x = ev["x"].astype(np.int64)

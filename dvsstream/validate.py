@@ -178,7 +178,7 @@ def check_not_an_input(output: PathLike, inputs: Iterable[Optional[PathLike]], w
 
 
 def check_output_file(path: PathLike, what: str = "output", inputs: Iterable[Optional[PathLike]] = (),
-                      force: Optional[bool] = None, suffixes: Optional[tuple] = None) -> Path:
+                      force: Optional[bool] = None) -> Path:
     """Before any work: ``path`` can become a file -- it is not a folder, its folder
     exists and is writable, it is not an input, and (``force`` False) it does not
     exist yet (``force`` None: existing files are the caller's business)."""
@@ -191,8 +191,6 @@ def check_output_file(path: PathLike, what: str = "output", inputs: Iterable[Opt
         raise DvsstreamError(f"{p}: cannot write into the folder {folder} (permission denied); choose another {what}")
     if force is False and p.exists():
         raise DvsstreamError(f"{p}: already exists; choose another name or pass --force to replace it")
-    if suffixes and p.suffix.lower() not in suffixes:
-        raise DvsstreamError(f"{p}: the {what} must end in {' or '.join(suffixes)}")
     return p
 
 

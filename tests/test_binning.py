@@ -312,22 +312,26 @@ def test_streaming_bad_geometry():
 
 
 def test_binning_in_a_forked_child_after_the_parent(tmp_path):
-    """A DataLoader worker (a forked child) bins after the main process did: GNU OpenMP
-    aborts such a child if it runs a parallel kernel, so the child bins on one thread and
-    gets the same frames."""
+    """A forked child (a DataLoader worker) bins after the main process did: GNU OpenMP
+    aborts such a child if it runs a parallel kernel, so every path that picks a kernel
+    (events_to_frames, the batch kernel, the datasets' spikingjelly_frames) bins on one
+    thread there and gets the same frames."""
     import os
 
     from dvsstream.binning import batch_events_to_frames
+    from dvsstream.release_data import spikingjelly_frames
 
     rng = np.random.default_rng(7)
     ev = random_events(rng, 400_000, sensor=(128, 128), t_max=1_000_000)
     parent = events_to_frames(ev, (128, 128), 16, "count")
     parent_batch, _ = batch_events_to_frames([ev[:1000], ev[1000:]], (128, 128), 4, "time")
+    parent_sj = spikingjelly_frames(ev, "number", 16, 128, 128)  # the datasets' path
     pid = os.fork()
     if pid == 0:  # the child: exit 0 only when its frames equal the parent's
         same = (np.array_equal(events_to_frames(ev, (128, 128), 16, "count"), parent)
                 and np.array_equal(batch_events_to_frames([ev[:1000], ev[1000:]], (128, 128), 4, "time")[0],
-                                   parent_batch))
+                                   parent_batch)
+                and np.array_equal(spikingjelly_frames(ev, "number", 16, 128, 128), parent_sj))
         os._exit(0 if same else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child status {status}"

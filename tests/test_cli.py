@@ -176,7 +176,7 @@ def test_convert_onto_its_input_is_refused_and_the_file_intact(aedat2_file, tmp_
     from dvsstream.recording import record
     from dvsstream.sources import open_file
 
-    with open_file(path) as src, pytest.raises(DvsstreamError, match="being read"):
+    with open_file(path) as src, pytest.raises(DvsstreamError, match="also an input"):
         record(src, link, overwrite=True)
     assert path.read_bytes() == data
 

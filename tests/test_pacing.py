@@ -156,7 +156,8 @@ def test_start_counts_seconds_from_the_first_event(fmt, tmp_path):
     ev = make_events()
     ev["t"] += 5_000_000  # a camera clock that does not start at 0
     path = write(fmt, tmp_path / f"rec.{fmt}", ev)
-    with open_source(path, start_s=0.25) as src:
+    with open_source(path) as src:
+        src.start_at(0.25)
         got = np.concatenate(list(src))
     t_start = int(ev["t"][0]) + 250_000
     assert got.size == int(np.count_nonzero(ev["t"] >= t_start))

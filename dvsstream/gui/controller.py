@@ -211,7 +211,7 @@ class Controller:
         self.build(self.source_uri)
 
     def _open(self, uri: str):
-        from dvsstream.sources import open_source
+        from dvsstream.sources import open_source, start_source_at
 
         try:
             options = source_options(uri, self.settings.speed, self.settings.loop)
@@ -226,14 +226,11 @@ class Controller:
         except (OSError, ValueError, TypeError) as exc:
             raise SourceError(f"{uri}: cannot be opened ({exc})") from None
         start_s, self.start_s = self.start_s, None
-        if start_s:
-            try:
-                if not hasattr(source, "start_at"):
-                    raise SourceError(f"--start applies to recordings only, not to {uri}")
-                source.start_at(start_s)
-            except BaseException:
-                source.close()
-                raise
+        try:
+            start_source_at(source, start_s, uri)
+        except BaseException:
+            source.close()
+            raise
         return source
 
     def stop(self) -> None:

@@ -318,15 +318,6 @@ def checkpoint_meta(path: Union[str, os.PathLike]) -> dict[str, Any]:
     return dict(obj.get("meta") or {}) if isinstance(obj, Mapping) else {}
 
 
-def describe_fit(path: Union[str, os.PathLike]) -> str:
-    """``"a checkpoint for 11 classes of spikformer_dvs_tiny"`` (our format) or
-    ``"a release state dict"``: what a file holds, in words for error messages."""
-    obj, _ = _read(path)
-    if obj.get("format") == FORMAT:
-        return f"a checkpoint for {obj.get('num_classes')} classes of {obj.get('model_name')}"
-    return "a release state dict"
-
-
 #: checkpoints shipped inside the package (``dvsstream/data/<name>.pt``, each with a
 #: model card ``<name>.md`` beside it)
 SHIPPED_MODELS = ("gesture_tiny",)

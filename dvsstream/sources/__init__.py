@@ -32,6 +32,7 @@ from dvsstream.sources.base import (  # noqa: F401
     Pacer,
     SourceStats,
     skip_before,
+    start_source_at,
 )
 
 #: leading bytes of each file format we read -> format name

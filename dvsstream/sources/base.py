@@ -188,9 +188,8 @@ class FileSource(EventSource):
         µs of stream time; default: :data:`PACED_PACKET_US` (10 ms) when paced, as
         stored otherwise. A paced replay thus behaves like a camera: a packet comes
         out when the stream clock (wall time x ``speed``) passes its last event.
-    start_us: begin at the first event with ``t >= start_us`` (absolute µs).
-    start_s: begin this many seconds after the recording's first event (see
-        :meth:`start_at`, which also refuses a start past the end).
+    start_us: begin at the first event with ``t >= start_us`` (absolute µs); to begin
+        some seconds after the first event, see :meth:`start_at`.
 
     Subclasses implement :meth:`_read` and may set :attr:`labels`,
     :attr:`start_time_us`, :attr:`end_time_us` and :attr:`n_events` when the
@@ -209,14 +208,12 @@ class FileSource(EventSource):
         loop: bool = False,
         packet_us: int | None = None,
         start_us: int | None = None,
-        start_s: float | None = None,
     ) -> None:
         super().__init__(sensor_size, camera)
         self.path = str(path)
         self.loop = loop
         self._packet_us = packet_us
         self.pacer = Pacer(speed)
-        self._start_s = start_s
         self.labels: np.ndarray | None = None
         self.start_time_us: int | None = None
         self.end_time_us: int | None = None
@@ -257,7 +254,6 @@ class FileSource(EventSource):
         with closing(self._read(start_us)) as packets:
             for packet in packets:
                 if packet.size:
-                    self._reset_order()
                     return int(packet["t"][0])
         return None
 
@@ -271,13 +267,15 @@ class FileSource(EventSource):
         if t0 is None:
             raise SourceError(f"{self.path}: the recording holds no events")
         target = t0 + round(seconds * 1e6)
-        if seconds > 0 and (self.end_time_us is not None and target > self.end_time_us
-                            or self._peek(target) is None):
+        if self.end_time_us is not None:
+            past_end = target > self.end_time_us
+        else:  # no end in the header: is there an event at or after the target?
+            past_end = seconds > 0 and self._peek(target) is None
+        if past_end:
             end = "" if self.end_time_us is None else f" (it lasts {(self.end_time_us - t0) / 1e6:.3f} s)"
             raise SourceError(f"{self.path}: a start {seconds:g} s after the first event is past the end of the "
                               f"recording{end}; choose an earlier start")
         self._seek_to = target
-        self._start_s = None
         return target
 
     def seek(self, t_us: int) -> None:
@@ -299,8 +297,6 @@ class FileSource(EventSource):
         :func:`skip_before` drop the early events."""
 
     def _packets(self) -> Iterator[np.ndarray]:
-        if self._start_s is not None:
-            self.start_at(self._start_s)
         while not self._closed:
             self._seek_pending = False
             self.pacer.restart()
@@ -346,3 +342,15 @@ def skip_before(packets: Iterator[np.ndarray], start_us: int | None) -> Iterator
         if packet.size and packet["t"][0] < start_us:
             packet = packet[np.searchsorted(packet["t"], start_us, side="left"):]
         yield packet
+
+
+def start_source_at(source: EventSource, start_s: float | None, what: str) -> None:
+    """``--start S``: a recording continues ``S`` seconds after its first event
+    (:meth:`FileSource.start_at`); a start past the end, or any start on a live source
+    (``what`` names it), is a one-line :class:`~dvsstream.errors.SourceError`.
+    ``None`` or 0: from the beginning."""
+    if not start_s:
+        return
+    if not isinstance(source, FileSource):
+        raise SourceError(f"--start applies to recordings only, not to {what}")
+    source.start_at(start_s)
