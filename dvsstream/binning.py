@@ -788,16 +788,20 @@ def geometry_for(model_size: tuple[int, int], sensor_size, roi: Sequence[int] | 
     the input (128x128 -> 64x64: pooled by 2), else the largest centred region with the
     input's aspect ratio, resized to the input (320x240 -> the centred 240x240 ->
     64x64). ``roi`` / ``resize`` override it. Raises ``ValueError`` (one line) for a
-    region outside the sensor, or a size the model does not take."""
+    region outside the sensor or smaller than the input, or a size the model does not
+    take (the streaming binner's rules: ``info``, ``run`` and the window agree)."""
     w, h = (int(v) for v in sensor_size)
     mw, mh = (int(v) for v in model_size)
     size = tuple(int(v) for v in resize) if resize is not None else (mw, mh)
     if tuple(size) != (mw, mh):
         raise ValueError(f"resize {size[0]}x{size[1]} does not match the model's {mw}x{mh} input")
     if roi is not None:
-        return Geometry(check_region(roi, (w, h)), size)
-    if w % mw == 0 and h % mh == 0 and w // mw == h // mh:
+        region = check_region(roi, (w, h))
+    elif w % mw == 0 and h % mh == 0 and w // mw == h // mh:
         return Geometry(None, size)
-    scale = min(w / mw, h / mh)
-    rw, rh = int(mw * scale), int(mh * scale)
-    return Geometry(((w - rw) // 2, (h - rh) // 2, rw, rh), size)
+    else:
+        scale = min(w / mw, h / mh)
+        rw, rh = int(mw * scale), int(mh * scale)
+        region = ((w - rw) // 2, (h - rh) // 2, rw, rh)
+    _output_size(region[2], region[3], 1, size)  # the region must hold the input (the binner's rule)
+    return Geometry(region, size)

@@ -83,6 +83,12 @@ def test_geometry_overrides_and_bad_values():
         geometry_for((64, 64), (320, 240), roi=(300, 0, 64, 64))
     with pytest.raises(ValueError, match="does not match the model's 64x64"):
         geometry_for((64, 64), (320, 240), resize=(32, 32))
+    # a region smaller than the input is refused here, as the binner refuses it (info
+    # used to describe a 0.5:1 "resize" that run then refused)
+    with pytest.raises(ValueError, match="larger than the 40x40 region"):
+        geometry_for((64, 64), (320, 240), roi=(0, 0, 40, 40))
+    with pytest.raises(ValueError, match="larger than the 32x32 region"):
+        geometry_for((64, 64), (32, 32))
     assert parse_roi("40, 0,240,240") == (40, 0, 240, 240) and parse_size("64X48") == (64, 48)
     for bad in ("1,2,3", "a,b,c,d", "0,0,-1,4"):
         with pytest.raises(ValueError):
