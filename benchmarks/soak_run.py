@@ -114,7 +114,7 @@ def start_writer(source: Path, tmp: Path) -> tuple[subprocess.Popen, int, tuple[
     return proc, port, size
 
 
-def watch(run: subprocess.Popen, minutes: float, sample_s: float) -> list[tuple[float, float]]:
+def watch(run: subprocess.Popen, sample_s: float) -> list[tuple[float, float]]:
     """RSS samples ``(minute, MB)`` of ``run`` every ``sample_s`` until it ends; a line a minute."""
     samples: list[tuple[float, float]] = []
     t0 = time.perf_counter()
@@ -148,13 +148,18 @@ def main(argv=None) -> int:
         tmp = Path(tmp_name)
         writer, port, _ = start_writer(source, tmp)
         report = tmp / "report.json"
+        # stderr to a file, not a pipe: a pipe nobody reads for 30 minutes fills up and
+        # blocks the run (warnings, a shedding notice per episode)
+        err_path = tmp / "run.stderr"
         try:
-            run = subprocess.Popen([sys.executable, "-m", "dvsstream.cli", "run", "--source", f"tcp://127.0.0.1:{port}",
-                                    "--quiet", "--device", "cpu", "--json-out", str(report),
-                                    "--duration", str(args.minutes * 60)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            samples = watch(run, args.minutes, args.sample_s)
-            _, err = run.communicate()
+            with open(err_path, "w") as err_file:
+                run = subprocess.Popen([sys.executable, "-m", "dvsstream.cli", "run", "--source",
+                                        f"tcp://127.0.0.1:{port}", "--quiet", "--device", "cpu", "--json-out",
+                                        str(report), "--duration", str(args.minutes * 60)],
+                                       stdout=subprocess.DEVNULL, stderr=err_file, text=True)
+                samples = watch(run, args.sample_s)
+                run.wait()
+            err = err_path.read_text()
         finally:
             writer.kill()
             writer.wait()
