@@ -1123,7 +1123,7 @@ def _compact(x: torch.Tensor) -> torch.Tensor:
     """``x`` as uint8 / uint16 when that holds its values exactly, else ``x`` itself."""
     if x.is_floating_point() and x.numel():
         small = torch.from_numpy(_smallest_exact(x.detach().cpu().numpy()))
-        if small.dtype in (torch.uint8, torch.int16, torch.uint16):
+        if small.dtype in (torch.uint8, torch.uint16):
             return small
     return x
 
