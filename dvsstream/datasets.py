@@ -858,6 +858,26 @@ class FrameDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self._items)
 
+    def clip_seconds(self, k: int = 8) -> Optional[float]:
+        """Median length (s) of the first ``k`` samples whose span is known without
+        reading their events: a raw Gesture segment's ``[start, end)``, or a file whose
+        reader states its first and last event; None when none is."""
+        from dvsstream.sources import open_file
+
+        spans = []
+        for item in self._items[:k]:
+            if item.start is not None and item.end is not None:
+                spans.append((item.end - item.start) / 1e6)
+                continue
+            try:
+                with open_file(item.path) as src:
+                    t0, t1 = src.start_time_us, src.end_time_us
+            except Exception:  # a sample the reader cannot open is the loader's to report
+                continue
+            if t0 is not None and t1 is not None and t1 > t0:
+                spans.append((t1 - t0) / 1e6)
+        return float(np.median(spans)) if spans else None
+
     @property
     def targets(self) -> list[int]:
         return [s.label for s in self._items]

@@ -439,23 +439,6 @@ def run_eval(args: argparse.Namespace) -> int:
         dist.close()
 
 
-def clip_seconds(dataset, k: int = 8) -> Optional[float]:
-    """Median length (s, first to last event) of the first ``k`` samples of ``dataset``
-    that are files a reader knows the span of; None when none is."""
-    from dvsstream.sources import open_file
-
-    spans = []
-    for path, _ in dataset.samples[:k]:
-        try:
-            with open_file(path) as src:
-                t0, t1 = getattr(src, "start_time_us", None), getattr(src, "end_time_us", None)
-        except Exception:  # a sample the reader cannot open is the loader's to report
-            continue
-        if t0 is not None and t1 is not None and t1 > t0:
-            spans.append((t1 - t0) / 1e6)
-    return float(np.median(spans)) if spans else None
-
-
 def clip_mismatch(clip_s: Optional[float], spec, meta: Mapping) -> Optional[str]:
     """One line when time-binned clips of ``clip_s`` seconds differ (by more than 15 %)
     from the window the checkpoint was trained on (``meta["live_binning"]``)."""
@@ -472,7 +455,7 @@ def clip_mismatch(clip_s: Optional[float], spec, meta: Mapping) -> Optional[str]
 
 
 def _warn_clip_mismatch(dataset, spec, meta: Mapping) -> None:
-    line = clip_mismatch(clip_seconds(dataset), spec, meta)
+    line = clip_mismatch(dataset.clip_seconds(), spec, meta)
     if line:
         print(f"warning: {line}", file=sys.stderr)
 

@@ -244,6 +244,9 @@ def test_gesture_raw_layout_segments_and_split(tmp_path, monkeypatch):
     # the whole file's segments were cached on the first read: a new pass reads nothing
     again = load_dataset("dvsgesture", tmp_path, "test", SPEC, cache_dir=tmp_path / "c")
     assert [again[i][1] for i in range(11)] == list(range(11)) and again.event_reads == 0
+    # the clip length eval compares with a checkpoint's window: the segments' 0.4 s (the
+    # labels' [start, end)), not the whole recording's 5.4 s (nor nothing, for "path#segment")
+    assert again.clip_seconds() == pytest.approx(0.4)
 
 
 def test_gesture_raw_without_trials_uses_user_split_and_missing_csv(tmp_path):
