@@ -88,13 +88,15 @@ def _print_model_view(sensor_size, args: argparse.Namespace) -> None:
         geometry = geometry_for(size, sensor_size, args.roi, args.resize)
         text = geometry.describe(sensor_size)
     except ValueError as exc:
-        raise DvsstreamError(f"{args.file}: {exc}") from None
+        if args.roi is not None or args.resize is not None:  # what the user asked for cannot be
+            raise DvsstreamError(f"{args.file}: {exc}") from None
+        text = f"nothing: {exc}"  # the file is still described
     print(f"model sees:  {text} (a {size[0]}x{size[1]} model; --roi / --resize to change)")
 
 
 # ------------------------------------------------------------------ record / convert
 def _record(source_uri: str, out: str, duration: float | None, desc: str, force: bool,
-            roi=None, start_s: float | None = None, **options) -> int:
+            start_s: float | None = None, **options) -> int:
     from dvsstream.recording import record
     from dvsstream.sources import open_source, start_source_at
 
@@ -102,14 +104,12 @@ def _record(source_uri: str, out: str, duration: float | None, desc: str, force:
         start_source_at(source, start_s, source_uri)
         with _progress(getattr(source, "n_events", None), desc=desc) as bar:
             try:
-                summary = record(source, out, duration_s=duration, overwrite=force, roi=roi,
-                                 progress=lambda s: bar.update(s["events"] + s["outside_roi"] - bar.n))
+                summary = record(source, out, duration_s=duration, overwrite=force,
+                                 progress=lambda s: bar.update(s["events"] - bar.n))
             except ValueError as exc:
                 raise DvsstreamError(f"{source_uri}: {exc}") from None
         stats = source.stats
-    cropped = (f" (the {roi[2]}x{roi[3]} region at ({roi[0]}, {roi[1]}); {summary['outside_roi']:,} events "
-               "outside it not written)" if roi is not None else "")
-    print(f"wrote {summary['events']:,} events ({summary['duration_s']:.3f} s of stream){cropped} to {out}")
+    print(f"wrote {summary['events']:,} events ({summary['duration_s']:.3f} s of stream) to {out}")
     if summary.get("interrupted"):
         print("stopped by Ctrl-C; the file holds everything received until then")
     _print_warnings(stats)

@@ -210,15 +210,3 @@ def decode_evt3(words, pos, out, n, st):
 
 #: encoding -> decoder
 DECODERS = {"evt3": decode_evt3, "evt2": decode_evt2, "dat": decode_dat}
-
-
-def warm_up() -> None:
-    """Compile (or load from the cache) before timing-sensitive use."""
-    from dvsstream.events import EVENT_DTYPE
-
-    from dvsstream.sources.prophesee import WORD_DTYPES
-
-    for encoding, decode in DECODERS.items():
-        out = np.empty(MAX_PER_WORD + 1, EVENT_DTYPE)
-        n, _ = decode(np.zeros(1, WORD_DTYPES[encoding]), 0, out, 0, new_state())
-        compact(out, 0, n, 1, 1, 0, 0)
