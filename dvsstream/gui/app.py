@@ -97,7 +97,6 @@ def run_gui(
         print("dvsstream gui: settings reset to the defaults" + (f" (the old ones are in {kept})" if kept else ""),
               file=sys.stderr)
     settings = state.load_settings(path)
-    preload(checkpoint if checkpoint is not None else settings.checkpoint, device)
 
     from PySide6 import QtCore, QtWidgets
 
@@ -109,6 +108,8 @@ def run_gui(
     if no_display:
         print(f"dvsstream gui: {no_display}", file=sys.stderr)
         return 2
+    # the model loads (torch imports) in the background while the window is built
+    preload(checkpoint if checkpoint is not None else settings.checkpoint, device)
     if owns_app:
         app = QtWidgets.QApplication(sys.argv[:1])
         app.setApplicationName("dvsstream")
