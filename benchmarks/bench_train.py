@@ -40,6 +40,7 @@ from dvsstream.models import create_model  # noqa: E402
 from dvsstream.models.neurons import LIF  # noqa: E402
 from dvsstream.models.reference import reference_model  # noqa: E402
 from dvsstream.models.testing import randomize_batchnorm  # noqa: E402
+from dvsstream.train import measure_step_memory  # noqa: E402
 
 
 def frames(B: int, T: int, seed: int = 0, rate: float = 0.3) -> torch.Tensor:
@@ -128,32 +129,12 @@ def check_gradients(args) -> None:
     print(f"  fused LIF vs per-step reference: {agreement(g_ours, g_slow)}")
 
 
-def saved_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
-    """Bytes of the distinct tensors autograd saves for one step's backward (parameters
-    excluded), counted as the forward saves them."""
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen: dict[int, int] = {}
-
-    def pack(t: torch.Tensor):
-        st = t.untyped_storage()
-        if st.data_ptr() not in params:
-            seen[st.data_ptr()] = st.nbytes()
-        return t
-
-    model.train()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = F.cross_entropy(model(x), y)
-    loss.backward()
-    model.zero_grad(set_to_none=True)
-    return sum(seen.values())
-
-
 def memory(args) -> None:
     B = 4 if args.quick else args.mem_batch
     ours, peer = pair("spikformer_dvs", args.T)
     x = frames(B, args.T, seed=2)
     y = torch.arange(B) % ours.config.num_classes
-    a, b = saved_bytes(ours, x, y), saved_bytes(peer, x, y)
+    a, b = (measure_step_memory(m, x, y).saved_bytes for m in (ours, peer))
     print(f"activation memory of one training step, B={B} T={args.T} float32 (saved for backward):")
     print(f"  dvsstream {a / 2**30:.2f} GiB, spikingjelly {b / 2**30:.2f} GiB ({a / b:.2f}x)")
 

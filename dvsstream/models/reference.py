@@ -156,6 +156,7 @@ class ReferenceSpikformer(nn.Module):
         if cfg.variant != self.variant:
             raise ValueError(f"{type(self).__name__} implements the {self.variant!r} variant only")
         lif = lif or _default_lif
+        self.config = cfg
         tokenizer, attention, mlp = self.parts
         self.patch_embed = tokenizer(cfg, lif)
         hidden = int(cfg.dim * cfg.mlp_ratio)
