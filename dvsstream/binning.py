@@ -432,8 +432,7 @@ def _stream_kernel(ev, start, ring, bin_counts, state, geom, col_of, row_of):
     [2] bin length, [3] absolute index of the window's last bin,
     [4] binned, [5] out of bounds, [6] outside the ROI, [7] late (too old),
     [8] window's first bin index, [9] time origin.
-    ``geom`` (int64): sensor w, h, roi x0, y0, roi w, h, output w, h, merge
-    polarity (0/1). ``col_of[x]`` / ``row_of[y]``: the output column / row of
+    ``geom`` (int64): sensor w, h, roi x0, y0, roi w, h, merge polarity (0/1). ``col_of[x]`` / ``row_of[y]``: the output column / row of
     region pixel ``(x, y)``, ``x * out_w // roi_w`` and ``y * out_h // roi_h``
     (integer sum-pooling when the region is a multiple of the output, the
     nearest-bin resize otherwise): tables, so the per-event cost is two loads,
@@ -452,7 +451,7 @@ def _stream_kernel(ev, start, ring, bin_counts, state, geom, col_of, row_of):
     ry0 = geom[3]
     rw = geom[4]
     rh = geom[5]
-    merge = geom[8]
+    merge = geom[6]
     for i in range(start, ev.shape[0]):
         t = ev[i].t
         if t >= cur_start + bin_us:
@@ -617,7 +616,7 @@ class StreamingBinner:
         self.emit = emit
         channels = 1 if merge_polarity else 2
         self.frame_shape = (self.n_bins, channels, out_h, out_w)
-        self._geom = np.array([w, h, x0, y0, rw, rh, out_w, out_h, int(merge_polarity)], np.int64)
+        self._geom = np.array([w, h, x0, y0, rw, rh, int(merge_polarity)], np.int64)
         self._col_of = (np.arange(rw, dtype=np.int64) * out_w) // rw
         self._row_of = (np.arange(rh, dtype=np.int64) * out_h) // rh
         self._ring = np.zeros(self.frame_shape, np.float32)
@@ -776,7 +775,8 @@ class Geometry:
         x0, y0, rw, rh = self.roi if self.roi is not None else (0, 0, w, h)
         (ow, oh) = self.size
         pooled = rw % ow == 0 and rh % oh == 0 and rw // ow == rh // oh
-        ratio = f"pooled by {rw // ow}" if pooled else f"resized {rw / ow:.3g}:1 (nearest bin)"
+        scale = f"{rw / ow:.3g}:1" if rw * oh == rh * ow else f"{rw / ow:.3g}:1 x {rh / oh:.3g}:1"
+        ratio = f"pooled by {rw // ow}" if pooled else f"resized {scale} (nearest bin)"
         region = "the whole sensor" if (x0, y0, rw, rh) == (0, 0, w, h) else f"region {rw}x{rh} at ({x0}, {y0})"
         return f"{w}x{h} sensor, {region}, {ratio} to {self.size[0]}x{self.size[1]}"
 

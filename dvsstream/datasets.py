@@ -297,18 +297,10 @@ class FrameSpec:
         2), else the largest centred region of the input's shape resized to it; ``roi`` /
         ``resize`` (``--roi`` / ``--resize``) override it. A bad region or size raises
         :class:`DvsstreamError` (one line)."""
-        from dvsstream.binning import geometry_for
-
         h, w = (int(s) for s in config.img_size)
-        sw, sh = (int(s) for s in sensor_size)
-        try:
-            geo = geometry_for((w, h), (sw, sh), roi, resize)
-        except ValueError as exc:
-            raise DvsstreamError(str(exc)) from None
-        base = dict(n_bins=int(config.T), mode=mode, sensor_size=(sw, sh), convention=convention)
-        if geo.roi is None:
-            return cls(**base, downsample=sw // w)
-        return cls(**base, roi=geo.roi, size=geo.size)
+        base = cls(n_bins=int(config.T), mode=mode, sensor_size=tuple(int(s) for s in sensor_size),
+                   convention=convention)
+        return base._fed_to((w, h), roi, resize)
 
     def with_geometry(self, model_size: Sequence[int], roi: Optional[Sequence[int]] = None,
                       resize: Optional[Sequence[int]] = None) -> "FrameSpec":
@@ -316,6 +308,13 @@ class FrameSpec:
         = (width, height)`` (both None: unchanged)."""
         if roi is None and resize is None:
             return self
+        return self._fed_to(model_size, roi, resize)
+
+    def _fed_to(self, model_size: Sequence[int], roi: Optional[Sequence[int]],
+                resize: Optional[Sequence[int]]) -> "FrameSpec":
+        """This spec with the geometry (:func:`dvsstream.binning.geometry_for`) that feeds
+        a model of input ``model_size = (width, height)``: a whole-factor pooling of the
+        sensor, or a region resized to the input. One line (DvsstreamError) when none can."""
         from dvsstream.binning import geometry_for
 
         try:
