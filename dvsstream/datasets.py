@@ -1095,11 +1095,8 @@ class FramesInMemory(torch.utils.data.Dataset):
         """Bytes the frames would take at one byte per count (the smallest case): the
         first readable sample's size times ``len(dataset)``; 0 when none of the first 16
         is readable."""
-        for i in range(min(len(dataset), 16)):
-            x, y = dataset[i]
-            if int(y) >= 0:
-                return int(torch.as_tensor(x).numel()) * len(dataset)
-        return 0
+        x = first_readable(dataset)
+        return 0 if x is None else int(x.numel()) * len(dataset)
 
     @classmethod
     def load(cls, dataset, budget_bytes: Optional[int] = None, workers: int = 0) -> Optional["FramesInMemory"]:
@@ -1131,6 +1128,16 @@ class FramesInMemory(torch.utils.data.Dataset):
         if f is None:
             return torch.empty(0), -1
         return f.to(self.dtype), self._labels[i]
+
+
+def first_readable(dataset, k: int = 16) -> Optional[torch.Tensor]:
+    """The frames of the first readable sample (label >= 0) among the first ``k`` of
+    ``dataset``; None when none is."""
+    for i in range(min(len(dataset), k)):
+        x, y = dataset[i]
+        if int(y) >= 0:
+            return torch.as_tensor(x)
+    return None
 
 
 def _as_is(item):

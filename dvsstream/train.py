@@ -443,14 +443,11 @@ def _fmt_acc(a: float) -> str:
 
 def _check_frames(model: nn.Module, dataset: Dataset) -> None:
     """The first readable sample's ``[T, C, H, W]`` must fit the model's C, H, W."""
-    x0 = None
-    for i in range(min(len(dataset), 16)):  # type: ignore[arg-type]
-        x, y = dataset[i]
-        if int(y) >= 0:
-            x0 = x
-            break
+    from dvsstream.datasets import first_readable
+
+    x0 = first_readable(dataset)
     want = (model.config.in_channels, *model.config.img_size)
-    if x0 is not None and tuple(torch.as_tensor(x0).shape[-3:]) != want:
+    if x0 is not None and tuple(x0.shape[-3:]) != want:
         raise DvsstreamError(
             f"training frames have shape {tuple(x0.shape)} [T, C, H, W] but the model "
             f"{model.config.name or model.config.variant} takes C, H, W = {want}"
