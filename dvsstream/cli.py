@@ -475,6 +475,19 @@ def add_sensor_size_argument(parser: argparse.ArgumentParser) -> None:
                              "the DVS128)")
 
 
+def trust_named_checkpoints(args: argparse.Namespace) -> None:
+    """``--trust-checkpoint``: the checkpoints the command names (``--checkpoint``,
+    ``--init``, ``--resume``'s ``OUT/last.pt``) may be unpickled fully."""
+    if not getattr(args, "trust_checkpoint", False):
+        return
+    from dvsstream.models.checkpoints import trust_file
+
+    last = os.path.join(args.out, "last.pt") if getattr(args, "resume", False) else None
+    for path in (getattr(args, "checkpoint", None), getattr(args, "init", None), last):
+        if path is not None:
+            trust_file(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -485,13 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dvsstream.validate import check_arguments
 
         check_arguments(args)  # before any work: one line and exit 2 on bad input
-        if getattr(args, "trust_checkpoint", False):
-            from dvsstream.models.checkpoints import trust_file
-
-            last = os.path.join(args.out, "last.pt") if getattr(args, "resume", False) else None
-            for path in (getattr(args, "checkpoint", None), getattr(args, "init", None), last):
-                if path is not None:
-                    trust_file(path)
+        trust_named_checkpoints(args)
         return args.func(args)
     except DvsstreamError as exc:
         print(f"dvsstream: error: {exc}", file=sys.stderr)

@@ -281,7 +281,7 @@ def run_gui_from_args(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m dvsstream.gui.app``: the options of ``dvsstream gui``, checked the same way."""
-    from dvsstream.cli import OneLineParser
+    from dvsstream.cli import OneLineParser, trust_named_checkpoints
     from dvsstream.errors import DvsstreamError
     from dvsstream.validate import check_arguments
 
@@ -294,10 +294,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.command = "gui"
     try:
         check_arguments(args)
-        if args.trust_checkpoint and args.checkpoint is not None:
-            from dvsstream.models.checkpoints import trust_file
-
-            trust_file(args.checkpoint)
+        trust_named_checkpoints(args)
     except DvsstreamError as exc:
         print(f"dvsstream gui: {exc}", file=sys.stderr)
         return 2
