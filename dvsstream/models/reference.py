@@ -88,15 +88,19 @@ class _SSA(nn.Module):
         y = getattr(self, f"{n}_lif")(y)
         return y.transpose(-1, -2).reshape(T, B, N, self.heads, C // self.heads).permute(0, 1, 3, 2, 4).contiguous()
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _attend(self, x: Tensor) -> Tensor:
+        """Spiking self-attention of ``x [T, B, C, N]``: the attention LIF's spikes, ``[T*B, C, N]``."""
         T, B, C, N = x.shape
         xf = x.flatten(0, 1)
         q, k, v = (self._qkv(n, xf, T, B, C, N) for n in "qkv")
         attn = q @ k.transpose(-2, -1)
         x = (attn @ v) * self.scale
         x = x.transpose(3, 4).reshape(T, B, C, N).contiguous()
-        x = self.attn_lif(x)
-        x = x.flatten(0, 1)
+        return self.attn_lif(x).flatten(0, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        T, B, C, N = x.shape
+        x = self._attend(x)
         return self.proj_lif(self.proj_bn(self.proj_conv(x)).reshape(T, B, C, N))
 
 
@@ -211,14 +215,7 @@ class _SpikingSSA(_SSA):
 
     def forward(self, x: Tensor) -> Tensor:
         T, B, C, N = x.shape
-        x = self.proj_lif(x)
-        xf = x.flatten(0, 1)
-        q, k, v = (self._qkv(n, xf, T, B, C, N) for n in "qkv")
-        attn = q @ k.transpose(-2, -1)
-        x = (attn @ v) * self.scale
-        x = x.transpose(3, 4).reshape(T, B, C, N).contiguous()
-        x = self.attn_lif(x)
-        x = x.flatten(0, 1)
+        x = self._attend(self.proj_lif(x))  # Spikingformer: the LIF before the attention
         return self.proj_bn(self.proj_conv(x)).reshape(T, B, C, N)
 
 
