@@ -61,15 +61,16 @@ def start_packet(st: np.ndarray, prev_t: int) -> None:
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _put(out, n, t, x, y, p):
-    """Write one decoded event to ``out[n]``; returns ``n + 1``. No check here: the
-    decoders keep the largest x and y in registers (the caller's bounds check), and
-    :func:`compact` fixes the rare packet that needs it."""
-    out[n].t = t
-    out[n].x = x
-    out[n].y = y
-    out[n].p = p != 0
-    return n + 1
+def _put(out, j, t, x, y, p):
+    """Write one decoded event to ``out[j]`` (``j``: uint64, so that Numba emits no
+    negative-index wraparound); returns ``j + 1``. No check here: the decoders keep the
+    largest x and y in registers (the caller's bounds check), and :func:`compact` fixes
+    the rare packet that needs it."""
+    out[j].t = t
+    out[j].x = x
+    out[j].y = y
+    out[j].p = p != 0
+    return j + np.uint64(1)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -95,31 +96,32 @@ def compact(out, n0, n, width, height, t_min, prev_t):
     return j, oob, ordered, prev
 
 
+# The decoders index with unsigned integers or from ``range``-loops over slices: a
+# signed index makes Numba wrap negative values around on every access, which measured
+# about twice as slow on these loops.
+
 @nb.njit(cache=True, nogil=True)
 def decode_dat(words, pos, out, n, st):
     """Decode DAT records ``words[pos:]`` (``uint64``) into ``out[n:]`` until the words
     end or ``out`` has no room left. Returns ``(n, pos)`` after the last record used."""
-    limit = out.shape[0]
-    last = st[DAT_LAST]
-    ovfs = st[DAT_OVFS]
+    m = min(words.shape[0] - pos, out.shape[0] - n)
+    src, dst = words[pos:pos + m], out[n:n + m]
+    last, ovfs = st[DAT_LAST], st[DAT_OVFS]
     mx, my = st[MAX_X], st[MAX_Y]
-    while pos < words.shape[0] and n < limit:
-        w = words[pos]
-        pos += 1
+    for i in range(m):
+        w = src[i]
         lower = np.int64(w & np.uint64(0xFFFFFFFF))
         upper = np.int64(w >> np.uint64(32))
-        if lower < last:
-            ovfs += 1
+        ovfs += lower < last
         last = lower
         x = upper & 0x3FFF
         y = (upper >> 14) & 0x3FFF
         mx = max(mx, x)
         my = max(my, y)
-        n = _put(out, n, (ovfs << 32) | lower, x, y, (upper >> 28) & 0xF)
-    st[DAT_LAST] = last
-    st[DAT_OVFS] = ovfs
+        _put(dst, np.uint64(i), (ovfs << 32) | lower, x, y, (upper >> 28) & 0xF)
+    st[DAT_LAST], st[DAT_OVFS] = last, ovfs
     st[MAX_X], st[MAX_Y] = mx, my
-    return n, pos
+    return n + m, pos + m
 
 
 @nb.njit(cache=True, nogil=True)
@@ -127,11 +129,15 @@ def decode_evt2(words, pos, out, n, st):
     """Decode EVT 2.0 words ``words[pos:]`` (``uint32``) into ``out[n:]`` until the
     words end or ``out`` has no room left. Returns ``(n, pos)``; a word of an unknown
     type stops decoding there (``st[STOPPED_AT]`` = its index, ``pos`` stays on it)."""
-    limit = out.shape[0]
+    m = min(words.shape[0] - pos, out.shape[0] - n)  # at most one event per word
+    src, dst = words[pos:pos + m], out[n:n + m]
     high = st[E2_HIGH]
-    mx, my, ordered, prev = st[MAX_X], st[MAX_Y], st[ORDERED] != 0, st[PREV_T]
-    while pos < words.shape[0] and n < limit:
-        w = np.int64(words[pos])
+    mx, my, prev = st[MAX_X], st[MAX_Y], st[PREV_T]
+    backwards = 0  # counted rather than and-ed: no dependency chain through a flag
+    j = np.uint64(0)
+    used = m
+    for i in range(m):
+        w = np.int64(src[i])
         kind = w >> 28
         if kind <= 1:
             t = (high << 6) | ((w >> 22) & 0x3F)
@@ -139,73 +145,85 @@ def decode_evt2(words, pos, out, n, st):
             y = w & 0x7FF
             mx = max(mx, x)
             my = max(my, y)
-            ordered &= t >= prev
+            backwards += t < prev
             prev = t
-            n = _put(out, n, t, x, y, kind)
+            j = _put(dst, j, t, x, y, kind)
         elif kind == 8:
             high = w & 0xFFFFFFF
         elif kind != 0xA and kind != 0xE and kind != 0xF:
-            st[STOPPED_AT] = pos
+            st[STOPPED_AT] = pos + i
+            used = i
             break
-        pos += 1
     st[E2_HIGH] = high
-    st[MAX_X], st[MAX_Y], st[ORDERED], st[PREV_T] = mx, my, 1 if ordered else 0, prev
-    return n, pos
+    st[MAX_X], st[MAX_Y], st[PREV_T] = mx, my, prev
+    if backwards:
+        st[ORDERED] = 0
+    return n + np.int64(j), pos + used
 
 
 @nb.njit(cache=True, nogil=True)
 def decode_evt3(words, pos, out, n, st):
     """Decode EVT 3.0 words ``words[pos:]`` (``uint16``) into ``out[n:]`` until the words
     end or fewer than :data:`MAX_PER_WORD` places are left in ``out``. Returns ``(n,
-    pos)``; a word of an unknown type stops decoding there (``st[STOPPED_AT]``)."""
+    pos)``; a word of an unknown type stops decoding there (``st[STOPPED_AT]``).
+
+    Words go in runs that cannot overflow ``out`` (``MAX_PER_WORD`` events per word at
+    most), so the inner loop checks no room; the runs shrink as ``out`` fills, and
+    decoding stops at the same word as a per-word check would."""
     limit = out.shape[0] - MAX_PER_WORD
     high, low, high_ovfs, low_ovfs = st[E3_HIGH], st[E3_LOW], st[E3_HIGH_OVFS], st[E3_LOW_OVFS]
     base_x, y, p, t = st[E3_BASE_X], st[E3_Y], st[E3_P], st[E3_T]
     mx, my = st[MAX_X], st[MAX_Y]
-    while pos < words.shape[0] and n < limit:
-        w = np.int64(words[pos])
-        kind = w >> 12
-        if kind == 0x2:  # ADDR_X: one event
-            p = (w >> 11) & 1
-            x = w & 0x7FF
-            mx = max(mx, x)
-            my = max(my, y)
-            n = _put(out, n, t, x, y, p)
-        elif kind == 0x0:  # ADDR_Y
-            y = w & 0x7FF
-        elif kind == 0x4 or kind == 0x5:  # VECT_12 / VECT_8: one event per set bit
-            count = 12 if kind == 0x4 else 8
-            bits = w & (0xFFF if kind == 0x4 else 0xFF)
-            if bits:
+    j = np.uint64(n)
+    stopped = False
+    while pos < words.shape[0] and np.int64(j) < limit and not stopped:
+        m = min(words.shape[0] - pos, max(1, (limit - np.int64(j)) // MAX_PER_WORD))
+        src = words[pos:pos + m]
+        used = m
+        for i in range(m):
+            w = np.int64(src[i])
+            kind = w >> 12
+            if kind == 0x2:  # ADDR_X: one event
+                p = (w >> 11) & 1
+                x = w & 0x7FF
+                mx = max(mx, x)
                 my = max(my, y)
-            for k in range(count):
-                if bits & (1 << k):
-                    x = (base_x + k) & 0xFFFF  # expelliarmus's int16 address, as uint16
-                    mx = max(mx, x)
-                    n = _put(out, n, t, x, y, p)
-            base_x = (base_x + count) & 0xFFFF
-        elif kind == 0x3:  # VECT_BASE_X
-            p = (w >> 11) & 1
-            base_x = w & 0x7FF
-        elif kind == 0x6 or kind == 0x8:  # TIME_LOW / TIME_HIGH
-            value = w & 0xFFF
-            if kind == 0x6:
-                if value < low:
-                    low_ovfs += 1
-                low = value
-            else:
-                if value < high:
-                    high_ovfs += 1
-                high = value
-            t = (high_ovfs << 24) + ((high + low_ovfs) << 12) + low
-        elif kind != 0x7 and kind != 0xC and kind != 0xE and kind != 0xF:
-            st[STOPPED_AT] = pos
-            break
-        pos += 1
+                j = _put(out, j, t, x, y, p)
+            elif kind == 0x0:  # ADDR_Y
+                y = w & 0x7FF
+            elif kind == 0x4 or kind == 0x5:  # VECT_12 / VECT_8: one event per set bit
+                count = 12 if kind == 0x4 else 8
+                bits = w & (0xFFF if kind == 0x4 else 0xFF)
+                if bits:
+                    my = max(my, y)
+                for k in range(count):
+                    if bits & (1 << k):
+                        x = (base_x + k) & 0xFFFF  # expelliarmus's int16 address, as uint16
+                        mx = max(mx, x)
+                        j = _put(out, j, t, x, y, p)
+                base_x = (base_x + count) & 0xFFFF
+            elif kind == 0x3:  # VECT_BASE_X
+                p = (w >> 11) & 1
+                base_x = w & 0x7FF
+            elif kind == 0x6 or kind == 0x8:  # TIME_LOW / TIME_HIGH
+                value = w & 0xFFF
+                if kind == 0x6:
+                    low_ovfs += value < low
+                    low = value
+                else:
+                    high_ovfs += value < high
+                    high = value
+                t = (high_ovfs << 24) + ((high + low_ovfs) << 12) + low
+            elif kind != 0x7 and kind != 0xC and kind != 0xE and kind != 0xF:
+                st[STOPPED_AT] = pos + i
+                used = i
+                stopped = True
+                break
+        pos += used
     st[E3_HIGH], st[E3_LOW], st[E3_HIGH_OVFS], st[E3_LOW_OVFS] = high, low, high_ovfs, low_ovfs
     st[E3_BASE_X], st[E3_Y], st[E3_P], st[E3_T] = base_x, y, p, t
     st[MAX_X], st[MAX_Y] = mx, my
-    return n, pos
+    return np.int64(j), pos
 
 
 #: encoding -> decoder
