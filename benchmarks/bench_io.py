@@ -11,7 +11,7 @@ Prints:
 * CLI cold start: seconds from launching ``dvsstream info`` to its first
   output line (Numba cache warm, median of 5);
 * Prophesee decode (EVT 3.0, EVT 2.0, DAT files of ``--prophesee-mev`` million
-  events written here with expelliarmus): M events/s through ``open_source``
+  events written here by ``write_prophesee``): M events/s through ``open_source``
   against expelliarmus's own chunked reader alone, same chunk and buffer sizes,
   best of 5 each, and the overhead (target: at most 10 %). ``--prophesee-only``
   runs just this part.

@@ -1,22 +1,29 @@
 """The Numba decoders behind :class:`~dvsstream.sources.prophesee.PropheseeSource`:
 EVT 3.0 / EVT 2.0 RAW words and DAT records straight to
 :data:`~dvsstream.events.EVENT_DTYPE`, keeping what the packet's checks need (largest x
-and y; for EVT 2.0 whether time ran backwards) in registers on the way.
+and y; for EVT 2.0 and 3.0 whether time ran backwards) in registers on the way.
 
-They reproduce expelliarmus 1.1's decoders (``src/evt3.c``, ``evt2.c``, ``dat.c``)
-event for event, their counters and their quirks included:
+DAT and EVT 2.0 reproduce expelliarmus 1.1's decoders (``src/evt2.c``, ``dat.c``) event
+for event; EVT 3.0 times follow Metavision's decoder (openeb's ``evt3_decoder.h``), which
+expelliarmus's do not, with one addition that keeps expelliarmus-written files readable:
 
 * DAT: ``t = ovfs << 32 | t_low``, where ``ovfs`` grows whenever ``t_low`` falls below
   the previous record's (so a timestamp that steps back counts as a 32-bit wrap);
   x = bits 32-45, y = bits 46-59, p = bits 60-63.
 * EVT 2.0: ``t = time_high << 6 | t_low6``; types 0 (OFF) and 1 (ON) are events, 8 sets
   ``time_high`` (28 bits); 0xA, 0xE, 0xF are skipped; any other type stops decoding.
-* EVT 3.0: ``t = (high_ovfs << 24) + ((time_high + low_ovfs) << 12) + time_low``, each
-  overflow counter growing when its field falls below its previous value; ADDR_Y (0)
-  sets y, ADDR_X (2) is one event (p from bit 11), VECT_BASE_X (3) sets the base x and
-  p, VECT_12 (4) / VECT_8 (5) are one event per set bit at base x + bit (the base then
-  moves on by 12 / 8), TIME_LOW (6) / TIME_HIGH (8) set the time; 7, 0xC, 0xE, 0xF are
-  skipped; any other type stops decoding.
+* EVT 3.0: ``t = (loops << 24) + ((time_high + implied) << 12) + time_low``. A camera
+  sends TIME_HIGH (8) whenever bits 12-23 of its clock change; as in Metavision,
+  ``loops`` (the 24-bit wraps) grows when TIME_HIGH falls by 2048 or more, and a
+  changed TIME_HIGH sets time_low to 0 until the next TIME_LOW (6). ``implied`` counts
+  TIME_LOWs that fall below the previous one with no TIME_HIGH in between, which a
+  camera never sends but expelliarmus's writer does (it writes TIME_HIGH once); a
+  TIME_HIGH resets it. ADDR_Y (0) sets y, ADDR_X (2) is one event (p from bit 11,
+  which vectors use until a VECT_BASE_X sets theirs, as in expelliarmus),
+  VECT_BASE_X (3) sets the base x and p, VECT_12 (4) / VECT_8 (5) are one event per set
+  bit at base x + bit (the base then moves on by 12 / 8); 7, 0xC, 0xE, 0xF are skipped;
+  any other type stops decoding. (expelliarmus instead counts a wrap at every fall of
+  either field, which on a camera's stream adds 4,096 µs at each TIME_HIGH step.)
 
 Decoding expelliarmus's own way costs a 16-byte record per event and then a second
 pass to our 13-byte one; decoding here writes ours directly (see ``bench_io.py``).
@@ -32,15 +39,18 @@ import numpy as np
 
 #: indices into the decoder state (``int64``): the word of an unknown type (-1: none);
 #: the largest x and y written since the caller last reset them (its packet's bounds
-#: check); EVT 2.0 only: whether its times never decreased since then, from ``PREV_T``
-#: (DAT and EVT 3.0 times cannot decrease: their overflow counters see to it)
+#: check); EVT 2.0 and 3.0: whether their times never decreased since then, from
+#: ``PREV_T`` (DAT times cannot decrease: the wrap counter sees to it)
 STOPPED_AT, MAX_X, MAX_Y, ORDERED, PREV_T = 0, 1, 2, 3, 4
-#: EVT 3.0: time_high, time_low, their overflow counters, vector base x, last y, p, t
-E3_HIGH, E3_LOW, E3_HIGH_OVFS, E3_LOW_OVFS, E3_BASE_X, E3_Y, E3_P, E3_T = 5, 6, 7, 8, 9, 10, 11, 12
+#: EVT 3.0: time_high, time_low, the 24-bit loops, the implied TIME_HIGH steps, vector
+#: base x, last y, p, t, and whether a TIME_HIGH came since the last TIME_LOW
+E3_HIGH, E3_LOW, E3_LOOPS, E3_IMPLIED, E3_BASE_X, E3_Y, E3_P, E3_T, E3_FRESH_HIGH = 5, 6, 7, 8, 9, 10, 11, 12, 13
 #: EVT 2.0: time_high; DAT: the previous record's low 32 bits and the wrap count
 E2_HIGH = 5
 DAT_LAST, DAT_OVFS = 5, 6
-STATE_SIZE = 13
+STATE_SIZE = 14
+#: a TIME_HIGH this far below the last one is a 24-bit loop (Metavision's rule)
+E3_LOOP_DROP = 2048
 #: the most events one word makes (an EVT 3.0 VECT_12): room kept at the end of ``out``
 MAX_PER_WORD = 12
 
@@ -171,9 +181,10 @@ def decode_evt3(words, pos, out, n, st):
     most), so the inner loop checks no room; the runs shrink as ``out`` fills, and
     decoding stops at the same word as a per-word check would."""
     limit = out.shape[0] - MAX_PER_WORD
-    high, low, high_ovfs, low_ovfs = st[E3_HIGH], st[E3_LOW], st[E3_HIGH_OVFS], st[E3_LOW_OVFS]
-    base_x, y, p, t = st[E3_BASE_X], st[E3_Y], st[E3_P], st[E3_T]
-    mx, my = st[MAX_X], st[MAX_Y]
+    high, low, loops, implied = st[E3_HIGH], st[E3_LOW], st[E3_LOOPS], st[E3_IMPLIED]
+    base_x, y, p, t, fresh_high = st[E3_BASE_X], st[E3_Y], st[E3_P], st[E3_T], st[E3_FRESH_HIGH]
+    mx, my, prev = st[MAX_X], st[MAX_Y], st[PREV_T]
+    backwards = 0  # times below an earlier one (a TIME_HIGH that steps back a little)
     j = np.uint64(n)
     stopped = False
     while pos < words.shape[0] and np.int64(j) < limit and not stopped:
@@ -198,7 +209,7 @@ def decode_evt3(words, pos, out, n, st):
                     my = max(my, y)
                 for k in range(count):
                     if bits & (1 << k):
-                        x = (base_x + k) & 0xFFFF  # expelliarmus's int16 address, as uint16
+                        x = (base_x + k) & 0xFFFF  # an int16 address, as uint16 (as expelliarmus)
                         mx = max(mx, x)
                         j = _put(out, j, t, x, y, p)
                 base_x = (base_x + count) & 0xFFFF
@@ -208,21 +219,30 @@ def decode_evt3(words, pos, out, n, st):
             elif kind == 0x6 or kind == 0x8:  # TIME_LOW / TIME_HIGH
                 value = w & 0xFFF
                 if kind == 0x6:
-                    low_ovfs += value < low
+                    implied += value < low and not fresh_high
                     low = value
+                    fresh_high = 0
                 else:
-                    high_ovfs += value < high
+                    loops += high >= value + E3_LOOP_DROP
+                    if value != high:
+                        low = 0
                     high = value
-                t = (high_ovfs << 24) + ((high + low_ovfs) << 12) + low
+                    implied = 0
+                    fresh_high = 1
+                t = (loops << 24) + ((high + implied) << 12) + low
+                backwards += t < prev
+                prev = t
             elif kind != 0x7 and kind != 0xC and kind != 0xE and kind != 0xF:
                 st[STOPPED_AT] = pos + i
                 used = i
                 stopped = True
                 break
         pos += used
-    st[E3_HIGH], st[E3_LOW], st[E3_HIGH_OVFS], st[E3_LOW_OVFS] = high, low, high_ovfs, low_ovfs
-    st[E3_BASE_X], st[E3_Y], st[E3_P], st[E3_T] = base_x, y, p, t
-    st[MAX_X], st[MAX_Y] = mx, my
+    st[E3_HIGH], st[E3_LOW], st[E3_LOOPS], st[E3_IMPLIED] = high, low, loops, implied
+    st[E3_BASE_X], st[E3_Y], st[E3_P], st[E3_T], st[E3_FRESH_HIGH] = base_x, y, p, t, fresh_high
+    st[MAX_X], st[MAX_Y], st[PREV_T] = mx, my, prev
+    if backwards:
+        st[ORDERED] = 0
     return np.int64(j), pos
 
 

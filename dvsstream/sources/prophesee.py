@@ -1,8 +1,9 @@
 """Prophesee recordings: EVT 3.0 and EVT 2.0 ``.raw`` files and ``.dat`` files,
 decoded by our Numba decoders (:mod:`dvsstream.sources._prophesee_kernel`), which give
 exactly the events of ``expelliarmus`` (the C decoder tonic uses; tests compare them)
-and write our event records directly. ``expelliarmus`` is needed only to *write* such
-files (:func:`write_prophesee`, the tests).
+for DAT and EVT 2.0, and Metavision's timestamps for EVT 3.0 (where expelliarmus's
+differ), and write our event records directly. ``expelliarmus`` is needed only to *write* EVT 2.0
+and DAT files (:func:`write_prophesee`, the tests); EVT 3.0 is encoded here.
 
 File layout
 -----------
@@ -25,8 +26,8 @@ Conventions
 * Polarity: Prophesee's ``p = 1`` is ON (brighter) and ``p = 0`` OFF, which is
   dvsstream's channel convention already (channel 1 ON): ``p`` is kept, any nonzero
   value becomes 1.
-* Timestamps: int64 µs as expelliarmus decodes them (it unwraps the 32-bit DAT clock
-  and the EVT counters; see the kernel module for its exact rules).
+* Timestamps: int64 µs, not shifted: the 32-bit DAT clock unwrapped as expelliarmus
+  does, EVT 3.0's 24-bit clock as Metavision does (see the kernel module for the rules).
 * Coordinates as stored: (0, 0) is the top-left pixel.
 * Geometry (``sensor_size``, ``(width, height)``): from the header (``% geometry``,
   ``% format ...;height=;width=``, DAT's ``% Height`` / ``% Width``). When the header has
@@ -64,7 +65,7 @@ from dvsstream.sources.base import FileSource
 
 __all__ = [
     "PropheseeSource", "PropheseeHeader", "read_prophesee_header", "write_prophesee",
-    "check_not_prophesee_hdf5", "ENCODINGS",
+    "check_not_prophesee_hdf5", "encode_evt3", "ENCODINGS",
 ]
 
 #: encodings read, with the size of one body word (bytes)
@@ -366,13 +367,13 @@ class PropheseeSource(FileSource):
 
     def _packet(self, out: np.ndarray, n: int, st: np.ndarray, size, t_min: int, count_oob: bool) -> np.ndarray:
         """``out[:n]``, checked from what the decoder noted (largest x and y; whether time
-        ran backwards, which only EVT 2.0's can): events before ``t_min`` or off the sensor
+        ran backwards, which DAT's cannot): events before ``t_min`` or off the sensor
         are dropped (:func:`~dvsstream.sources._prophesee_kernel.compact`; the latter
         reported); notes whether the packet is in order (:meth:`_validate`) and resets the
         decoder's per-packet notes."""
         from dvsstream.sources._prophesee_kernel import MAX_X, MAX_Y, ORDERED, compact, start_packet
 
-        ordered = self.encoding != "evt2" or bool(st[ORDERED])
+        ordered = self.encoding == "dat" or bool(st[ORDERED])
         before = n > 0 and (int(out[0]["t"]) < t_min if ordered else t_min > np.iinfo(np.int64).min)
         if n and (st[MAX_X] >= size[0] or st[MAX_Y] >= size[1] or before):
             n, n_oob, ordered, _ = compact(out, 0, n, size[0], size[1], t_min, self._kept_t)
@@ -461,19 +462,72 @@ def _header_text(encoding: str, sensor_size: SensorSize | None, extra: Sequence[
     return text + (b"\x00\x08" if encoding == "dat" else b"")
 
 
+def encode_evt3(events: np.ndarray) -> np.ndarray:
+    """EVT 3.0 words (``uint16``) for sorted events with ``0 <= t < 2**24`` at the first,
+    the way a Prophesee camera sends them: TIME_HIGH whenever bits 12-23 of the time
+    change (and every :data:`_EVT3_HIGH_STEP` periods through a gap, so that a decoder
+    sees each 24-bit loop), TIME_LOW after a TIME_HIGH or when bits 0-11 change,
+    ADDR_Y when y changes, then ADDR_X with the polarity for each event.
+
+    (expelliarmus 1.1 writes TIME_HIGH once and loses whole 4,096 µs periods between
+    events further apart than that; Metavision's decoder and ours read these words.)"""
+    t = events["t"].astype(np.int64)
+    period, low = t >> 12, t & 0xFFF
+    step = np.diff(period, prepend=-1)
+    step[0] = 1
+    n_high = np.where(step > 0, -(-step // _EVT3_HIGH_STEP), 0)  # TIME_HIGH words before each event
+    new_low = (n_high > 0) | (np.diff(low, prepend=-1) != 0)
+    new_y = np.diff(events["y"].astype(np.int64), prepend=-1) != 0
+    per_event = n_high + new_low + new_y + 1
+    end = np.cumsum(per_event)
+    start = end - per_event
+    words = np.empty(int(end[-1]), np.uint16)
+    # TIME_HIGH words: the periods stepped through, the last one the event's own
+    which = np.repeat(np.arange(t.size), n_high)
+    k = np.arange(which.size) - np.repeat(np.cumsum(n_high) - n_high, n_high)  # 0, 1, ... per event
+    prev_period = period[which] - step[which]
+    value = np.minimum(prev_period + (k + 1) * _EVT3_HIGH_STEP, period[which])
+    words[start[which] + k] = (0x8 << 12) | (value & 0xFFF)
+    at = start + n_high
+    words[at[new_low]] = (0x6 << 12) | low[new_low]
+    at += new_low
+    words[at[new_y]] = events["y"][new_y].astype(np.uint16) & 0x7FF
+    at += new_y
+    words[at] = (0x2 << 12) | ((events["p"] != 0).astype(np.uint16) << 11) | (events["x"].astype(np.uint16) & 0x7FF)
+    return words
+
+
+#: at most this many 4,096 µs periods between two TIME_HIGH words that :func:`encode_evt3`
+#: writes: well under the 2,048 whose fall a decoder reads as a 24-bit loop
+_EVT3_HIGH_STEP = 1024
+
+
+def _body_bytes(encoding: str, ev: np.ndarray, folder: Path, stem: str) -> bytes | Path:
+    """The encoded body: EVT 3.0 by :func:`encode_evt3`; EVT 2.0 and DAT by expelliarmus
+    (into a file beside the output, returned with its body offset read back)."""
+    if encoding == "evt3":
+        return encode_evt3(ev).tobytes()
+    from expelliarmus import Wizard
+
+    arr = np.empty(ev.size, dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")])
+    arr["t"], arr["x"], arr["y"], arr["p"] = ev["t"], ev["x"], ev["y"], ev["p"] != 0
+    body = folder / f".{stem}.body{'.dat' if encoding == 'dat' else '.raw'}"
+    Wizard(encoding=encoding).save(body, arr)
+    return body
+
+
 def write_prophesee(path, events: np.ndarray, encoding: str = "evt3", sensor_size=None,
                     header_lines: Sequence[str] = ()) -> Path:
     """Write events as a Prophesee ``encoding`` file (``"evt3"``, ``"evt2"`` RAW or
-    ``"dat"``), encoded by expelliarmus, with a Metavision-style header: ``% evt``,
-    ``% format EVT3;height=H;width=W``, ``% geometry WxH`` and ``% end`` for RAW; ``% Height``
-    / ``% Width`` for DAT (no geometry lines when ``sensor_size`` is None).
+    ``"dat"``) with a Metavision-style header: ``% evt``, ``% format
+    EVT3;height=H;width=W``, ``% geometry WxH`` and ``% end`` for RAW; ``% Height`` /
+    ``% Width`` for DAT (no geometry lines when ``sensor_size`` is None). EVT 3.0 is
+    encoded by :func:`encode_evt3`, EVT 2.0 and DAT by expelliarmus.
 
     ``events``: structured array with t (µs, sorted, starting below 2**24 for EVT 3.0,
     2**34 for EVT 2.0, 2**32 for DAT: subtract the first timestamp of camera-clock
     events), x, y, p (1 = ON). ``header_lines``: extra ``% key value`` lines.
     The file is written beside ``path`` and renamed into place. Returns the path."""
-    from expelliarmus import Wizard
-
     from dvsstream.events import as_events, is_sorted
 
     if encoding not in ENCODINGS:
@@ -485,21 +539,22 @@ def write_prophesee(path, events: np.ndarray, encoding: str = "evt3", sensor_siz
     if int(ev["t"][0]) < 0 or int(ev["t"][0]) >= _T_LIMIT[encoding]:
         raise ValueError(f"{encoding} stores a first timestamp below {_T_LIMIT[encoding]} µs; "
                          "subtract the first timestamp first")
-    arr = np.empty(ev.size, dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")])
-    arr["t"], arr["x"], arr["y"], arr["p"] = ev["t"], ev["x"], ev["y"], ev["p"] != 0
     size = sensor_size_of(sensor_size) if sensor_size is not None else None
-    suffix = ".dat" if encoding == "dat" else ".raw"
-    body = path.with_name(f".{path.name}.body{suffix}")
     tmp = path.with_name(f".{path.name}.tmp")
+    body = None
     try:
-        Wizard(encoding=encoding).save(body, arr)
-        offset = read_prophesee_header(body, encoding).body_offset
-        with open(body, "rb") as src, open(tmp, "wb") as dst:
+        body = _body_bytes(encoding, ev, path.parent, path.name)
+        with open(tmp, "wb") as dst:
             dst.write(_header_text(encoding, size, header_lines))
-            src.seek(offset)
-            shutil.copyfileobj(src, dst, 1 << 20)
+            if isinstance(body, bytes):
+                dst.write(body)
+            else:
+                with open(body, "rb") as src:
+                    src.seek(read_prophesee_header(body, encoding).body_offset)
+                    shutil.copyfileobj(src, dst, 1 << 20)
         os.replace(tmp, path)
     finally:
         for leftover in (body, tmp):
-            leftover.unlink(missing_ok=True)
+            if isinstance(leftover, Path):
+                leftover.unlink(missing_ok=True)
     return path
