@@ -167,17 +167,42 @@ class LoadedModel:
         return "synthetic" in text or "dvsstream synth" in text
 
 
+def trained_region(meta: dict, sensor_size) -> Optional[tuple[int, int, int, int]]:
+    """The region ``(x0, y0, w, h)`` a checkpoint's model was trained on (its meta's
+    ``frame_spec.roi``, as ``train --roi`` stores it), in the readers' coordinates, when
+    it was trained on events of this ``sensor_size``; None otherwise. The releases'
+    CIFAR10-DVS frames are the transpose of ours (:mod:`dvsstream.release_data`), so a
+    region in that convention is transposed back."""
+    spec = meta.get("frame_spec") if isinstance(meta, dict) else None
+    if not isinstance(spec, dict) or spec.get("roi") is None:
+        return None
+    if tuple(int(v) for v in spec.get("sensor_size") or ()) != tuple(int(v) for v in sensor_size):
+        return None
+    x0, y0, w, h = (int(v) for v in spec["roi"])
+    if spec.get("convention") == "spikingjelly" and "cifar" in str(meta.get("dataset", "")).lower():
+        return (y0, x0, h, w)
+    return (x0, y0, w, h)
+
+
 def live_binning(loaded: "LoadedModel", sensor_size=None, *, window_ms: Optional[float] = None,
                  hop_ms: Optional[float] = None, n_bins: Optional[int] = None,
                  roi: Optional[Sequence[int]] = None, resize: Optional[Sequence[int]] = None) -> BinningConfig:
     """The checkpoint's live binning with the given parts changed (None keeps one) and
     the geometry that feeds its model from ``sensor_size`` (:func:`geometry_for`; the
-    checkpoint's own pooling when the sensor is unknown). Raises ``ValueError`` (one
-    line) when they do not fit."""
+    checkpoint's own pooling when the sensor is unknown). Without ``roi`` and ``resize``
+    the region the model was trained on (:func:`trained_region`) is used when it fits,
+    so that ``run`` and the window see what ``train --roi`` taught. Raises
+    ``ValueError`` (one line) when the given parts do not fit."""
     geometry = None
     if sensor_size is not None:
         model_size = (int(loaded.model.config.img_size[1]), int(loaded.model.config.img_size[0]))
-        geometry = geometry_for(model_size, sensor_size, roi, resize)
+        trained = trained_region(loaded.meta, sensor_size) if roi is None and resize is None else None
+        try:
+            geometry = geometry_for(model_size, sensor_size, trained, None) if trained else None
+        except ValueError:
+            geometry = None  # a stored region this model cannot take: the default below
+        if geometry is None:
+            geometry = geometry_for(model_size, sensor_size, roi, resize)
     return loaded.binning.replace(window_ms=window_ms, hop_ms=hop_ms, n_bins=n_bins, geometry=geometry)
 
 

@@ -330,3 +330,25 @@ def test_eval_with_a_region_end_to_end(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "bad"), "--roi", "64,64,96,96"]) == 2
     err = capsys.readouterr().err.strip()
     assert "not inside the 128x128 sensor" in err and len(err.splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("dataset, convention, stored, live", [
+    ("dvsgesture", "spikingjelly", (16, 8, 96, 96), (16, 8, 96, 96)),
+    ("cifar10dvs", "native", (16, 8, 96, 96), (16, 8, 96, 96)),
+    ("cifar10dvs", "spikingjelly", (16, 8, 96, 96), (8, 16, 96, 96)),  # the releases' frames: transposed
+])
+def test_live_use_takes_the_region_a_checkpoint_was_trained_on(tmp_path, dataset, convention, stored, live):
+    """A checkpoint whose frame_spec has a region (train --roi) is fed that region by
+    run and the window on a sensor of the same size, in the readers' coordinates; on
+    another sensor, or when --roi / --resize are given, the usual rules apply."""
+    from dvsstream.models import create_model, save_checkpoint
+    from dvsstream.pipeline import live_binning, load_classifier_model
+
+    model = create_model("spikformer_dvs_tiny", num_classes=4, T=4, img_size=(32, 32))
+    spec = {"n_bins": 4, "mode": "count", "sensor_size": [128, 128], "downsample": 1,
+            "convention": convention, "roi": list(stored), "size": [32, 32]}
+    save_checkpoint(model, tmp_path / "m.pt", frame_spec=spec, dataset=dataset)
+    loaded = load_classifier_model(str(tmp_path / "m.pt"), device="cpu")
+    assert live_binning(loaded, (128, 128)).roi == live
+    assert live_binning(loaded, (128, 128), roi=(0, 0, 64, 64)).roi == (0, 0, 64, 64)
+    assert live_binning(loaded, (320, 240)).roi == geometry_for((32, 32), (320, 240)).roi
