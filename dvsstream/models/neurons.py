@@ -183,22 +183,38 @@ def _lif_fwd_kernel(x, v, u, s, tau, th, alpha):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, nogil=True)
 def _lif_inf_kernel(x, v, s, tau, th):  # pragma: no cover - compiled
-    """:func:`_lif_fwd_kernel` without the saved argument; ``s`` may be ``x`` itself."""
+    """:func:`_lif_fwd_kernel` without the saved argument; ``s`` may be ``x`` itself.
+
+    ``x, s [T, M]``, ``v [M]`` (updated in place). Branch-free (selects), so that the
+    element loop vectorises. In place (``s`` is ``x``) the spikes of a step go to a chunk
+    buffer first and are copied over ``x`` after: a loop that reads and writes the same
+    array fails LLVM's overlap check and runs scalar, branching on every spike (~7x
+    slower at realistic firing rates)."""
     T, M = x.shape
+    one = tau / tau  # 1 and 0 in the arrays' dtype
+    zero = one - one
+    in_place = s.ctypes.data == x.ctypes.data
+    vc = np.empty(_CHUNK, x.dtype)
+    sb = np.empty(_CHUNK, x.dtype)
     for c in range((M + _CHUNK - 1) // _CHUNK):
         lo = c * _CHUNK
         hi = min(lo + _CHUNK, M)
-        vc = v[lo:hi].copy()
+        n = hi - lo
+        vc[:n] = v[lo:hi]
         for t in range(T):
             xt = x[t, lo:hi]
             st = s[t, lo:hi]
-            for j in range(hi - lo):
+            out = sb if in_place else st
+            for j in range(n):
                 vj = vc[j]
                 hh = vj + (xt[j] - vj) / tau
                 fire = hh >= th
-                st[j] = fire
-                vc[j] = 0 if fire else hh
-        v[lo:hi] = vc
+                vc[j] = zero if fire else hh
+                out[j] = one if fire else zero
+            if in_place:
+                for j in range(n):
+                    st[j] = sb[j]
+        v[lo:hi] = vc[:n]
 
 
 @nb.njit(cache=True, nogil=True)
