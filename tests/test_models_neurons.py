@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from dvsstream.models.neurons import LIF, lif_multistep, lif_multistep_inference, spike_fn
+from dvsstream.models.neurons import LIF, lif_maxpool_inference, lif_multistep, lif_multistep_inference, spike_fn
 
 
 def test_hand_computed_sequence():
@@ -261,6 +261,90 @@ def test_compiled_inference_kernel_bitwise(inplace, dtype, monkeypatch):
     out0, v_out0 = lif_multistep_inference(x.clone(), None, tau=1.3, v_threshold=0.3, inplace=inplace)
     assert torch.equal(out0, ref0) and torch.equal(v_out0, v_ref0)
     assert out0.stride() == x.stride()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_inference_kernel_in_place_over_several_chunks(dtype, monkeypatch):
+    """In place (the spikes overwrite the input) across whole and partial chunks of the
+    kernel, at a realistic firing rate: the reference's bits."""
+    g = torch.Generator().manual_seed(10)
+    x = torch.randn(4, 2, 3, 31, 37, generator=g, dtype=dtype) * 2  # M = 6882: 3 chunks + a partial one
+    ref, v_ref = lif_multistep(x, None, tau=1.5, v_threshold=1.0)
+    monkeypatch.setattr(neurons, "kernel_min_numel", 0)
+    out, v = lif_multistep_inference(x.clone(), None, tau=1.5, v_threshold=1.0, inplace=True)
+    assert torch.equal(out, ref) and torch.equal(v, v_ref) and 0.1 < ref.mean() < 0.9
+
+
+def _frames_last(shape, g, dtype):
+    """Random currents ``[T, B, C, H, W]`` in channels_last frames (as a conv gives them)."""
+    T, B, C, H, W = shape
+    x = torch.randn(T * B, C, H, W, generator=g, dtype=dtype) * 2
+    return x.contiguous(memory_format=torch.channels_last).view(shape)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(4, 2, 3, 8, 8), (3, 1, 5, 7, 9), (2, 2, 16, 1, 1), (3, 1, 4, 2, 5), (2, 1, 9, 40, 66)])
+def test_lif_maxpool_equals_lif_then_maxpool(shape, dtype):
+    """The fused LIF + 3x3 stride-2 max pool == the LIF, then max_pool2d, bit for bit:
+    from zeros and from a given potential (updated in place), odd and tiny sizes; the
+    input is left as it was."""
+    g = torch.Generator().manual_seed(9)
+    x = _frames_last(shape, g, dtype)
+    x0 = x.clone()
+    v0 = torch.randn(*shape[1:], generator=g, dtype=dtype)
+    for v_in in (None, v0):
+        s, v_ref = lif_multistep(x, None if v_in is None else v_in.clone(), tau=1.5, v_threshold=0.7)
+        want = torch.nn.functional.max_pool2d(s.flatten(0, 1), 3, 2, 1)
+        v = None if v_in is None else v_in.clone()
+        got, v_out = lif_maxpool_inference(x, v, tau=1.5, v_threshold=0.7)
+        assert torch.equal(got.flatten(0, 1), want) and torch.equal(v_out, v_ref)
+        assert v is None or v_out is v
+        assert got.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(x, x0)
+    with pytest.raises(ValueError, match="channels_last"):
+        lif_maxpool_inference(torch.zeros(2, 1, 3, 4, 4, dtype=dtype))  # contiguous, not channels_last
+
+
+def test_lif_forward_maxpool_carries_state_and_declines():
+    """LIF.forward_maxpool: two calls == one call over both (state carried, also into a
+    later forward); None (nothing done) while recording or with autograd."""
+    g = torch.Generator().manual_seed(11)
+    x = _frames_last((6, 1, 8, 64, 64), g, torch.float32)
+    pool = lambda s: torch.nn.functional.max_pool2d(s.flatten(0, 1), 3, 2, 1)  # noqa: E731
+    ref = LIF(tau=1.5)
+    with torch.no_grad():
+        want = pool(ref(x[:4]))
+        want_last = ref(x[4:])
+        lif = LIF(tau=1.5)
+        a, b = lif.forward_maxpool(x[:2]), lif.forward_maxpool(x[2:4])
+        assert a is not None and torch.equal(torch.cat([a, b]).flatten(0, 1), want)
+        assert torch.equal(lif(x[4:]), want_last)
+        lif.record = []
+        assert lif.forward_maxpool(x[:2]) is None and lif.record == []
+    assert LIF().forward_maxpool(x[:2].clone().requires_grad_(True)) is None
+
+
+@pytest.mark.parametrize("name", ["spikformer_dvs_tiny", "spikingformer_dvs_tiny"])
+def test_models_fused_lif_maxpool_float64_bitwise(name, monkeypatch):
+    """The models' LIF -> max pool stages through the fused pass (forced down to small
+    maps) give the float64 logits of the separate LIF and pool, bit for bit."""
+    from dvsstream.models import create_model
+    from dvsstream.models.testing import randomize_batchnorm
+
+    torch.manual_seed(0)
+    m = create_model(name, img_size=32, T=5, dim=32, heads=4).eval().double()
+    randomize_batchnorm(m)
+    x = torch.poisson(torch.full((2, 5, 2, 32, 32), 0.5), generator=torch.Generator().manual_seed(1)).double()
+    calls = []
+    fused = neurons.lif_maxpool_inference
+    monkeypatch.setattr(neurons, "lif_maxpool_inference", lambda *a, **k: calls.append(1) or fused(*a, **k))
+    monkeypatch.setattr(neurons, "kernel_min_numel", 0)
+    with torch.no_grad():
+        got = m(x)
+        assert calls
+        monkeypatch.setattr(LIF, "forward_maxpool", lambda self, x: None)
+        want = m(x)
+    assert torch.equal(got, want) and want.std() > 0
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")

@@ -242,6 +242,19 @@ class MaxPool3s2(nn.MaxPool2d):
         return o
 
 
+def _lif_pool(lif: LIF, pool: Optional[nn.Module], x: Tensor, T: int) -> Tensor:
+    """``pool(lif(x))`` on frames ``x [T*B, C, H, W]`` (``pool`` None: the LIF alone). A
+    :class:`MaxPool3s2` runs inside the LIF's compiled pass where that applies
+    (:meth:`LIF.forward_maxpool`: inference on CPU, channels_last): the same values
+    without writing the full-resolution spikes."""
+    if pool is not None and type(pool) is MaxPool3s2 and not (_hooked(lif) or _hooked(pool)):
+        y = lif.forward_maxpool(_tb(x, T))
+        if y is not None:
+            return _flat(y)
+    x = _flat(lif(_tb(x, T)))
+    return pool(x) if pool is not None else x
+
+
 def _maxpool() -> nn.MaxPool2d:
     return MaxPool3s2()
 
@@ -327,10 +340,7 @@ class SPS(FusableMixin, nn.Module):
         sfx = "" if i == 0 else str(i)
         mods = self._modules
         x = self._cbn(f"proj_conv{sfx}", f"proj_bn{sfx}", x)
-        x = _flat(mods[f"proj_lif{sfx}"](_tb(x, T)))
-        if self.pools[i]:
-            x = mods[f"maxpool{sfx}"](x)
-        return x
+        return _lif_pool(mods[f"proj_lif{sfx}"], mods[f"maxpool{sfx}"] if self.pools[i] else None, x, T)
 
     def _front(self, x: Tensor, T: int, n_stages: int) -> Tensor:
         for j in range(self.stem_depth):
@@ -633,9 +643,7 @@ class SpikingTokenizer(FusableMixin, nn.Module):
     def _stage(self, i: int, x: Tensor, T: int) -> Tensor:
         """Stage ``i`` (1..4): ``LIF -> MaxPool -> Conv -> BN`` on ``[T*B, C, H, W]``."""
         mods = self._modules
-        x = _flat(mods[f"proj{i}_lif"](_tb(x, T)))
-        if self.pools[i - 1]:
-            x = mods[f"maxpool{i}"](x)
+        x = _lif_pool(mods[f"proj{i}_lif"], mods[f"maxpool{i}"] if self.pools[i - 1] else None, x, T)
         return self._cbn(f"proj{i}_conv", f"proj{i}_bn", x)
 
     def _front(self, x: Tensor, T: int, n_stages: int) -> Tensor:

@@ -36,6 +36,7 @@ __all__ = [
     "lif_multistep",
     "lif_multistep_fused",
     "lif_multistep_inference",
+    "lif_maxpool_inference",
     "spike_fn",
 ]
 
@@ -217,6 +218,89 @@ def _lif_inf_kernel(x, v, s, tau, th):  # pragma: no cover - compiled
         v[lo:hi] = vc[:n]
 
 
+@nb.njit(inline="always")
+def _mx(p, q):  # pragma: no cover - compiled
+    """max of two spikes as a select (vectorises; exact on 0 / 1)."""
+    return q if q > p else p
+
+
+@nb.njit(inline="always")
+def _lif_row(xr, vr, sr, tau, th, one, zero):  # pragma: no cover - compiled
+    """One step of :func:`_lif_inf_kernel`'s recurrence on one row: ``xr`` in, ``vr``
+    updated, spikes into ``sr`` (all ``[W*C]``, distinct arrays)."""
+    for e in range(xr.shape[0]):
+        vj = vr[e]
+        hh = vj + (xr[e] - vj) / tau
+        fire = hh >= th
+        vr[e] = zero if fire else hh
+        sr[e] = one if fire else zero
+
+
+@nb.njit(inline="always")
+def _rowmax(s0, s1, p, m, odd, first):  # pragma: no cover - compiled
+    """``m`` = max of a pooling window's rows: ``s0`` (row 2i), ``s1`` (row 2i+1, when
+    ``odd``: it exists) and ``p`` (row 2i-1, unless ``first``), all ``[W*C]``."""
+    n = m.shape[0]
+    if odd and not first:
+        for e in range(n):
+            m[e] = _mx(_mx(p[e], s0[e]), s1[e])
+    elif odd:
+        for e in range(n):
+            m[e] = _mx(s0[e], s1[e])
+    elif not first:
+        for e in range(n):
+            m[e] = _mx(p[e], s0[e])
+    else:
+        for e in range(n):
+            m[e] = s0[e]
+
+
+@nb.njit(inline="always")
+def _colmax(m, o, C, W, Wo):  # pragma: no cover - compiled
+    """``o[j, c] = max(m[2j-1, c], m[2j, c], m[2j+1, c])`` over the columns that exist;
+    ``m [W*C]``, ``o [Wo*C]`` (channels innermost)."""
+    for c in range(C):
+        o[c] = _mx(m[c], m[C + c]) if W > 1 else m[c]
+    for j in range(1, Wo):
+        a = (2 * j - 1) * C
+        oj = j * C
+        if 2 * j + 1 < W:
+            for c in range(C):
+                o[oj + c] = _mx(_mx(m[a + c], m[a + C + c]), m[a + 2 * C + c])
+        else:
+            for c in range(C):
+                o[oj + c] = _mx(m[a + c], m[a + C + c])
+
+
+@nb.njit(cache=True, nogil=True)
+def _lif_pool_kernel(x, v, out, C, tau, th):  # pragma: no cover - compiled
+    """LIF (:func:`_lif_inf_kernel`'s operations) then a 3x3, stride-2, padding-1 max
+    pool of the spikes, channels last: ``x [T, B, H, W*C]`` in, ``v [B, H, W*C]``
+    updated in place, ``out [T, B, Ho, Wo*C]`` the pooled spikes. Output row by output
+    row, all T steps of its input rows 2i and 2i+1 (row 2i-1's spikes are kept from the
+    previous output row), so the full-resolution spikes are never written."""
+    T, B, H, WC = x.shape
+    W = WC // C
+    Ho = out.shape[2]
+    Wo = out.shape[3] // C
+    one = tau / tau  # 1 and 0 in the arrays' dtype
+    zero = one - one
+    odd_rows = np.empty((2, T, WC), x.dtype)  # spikes of row 2i+1, alternating with i
+    s0 = np.empty(WC, x.dtype)
+    m = np.empty(WC, x.dtype)
+    for b in range(B):
+        for i in range(Ho):
+            r = 2 * i
+            odd = r + 1 < H
+            for t in range(T):
+                _lif_row(x[t, b, r], v[b, r], s0, tau, th, one, zero)
+                s1 = odd_rows[i % 2, t]
+                if odd:
+                    _lif_row(x[t, b, r + 1], v[b, r + 1], s1, tau, th, one, zero)
+                _rowmax(s0, s1, odd_rows[(i + 1) % 2, t], m, odd, i == 0)
+                _colmax(m, out[t, b, i], C, W, Wo)
+
+
 @nb.njit(cache=True, nogil=True)
 def _lif_bwd_kernel(u, sg, gs, gv, gx, tau, alpha):  # pragma: no cover - compiled
     """Reverse recurrence of :class:`LIFMultiStep` (detached reset) over ``[T, M]``
@@ -339,6 +423,40 @@ def _inference_cpu(x: Tensor, v: Optional[Tensor], tau: float, v_threshold: floa
     elif v_k is not v_p:
         v.copy_(v_k.permute([i - 1 for i in inv[1:]]))
     return s, v
+
+
+def _frames_last(x: Tensor) -> bool:
+    """Whether ``x [T, B, C, H, W]`` lies in memory as ``[T, B, H, W, C]`` (channels_last
+    frames, e.g. a channels_last ``[T*B, C, H, W]`` convolution output viewed per step)."""
+    return x.dim() == 5 and x.permute(0, 1, 3, 4, 2).is_contiguous()
+
+
+def lif_maxpool_inference(x: Tensor, v: Optional[Tensor] = None, tau: float = 2.0,
+                          v_threshold: float = 1.0) -> tuple[Tensor, Tensor]:
+    """LIF over ``x`` ``[T, B, C, H, W]`` then ``max_pool2d(kernel 3, stride 2, padding 1)``
+    of each step's spikes, in one compiled CPU pass (no autograd; ``x`` float32 / float64
+    in channels_last frames, see :func:`_frames_last`). The same bits as
+    :func:`lif_multistep_inference` followed by the pool, without writing the
+    full-resolution spikes. ``v`` ``[B, C, H, W]``: the potential to start from (zeros
+    when None), updated in place when given. Returns ``(pooled spikes [T, B, C, Ho, Wo]``
+    in channels_last frames, ``v_last [B, C, H, W]``: ``v`` itself when given, else
+    channels_last``)``, ``Ho = (H + 1) // 2``."""
+    if not (_kernel_ok(x) and _frames_last(x)):
+        raise ValueError("lif_maxpool_inference needs a CPU float32 / float64 [T, B, C, H, W] in channels_last frames")
+    T, B, C, H, W = x.shape
+    Ho, Wo = (H + 1) // 2, (W + 1) // 2
+    v_p = torch.zeros(B, H, W, C, dtype=x.dtype) if v is None else v.permute(0, 2, 3, 1)
+    v_k = v_p if v_p.is_contiguous() and v_p.dtype == x.dtype else v_p.contiguous().to(x.dtype)
+    out = torch.empty(T, B, Ho, Wo, C, dtype=x.dtype)
+    typ = np.float32 if x.dtype == torch.float32 else np.float64
+    xa = x.detach().permute(0, 1, 3, 4, 2).reshape(T, B, H, W * C).numpy()
+    _lif_pool_kernel(xa, v_k.view(B, H, W * C).numpy(), out.view(T, B, Ho, Wo * C).numpy(), C, typ(tau),
+                     typ(v_threshold))
+    if v is None:
+        v = v_k.permute(0, 3, 1, 2)
+    elif v_k is not v_p:
+        v.copy_(v_k.permute(0, 3, 1, 2))
+    return out.permute(0, 1, 4, 2, 3), v
 
 
 #: the inference path runs the compiled CPU kernel from this many elements (``T * M``) on;
@@ -520,6 +638,27 @@ class LIF(nn.Module):
         state["v"] = v
         if state["record"] is not None:
             state["record"].append((s.detach().sum().item(), s.numel()))
+        return s
+
+    def forward_maxpool(self, x: Tensor) -> Optional[Tensor]:
+        """``max_pool2d(kernel 3, stride 2, padding 1)`` of each step of ``forward(x)``,
+        ``x`` ``[T, B, C, H, W]``, in one compiled pass (:func:`lif_maxpool_inference`),
+        the state carried as :meth:`forward` carries it. Returns None, having done
+        nothing, where that pass does not apply (autograd, a recording layer, another
+        device, dtype or memory layout, fewer than ``kernel_min_numel`` elements, a
+        stored state of another shape): the caller then runs :meth:`forward` and the pool."""
+        state = self.__dict__
+        v = state["v"]
+        if (
+            state["record"] is not None or x.numel() < kernel_min_numel or not _kernel_ok(x)
+            or not _frames_last(x) or (v is not None and v.shape != x.shape[1:])
+            or (torch.is_grad_enabled() and (x.requires_grad or (v is not None and v.requires_grad)))
+        ):
+            return None
+        if v is not None and (v.requires_grad or (v.is_inference() and not torch.is_inference_mode_enabled())):
+            v = v.detach().clone()  # as forward: a state from autograd or inference mode is not updated in place
+        s, state["v"] = lif_maxpool_inference(x, v, self.tau, self.v_threshold)
+        state["_fast"] = None
         return s
 
     def step(self, x_t: Tensor) -> Tensor:
