@@ -237,39 +237,48 @@ def _lif_row(xr, vr, sr, tau, th, one, zero):  # pragma: no cover - compiled
 
 
 @nb.njit(inline="always")
+def _max2(a, b, out):  # pragma: no cover - compiled
+    """``out = max(a, b)`` elementwise (1-D, the same length)."""
+    for e in range(out.shape[0]):
+        out[e] = _mx(a[e], b[e])
+
+
+@nb.njit(inline="always")
+def _max3(a, b, c, out):  # pragma: no cover - compiled
+    """``out = max(a, b, c)`` elementwise (1-D, the same length)."""
+    for e in range(out.shape[0]):
+        out[e] = _mx(_mx(a[e], b[e]), c[e])
+
+
+@nb.njit(inline="always")
 def _rowmax(s0, s1, p, m, odd, first):  # pragma: no cover - compiled
     """``m`` = max of a pooling window's rows: ``s0`` (row 2i), ``s1`` (row 2i+1, when
     ``odd``: it exists) and ``p`` (row 2i-1, unless ``first``), all ``[W*C]``."""
-    n = m.shape[0]
     if odd and not first:
-        for e in range(n):
-            m[e] = _mx(_mx(p[e], s0[e]), s1[e])
+        _max3(p, s0, s1, m)
     elif odd:
-        for e in range(n):
-            m[e] = _mx(s0[e], s1[e])
+        _max2(s0, s1, m)
     elif not first:
-        for e in range(n):
-            m[e] = _mx(p[e], s0[e])
+        _max2(p, s0, m)
     else:
-        for e in range(n):
-            m[e] = s0[e]
+        m[:] = s0
 
 
 @nb.njit(inline="always")
 def _colmax(m, o, C, W, Wo):  # pragma: no cover - compiled
-    """``o[j, c] = max(m[2j-1, c], m[2j, c], m[2j+1, c])`` over the columns that exist;
-    ``m [W*C]``, ``o [Wo*C]`` (channels innermost)."""
-    for c in range(C):
-        o[c] = _mx(m[c], m[C + c]) if W > 1 else m[c]
-    for j in range(1, Wo):
-        a = (2 * j - 1) * C
-        oj = j * C
-        if 2 * j + 1 < W:
-            for c in range(C):
-                o[oj + c] = _mx(_mx(m[a + c], m[a + C + c]), m[a + 2 * C + c])
-        else:
-            for c in range(C):
-                o[oj + c] = _mx(m[a + c], m[a + C + c])
+    """``o[j] = max(m[2j-1], m[2j], m[2j+1])`` over the columns that exist, ``m`` a row
+    ``[W*C]`` and ``o`` ``[Wo*C]`` (channels innermost; a column is C values)."""
+    m2 = m.reshape(W, C)
+    o2 = o.reshape(Wo, C)
+    if W > 1:
+        _max2(m2[0], m2[1], o2[0])
+    else:
+        o2[0] = m2[0]
+    mid = Wo if W % 2 == 0 else Wo - 1  # columns 1..mid-1 have both neighbours
+    for j in range(1, mid):
+        _max3(m2[2 * j - 1], m2[2 * j], m2[2 * j + 1], o2[j])
+    if mid < Wo and Wo > 1:
+        _max2(m2[2 * mid - 1], m2[2 * mid], o2[mid])
 
 
 @nb.njit(cache=True, nogil=True)
