@@ -164,22 +164,26 @@ def _lif_fwd_kernel(x, v, u, s, tau, th, alpha):  # pragma: no cover - compiled
     elements; a chunk's potentials stay in a local buffer over the T steps (local
     slices let the loops vectorise)."""
     T, M = x.shape
+    one = tau / tau  # 1 and 0 in the arrays' dtype: selects, not branches (vectorised)
+    zero = one - one
+    vc = np.empty(_CHUNK, x.dtype)
     for c in range((M + _CHUNK - 1) // _CHUNK):
         lo = c * _CHUNK
         hi = min(lo + _CHUNK, M)
-        vc = v[lo:hi].copy()
+        n = hi - lo
+        vc[:n] = v[lo:hi]
         for t in range(T):
             xt = x[t, lo:hi]
             ut = u[t, lo:hi]
             st = s[t, lo:hi]
-            for j in range(hi - lo):
+            for j in range(n):
                 vj = vc[j]
                 hh = vj + (xt[j] - vj) / tau
                 ut[j] = alpha * (hh - th)
                 fire = hh >= th
-                st[j] = fire
-                vc[j] = 0 if fire else hh
-        v[lo:hi] = vc
+                st[j] = one if fire else zero
+                vc[j] = zero if fire else hh
+        v[lo:hi] = vc[:n]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -317,24 +321,27 @@ def _lif_bwd_kernel(u, sg, gs, gv, gx, tau, alpha):  # pragma: no cover - compil
     gradient, ``gx`` the input's (written). ``gv [M]`` holds the gradient of ``v_last``
     on entry and of the initial ``v`` on exit."""
     T, M = u.shape
-    one = tau / tau  # 1 in the arrays' dtype (a float64 literal would promote float32)
+    one = tau / tau  # 1 and 0 in the arrays' dtype (a float64 literal would promote float32)
+    zero = one - one
+    gc = np.empty(_CHUNK, u.dtype)
     for c in range((M + _CHUNK - 1) // _CHUNK):
         lo = c * _CHUNK
         hi = min(lo + _CHUNK, M)
-        gc = gv[lo:hi].copy()
+        n = hi - lo
+        gc[:n] = gv[lo:hi]
         for t in range(T - 1, -1, -1):
             ut = u[t, lo:hi]
             sgt = sg[t, lo:hi]
             gst = gs[t, lo:hi]
             gxt = gx[t, lo:hi]
-            for j in range(hi - lo):
+            for j in range(n):
                 sj = sgt[j]
                 surr = alpha * sj * (one - sj)
-                gh = gst[j] * surr + (gc[j] if ut[j] < 0 else gc[j] - gc[j])
+                gh = gst[j] * surr + (gc[j] if ut[j] < zero else zero)
                 g = gh / tau
                 gxt[j] = g
                 gc[j] = gh - g
-        gv[lo:hi] = gc
+        gv[lo:hi] = gc[:n]
 
 
 class LIFMultiStep(torch.autograd.Function):
