@@ -198,7 +198,11 @@ def main(argv=None) -> int:
         print(f"spikingjelly is needed as the peer ({e}): pip install --no-deps spikingjelly==2.0.0 loguru")
         return 2
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    from dvsstream.heap import keep_freed_memory
+
+    heap = keep_freed_memory()  # as `dvsstream train` on a CPU does; process-wide: the peer's steps too
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, freed memory kept in the heap: {heap} "
+          "(both models; DVSSTREAM_KEEP_HEAP=0: glibc's default)")
     parts = args.only or ["train", "grad", "memory", "spikingformer"]
     for part, fn in (("train", time_training), ("grad", check_gradients), ("memory", memory),
                      ("spikingformer", spikingformer_inference)):

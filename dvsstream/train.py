@@ -673,6 +673,10 @@ class Trainer:
             self.test_set = hold_in_memory(self.test_set, c.cache_frames, left, c.workers, "test", self.say)
         self._build_loaders()
         self.model.to(self.dev)
+        if self.dev.type == "cpu":
+            from dvsstream.heap import keep_freed_memory
+
+            keep_freed_memory()  # each step's activations reuse the last step's pages
         if self.config.channels_last:
             self.model.to(memory_format=torch.channels_last)  # the conv weights
         self.optimizer = build_optimizer(self.model, self.config.lr, self.config.weight_decay)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# train/eval on a CPU keep freed memory in the heap for the rest of the process
+# (dvsstream.heap); the test process, which runs many of them, keeps glibc's default
+os.environ.setdefault("DVSSTREAM_KEEP_HEAP", "0")
 
 #: real DVS128 recordings shared between checkouts (not part of the repository);
 #: see ../shared/data/real/README.md. Tests that need them skip when absent.
