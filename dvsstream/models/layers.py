@@ -633,15 +633,15 @@ class SpikingTokenizer(FusableMixin, nn.Module):
     def fuse_pairs(self) -> list[tuple[str, str]]:
         return [("proj_conv", "proj_bn")] + [(f"proj{i}_conv", f"proj{i}_bn") for i in range(1, 5)]
 
-    #: eval-mode inference runs the full-resolution front (the first ``chunk_stages``
-    #: units of :meth:`_unit`; the first: the first conv and the first LIF and pool) over
-    #: groups of about ``chunk_samples`` frames at a time, carrying the LIF state between
-    #: groups, as :class:`SPS` does: the same computation, with the large maps kept in
-    #: cache. The convs after the first run on all frames at once: oneDNN takes the
-    #: 32-channel input of the second at ~1.4x the speed with 16 frames than with 4 (the
-    #: same bits: per frame the same computation). 0 disables.
+    #: eval-mode inference runs the large-map front (the first ``chunk_stages`` units of
+    #: :meth:`_unit`: the 128x128 and 64x64 convs with their LIF and pool) over groups of
+    #: about ``chunk_samples`` frames at a time, carrying the LIF state between groups, as
+    #: :class:`SPS` does: the same computation, with the large maps kept in cache. The
+    #: later convs run on all frames at once (the same bits: per frame the same
+    #: computation); at batch 1, 2 and 4 this split beat 1 unit per group by 9-22 ms and
+    #: the former split (groups up to the 32x32 conv) by 7, 7 and 33 ms. 0 disables.
     chunk_samples: int = 4
-    chunk_stages: int = 1
+    chunk_stages: int = 2
 
     def _unit(self, i: int, x: Tensor, T: int) -> Tensor:
         """Unit ``i`` (0..4) on ``[T*B, C, H, W]``: conv ``i`` and its BN, then (``i < 4``)
