@@ -22,8 +22,6 @@ be fed all at once (``[T, B, ...]``) or step by step (``[1, B, ...]`` per call, 
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numba as nb
@@ -149,58 +147,27 @@ def _lif_step(xt: Tensor, v: Tensor, h: Optional[Tensor], s: Tensor, tau: float,
 
 
 # ----------------------------------------------------------------------------- CPU kernels
-# No numba parallel layer, on purpose: its OpenMP layer aborts a forked child that runs a
-# parallel kernel after its parent did (DataLoader workers, which bin with numba, are
-# forked every epoch while training runs these kernels in the parent). The training
-# kernels instead take a range of chunks, and :func:`_run_chunked` splits the chunks over
-# Python threads (the kernels release the GIL); a forked child starts a new pool.
+# One thread each, on purpose: numba's parallel (OpenMP) layer aborts a forked child that
+# runs a parallel kernel after its parent did (DataLoader workers, which bin with numba,
+# are forked every epoch while training runs these kernels in the parent). The kernels
+# stream memory once; a fork-safe parallel layer (TBB) would be the way to add threads.
 #: elements per chunk of the CPU kernels (a chunk's state stays in L1 over the T steps)
 _CHUNK = 2048
-#: chunks a thread gets at least (below 2 * this, one thread does all: 32 Ki elements)
-_MIN_CHUNKS_PER_THREAD = 8
-_pool: Optional[ThreadPoolExecutor] = None
-
-
-def _forget_pool() -> None:
-    global _pool
-    _pool = None  # a forked child has none of the parent's threads
-
-
-os.register_at_fork(after_in_child=_forget_pool)
-
-
-def _run_chunked(kernel, n_elements: int, *args) -> None:
-    """``kernel(*args, c0, c1)`` over the :data:`_CHUNK`-element chunks of ``n_elements``,
-    split into contiguous ranges over ``torch.get_num_threads()`` threads (at least
-    :data:`_MIN_CHUNKS_PER_THREAD` chunks each); the calling thread takes the first."""
-    global _pool
-    n_chunks = (n_elements + _CHUNK - 1) // _CHUNK
-    k = max(1, min(torch.get_num_threads(), n_chunks // _MIN_CHUNKS_PER_THREAD))
-    if k == 1:
-        kernel(*args, 0, n_chunks)
-        return
-    if _pool is None or _pool._max_workers < k - 1:
-        _pool = ThreadPoolExecutor(max_workers=k - 1, thread_name_prefix="dvsstream-lif")
-    bounds = [n_chunks * i // k for i in range(k + 1)]
-    others = [_pool.submit(kernel, *args, bounds[i], bounds[i + 1]) for i in range(1, k)]
-    kernel(*args, bounds[0], bounds[1])
-    for f in others:
-        f.result()
 
 
 @nb.njit(cache=True, nogil=True)
-def _lif_fwd_kernel(x, v, u, s, tau, th, alpha, c0, c1):  # pragma: no cover - compiled
+def _lif_fwd_kernel(x, v, u, s, tau, th, alpha):  # pragma: no cover - compiled
     """``x, u, s [T, M]``, ``v [M]`` (updated in place), scalars in x's dtype: the charge
     ``h = v + (x - v) / tau`` (a true division, as the reference), ``s = h >= th``,
     ``v = 0 where s else h``, and the surrogate's argument ``u = alpha * (h - th)`` (what
-    the backward needs; ``u < 0`` exactly when ``h < th``). Chunks ``c0 .. c1 - 1`` of
-    :data:`_CHUNK` elements; a chunk's potentials stay in a local buffer over the T steps
-    (local slices let the loops vectorise)."""
+    the backward needs; ``u < 0`` exactly when ``h < th``). Chunk by chunk of
+    elements; a chunk's potentials stay in a local buffer over the T steps (local
+    slices let the loops vectorise)."""
     T, M = x.shape
     one = tau / tau  # 1 and 0 in the arrays' dtype: selects, not branches (vectorised)
     zero = one - one
     vc = np.empty(_CHUNK, x.dtype)
-    for c in range(c0, c1):
+    for c in range((M + _CHUNK - 1) // _CHUNK):
         lo = c * _CHUNK
         hi = min(lo + _CHUNK, M)
         n = hi - lo
@@ -348,16 +315,16 @@ def _lif_pool_kernel(x, v, out, C, tau, th):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _lif_bwd_kernel(u, sg, gs, gv, gx, tau, alpha, c0, c1):  # pragma: no cover - compiled
+def _lif_bwd_kernel(u, sg, gs, gv, gx, tau, alpha):  # pragma: no cover - compiled
     """Reverse recurrence of :class:`LIFMultiStep` (detached reset) over ``[T, M]``
     arrays: ``u`` the surrogate's argument, ``sg = sigmoid(u)``, ``gs`` the spikes'
     gradient, ``gx`` the input's (written). ``gv [M]`` holds the gradient of ``v_last``
-    on entry and of the initial ``v`` on exit. Chunks ``c0 .. c1 - 1``."""
+    on entry and of the initial ``v`` on exit."""
     T, M = u.shape
     one = tau / tau  # 1 and 0 in the arrays' dtype (a float64 literal would promote float32)
     zero = one - one
     gc = np.empty(_CHUNK, u.dtype)
-    for c in range(c0, c1):
+    for c in range((M + _CHUNK - 1) // _CHUNK):
         lo = c * _CHUNK
         hi = min(lo + _CHUNK, M)
         n = hi - lo
@@ -558,8 +525,7 @@ def _fwd_cpu(x: Tensor, v: Optional[Tensor], tau: float, v_threshold: float,
     v_p = torch.zeros(shape_p[1:], dtype=x.dtype) if v is None else v.detach().permute([p - 1 for p in perm[1:]]).clone(
         memory_format=torch.contiguous_format)
     typ = xa.dtype.type
-    _run_chunked(_lif_fwd_kernel, xa.shape[1], xa, v_p.view(-1).numpy(), _as_2d(h, perm), _as_2d(s, perm), typ(tau),
-                 typ(v_threshold), typ(alpha))
+    _lif_fwd_kernel(xa, v_p.view(-1).numpy(), _as_2d(h, perm), _as_2d(s, perm), typ(tau), typ(v_threshold), typ(alpha))
     return s, v_p.permute([i - 1 for i in inv[1:]]), h
 
 
@@ -575,9 +541,8 @@ def _bwd_cpu(u: Tensor, g_s: Tensor, g_v_last: Optional[Tensor], tau: float, alp
     g_x = _like(shape_p, inv, u.dtype)
     sg = torch.sigmoid(u)
     typ = np.float32 if u.dtype == torch.float32 else np.float64
-    ua = _as_2d(u, perm)
-    _run_chunked(_lif_bwd_kernel, ua.shape[1], ua, _as_2d(sg, perm), _as_2d(g_s.to(u.dtype), perm),
-                 g_v.view(-1).numpy(), _as_2d(g_x, perm), typ(tau), typ(alpha))
+    _lif_bwd_kernel(_as_2d(u, perm), _as_2d(sg, perm), _as_2d(g_s.to(u.dtype), perm), g_v.view(-1).numpy(),
+                    _as_2d(g_x, perm), typ(tau), typ(alpha))
     return g_x, g_v.permute([i - 1 for i in inv[1:]])
 
 
