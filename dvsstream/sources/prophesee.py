@@ -80,6 +80,8 @@ BUFF_BYTES = 1 << 19
 CHUNK_EVENTS = 1 << 15
 #: the longest header accepted before calling the file corrupt
 _MAX_HEADER_BYTES = 1 << 20
+#: ``t_min`` when not seeking (and the time before any event)
+_NO_START = int(np.iinfo(np.int64).min)
 #: Prophesee's self-assigned HDF5 filter id of its ECF codec
 ECF_FILTER_ID = 0x8ECF
 
@@ -341,8 +343,8 @@ class PropheseeSource(FileSource):
         word of an unknown type ends the body with a warning naming its byte."""
         from dvsstream.sources._prophesee_kernel import DECODERS, MAX_PER_WORD, STOPPED_AT, new_state
 
-        t_min = np.iinfo(np.int64).min if start_us is None else int(start_us)
-        self._kept_t = np.iinfo(np.int64).min  # the last event delivered (order checks)
+        t_min = _NO_START if start_us is None else int(start_us)
+        self._kept_t = _NO_START  # the last event delivered (order checks)
         st = new_state()
         decode, word, room = DECODERS[self.encoding], ENCODINGS[self.encoding], self.chunk_events + MAX_PER_WORD
         out, n, done = np.empty(room, EVENT_DTYPE), 0, 0
@@ -374,13 +376,14 @@ class PropheseeSource(FileSource):
         from dvsstream.sources._prophesee_kernel import MAX_X, MAX_Y, ORDERED, compact, start_packet
 
         ordered = self.encoding == "dat" or bool(st[ORDERED])
-        before = n > 0 and (int(out[0]["t"]) < t_min if ordered else t_min > np.iinfo(np.int64).min)
+        seeking = t_min != _NO_START
+        before = seeking and n > 0 and (not ordered or int(out["t"][0]) < t_min)
         if n and (st[MAX_X] >= size[0] or st[MAX_Y] >= size[1] or before):
             n, n_oob, ordered, _ = compact(out, 0, n, size[0], size[1], t_min, self._kept_t)
             if n_oob and count_oob:
                 self._out_of_sensor(int(n_oob))
         if n:
-            self._kept_t = int(out[n - 1]["t"])
+            self._kept_t = int(out["t"][n - 1])
         self._verified = bool(ordered)
         start_packet(st, self._kept_t)
         return out[:n]
@@ -404,12 +407,13 @@ class PropheseeSource(FileSource):
         found in bounds and in order, when they also follow the previous packet
         (the base class's per-packet bounds and order passes cost as much as the
         decoding); any other packet gets the full base treatment."""
-        if (packet.dtype == EVENT_DTYPE and packet.size and self._verified
-                and (self._last_t is None or int(packet["t"][0]) >= self._last_t)):
-            self._last_t = int(packet["t"][-1])
-            self.stats.events_read += packet.size
-            self.stats.packets_read += 1
-            return packet
+        if self._verified and packet.size and packet.dtype == EVENT_DTYPE:
+            t = packet["t"]
+            if self._last_t is None or int(t[0]) >= self._last_t:
+                self._last_t = int(t[-1])
+                self.stats.events_read += packet.size
+                self.stats.packets_read += 1
+                return packet
         return super()._validate(packet)
 
 # --------------------------------------------------------------------------- HDF5
