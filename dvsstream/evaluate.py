@@ -61,6 +61,7 @@ import torch
 
 from dvsstream.errors import DvsstreamError
 from dvsstream.fileio import replace_atomically
+from dvsstream.heap import keep_freed_memory
 
 __all__ = ["run_eval", "evaluate", "load_eval_model"]
 
@@ -427,10 +428,7 @@ def run_eval(args: argparse.Namespace) -> int:
             print(f"note: --limit {args.limit} is larger than the {args.split} split "
                   f"({dataset.info['split_size']} samples); evaluating all {len(dataset)}", file=sys.stderr)
         model = prepare_for_inference(model, dist.device)
-        if dist.device.type == "cpu":
-            from dvsstream.heap import keep_freed_memory
-
-            keep_freed_memory()  # each batch's activations reuse the last batch's pages
+        keep_freed_memory(dist.device)  # on a CPU, each batch's activations reuse the last batch's pages
         part = evaluate(model, dataset, dist.device, args.batch_size, args.workers,
                         indices=_shard(len(dataset), dist.rank, dist.world), progress=dist.main,
                         energy_batch=dist.main)

@@ -26,14 +26,18 @@ _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 _applied = False
 
 
-def keep_freed_memory() -> bool:
+def keep_freed_memory(device=None) -> bool:
     """Ask glibc's malloc to serve large allocations from the heap (no per-allocation
     ``mmap``) and never to trim the heap, for the rest of the process (forked children
-    inherit it). Returns whether it is in effect: False on other C libraries (musl,
-    macOS, Windows) or when ``DVSSTREAM_KEEP_HEAP=0``. Safe to call more than once."""
+    inherit it), when the work runs on ``device`` (a ``torch.device``; None: the CPU) and
+    that is a CPU. Returns whether it is in effect: False for another device, on other C
+    libraries (musl, macOS, Windows) or when ``DVSSTREAM_KEEP_HEAP=0``. Safe to call more
+    than once."""
     global _applied
     if _applied:
         return True
+    if device is not None and getattr(device, "type", str(device)) != "cpu":
+        return False
     if os.environ.get("DVSSTREAM_KEEP_HEAP", "1") == "0" or not sys.platform.startswith("linux"):
         return False
     try:

@@ -67,6 +67,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from dvsstream.augment import AugmentConfig, augment_batch, mixup, one_hot_smooth
 from dvsstream.errors import DvsstreamError
 from dvsstream.fileio import replace_atomically
+from dvsstream.heap import keep_freed_memory
 
 __all__ = [
     "RECIPE_EPOCHS",
@@ -673,10 +674,7 @@ class Trainer:
             self.test_set = hold_in_memory(self.test_set, c.cache_frames, left, c.workers, "test", self.say)
         self._build_loaders()
         self.model.to(self.dev)
-        if self.dev.type == "cpu":
-            from dvsstream.heap import keep_freed_memory
-
-            keep_freed_memory()  # each step's activations reuse the last step's pages
+        keep_freed_memory(self.dev)  # on a CPU, each step's activations reuse the last step's pages
         if self.config.channels_last:
             self.model.to(memory_format=torch.channels_last)  # the conv weights
         self.optimizer = build_optimizer(self.model, self.config.lr, self.config.weight_decay)

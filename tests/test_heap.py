@@ -45,9 +45,14 @@ def test_freed_memory_is_reused_without_page_faults():
     assert off["faults"] < 1000 or on["faults"] < off["faults"] / 2
 
 
-def test_switched_off_by_the_environment(monkeypatch):
+def test_switched_off_by_the_environment_and_for_other_devices(monkeypatch):
+    import torch
+
     import dvsstream.heap as heap
 
-    monkeypatch.setenv("DVSSTREAM_KEEP_HEAP", "0")
     monkeypatch.setattr(heap, "_applied", False)
+    monkeypatch.setenv("DVSSTREAM_KEEP_HEAP", "0")
     assert heap.keep_freed_memory() is False
+    monkeypatch.setenv("DVSSTREAM_KEEP_HEAP", "1")
+    assert heap.keep_freed_memory(torch.device("cuda")) is False  # GPU work: the host's malloc is left alone
+    assert heap._applied is False

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dvsstream.models import lif_compiled, neurons
-from dvsstream.models.neurons import LIF, lif_multistep, lif_multistep_fused
+from dvsstream.models.neurons import lif_multistep, lif_multistep_fused
 
 pytestmark = pytest.mark.skipif(not lif_compiled.available(torch.device("cpu")),
                                 reason="torch.compile needs a C++ compiler here")
@@ -65,4 +65,3 @@ def test_kernel_choice():
     assert neurons.fused_kernel(x, True) == "numba"
     assert neurons.fused_kernel(x, False) == "torch"  # the attached reset: torch operations
     assert neurons.fused_kernel(x.half(), True) == "torch"  # CPU half precision
-    assert LIF().fused_autograd

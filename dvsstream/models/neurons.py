@@ -503,10 +503,32 @@ def _order(x: Tensor) -> tuple[list[int], list[int]]:
     return perm, inv
 
 
-def _as_2d(t: Tensor, perm: list[int]) -> np.ndarray:
-    """``t`` ``[T, ...]`` permuted by ``perm`` as a contiguous ``[T, M]`` array (a view
+def _flat(t: Tensor, perm: list[int]) -> Tensor:
+    """``t`` ``[T, ...]`` permuted by ``perm`` as a contiguous ``[T, M]`` tensor (a view
     when ``t`` already has that layout)."""
-    return t.detach().permute(perm).contiguous().view(t.shape[0], -1).numpy()
+    return t.detach().permute(perm).contiguous().view(t.shape[0], -1)
+
+
+def _as_2d(t: Tensor, perm: list[int]) -> np.ndarray:
+    """:func:`_flat` as the NumPy array the compiled kernels take."""
+    return _flat(t, perm).numpy()
+
+
+def _flat_state(v: Optional[Tensor], perm: list[int], like: Tensor) -> Tensor:
+    """A fresh contiguous ``[M]`` copy of ``v`` (shaped like ``like[0]``) in ``perm``'s
+    order, in ``like``'s dtype and device (zeros when None): the kernels update it."""
+    if v is None:
+        return torch.zeros(like[0].numel(), dtype=like.dtype, device=like.device)
+    sub = [p - 1 for p in perm[1:]]
+    return v.detach().permute(sub).to(like.dtype).clone(memory_format=torch.contiguous_format).view(-1)
+
+
+def _unflat(t: Tensor, shape_p: tuple, inv: list[int]) -> Tensor:
+    """A ``[T, M]`` tensor (or a state ``[M]``) in the permuted order back in the
+    original dim order (a view)."""
+    if t.dim() == 1:
+        return t.view(shape_p[1:]).permute([i - 1 for i in inv[1:]])
+    return t.view(shape_p).permute(inv)
 
 
 def _like(shape_p: tuple, inv: list[int], dtype: torch.dtype) -> Tensor:
@@ -522,11 +544,10 @@ def _fwd_cpu(x: Tensor, v: Optional[Tensor], tau: float, v_threshold: float,
     shape_p = tuple(x.shape[p] for p in perm)
     xa = _as_2d(x, perm)
     s, h = _like(shape_p, inv, x.dtype), _like(shape_p, inv, x.dtype)
-    v_p = torch.zeros(shape_p[1:], dtype=x.dtype) if v is None else v.detach().permute([p - 1 for p in perm[1:]]).clone(
-        memory_format=torch.contiguous_format)
+    v_p = _flat_state(v, perm, x)
     typ = xa.dtype.type
-    _lif_fwd_kernel(xa, v_p.view(-1).numpy(), _as_2d(h, perm), _as_2d(s, perm), typ(tau), typ(v_threshold), typ(alpha))
-    return s, v_p.permute([i - 1 for i in inv[1:]]), h
+    _lif_fwd_kernel(xa, v_p.numpy(), _as_2d(h, perm), _as_2d(s, perm), typ(tau), typ(v_threshold), typ(alpha))
+    return s, _unflat(v_p, shape_p, inv), h
 
 
 def _bwd_cpu(u: Tensor, g_s: Tensor, g_v_last: Optional[Tensor], tau: float, alpha: float) -> tuple[Tensor, Tensor]:
@@ -535,15 +556,13 @@ def _bwd_cpu(u: Tensor, g_s: Tensor, g_v_last: Optional[Tensor], tau: float, alp
     compiled pass for the rest. Returns ``(g_x, g_v_initial)``."""
     perm, inv = _order(u)
     shape_p = tuple(u.shape[p] for p in perm)
-    sub = [p - 1 for p in perm[1:]]
-    g_v = (torch.zeros(shape_p[1:], dtype=u.dtype) if g_v_last is None
-           else g_v_last.detach().permute(sub).to(u.dtype).clone(memory_format=torch.contiguous_format))
+    g_v = _flat_state(g_v_last, perm, u)
     g_x = _like(shape_p, inv, u.dtype)
     sg = torch.sigmoid(u)
     typ = np.float32 if u.dtype == torch.float32 else np.float64
-    _lif_bwd_kernel(_as_2d(u, perm), _as_2d(sg, perm), _as_2d(g_s.to(u.dtype), perm), g_v.view(-1).numpy(),
+    _lif_bwd_kernel(_as_2d(u, perm), _as_2d(sg, perm), _as_2d(g_s.to(u.dtype), perm), g_v.numpy(),
                     _as_2d(g_x, perm), typ(tau), typ(alpha))
-    return g_x, g_v.permute([i - 1 for i in inv[1:]])
+    return g_x, _unflat(g_v, shape_p, inv)
 
 
 #: the kernels of :class:`LIFMultiStep` (detached reset): ``"auto"`` (CPU float32 / float64:
@@ -555,18 +574,19 @@ fused_kernels: str = "auto"
 
 def fused_kernel(x: Tensor, detach_reset: bool) -> str:
     """Which kernels :class:`LIFMultiStep` runs for ``x``: ``"numba"``, ``"compiled"`` or
-    ``"torch"`` (see :data:`fused_kernels`)."""
+    ``"torch"`` (see :data:`fused_kernels`; a kernel that does not apply to ``x`` falls
+    back to ``"torch"``)."""
     if not detach_reset or x.dim() < 2 or x.shape[0] == 0 or x[0].numel() == 0:
         return "torch"
-    numba_ok = _kernel_ok(x)
-    if fused_kernels == "torch" or (fused_kernels == "numba" and not numba_ok):
-        return "torch"
-    if fused_kernels == "numba" or (fused_kernels == "auto" and numba_ok):
+    choice = fused_kernels
+    if choice == "auto":
+        choice = "numba" if _kernel_ok(x) else "compiled" if x.is_cuda else "torch"
+    if choice == "numba" and _kernel_ok(x):
         return "numba"
-    if fused_kernels == "compiled" or x.is_cuda:
+    if choice == "compiled" and x.dtype.is_floating_point:
         from dvsstream.models import lif_compiled
 
-        if x.dtype.is_floating_point and lif_compiled.available(x.device):
+        if lif_compiled.available(x.device):
             return "compiled"
     return "torch"
 
@@ -579,13 +599,8 @@ def _fwd_compiled(x: Tensor, v: Optional[Tensor], tau: float, v_threshold: float
 
     perm, inv = _order(x)
     shape_p = tuple(x.shape[p] for p in perm)
-    sub = [p - 1 for p in perm[1:]]
-    x2 = x.detach().permute(perm).contiguous().view(x.shape[0], -1)
-    v2 = (torch.zeros(x2.shape[1], dtype=x.dtype, device=x.device) if v is None
-          else v.detach().permute(sub).to(x.dtype).contiguous().view(-1))
-    s, v_last, u = lif_forward(x2, v2, tau, v_threshold, alpha)
-    return (s.view(shape_p).permute(inv), v_last.view(shape_p[1:]).permute([i - 1 for i in inv[1:]]),
-            u.view(shape_p).permute(inv))
+    s, v_last, u = lif_forward(_flat(x, perm), _flat_state(v, perm, x), tau, v_threshold, alpha)
+    return _unflat(s, shape_p, inv), _unflat(v_last, shape_p, inv), _unflat(u, shape_p, inv)
 
 
 def _bwd_compiled(u: Tensor, g_s: Tensor, g_v_last: Optional[Tensor], tau: float,
@@ -595,13 +610,8 @@ def _bwd_compiled(u: Tensor, g_s: Tensor, g_v_last: Optional[Tensor], tau: float
 
     perm, inv = _order(u)
     shape_p = tuple(u.shape[p] for p in perm)
-    sub = [p - 1 for p in perm[1:]]
-    u2 = u.permute(perm).contiguous().view(u.shape[0], -1)
-    g2 = g_s.permute(perm).to(u.dtype).contiguous().view(u.shape[0], -1)
-    gv = (torch.zeros(u2.shape[1], dtype=u.dtype, device=u.device) if g_v_last is None
-          else g_v_last.detach().permute(sub).to(u.dtype).contiguous().view(-1))
-    g_x, g_v = lif_backward(u2, g2, gv, tau, alpha)
-    return g_x.view(shape_p).permute(inv), g_v.view(shape_p[1:]).permute([i - 1 for i in inv[1:]])
+    g_x, g_v = lif_backward(_flat(u, perm), _flat(g_s.to(u.dtype), perm), _flat_state(g_v_last, perm, u), tau, alpha)
+    return _unflat(g_x, shape_p, inv), _unflat(g_v, shape_p, inv)
 
 
 def lif_multistep_fused(

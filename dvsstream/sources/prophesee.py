@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -466,6 +465,11 @@ def _header_text(encoding: str, sensor_size: SensorSize | None, extra: Sequence[
     return text + (b"\x00\x08" if encoding == "dat" else b"")
 
 
+#: at most this many 4,096 µs periods between two TIME_HIGH words that :func:`encode_evt3`
+#: writes: well under the 2,048 whose fall a decoder reads as a 24-bit loop
+_EVT3_HIGH_STEP = 1024
+
+
 def encode_evt3(events: np.ndarray) -> np.ndarray:
     """EVT 3.0 words (``uint16``) for sorted events with ``0 <= t < 2**24`` at the first,
     the way a Prophesee camera sends them: TIME_HIGH whenever bits 12-23 of the time
@@ -501,14 +505,9 @@ def encode_evt3(events: np.ndarray) -> np.ndarray:
     return words
 
 
-#: at most this many 4,096 µs periods between two TIME_HIGH words that :func:`encode_evt3`
-#: writes: well under the 2,048 whose fall a decoder reads as a 24-bit loop
-_EVT3_HIGH_STEP = 1024
-
-
-def _body_bytes(encoding: str, ev: np.ndarray, folder: Path, stem: str) -> bytes | Path:
-    """The encoded body: EVT 3.0 by :func:`encode_evt3`; EVT 2.0 and DAT by expelliarmus
-    (into a file beside the output, returned with its body offset read back)."""
+def _body_bytes(encoding: str, ev: np.ndarray, folder: Path, stem: str) -> bytes:
+    """The encoded body: EVT 3.0 by :func:`encode_evt3`; EVT 2.0 and DAT by expelliarmus,
+    through a file beside the output (removed again)."""
     if encoding == "evt3":
         return encode_evt3(ev).tobytes()
     from expelliarmus import Wizard
@@ -516,8 +515,13 @@ def _body_bytes(encoding: str, ev: np.ndarray, folder: Path, stem: str) -> bytes
     arr = np.empty(ev.size, dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")])
     arr["t"], arr["x"], arr["y"], arr["p"] = ev["t"], ev["x"], ev["y"], ev["p"] != 0
     body = folder / f".{stem}.body{'.dat' if encoding == 'dat' else '.raw'}"
-    Wizard(encoding=encoding).save(body, arr)
-    return body
+    try:
+        Wizard(encoding=encoding).save(body, arr)
+        with open(body, "rb") as f:
+            f.seek(read_prophesee_header(body, encoding).body_offset)
+            return f.read()
+    finally:
+        body.unlink(missing_ok=True)
 
 
 def write_prophesee(path, events: np.ndarray, encoding: str = "evt3", sensor_size=None,
@@ -544,21 +548,13 @@ def write_prophesee(path, events: np.ndarray, encoding: str = "evt3", sensor_siz
         raise ValueError(f"{encoding} stores a first timestamp below {_T_LIMIT[encoding]} µs; "
                          "subtract the first timestamp first")
     size = sensor_size_of(sensor_size) if sensor_size is not None else None
+    body = _body_bytes(encoding, ev, path.parent, path.name)
     tmp = path.with_name(f".{path.name}.tmp")
-    body = None
     try:
-        body = _body_bytes(encoding, ev, path.parent, path.name)
         with open(tmp, "wb") as dst:
             dst.write(_header_text(encoding, size, header_lines))
-            if isinstance(body, bytes):
-                dst.write(body)
-            else:
-                with open(body, "rb") as src:
-                    src.seek(read_prophesee_header(body, encoding).body_offset)
-                    shutil.copyfileobj(src, dst, 1 << 20)
+            dst.write(body)
         os.replace(tmp, path)
     finally:
-        for leftover in (body, tmp):
-            if isinstance(leftover, Path):
-                leftover.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     return path
