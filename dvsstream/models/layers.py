@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.nn.modules import module as _module_hooks
 
 from dvsstream.models.neurons import LIF
+from dvsstream.models.pooling import MaxPool3s2
 
 __all__ = [
     "SPS",
@@ -214,32 +215,6 @@ def _front_in_groups(tokenizer: nn.Module, x: Tensor, T: int, B: int, n_front: i
         return tokenizer._front(x, T, n_front)
     return torch.cat([tokenizer._front(x[t0 * B:(t0 + step) * B], min(step, T - t0), n_front)
                       for t0 in range(0, T, step)])
-
-
-class MaxPool3s2(nn.MaxPool2d):
-    """``MaxPool2d(3, stride=2, padding=1)``. Without autograd and for even H, W it runs
-    as two separable strided maxima (no index tensor is written): same values, faster.
-    A single small map (a live step below full resolution) takes the native kernel,
-    which is faster there than the separable form's eight small ops."""
-
-    #: a batch of one with at most this many elements uses the native kernel
-    native_numel: int = 1 << 18
-
-    def __init__(self) -> None:
-        super().__init__(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        H, W = x.shape[-2:]
-        if torch.is_grad_enabled() and x.requires_grad:
-            return super().forward(x)
-        if x.dim() != 4 or H % 2 or W % 2 or H < 2 or W < 2 or (x.shape[0] == 1 and x.numel() <= self.native_numel):
-            return torch.max_pool2d(x, 3, 2, 1)  # F.max_pool2d minus its Python wrapper
-        # rows: out[i] = max(x[2i-1], x[2i], x[2i+1]), the out-of-range row -1 skipped
-        a = torch.maximum(x[:, :, 0::2, :], x[:, :, 1::2, :])
-        torch.maximum(a[:, :, 1:, :], x[:, :, 1 : H - 1 : 2, :], out=a[:, :, 1:, :])
-        o = torch.maximum(a[:, :, :, 0::2], a[:, :, :, 1::2])
-        torch.maximum(o[:, :, :, 1:], a[:, :, :, 1 : W - 1 : 2], out=o[:, :, :, 1:])
-        return o
 
 
 def _lif_pool(lif: LIF, pool: Optional[nn.Module], x: Tensor, T: int) -> Tensor:
