@@ -69,5 +69,37 @@ def test_module_switch_and_fallbacks():
         assert "MaxPool2D" in pool(x).grad_fn.name()
     finally:
         MaxPool3s2.save_codes = True
-    h = torch.randn(2, 3, 8, 8, dtype=torch.bfloat16, requires_grad=True)  # no kernel: torch's pool
-    assert torch.equal(maxpool3s2(h), torch.nn.functional.max_pool2d(h, 3, 2, 1))
+    x3 = torch.randn(3, 8, 8, requires_grad=True)  # unbatched: torch's pool
+    assert torch.equal(maxpool3s2(x3), torch.nn.functional.max_pool2d(x3, 3, 2, 1))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (3, 5, 9, 7), (1, 4, 1, 5), (2, 2, 2, 1)])
+def test_torch_operation_path_equals_torch(shape, dtype, monkeypatch):
+    """The path CUDA and half precision take (codes by torch operations, torch's backward
+    kernel on the indices rebuilt from them), run here on the CPU."""
+    import dvsstream.models.pooling as pooling
+
+    if dtype != torch.bfloat16:
+        monkeypatch.setattr(pooling, "_kernel_ok", lambda t: False)
+    g = torch.Generator().manual_seed(len(shape))
+    for x in ((torch.rand(shape, generator=g) < 0.3).to(dtype), torch.randint(-2, 3, shape, generator=g).to(dtype)):
+        for cl in (False, True):
+            x = x.contiguous(memory_format=torch.channels_last) if cl else x.contiguous()
+            ya, yb, ga, gb = _pair(x)
+            assert torch.equal(ya, yb) and torch.equal(ga, gb)
+            assert yb.grad_fn.name().startswith("MaxPool3s2Function") and gb.dtype == dtype
+
+
+def test_codes_agree_between_paths():
+    from dvsstream.models.pooling import _codes_kernel, _codes_torch, _indices_torch, _nhwc
+
+    g = torch.Generator().manual_seed(3)
+    for shape in [(2, 3, 8, 8), (3, 5, 9, 7), (1, 4, 1, 5), (2, 2, 2, 1)]:
+        x = (torch.rand(shape, generator=g) < 0.4).float()
+        _, idx = torch.ops.aten.max_pool2d_with_indices(x, [3, 3], [2, 2], [1, 1])
+        code = torch.empty(idx.shape, dtype=torch.uint8)
+        _codes_kernel(_nhwc(idx), _nhwc(code), shape[-1])
+        assert torch.equal(code, _codes_torch(idx, shape[-1]))
+        assert int(code.max()) <= 8
+        assert torch.equal(_indices_torch(code, shape[-1]), idx)

@@ -6,11 +6,11 @@ output value (which of the 3x3 window's cells won, 0..8 in raster order) where
 ``torch.max_pool2d`` keeps its whole input (float) and an int64 index per output. At the
 Spikformer's first stage (``[T*B, 32, 128, 128]`` in, a quarter of that out) that is
 1/48 of the memory. Values, the winner on ties (the first maximum in the window's raster
-order, NaN wins) and the gradient (contributions added in output raster order, from 0)
-are those of torch's CPU kernel, bit for bit.
-
-CPU float32 / float64 run compiled passes (numba, one thread, see
-:mod:`dvsstream.models.neurons`); other devices and dtypes use torch's pool.
+order, NaN wins) are torch's own: the forward is torch's pool, its int64 indices turned
+into the codes. The gradient on CPU float32 / float64 is one compiled pass (numba, one
+thread, see :mod:`dvsstream.models.neurons`) summing a cell's windows from 0 in output
+raster order, as torch's CPU kernel does: bit for bit its result. Elsewhere (CUDA, half
+precision) the codes become indices again for torch's own backward kernel.
 """
 
 from __future__ import annotations
@@ -89,20 +89,49 @@ def _format(x: Tensor) -> torch.memory_format:
     return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
-def _kernel_ok(x: Tensor) -> bool:
-    return x.dim() == 4 and x.is_cpu and x.dtype in (torch.float32, torch.float64) and min(x.shape) > 0
+def _kernel_ok(t: Tensor) -> bool:
+    """Whether the compiled passes take ``t`` (CPU float32 / float64, or torch's indices)."""
+    return t.is_cpu and t.dtype in (torch.float32, torch.float64, torch.int64)
+
+
+def _window_origin(shape: torch.Size, W: int, device: torch.device) -> Tensor:
+    """``(2i - 1) * W + 2j - 1`` for output ``(i, j)``, shaped ``[Ho, Wo]``: the flat
+    index of each window's (possibly padded) first cell."""
+    Ho, Wo = shape[-2:]
+    i = torch.arange(Ho, device=device).unsqueeze(1)
+    j = torch.arange(Wo, device=device)
+    return (2 * i - 1) * W + 2 * j - 1
+
+
+def _codes_torch(idx: Tensor, W: int) -> Tensor:
+    """:func:`_codes_kernel` in torch operations (any device): ``3 * dr + dc``."""
+    d = idx - _window_origin(idx.shape, W, idx.device)  # dr * (W) + dc, dc in 0..2
+    r = torch.div(idx, W, rounding_mode="floor")
+    dr = r - (2 * torch.arange(idx.shape[-2], device=idx.device).unsqueeze(1) - 1)
+    return (d + dr * (3 - W)).to(torch.uint8)  # 3 * dr + dc
+
+
+def _indices_torch(code: Tensor, W: int) -> Tensor:
+    """torch's int64 pool indices back from the codes (the inverse of :func:`_codes_torch`)."""
+    c = code.long()
+    dr = torch.div(c, 3, rounding_mode="floor")
+    return _window_origin(code.shape, W, code.device) + dr * W + (c - 3 * dr)
 
 
 class MaxPool3s2Function(torch.autograd.Function):
-    """``max_pool2d(x, 3, 2, 1)`` on CPU float32 / float64 ``[N, C, H, W]``, saving only the
-    winners' codes (uint8) for the backward. See the module docstring."""
+    """``max_pool2d(x, 3, 2, 1)`` on ``[N, C, H, W]``, saving only the winners' codes
+    (uint8) for the backward. See the module docstring."""
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
         out, idx = torch.ops.aten.max_pool2d_with_indices(x, [3, 3], [2, 2], [1, 1])
-        fmt = _format(idx)
-        code = torch.empty(idx.shape, dtype=torch.uint8, memory_format=fmt)
-        _codes_kernel(_nhwc(idx), _nhwc(code), x.shape[-1])
+        W = x.shape[-1]
+        if _kernel_ok(idx):
+            code = torch.empty(idx.shape, dtype=torch.uint8, memory_format=_format(idx))
+            _codes_kernel(_nhwc(idx), _nhwc(code), W)
+        else:
+            code = _codes_torch(idx, W)
+        del idx
         ctx.save_for_backward(code)
         ctx.in_shape, ctx.fmt = tuple(x.shape), _format(x)
         return out
@@ -110,7 +139,11 @@ class MaxPool3s2Function(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_out: Tensor) -> Tensor:  # type: ignore[override]
         (code,) = ctx.saved_tensors
-        g_in = torch.empty(ctx.in_shape, dtype=g_out.dtype, memory_format=ctx.fmt)
+        g_in = torch.empty(ctx.in_shape, dtype=g_out.dtype, device=g_out.device, memory_format=ctx.fmt)
+        if not _kernel_ok(g_out):  # torch's kernel reads only the shape and layout of g_in here
+            idx = _indices_torch(code, ctx.in_shape[-1])
+            return torch.ops.aten.max_pool2d_with_indices_backward(g_out, g_in, [3, 3], [2, 2], [1, 1], [1, 1],
+                                                                   False, idx)
         g_out = g_out.contiguous(memory_format=_format(code))
         zero = np.zeros(1, dtype=_nhwc(g_out).dtype)[0]  # 0 in the gradient's dtype
         _pool_bwd_kernel(_nhwc(g_out), _nhwc(code), _nhwc(g_in), zero)
@@ -118,9 +151,9 @@ class MaxPool3s2Function(torch.autograd.Function):
 
 
 def maxpool3s2(x: Tensor) -> Tensor:
-    """``max_pool2d(x, 3, 2, 1)`` with autograd: :class:`MaxPool3s2Function` where its
-    kernels apply (CPU float32 / float64 ``[N, C, H, W]``), torch's pool elsewhere."""
-    if _kernel_ok(x):
+    """``max_pool2d(x, 3, 2, 1)`` with autograd for ``[N, C, H, W]``: :class:`MaxPool3s2Function`
+    (one byte saved per output); other shapes take torch's pool."""
+    if x.dim() == 4 and x.numel() > 0:
         return MaxPool3s2Function.apply(x)
     return torch.max_pool2d(x, 3, 2, 1)
 
