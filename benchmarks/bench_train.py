@@ -12,7 +12,8 @@ In one process, with the same weights (a copied state dict):
 * the gradients of both (float64, every parameter): max |diff| / max |grad|, also against
   dvsstream's per-step reference LIF path (``LIF.fused_autograd = False``);
 * the saved-for-backward (activation) memory of one training step at ``--mem-batch``
-  (bytes of the distinct tensors autograd keeps, parameters excluded);
+  (bytes of the distinct tensors autograd keeps, parameters excluded), as trained by
+  default and with ``--recompute`` (batch norm + LIF recomputed in the backward);
 * ``spikingformer_dvs`` inference against the Spikingformer architecture on spikingjelly
   (batch 1), its logits compared, median ms (at least 5 rounds) and the ratio: as built
   and with its batch norms folded (``fuse_bn``, what ``prepare_for_inference`` serves;
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_models import interleaved, sj_lif_factory  # noqa: E402  (the peer's LIF, the timer)
 
 from dvsstream.models import create_model  # noqa: E402
+from dvsstream.models.layers import set_recompute  # noqa: E402
 from dvsstream.models.neurons import LIF  # noqa: E402
 from dvsstream.models.reference import reference_model  # noqa: E402
 from dvsstream.models.testing import randomize_batchnorm  # noqa: E402
@@ -71,6 +73,7 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y:
 
 def time_training(args) -> None:
     ours, peer = pair("spikformer_dvs", args.T)
+    set_recompute(ours, args.recompute)
     x = frames(args.batch, args.T)
     y = torch.arange(args.batch) % ours.config.num_classes
     opts = {id(m): torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=0.06) for m in (ours, peer)}
@@ -83,7 +86,9 @@ def time_training(args) -> None:
         args.steps,
     )
     a, b = statistics.median(r["dvsstream"]), statistics.median(r["spikingjelly"])
-    print(f"training step spikformer_dvs B={args.batch} T={args.T} float32 (fwd+bwd+AdamW), median of {args.steps}:")
+    how = ", batch norm + LIF recomputed" if args.recompute else ""
+    print(f"training step spikformer_dvs B={args.batch} T={args.T} float32 (fwd+bwd+AdamW{how}), "
+          f"median of {args.steps}:")
     print(f"  dvsstream {a:9.1f} ms/step  (min {min(r['dvsstream']):.1f})")
     print(f"  spikingjelly LIFNode(m) torch {b:9.1f} ms/step  (min {min(r['spikingjelly']):.1f})")
     print(f"  speed-up: {b / a:.2f}x  (target >= 2.5x)")
@@ -137,8 +142,11 @@ def memory(args) -> None:
     x = frames(B, args.T, seed=2)
     y = torch.arange(B) % ours.config.num_classes
     a, b = (measure_step_memory(m, x, y).saved_bytes for m in (ours, peer))
+    r = measure_step_memory(set_recompute(ours, True), x, y).saved_bytes
+    set_recompute(ours, False)
     print(f"activation memory of one training step, B={B} T={args.T} float32 (saved for backward):")
-    print(f"  dvsstream {a / 2**30:.2f} GiB, spikingjelly {b / 2**30:.2f} GiB ({a / b:.2f}x)")
+    print(f"  dvsstream {a / 2**30:.2f} GiB ({a / b:.2f}x), with --recompute {r / 2**30:.2f} GiB ({r / b:.2f}x); "
+          f"spikingjelly {b / 2**30:.2f} GiB")
 
 
 def spikingformer_inference(args) -> None:
@@ -186,6 +194,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="2 rounds, float64 check at T=4, memory at batch 4")
     ap.add_argument("--only", choices=("train", "grad", "memory", "spikingformer"), action="append",
                     help="run only these parts (repeatable)")
+    ap.add_argument("--recompute", action="store_true",
+                    help="time the training step with batch norm + LIF recomputed in the backward")
     args = ap.parse_args(argv)
     for name in ("batch", "T", "steps", "mem_batch"):
         if getattr(args, name) < 1:

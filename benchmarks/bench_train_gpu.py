@@ -11,7 +11,8 @@ Prints, on one device, with the same weights (a copied state dict):
   off) for dvsstream (its fused LIF, AdamW as ``dvsstream train`` builds it: fused on
   CUDA) and for the release-structured model on spikingjelly 2.0's ``LIFNode`` torch
   backend with ``torch.optim.AdamW`` (the peer); median of ``--steps``, the ratio
-  (target >= 2x) and each one's peak memory (``torch.cuda.max_memory_allocated``).
+  (target >= 2x) and each one's peak memory (``torch.cuda.max_memory_allocated``);
+  also dvsstream with ``--recompute`` (batch norm + LIF recomputed in the backward).
 * **epoch**: the seconds of one epoch of :class:`dvsstream.train.Trainer` (the code of
   ``dvsstream train``: augmentation, mixup, AMP, the loader) over ``--epoch-samples``
   samples of ``[T, 2, 128, 128]`` count frames held in memory (CIFAR10-DVS's 9,000
@@ -29,6 +30,7 @@ device or the peer is missing.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import tempfile
@@ -43,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_models import sj_lif_factory  # noqa: E402  (the peer's LIF)
 
 from dvsstream.models import create_model  # noqa: E402
+from dvsstream.models.layers import set_recompute  # noqa: E402
 from dvsstream.models.reference import reference_model  # noqa: E402
 from dvsstream.models.testing import randomize_batchnorm  # noqa: E402
 from dvsstream.train import TrainConfig, Trainer, build_optimizer  # noqa: E402
@@ -102,16 +105,25 @@ def bench_step(args, dev: torch.device) -> None:
     randomize_batchnorm(ours)  # neurons fire at realistic rates from the first step
     peer = reference_model(ours.config, lif=sj_lif_factory())
     peer.load_state_dict(ours.state_dict())
-    ours.to(dev), peer.to(dev)
+    lean = set_recompute(copy.deepcopy(ours), True)  # less kept for the backward, the same numbers
+    ours.to(dev), peer.to(dev), lean.to(dev)
     g = torch.Generator().manual_seed(0)
     x = torch.poisson(torch.full((args.batch, args.T, 2, 128, 128), 0.3), generator=g).to(dev)
     y = (torch.arange(args.batch) % ours.config.num_classes).to(dev)
     amp = AMP[args.amp]
     steppers = {
         "dvsstream": Stepper(ours, build_optimizer(ours, 1e-4, 0.06), amp, dev),
+        "--recompute": Stepper(lean, build_optimizer(lean, 1e-4, 0.06), amp, dev),
         "spikingjelly": Stepper(peer, torch.optim.AdamW(peer.parameters(), lr=1e-4, weight_decay=0.06), amp, dev),
     }
-    res = {name: time_steps(s, x, y, args.steps, dev) for name, s in steppers.items()}
+    res = {}
+    for name, s in steppers.items():
+        try:
+            res[name] = time_steps(s, x, y, args.steps, dev)
+        except RuntimeError as e:  # untried on this device: say so, time the others
+            if name == "dvsstream" or name == "spikingjelly":
+                raise
+            print(f"  {name}: failed on {dev}: {str(e).splitlines()[0]}")
     print(f"training step spikformer_dvs B={args.batch} T={args.T} amp={args.amp} on {dev}, "
           f"median of {args.steps}:")
     rate = {}

@@ -339,6 +339,21 @@ def _weights(out: Path) -> dict:
     return torch.load(out / "last.pt", weights_only=True)["state_dict"]
 
 
+def test_recompute_trains_to_the_same_weights(tmp_path):
+    """``recompute`` (batch norm + LIF recomputed in the backward) changes what is kept,
+    not a bit of the result: the same losses and the same final weights."""
+    data = SyntheticFrames(24, seed=1), SyntheticFrames(12, seed=2)
+    cfg = dict(epochs=2, mixup_until=1)
+    plain = train(micro_model(), *data, small_config(**cfg), tmp_path / "plain", device="cpu", log=None)
+    model = micro_model()
+    again = train(model, *data, small_config(recompute=True, **cfg), tmp_path / "re", device="cpu", log=None)
+    assert any(m.recompute for m in model.modules() if hasattr(m, "_cbn_lif"))
+    assert [h["train_loss"] for h in again.history] == [h["train_loss"] for h in plain.history]
+    a, b = _weights(tmp_path / "plain"), _weights(tmp_path / "re")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((tmp_path / "re" / "result.json").read_text())["train_config"]["recompute"] is True
+
+
 def test_channels_last_follows_the_same_loss_trajectory(tmp_path):
     data = SyntheticFrames(24, seed=1), SyntheticFrames(12, seed=2)
     cfg = dict(epochs=3, mixup_until=2)

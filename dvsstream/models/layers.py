@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules import module as _module_hooks
 
+from dvsstream.models.bn_lif import bn_lif
 from dvsstream.models.neurons import LIF
 from dvsstream.models.pooling import MaxPool3s2
 
@@ -37,6 +38,7 @@ __all__ = [
     "SpikingMLP",
     "SpikingBlock",
     "fuse_bn",
+    "set_recompute",
     "unfuse_bn",
 ]
 
@@ -103,6 +105,9 @@ class FusableMixin:
     """Runs ``conv -> BN`` pairs, optionally with the batch norm folded into the conv."""
 
     _fused: Optional[dict]
+    #: training: each conv's ``BN -> LIF`` as one node keeping only the conv's output
+    #: (:mod:`~dvsstream.models.bn_lif`; less memory, more time); see :func:`set_recompute`
+    recompute: bool = False
     #: when a dict (set by :func:`dvsstream.models.energy.energy_report`), every conv call
     #: adds ``[calls, input nonzeros, input elements, MACs]`` under the conv's name
     _meter: Optional[dict] = None
@@ -134,7 +139,7 @@ class FusableMixin:
                 w, b = conv.weight.flatten(1), conv.bias
                 y = torch.mm(w, x.t()) if b is None else torch.addmm(b.unsqueeze(1), w, x.t())
                 return _bn(bn, y.unsqueeze(0))[0].t()
-            return _bn(bn, F.linear(x, conv.weight.flatten(1), conv.bias))
+            return _bn(bn, self._conv(conv_name, x))
         if fused is not None:
             return F.conv2d(x, fused[0], fused[1], conv.stride, conv.padding, conv.dilation, conv.groups)
         if (
@@ -145,6 +150,26 @@ class FusableMixin:
             w = self._cl_weight(conv_name, conv.weight)
             return _bn(bn, F.conv2d(x, w, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups))
         return _bn(bn, conv(x))
+
+    def _conv(self, conv_name: str, x: Tensor) -> Tensor:
+        """The conv alone, as training runs it: a token stream ``[M, C_in]`` through a
+        ``k=1`` conv as one linear map, a map through the module."""
+        conv = self._modules[conv_name]  # type: ignore[attr-defined]
+        if x.dim() == 2 and (not isinstance(conv, nn.Conv2d) or conv.kernel_size == (1, 1)):
+            return F.linear(x, conv.weight.flatten(1), conv.bias)
+        return conv(x)
+
+    def _cbn_lif(self, conv_name: str, bn_name: str, lif: LIF, x: Tensor, lead: tuple[int, ...]) -> Tensor:
+        """``lif(y.view(*lead, *y.shape[1:]))`` with ``y = self._cbn(conv_name, bn_name, x)``:
+        ``lead`` splits the rows, ``(T, B)`` for maps ``[T*B, C, H, W]``, ``(T, B, N)`` for
+        tokens ``[T*B*N, C]``. Training with :attr:`recompute` keeps only the conv's output
+        for the batch norm and the LIF together (:func:`~dvsstream.models.bn_lif.bn_lif`)."""
+        bn = self._modules[bn_name]  # type: ignore[attr-defined]
+        if self.recompute and bn.training and torch.is_grad_enabled() and self._meter is None:
+            y = self._conv(conv_name, x)
+            return bn_lif(bn, lif, y, (*lead, *y.shape[1:]))
+        y = self._cbn(conv_name, bn_name, x)
+        return lif(y.view(*lead, *y.shape[1:]))
 
     def _cl_weight(self, conv_name: str, w: Tensor) -> Tensor:
         """A channels_last copy of a conv weight, rebuilt when the weight changes."""
@@ -179,6 +204,16 @@ def fuse_bn(model: nn.Module) -> nn.Module:
                     torch.cat([f[n][0].flatten(1) for n in ("q_conv", "k_conv", "v_conv")]),
                     torch.cat([f[n][1] for n in ("q_conv", "k_conv", "v_conv")]),
                 )
+    return model
+
+
+def set_recompute(model: nn.Module, on: bool) -> nn.Module:
+    """Train ``model`` keeping, for each conv's ``BN -> LIF``, only the conv's output and
+    recomputing the rest in the backward (``on``), or keeping what autograd keeps. The
+    same numbers either way, bit for bit; see :mod:`~dvsstream.models.bn_lif`."""
+    for m in model.modules():
+        if isinstance(m, FusableMixin):
+            m.recompute = bool(on)
     return model
 
 
@@ -314,13 +349,17 @@ class SPS(FusableMixin, nn.Module):
     def _stage(self, i: int, x: Tensor, T: int) -> Tensor:
         sfx = "" if i == 0 else str(i)
         mods = self._modules
+        lif, pool = mods[f"proj_lif{sfx}"], mods[f"maxpool{sfx}"] if self.pools[i] else None
+        if self.training:
+            x = _flat(self._cbn_lif(f"proj_conv{sfx}", f"proj_bn{sfx}", lif, x, (T, x.shape[0] // T)))
+            return pool(x) if pool is not None else x
         x = self._cbn(f"proj_conv{sfx}", f"proj_bn{sfx}", x)
-        return _lif_pool(mods[f"proj_lif{sfx}"], mods[f"maxpool{sfx}"] if self.pools[i] else None, x, T)
+        return _lif_pool(lif, pool, x, T)
 
     def _front(self, x: Tensor, T: int, n_stages: int) -> Tensor:
         for j in range(self.stem_depth):
-            x = self._cbn(f"stem_conv{j}", f"stem_bn{j}", x)
-            x = _flat(getattr(self, f"stem_lif{j}")(_tb(x, T)))
+            lif = getattr(self, f"stem_lif{j}")
+            x = _flat(self._cbn_lif(f"stem_conv{j}", f"stem_bn{j}", lif, x, (T, x.shape[0] // T)))
         for i in range(n_stages):
             x = self._stage(i, x, T)
         return x
@@ -333,8 +372,7 @@ class SPS(FusableMixin, nn.Module):
         for i in range(n_front, 4):
             x = self._stage(i, x, T)
         if self.rpe:
-            r = self._cbn("rpe_conv", "rpe_bn", x)
-            r = _flat(self.rpe_lif(_tb(r, T)))
+            r = _flat(self._cbn_lif("rpe_conv", "rpe_bn", self.rpe_lif, x, (T, x.shape[0] // T)))
             x = x + r
         return _to_tokens(x, T)
 
@@ -415,9 +453,9 @@ class SSA(FusableMixin, nn.Module):
             k = self.k_lif(_bn(self.k_bn, y[C : 2 * C].unsqueeze(0))[0].t().view(T, B, N, C))
             v = self.v_lif(_bn(self.v_bn, y[2 * C :].unsqueeze(0))[0].t().view(T, B, N, C))
         else:
-            q = self.q_lif(self._cbn("q_conv", "q_bn", xf).view(T, B, N, C))
-            k = self.k_lif(self._cbn("k_conv", "k_bn", xf).view(T, B, N, C))
-            v = self.v_lif(self._cbn("v_conv", "v_bn", xf).view(T, B, N, C))
+            q = self._cbn_lif("q_conv", "q_bn", self.q_lif, xf, (T, B, N))
+            k = self._cbn_lif("k_conv", "k_bn", self.k_lif, xf, (T, B, N))
+            v = self._cbn_lif("v_conv", "v_bn", self.v_lif, xf, (T, B, N))
         order = self.matmul_order
         if order == "auto":
             order = "dd" if d < N else "nn"
@@ -452,10 +490,9 @@ class SSA(FusableMixin, nn.Module):
             y = (y * self.scale).to(dtype)
             y = y.transpose(2, 3).reshape(T, B, N, C)
         y = self.attn_lif(y)
-        y = self._cbn("proj_conv", "proj_bn", y.view(T * B * N, C)).view(T, B, N, C)
-        if not self.spike_driven:
-            y = self.proj_lif(y)
-        return y
+        if self.spike_driven:
+            return self._cbn("proj_conv", "proj_bn", y.view(T * B * N, C)).view(T, B, N, C)
+        return self._cbn_lif("proj_conv", "proj_bn", self.proj_lif, y.view(T * B * N, C), (T, B, N))
 
     def _qkv_weight(self) -> Optional[Tensor]:
         """``cat(W_q, W_k, W_v)`` ``[3C, C]`` (None if the convs have biases), rebuilt when
@@ -495,9 +532,8 @@ class MLP(FusableMixin, nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         T, B, N, C = x.shape
-        x = self.fc1_lif(self._cbn("fc1_conv", "fc1_bn", x.reshape(T * B * N, C)).view(T, B, N, self.hidden))
-        x = self.fc2_lif(self._cbn("fc2_conv", "fc2_bn", x.reshape(T * B * N, self.hidden)).view(T, B, N, C))
-        return x
+        x = self._cbn_lif("fc1_conv", "fc1_bn", self.fc1_lif, x.reshape(T * B * N, C), (T, B, N))
+        return self._cbn_lif("fc2_conv", "fc2_bn", self.fc2_lif, x.reshape(T * B * N, self.hidden), (T, B, N))
 
 
 class TokenMixer(nn.Module):
@@ -622,11 +658,15 @@ class SpikingTokenizer(FusableMixin, nn.Module):
         """Unit ``i`` (0..4) on ``[T*B, C, H, W]``: conv ``i`` and its BN, then (``i < 4``)
         stage ``i + 1``'s ``LIF -> MaxPool``; units 0..4 are the whole tokenizer."""
         conv = "proj_conv" if i == 0 else f"proj{i}_conv"
-        x = self._cbn(conv, conv[: -len("conv")] + "bn", x)
+        bn = conv[: -len("conv")] + "bn"
         if i == 4:
-            return x
+            return self._cbn(conv, bn, x)
         mods = self._modules
-        return _lif_pool(mods[f"proj{i + 1}_lif"], mods[f"maxpool{i + 1}"] if self.pools[i] else None, x, T)
+        lif, pool = mods[f"proj{i + 1}_lif"], mods[f"maxpool{i + 1}"] if self.pools[i] else None
+        if self.training:
+            x = _flat(self._cbn_lif(conv, bn, lif, x, (T, x.shape[0] // T)))
+            return pool(x) if pool is not None else x
+        return _lif_pool(lif, pool, self._cbn(conv, bn, x), T)
 
     def _front(self, x: Tensor, T: int, n_units: int) -> Tensor:
         for i in range(n_units):

@@ -376,30 +376,46 @@ class LIFMultiStep(torch.autograd.Function):
         ctx.tau, ctx.v_threshold, ctx.alpha, ctx.detach_reset = tau, v_threshold, alpha, detach_reset
         ctx.has_v = v is not None
         ctx.kernel = fused_kernel(x, detach_reset)
-        if ctx.kernel == "numba":  # saves the surrogate's argument u = alpha * (h - th) instead of h
-            s, v_new, h = _fwd_cpu(x, v, tau, v_threshold, alpha)
-        elif ctx.kernel == "compiled":
-            s, v_new, h = _fwd_compiled(x, v, tau, v_threshold, alpha)
-        else:
-            h = torch.empty_like(x)
-            s = torch.empty_like(x)
-            v_new = torch.zeros_like(x[0]) if v is None else v.clone()
-            th = torch.tensor(v_threshold, dtype=x.dtype, device=x.device)
-            for xt, ht, st in zip(x.unbind(0), h.unbind(0), s.unbind(0)):
-                _lif_step(xt, v_new, ht, st, tau, th)
-        ctx.save_for_backward(h)
+        s, v_new, saved = lif_forward_saving(ctx.kernel, x, v, tau, v_threshold, alpha)
+        ctx.save_for_backward(saved)
         return s, v_new
 
     @staticmethod
     def backward(ctx, g_s: Tensor, g_v_last: Optional[Tensor]):  # type: ignore[override]
-        (h,) = ctx.saved_tensors
-        if ctx.kernel == "numba":
-            g_x, g_v = _bwd_cpu(h, g_s, g_v_last, ctx.tau, ctx.alpha)
-        elif ctx.kernel == "compiled":
-            g_x, g_v = _bwd_compiled(h, g_s, g_v_last, ctx.tau, ctx.alpha)
-        else:
-            g_x, g_v = _bwd_torch(h, g_s, g_v_last, ctx.tau, ctx.v_threshold, ctx.alpha, ctx.detach_reset)
+        (saved,) = ctx.saved_tensors
+        g_x, g_v = lif_backward_from(ctx.kernel, saved, g_s, g_v_last, ctx.tau, ctx.v_threshold, ctx.alpha,
+                                     ctx.detach_reset)
         return g_x, (g_v if ctx.has_v else None), None, None, None, None
+
+
+def lif_forward_saving(kernel: str, x: Tensor, v: Optional[Tensor], tau: float, v_threshold: float,
+                       alpha: float) -> tuple[Tensor, Tensor, Tensor]:
+    """:class:`LIFMultiStep`'s forward by ``kernel`` (see :func:`fused_kernel`), without
+    autograd: ``(spikes, v_last, saved)``, ``saved`` what :func:`lif_backward_from` takes
+    (the surrogate's argument ``u = alpha * (h - th)`` for the numba and compiled
+    kernels, the potentials ``h`` for torch's), all shaped as ``x`` ``[T, ...]``."""
+    if kernel == "numba":
+        return _fwd_cpu(x, v, tau, v_threshold, alpha)
+    if kernel == "compiled":
+        return _fwd_compiled(x, v, tau, v_threshold, alpha)
+    h = torch.empty_like(x)
+    s = torch.empty_like(x)
+    v_new = torch.zeros_like(x[0]) if v is None else v.clone()
+    th = torch.tensor(v_threshold, dtype=x.dtype, device=x.device)
+    for xt, ht, st in zip(x.unbind(0), h.unbind(0), s.unbind(0)):
+        _lif_step(xt, v_new, ht, st, tau, th)
+    return s, v_new, h
+
+
+def lif_backward_from(kernel: str, saved: Tensor, g_s: Tensor, g_v_last: Optional[Tensor], tau: float,
+                      v_threshold: float, alpha: float, detach_reset: bool) -> tuple[Tensor, Tensor]:
+    """:class:`LIFMultiStep`'s backward from :func:`lif_forward_saving`'s ``saved``:
+    ``(g_x, g_v_initial)``."""
+    if kernel == "numba":
+        return _bwd_cpu(saved, g_s, g_v_last, tau, alpha)
+    if kernel == "compiled":
+        return _bwd_compiled(saved, g_s, g_v_last, tau, alpha)
+    return _bwd_torch(saved, g_s, g_v_last, tau, v_threshold, alpha, detach_reset)
 
 
 def _bwd_torch(h: Tensor, g_s: Tensor, g_v_last: Optional[Tensor], tau: float, v_threshold: float,
