@@ -123,3 +123,33 @@ def test_same_numbers_under_autocast():
     assert torch.equal(outs[0], outs[1])
     for (n, p), q in zip(plain.named_parameters(), fused.parameters()):
         assert torch.equal(p.grad, q.grad), n
+
+
+@pytest.mark.parametrize("kernel", ["torch", "compiled"])
+def test_other_lif_kernels(kernel, monkeypatch):
+    """The LIF kernels of other devices and dtypes (torch operations; the generated ones
+    CUDA runs, compiled here for the CPU) through the recomputing node: the same spikes
+    and gradients as the two modules."""
+    from dvsstream.models import lif_compiled, neurons
+
+    if kernel == "compiled" and not lif_compiled.available(torch.device("cpu")):
+        pytest.skip("torch.compile needs a C++ compiler here")
+    monkeypatch.setattr(neurons, "fused_kernels", kernel)
+    g = torch.Generator().manual_seed(5)
+    for bn_type, x, lead in ((torch.nn.BatchNorm2d, torch.randn(6, 4, 6, 6, generator=g), (3, 2)),
+                             (torch.nn.BatchNorm1d, torch.randn(24, 8, generator=g), (3, 2, 4))):
+        x = x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+        tb = (*lead, *x.shape[1:])
+        assert neurons.fused_kernel(x.view(tb), True) == kernel
+        grads, spikes = [], []
+        for fused in (True, False):
+            torch.manual_seed(0)
+            bn, lif = bn_type(x.shape[1]), LIF()
+            xr = x.clone().requires_grad_()
+            s = bn_lif(bn, lif, xr, tb) if fused else lif(bn(xr).view(tb))
+            assert ("BatchNormLIFBackward" in _graph_nodes(s)) == fused
+            (s * torch.arange(s.numel()).view(s.shape).float().sin()).sum().backward()
+            grads.append((xr.grad, bn.weight.grad, bn.bias.grad))
+            spikes.append(s)
+        assert torch.equal(spikes[0], spikes[1])
+        assert all(torch.equal(a, b) for a, b in zip(*grads))
