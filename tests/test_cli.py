@@ -67,6 +67,15 @@ def test_convert_then_info_keeps_every_event_and_labels(tmp_path, capsys):
     assert "format:      hdf5" in info and "events:      5,000" in info and "2 labelled segment" in info
 
 
+def test_gui_screenshot_never_replaces_a_file_without_force(tmp_path, capsys):
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(b"an earlier screenshot")
+    assert main(["gui", "--source", "synthetic:", "--screenshot", str(shot), "--exit-after", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert shot.read_bytes() == b"an earlier screenshot"
+
+
 def test_existing_output_needs_force(aedat2_file, tmp_path):
     path, ev = aedat2_file
     out = tmp_path / "out.h5"

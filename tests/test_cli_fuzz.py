@@ -106,6 +106,11 @@ def _isolated(play, monkeypatch):
     monkeypatch.setenv("DVSSTREAM_GUI_SETTINGS", str(root / "home" / "gui.json"))
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    if widgets is not None and widgets.QApplication.instance() is not None:
+        # an earlier Qt test left its application: `gui` would open its window in it (and
+        # wait for it to close) where a fresh process, as a user's, has none and says so
+        monkeypatch.setattr(widgets.QApplication, "instance", staticmethod(lambda: None))
 
 
 def _call(argv: list[str], verb: str) -> tuple[int, str, str]:

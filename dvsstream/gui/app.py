@@ -250,7 +250,7 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                         help="start from the default settings (the old file is kept as .bak)")
     parser.add_argument("--export-clip", default=None, metavar="CLIP.mp4|CLIP.gif",
                         help="when the window closes, save the last 10 s shown as a clip")
-    parser.add_argument("--force", action="store_true", help="--export-clip may replace an existing file")
+    parser.add_argument("--force", action="store_true", help="--screenshot and --export-clip may replace existing files")
     add_geometry_arguments(parser)
     add_sensor_size_argument(parser)
     return parser
