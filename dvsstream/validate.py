@@ -376,7 +376,7 @@ def _check_gui(args) -> None:
     _check_checkpoint(args)
     inputs = [args.source, args.checkpoint]
     if args.screenshot is not None:
-        check_output_file(args.screenshot, "--screenshot", inputs=inputs, force=bool(getattr(args, "force", False)))
+        check_output_file(args.screenshot, "--screenshot", inputs=inputs, force=args.force)
     if args.export_clip is not None:
         from dvsstream.gui.clip import check_clip_output
 

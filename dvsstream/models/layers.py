@@ -171,6 +171,16 @@ class FusableMixin:
         y = self._cbn(conv_name, bn_name, x)
         return lif(y.view(*lead, *y.shape[1:]))
 
+    def _maps_stage(self, conv_name: str, bn_name: str, lif: LIF, pool: Optional[nn.Module], x: Tensor,
+                    T: int) -> Tensor:
+        """``pool(lif(bn(conv(x))))`` on maps ``[T*B, C, H, W]`` (``pool`` None: none): in
+        training through :meth:`_cbn_lif`, otherwise through :func:`_lif_pool` (the LIF
+        and the pool in one compiled pass where that applies)."""
+        if self.training:
+            x = _flat(self._cbn_lif(conv_name, bn_name, lif, x, (T, x.shape[0] // T)))
+            return pool(x) if pool is not None else x
+        return _lif_pool(lif, pool, self._cbn(conv_name, bn_name, x), T)
+
     def _cl_weight(self, conv_name: str, w: Tensor) -> Tensor:
         """A channels_last copy of a conv weight, rebuilt when the weight changes."""
         if w.is_contiguous(memory_format=torch.channels_last):
@@ -349,17 +359,12 @@ class SPS(FusableMixin, nn.Module):
     def _stage(self, i: int, x: Tensor, T: int) -> Tensor:
         sfx = "" if i == 0 else str(i)
         mods = self._modules
-        lif, pool = mods[f"proj_lif{sfx}"], mods[f"maxpool{sfx}"] if self.pools[i] else None
-        if self.training:
-            x = _flat(self._cbn_lif(f"proj_conv{sfx}", f"proj_bn{sfx}", lif, x, (T, x.shape[0] // T)))
-            return pool(x) if pool is not None else x
-        x = self._cbn(f"proj_conv{sfx}", f"proj_bn{sfx}", x)
-        return _lif_pool(lif, pool, x, T)
+        pool = mods[f"maxpool{sfx}"] if self.pools[i] else None
+        return self._maps_stage(f"proj_conv{sfx}", f"proj_bn{sfx}", mods[f"proj_lif{sfx}"], pool, x, T)
 
     def _front(self, x: Tensor, T: int, n_stages: int) -> Tensor:
         for j in range(self.stem_depth):
-            lif = getattr(self, f"stem_lif{j}")
-            x = _flat(self._cbn_lif(f"stem_conv{j}", f"stem_bn{j}", lif, x, (T, x.shape[0] // T)))
+            x = self._maps_stage(f"stem_conv{j}", f"stem_bn{j}", self._modules[f"stem_lif{j}"], None, x, T)
         for i in range(n_stages):
             x = self._stage(i, x, T)
         return x
@@ -372,8 +377,7 @@ class SPS(FusableMixin, nn.Module):
         for i in range(n_front, 4):
             x = self._stage(i, x, T)
         if self.rpe:
-            r = _flat(self._cbn_lif("rpe_conv", "rpe_bn", self.rpe_lif, x, (T, x.shape[0] // T)))
-            x = x + r
+            x = x + self._maps_stage("rpe_conv", "rpe_bn", self.rpe_lif, None, x, T)
         return _to_tokens(x, T)
 
 
@@ -662,11 +666,8 @@ class SpikingTokenizer(FusableMixin, nn.Module):
         if i == 4:
             return self._cbn(conv, bn, x)
         mods = self._modules
-        lif, pool = mods[f"proj{i + 1}_lif"], mods[f"maxpool{i + 1}"] if self.pools[i] else None
-        if self.training:
-            x = _flat(self._cbn_lif(conv, bn, lif, x, (T, x.shape[0] // T)))
-            return pool(x) if pool is not None else x
-        return _lif_pool(lif, pool, self._cbn(conv, bn, x), T)
+        pool = mods[f"maxpool{i + 1}"] if self.pools[i] else None
+        return self._maps_stage(conv, bn, mods[f"proj{i + 1}_lif"], pool, x, T)
 
     def _front(self, x: Tensor, T: int, n_units: int) -> Tensor:
         for i in range(n_units):

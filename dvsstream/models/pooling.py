@@ -93,28 +93,25 @@ def _kernel_ok(t: Tensor) -> bool:
     return t.is_cpu and t.dtype in (torch.float32, torch.float64, torch.int64)
 
 
-def _window_origin(shape: torch.Size, W: int, device: torch.device) -> Tensor:
-    """``(2i - 1) * W + 2j - 1`` for output ``(i, j)``, shaped ``[Ho, Wo]``: the flat
-    index of each window's (possibly padded) first cell."""
+def _window_rows_cols(shape: torch.Size, device: torch.device) -> tuple[Tensor, Tensor]:
+    """The first row ``2i - 1`` ``[Ho, 1]`` and first column ``2j - 1`` ``[Wo]`` of each
+    output's (possibly padded) window."""
     Ho, Wo = shape[-2:]
-    i = torch.arange(Ho, device=device).unsqueeze(1)
-    j = torch.arange(Wo, device=device)
-    return (2 * i - 1) * W + 2 * j - 1
+    return 2 * torch.arange(Ho, device=device).unsqueeze(1) - 1, 2 * torch.arange(Wo, device=device) - 1
 
 
 def _codes_torch(idx: Tensor, W: int) -> Tensor:
     """:func:`_codes_kernel` in torch operations (any device): ``3 * dr + dc``."""
-    d = idx - _window_origin(idx.shape, W, idx.device)  # dr * (W) + dc, dc in 0..2
+    r0, c0 = _window_rows_cols(idx.shape, idx.device)
     r = torch.div(idx, W, rounding_mode="floor")
-    dr = r - (2 * torch.arange(idx.shape[-2], device=idx.device).unsqueeze(1) - 1)
-    return (d + dr * (3 - W)).to(torch.uint8)  # 3 * dr + dc
+    return (3 * (r - r0) + (idx - r * W - c0)).to(torch.uint8)
 
 
 def _indices_torch(code: Tensor, W: int) -> Tensor:
     """torch's int64 pool indices back from the codes (the inverse of :func:`_codes_torch`)."""
-    c = code.long()
-    dr = torch.div(c, 3, rounding_mode="floor")
-    return _window_origin(code.shape, W, code.device) + dr * W + (c - 3 * dr)
+    r0, c0 = _window_rows_cols(code.shape, code.device)
+    dr = torch.div(code.long(), 3, rounding_mode="floor")
+    return (r0 + dr) * W + c0 + (code.long() - 3 * dr)
 
 
 class MaxPool3s2Function(torch.autograd.Function):
