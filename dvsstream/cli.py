@@ -110,6 +110,9 @@ def _record(source_uri: str, out: str, duration: float | None, desc: str, force:
                 raise DvsstreamError(f"{source_uri}: {exc}") from None
         stats = source.stats
     print(f"wrote {summary['events']:,} events ({summary['duration_s']:.3f} s of stream) to {out}")
+    if summary["events"] == 0:
+        print(f"warning: no events arrived in {summary['wall_s']:.1f} s (a still scene or a covered lens?); "
+              f"{out} holds none", file=sys.stderr)
     if summary.get("interrupted"):
         print("stopped by Ctrl-C; the file holds everything received until then")
     _print_warnings(stats)

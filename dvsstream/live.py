@@ -24,9 +24,6 @@ __all__ = ["DEFAULT_RECORDING", "REPLAY_PACKET_US", "default_recording", "classi
 
 #: the embedded default of ``dvsstream run`` and ``dvsstream gui``
 DEFAULT_RECORDING = "gestures_waves_and_clap.h5"
-#: ``run --duration`` on a real-time source stops at the latest this long (s) after the
-#: wall clock shows the duration (a camera watching a still scene sends no events)
-WALL_GRACE_S = 2.0
 #: replayed recordings are re-cut into packets of at most this many µs: windows close
 #: as the events come, as from a camera, and paced replay is smooth
 REPLAY_PACKET_US = 1_000
@@ -148,20 +145,16 @@ def _run_until(pipe, duration_s: Optional[float]) -> bool:
     ``--speed`` times the wall time for a paced replay, as fast as it reads unpaced; the
     clock of ``record --duration`` too); stop it. True when interrupted by Ctrl-C.
     A real-time source whose clock shows only through its events (a still scene sends
-    none) also stops once the wall clock shows that much stream time, plus
-    :data:`WALL_GRACE_S` for the start-up."""
-    from dvsstream.pipeline import _is_realtime
+    none) also stops at its :func:`~dvsstream.sources.base.wall_deadline`."""
+    from dvsstream.sources.base import wall_deadline
 
-    deadline = None
+    deadline = wall_deadline(pipe.source, duration_s)
     if duration_s is not None:
         pipe.stop_after_us = round(duration_s * 1e6)
-        if _is_realtime(pipe.source):
-            speed = getattr(pipe.source, "speed", None) or 1.0
-            deadline = time.perf_counter() + duration_s / speed + WALL_GRACE_S
     pipe.start()
     try:
         while not pipe.wait(0.05):
-            if deadline is not None and time.perf_counter() >= deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 break
     except KeyboardInterrupt:
         return True

@@ -58,6 +58,7 @@ from dvsstream.binning import Geometry, StreamingBinner, Window, geometry_for
 from dvsstream.events import EVENT_DTYPE, SensorSize
 from dvsstream.models import energy_report, record_attention, record_firing_rates
 from dvsstream.models.spikformer import Spikformer
+from dvsstream.sources.base import is_realtime
 
 __all__ = [
     "BinningConfig",
@@ -505,17 +506,6 @@ def _binner_counts(binner: StreamingBinner) -> dict[str, int]:
             "outside_roi": binner.outside_roi, "events_in": binner.events_in, "empty": binner.empty_windows_skipped}
 
 
-def _is_realtime(source) -> bool:
-    """Does ``source`` deliver at the sensor's pace (camera, network, a paced replay,
-    a real-time synthetic stream)?"""
-    kind = getattr(source, "kind", "")
-    if kind in ("camera", "network"):
-        return True
-    if kind == "synthetic":
-        return bool(getattr(source, "realtime", False))
-    return bool(getattr(source, "speed", None))
-
-
 @dataclass
 class _Job:
     window: Window
@@ -609,7 +599,7 @@ class Pipeline:
         self._recorded = 0
         self._stage_s = {"record": 0.0, "bin": 0.0, "view": 0.0, "infer": 0.0}
         if max_lag_ms == "auto":
-            max_lag_ms = binning.window_us / 1e3 if _is_realtime(source) else None
+            max_lag_ms = binning.window_us / 1e3 if is_realtime(source) else None
         self.max_lag_us = None if max_lag_ms is None else float(max_lag_ms) * 1e3
         self._clock: Optional[tuple[float, int]] = None  # (wall s, stream µs) reference
         self._shedding = False

@@ -63,6 +63,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import queue
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -73,7 +75,7 @@ import numpy as np
 from dvsstream.errors import DvsstreamError, FormatError
 from dvsstream.events import EVENT_DTYPE, SensorSize, as_events, check_region, sensor_size_of
 from dvsstream.fileio import temporary_beside
-from dvsstream.sources.base import LABEL_DTYPE
+from dvsstream.sources.base import LABEL_DTYPE, wall_deadline
 
 __all__ = [
     "FORMAT_VERSION",
@@ -650,7 +652,9 @@ def record(
     duration_s: stop once **event time** has advanced this far past the first
         event (events with ``t >= t_first + duration``, are not written). Event
         time works the same for live sources (where it follows the wall clock)
-        and for replays at any speed. ``None``: until the source ends.
+        and for replays at any speed. A real-time source also stops at its
+        :func:`~dvsstream.sources.base.wall_deadline` (a camera watching a still
+        scene sends no events to show its clock). ``None``: until the source ends.
     progress: called with a summary dict (see below) at most 10 times a second
         and once at the end.
     roi: ``(x0, y0, w, h)``: write only the events of this region of the sensor,
@@ -689,6 +693,7 @@ def record(
     writer = RecordingWriter(temporary_beside(target) if replacing else target, sensor,
                              getattr(source, "camera", ""), **writer_options)
     wall0 = time.monotonic()
+    deadline = wall_deadline(source, duration_s)
     packets = 0
     outside = [0]
     interrupted = False
@@ -715,7 +720,7 @@ def record(
 
     try:
         try:
-            for packet in source:
+            for packet in _packets_until(source, deadline):
                 if packet.size == 0:
                     continue
                 last = False
@@ -756,6 +761,46 @@ def record(
     if progress is not None:
         progress(result)
     return result
+
+
+def _packets_until(source, deadline: float | None) -> Iterator[np.ndarray]:
+    """``source``'s packets until it ends or, with a ``deadline`` (``time.monotonic()``),
+    until the wall clock passes it: the source is then read in a helper thread, so that
+    waiting for a packet that never comes ends too. The helper stops reading after this
+    generator is closed; the source itself stays open (its owner closes it, which ends
+    a live source's wait)."""
+    if deadline is None:
+        yield from source
+        return
+    packets: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    end = object()
+
+    def pump() -> None:
+        try:
+            for packet in source:
+                if stop.is_set():
+                    return
+                packets.put(packet)
+        except BaseException as exc:  # raised again in the recording thread
+            packets.put((end, exc))
+        finally:
+            packets.put(end)
+
+    threading.Thread(target=pump, name="record-read", daemon=True).start()
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                item = packets.get(timeout=min(left, 0.25))
+            except queue.Empty:
+                continue
+            if item is end:
+                return
+            if isinstance(item, tuple):
+                raise item[1]
+            yield item
+    finally:
+        stop.set()
 
 
 # ============================================================================ convert()

@@ -19,7 +19,7 @@ WRITER_SCRIPT = r"""
 import os, sys, time
 import numpy as np
 import dv_processing as dv
-target, events_path, packet_events, width, height, camera, pace_s = sys.argv[1:8]
+target, events_path, packet_events, width, height, camera, pace_s, hold_s = sys.argv[1:9]
 ev = np.load(events_path)
 stream = dv.io.Stream.EventStream(0, "events", camera, (int(width), int(height)))
 if target.startswith("unix:"):
@@ -43,6 +43,7 @@ for k in range(0, ev.size, n):
 while writer.getQueuedPacketCount():
     time.sleep(0.001)
 time.sleep(0.2)  # let the reader take the last packets before the socket closes
+time.sleep(float(hold_s))  # a camera facing a still scene: connected, sending nothing
 os._exit(0)  # closes the socket; see the module docstring for why not `del writer`
 """
 
@@ -54,15 +55,17 @@ def free_port() -> int:
 
 
 def start_writer(target: str, events: np.ndarray, tmp_dir: Path, packet_events: int = 1000,
-                 sensor_size=(320, 240), camera: str = "DVXplorer_TEST01", pace_s: float = 0.005) -> subprocess.Popen:
+                 sensor_size=(320, 240), camera: str = "DVXplorer_TEST01", pace_s: float = 0.005,
+                 hold_s: float = 0.0) -> subprocess.Popen:
     """Start a writer on ``target`` (``HOST:PORT`` or ``unix:PATH``) that sends
     ``events`` in packets of ``packet_events``, one every ``pace_s`` seconds (as a camera
-    does, about), once a client connects, then exits."""
+    does, about), once a client connects, keeps the connection open ``hold_s`` seconds
+    more, sending nothing, then exits."""
     path = Path(tmp_dir) / "writer_events.npy"
     np.save(path, events)
     proc = subprocess.Popen(
         [sys.executable, "-c", WRITER_SCRIPT, target, str(path), str(packet_events),
-         str(sensor_size[0]), str(sensor_size[1]), camera, str(pace_s)],
+         str(sensor_size[0]), str(sensor_size[1]), camera, str(pace_s), str(hold_s)],
         stdout=subprocess.PIPE, text=True,
     )
     line = proc.stdout.readline()

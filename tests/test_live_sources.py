@@ -7,6 +7,7 @@ The NetworkWriter runs in a child process (see ``tests/dvwriter.py`` for why).
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -248,3 +249,27 @@ def test_record_network_stream_to_hdf5(tmp_path):
     with RecordingReader(tmp_path / "net.h5") as r:
         assert r.camera == "DVXplorer_TEST01" and r.sensor_size == (320, 240)
         np.testing.assert_array_equal(r.read(), want)
+
+
+def test_record_duration_ends_when_the_stream_falls_silent(tmp_path):
+    """A camera that sends 0.15 s of events, then nothing while staying connected (a
+    still scene): ``record --duration 1`` ends on the wall clock (1 s + the grace), not
+    when the sender hangs up 30 s later, with every event it sent."""
+    from dvsstream.recording import RecordingReader, record
+    from dvsstream.sources.base import WALL_GRACE_S
+
+    port = free_port()
+    proc = _start_writer(f"127.0.0.1:{port}", expected_events(), tmp_path, PACKET_EVENTS, hold_s=30)
+    try:
+        with open_source(f"tcp://127.0.0.1:{port}") as src:
+            wall0 = time.monotonic()
+            summary = record(src, tmp_path / "still.h5", duration_s=1.0)
+            wall = time.monotonic() - wall0
+        assert proc.poll() is None  # the sender was still connected
+    finally:
+        proc.kill()
+        proc.wait()
+    assert 1.0 <= wall < 1.0 + WALL_GRACE_S + 3, wall
+    assert summary["events"] == N_PACKETS * PACKET_EVENTS and not summary["interrupted"]
+    with RecordingReader(tmp_path / "still.h5") as r:
+        np.testing.assert_array_equal(r.read(), expected_events())

@@ -382,6 +382,48 @@ class ListSource(EventSource):
             yield p
 
 
+class FailingLiveSource(ListSource):
+    """A network-kind source: ``fail_after`` packets, then an error (a reset socket)."""
+
+    kind = "network"
+
+    def __init__(self, packets, fail_after):
+        super().__init__(packets)
+        self.fail_after = fail_after
+
+    def _packets(self):
+        for k, p in enumerate(self.packets):
+            if k == self.fail_after:
+                raise OSError("connection reset by peer")
+            yield p
+
+
+def test_record_duration_on_a_silent_realtime_source(tmp_path):
+    """``synthetic:`` at 0.01 events/s for 60 s (a camera facing a still scene): a 0.5 s
+    recording ends on the wall clock, with a readable (empty) file."""
+    from dvsstream.sources.base import WALL_GRACE_S
+
+    out = tmp_path / "still.h5"
+    wall0 = time.monotonic()
+    with open_source("synthetic:rate=0.01,duration=60,seed=1") as src:
+        summary = record(src, out, duration_s=0.5)
+    assert time.monotonic() - wall0 < 0.5 + WALL_GRACE_S + 3
+    assert summary["events"] == 0 and not summary["interrupted"]
+    with h5py.File(out, "r") as f:
+        assert f.attrs["format_version"] == FORMAT_VERSION
+
+
+def test_record_duration_raises_a_live_source_error_and_keeps_what_arrived(tmp_path):
+    """An error of a real-time source, read in the helper thread, reaches the caller;
+    the new recording keeps every event received before it (as without --duration)."""
+    ev = random_events(3000, seed=4)
+    src = FailingLiveSource([ev[:1000], ev[1000:2000], ev[2000:]], fail_after=2)
+    with pytest.raises(OSError, match="reset"):
+        record(src, tmp_path / "net.h5", duration_s=10.0)
+    with RecordingReader(tmp_path / "net.h5") as r:
+        np.testing.assert_array_equal(r.read(), ev[:2000])
+
+
 def test_record_from_file_with_duration(tmp_path):
     ev = random_events(100_000, seed=10)
     src_path = tmp_path / "in.h5"

@@ -28,6 +28,34 @@ from dvsstream.events import (
 )
 
 
+#: ``--duration`` on a real-time source stops at the latest this long (s) after the wall
+#: clock shows the duration: such a source's clock shows only through its events, and a
+#: camera watching a still scene sends none
+WALL_GRACE_S = 2.0
+
+
+def is_realtime(source) -> bool:
+    """Does ``source`` deliver at the sensor's pace (camera, network, a paced replay,
+    a real-time synthetic stream)?"""
+    kind = getattr(source, "kind", "")
+    if kind in ("camera", "network"):
+        return True
+    if kind == "synthetic":
+        return bool(getattr(source, "realtime", False))
+    return bool(getattr(source, "speed", None))
+
+
+def wall_deadline(source, duration_s: float | None) -> float | None:
+    """The ``time.monotonic()`` by which ``duration_s`` seconds of ``source``'s stream
+    time have surely passed: now + ``duration_s`` / its ``speed`` + :data:`WALL_GRACE_S`
+    for a real-time source (:func:`is_realtime`); None for any other (its clock is its
+    events, which a read always brings) or without a duration."""
+    if duration_s is None or not is_realtime(source):
+        return None
+    speed = getattr(source, "speed", None) or 1.0
+    return time.monotonic() + duration_s / speed + WALL_GRACE_S
+
+
 @dataclass
 class SourceStats:
     """What a source delivered and what it had to repair.
