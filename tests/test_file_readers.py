@@ -394,3 +394,33 @@ def test_speed_paces_replay(tmp_path):
     elapsed = time.perf_counter() - start
     assert n == ev.size
     assert span / 10 * 0.8 < elapsed < span / 10 + 0.25
+
+
+@pytest.mark.parametrize("fmt", ["aedat2", "dat"])
+def test_32_bit_clock_over_several_wraps(fmt, tmp_path):
+    """4.4 h of events (three wraps of the 32-bit µs clock, 71.6 min each) in AEDAT 2 and
+    DAT: the time range known on opening (from sampled records) is the one reading
+    every event gives, so info's duration and --start near the end are right."""
+    from dvsstream.sources.base import start_source_at
+
+    rng = np.random.default_rng(3)
+    n = 800_000
+    t = 1_000 + np.cumsum(rng.integers(0, 40_000, n))
+    ev = make_events(t, rng.integers(0, 64, n), rng.integers(0, 64, n), rng.integers(0, 2, n))
+    assert t[-1] >> 32 == 3
+    if fmt == "dat":
+        pytest.importorskip("expelliarmus")  # writes the DAT file
+        from dvsstream.sources.prophesee import write_prophesee
+
+        path = write_prophesee(tmp_path / "long.dat", ev, encoding="dat", sensor_size=(64, 64))
+    else:
+        path = write_aedat2(tmp_path / "long.aedat", ev)
+    with open_source(path) as src:
+        assert (src.start_time_us, src.end_time_us) == (int(t[0]), int(t[-1]))
+        got = read_all(src)
+    np.testing.assert_array_equal(got["t"], ev["t"])
+    near_end = (int(t[-1000]) - int(t[0])) / 1e6  # 4.4 h in: past the end by the old one-wrap guess
+    with open_source(path) as src:
+        start_source_at(src, near_end, str(path))
+        tail = read_all(src)
+    assert tail.size >= 1000 and tail["t"][0] >= t[-1000] and tail["t"][-1] == t[-1]

@@ -50,7 +50,7 @@ import numpy as np
 
 from dvsstream.errors import FormatError, SourceError
 from dvsstream.events import EVENT_DTYPE, DVS128, TimestampUnwrapper, sensor_size_of
-from dvsstream.sources.base import FileSource, skip_before
+from dvsstream.sources.base import FileSource, record_time_range, skip_before
 
 __all__ = ["Aedat2Source", "write_aedat2", "AEDAT2_RECORD", "DEFAULT_CHUNK_EVENTS"]
 
@@ -141,7 +141,7 @@ class Aedat2Source(FileSource):
     Attributes: ``header`` (the header lines without ``#``), ``n_events``
     (complete 8-byte records in the body, special events included: an upper
     bound of the pixel events delivered), ``start_time_us`` / ``end_time_us``
-    (first / last record; the end assumes at most one 32-bit wrap),
+    (first / last record, unwrapped from sampled records: ``record_time_range``),
     ``special_events`` (special records skipped so far, counted per pass).
     Seeking is a linear scan (the format has no index).
     """
@@ -188,15 +188,9 @@ class Aedat2Source(FileSource):
                 "decoded with the DVS128 layout"
             )
         if self.n_events:
-            first, last = self._record(0), self._record(self.n_events - 1)
-            self.start_time_us = int(first["ts"])
-            end = int(last["ts"])
-            self.end_time_us = end if end >= self.start_time_us else end + (1 << 32)
-
-    def _record(self, i: int) -> np.ndarray:
-        with open(self.path, "rb") as f:
-            f.seek(self._data_start + i * AEDAT2_RECORD.itemsize)
-            return np.frombuffer(f.read(AEDAT2_RECORD.itemsize), dtype=AEDAT2_RECORD)[0]
+            self.start_time_us, self.end_time_us = record_time_range(
+                self.path, self._data_start, self.n_events, AEDAT2_RECORD.itemsize,
+                f">u4@{AEDAT2_RECORD.fields['ts'][1]}")
 
     def _decode(self, rec: np.ndarray) -> np.ndarray:
         """Decode a chunk of on-disk records into EVENT_DTYPE (special events dropped)."""

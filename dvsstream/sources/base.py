@@ -358,6 +358,35 @@ class FileSource(EventSource):
         yield from (p for p in np.split(packet, cuts) if p.size)
 
 
+#: :func:`record_time_range` reads one timestamp every this many records
+TIME_SAMPLE_RECORDS = 1 << 16
+
+
+def record_time_range(path, first_byte: int, n_records: int, record_bytes: int, time_field: str,
+                      any_fall_wraps: bool = False) -> tuple[int, int]:
+    """``(start, end)`` µs of a file of ``n_records`` fixed-size records with a 32-bit
+    timestamp (``time_field``: a NumPy dtype such as ``"<u4"`` at byte 0 of a record,
+    or ``">u4@4"`` at byte 4), unwrapped without reading the whole file: the timestamps
+    of every :data:`TIME_SAMPLE_RECORDS`-th record and the last are read, and each fall
+    between two of them counts one wrap of 2**32 µs (a fall of more than half the range,
+    as :class:`~dvsstream.events.TimestampUnwrapper` counts; any fall with
+    ``any_fall_wraps``, as DAT's decoder does). Exact unless 65,536 consecutive events
+    span more than one wrap (71.6 min; 35.8 with the half-range rule)."""
+    dtype, _, at = time_field.partition("@")
+    offset = int(at or 0)
+    picks = list(range(0, n_records, TIME_SAMPLE_RECORDS))
+    if picks[-1] != n_records - 1:
+        picks.append(n_records - 1)
+    raw = np.empty(len(picks), np.int64)
+    with open(path, "rb") as f:
+        for k, i in enumerate(picks):
+            f.seek(first_byte + i * record_bytes + offset)
+            raw[k] = int(np.frombuffer(f.read(4), dtype)[0])
+    fall = raw[:-1] - raw[1:]
+    wraps = int(np.count_nonzero(fall > 0 if any_fall_wraps else fall > (1 << 31)))
+    return int(raw[0]), int(raw[-1]) + (wraps << 32)
+
+
 def skip_before(packets: Iterator[np.ndarray], start_us: int | None) -> Iterator[np.ndarray]:
     """Drop events with ``t < start_us`` from a packet stream (a linear seek for
     formats without a time index)."""

@@ -60,7 +60,7 @@ import numpy as np
 from dvsstream.errors import FormatError, SourceError
 from dvsstream.events import EVENT_DTYPE, SensorSize, sensor_size_of
 from dvsstream.sources.aedat2 import _open_error
-from dvsstream.sources.base import FileSource
+from dvsstream.sources.base import FileSource, record_time_range
 
 __all__ = [
     "PropheseeSource", "PropheseeHeader", "read_prophesee_header", "write_prophesee",
@@ -289,16 +289,11 @@ class PropheseeSource(FileSource):
         return info
 
     def _dat_time_range(self) -> None:
-        """First and last record of a DAT body (µs; the end assumes at most one 32-bit wrap)."""
+        """First and last time of a DAT body (µs, unwrapped: :func:`record_time_range`)."""
         if not self._body_words:
             return
-        with open(self.path, "rb") as f:
-            f.seek(self.header.body_offset)
-            first = np.frombuffer(f.read(8), "<u4")[0]
-            f.seek(self.header.body_offset + 8 * (self._body_words - 1))
-            last = np.frombuffer(f.read(8), "<u4")[0]
-        self.start_time_us = int(first)
-        self.end_time_us = int(last) if last >= first else int(last) + (1 << 32)
+        self.start_time_us, self.end_time_us = record_time_range(
+            self.path, self.header.body_offset, self._body_words, 8, "<u4", any_fall_wraps=True)
 
     def _scan_geometry(self) -> SensorSize:
         """One bounded-memory pass: max x + 1, max y + 1; also sets n_events and the time range."""
