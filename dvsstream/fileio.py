@@ -12,7 +12,7 @@ from typing import Callable, Union
 
 from dvsstream.errors import DvsstreamError
 
-__all__ = ["check_output_file", "replace_atomically", "temporary_beside"]
+__all__ = ["check_file_target", "replace_atomically", "temporary_beside"]
 
 
 def temporary_beside(path: Union[str, os.PathLike]) -> Path:
@@ -36,10 +36,12 @@ def replace_atomically(path: Union[str, os.PathLike], write: Callable[[Path], No
     return path
 
 
-def check_output_file(path: Union[str, os.PathLike], what: str = "output") -> Path:
+def check_file_target(path: Union[str, os.PathLike], what: str = "output") -> Path:
     """Before any work: ``path`` can become a file (its folder exists, it is not a
     folder). Raises a one-line :class:`~dvsstream.errors.DvsstreamError` otherwise;
-    missing folders are never created (a typo would scatter files)."""
+    missing folders are never created (a typo would scatter files). The command-line
+    check, :func:`dvsstream.validate.check_output_file`, adds permissions, inputs and
+    ``--force`` to this."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():

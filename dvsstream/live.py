@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from dvsstream.errors import DvsstreamError
-from dvsstream.fileio import check_output_file, replace_atomically, temporary_beside
+from dvsstream.fileio import check_file_target, replace_atomically, temporary_beside
 from dvsstream.validate import check_window
 
 __all__ = ["DEFAULT_RECORDING", "REPLAY_PACKET_US", "default_recording", "classify_stream", "format_prediction",
@@ -295,7 +295,7 @@ def write_json(report: dict[str, Any], path: str, predictions_file: Optional[os.
             f.write("\n ]\n}")
 
     try:
-        replace_atomically(check_output_file(path, "report"), dump)
+        replace_atomically(check_file_target(path, "report"), dump)
     except OSError as exc:
         raise DvsstreamError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 

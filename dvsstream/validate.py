@@ -184,7 +184,7 @@ def check_output_file(path: PathLike, what: str = "output", inputs: Iterable[Opt
     exist yet (``force`` None: existing files are the caller's business)."""
     if not os.fspath(path).strip():
         raise DvsstreamError(f"the {what} is an empty name; give a file name")
-    p = fileio.check_output_file(path, what)
+    p = fileio.check_file_target(path, what)
     check_not_an_input(p, inputs, what)
     folder = p.parent if str(p.parent) else Path(".")
     if not os.access(folder, os.W_OK | os.X_OK):
