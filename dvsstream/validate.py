@@ -143,6 +143,9 @@ def check_input(path: PathLike, what: str = "input", uri_ok: bool = False) -> No
         raise DvsstreamError(f"{text}: no such file (the {what}); check the path")
     if p.is_dir():
         raise DvsstreamError(f"{text}: is a folder, not a file (the {what}); give a file")
+    if not p.is_file():  # opening a pipe waits for a writer; recordings are read with seeks
+        raise DvsstreamError(f"{text}: is not a regular file (a pipe, socket or device; the {what}); "
+                             "save it to a file first")
     if not os.access(p, os.R_OK):
         raise DvsstreamError(f"{text}: cannot be read (permission denied; the {what})")
 

@@ -48,6 +48,23 @@ def test_inputs(tmp_path):
             check_source(uri)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_pipe_or_device_is_refused_before_anything_waits_on_it(tmp_path, capsys):
+    """`dvsstream info <(cat rec.aedat)` or a named pipe: opening it would wait for a
+    writer (and the readers seek); one line, exit 2."""
+    from dvsstream.cli import main
+
+    fifo = tmp_path / "stream.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(DvsstreamError, match="not a regular file"):
+        check_input(fifo)
+    assert main(["info", str(fifo)]) == 2
+    assert main(["convert", os.devnull, str(tmp_path / "out.h5")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("not a regular file" in line for line in err), err
+    assert not (tmp_path / "out.h5").exists()
+
+
 def test_an_output_is_never_an_input_nor_a_folder(tmp_path):
     src = tmp_path / "rec.h5"
     src.write_bytes(b"precious")
