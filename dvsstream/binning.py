@@ -34,7 +34,7 @@ from typing import Iterable, Iterator, Sequence
 import numba as nb
 import numpy as np
 
-from dvsstream.events import EVENT_DTYPE, SensorSize, check_region, sensor_size_of
+from dvsstream.events import EVENT_DTYPE, SensorSize, check_region, region_is_padded, sensor_size_of
 
 __all__ = [
     "BinStats",
@@ -317,12 +317,13 @@ def region_frames(frames: np.ndarray, roi: Sequence[int] | None, size: Sequence[
     :class:`StreamingBinner` maps events: region pixel ``(x, y)`` adds into output pixel
     ``(x * width // w, y * height // h)`` -- sum-pooling for integer ratios, the exact
     nearest-bin resize otherwise. Every count of the region lands in exactly one output
-    pixel (totals exact). Returns ``float32 [..., height, width]``. Raises ``ValueError``
-    (one line) for a region outside the frames or a size larger than the region."""
+    pixel (totals exact). A region reaching past the frames' edge reads zeros there.
+    Returns ``float32 [..., height, width]``. Raises ``ValueError`` (one line) for a
+    region that does not overlap the frames or a size larger than the region."""
     height, width = frames.shape[-2:]
-    x0, y0, rw, rh = check_region(roi if roi is not None else (0, 0, width, height), (width, height))
+    x0, y0, rw, rh = check_region(roi if roi is not None else (0, 0, width, height), (width, height), padded=True)
     out_w, out_h = _output_size(rw, rh, 1, size)
-    out = frames[..., y0:y0 + rh, x0:x0 + rw]
+    out = padded_crop(frames, x0, y0, rw, rh)
     if out_w != rw:
         out = np.add.reduceat(out, _group_starts(rw, out_w), axis=-1, dtype=np.float32)
     if out_h != rh:
@@ -421,6 +422,19 @@ class Window:
     new_bins: int
     events: int
     gap_before: int = 0
+
+
+def padded_crop(frames: np.ndarray, x0: int, y0: int, rw: int, rh: int) -> np.ndarray:
+    """``frames[..., y0:y0 + rh, x0:x0 + rw]``, zeros where the region lies past the
+    frames' edge (a view when it does not)."""
+    height, width = frames.shape[-2:]
+    if x0 >= 0 and y0 >= 0 and x0 + rw <= width and y0 + rh <= height:
+        return frames[..., y0:y0 + rh, x0:x0 + rw]
+    out = np.zeros(frames.shape[:-2] + (rh, rw), frames.dtype)
+    xs, ys = max(x0, 0), max(y0, 0)
+    xe, ye = min(x0 + rw, width), min(y0 + rh, height)
+    out[..., ys - y0:ye - y0, xs - x0:xe - x0] = frames[..., ys:ye, xs:xe]
+    return out
 
 
 @nb.njit(cache=True, nogil=True)
@@ -604,7 +618,7 @@ class StreamingBinner:
         if downsample < 1:
             raise ValueError(f"downsample must be >= 1, got {downsample}")
         w, h = self.sensor_size
-        x0, y0, rw, rh = check_region(roi if roi is not None else (0, 0, w, h), (w, h))
+        x0, y0, rw, rh = check_region(roi if roi is not None else (0, 0, w, h), (w, h), padded=True)
         out_w, out_h = _output_size(rw, rh, downsample, size)
         self.roi = (x0, y0, rw, rh)
         self.size = (out_w, out_h)
@@ -777,8 +791,12 @@ class Geometry:
         pooled = rw % ow == 0 and rh % oh == 0 and rw // ow == rh // oh
         scale = f"{rw / ow:.3g}:1" if rw * oh == rh * ow else f"{rw / ow:.3g}:1 x {rh / oh:.3g}:1"
         ratio = f"pooled by {rw // ow}" if pooled else f"resized {scale} (nearest bin)"
+        if (rw, rh) == (ow, oh):
+            ratio = "not scaled"
         region = "the whole sensor" if (x0, y0, rw, rh) == (0, 0, w, h) else f"region {rw}x{rh} at ({x0}, {y0})"
-        return f"{w}x{h} sensor, {region}, {ratio} to {self.size[0]}x{self.size[1]}"
+        if region_is_padded(self.roi, (w, h)):
+            region += " (past the sensor's edge: zeros there)"
+        return f"{w}x{h} sensor, {region}, {ratio}{',' if (rw, rh) == (ow, oh) else ' to'} {ow}x{oh}"
 
 
 def geometry_for(model_size: tuple[int, int], sensor_size, roi: Sequence[int] | None = None,
@@ -787,20 +805,23 @@ def geometry_for(model_size: tuple[int, int], sensor_size, roi: Sequence[int] | 
     from ``sensor_size``. Default: the whole sensor when it is an integer multiple of
     the input (128x128 -> 64x64: pooled by 2), else the largest centred region with the
     input's aspect ratio, resized to the input (320x240 -> the centred 240x240 ->
-    64x64). ``roi`` / ``resize`` override it. Raises ``ValueError`` (one line) for a
-    region outside the sensor or smaller than the input, or a size the model does not
-    take (the streaming binner's rules: ``info``, ``run`` and the window agree)."""
+    64x64), but never enlarged: a sensor narrower or lower than the input sits centred
+    in an input-sized region, zeros past its edge (78x42 -> 64x64 at (7, -11)).
+    ``roi`` / ``resize`` override it (a region may reach past the sensor's edge too, as
+    long as it overlaps the sensor). Raises ``ValueError`` (one line) for a region
+    off the sensor or smaller than the input, or a size the model does not take (the
+    streaming binner's rules: ``info``, ``run`` and the window agree)."""
     w, h = (int(v) for v in sensor_size)
     mw, mh = (int(v) for v in model_size)
     size = tuple(int(v) for v in resize) if resize is not None else (mw, mh)
     if tuple(size) != (mw, mh):
         raise ValueError(f"resize {size[0]}x{size[1]} does not match the model's {mw}x{mh} input")
     if roi is not None:
-        region = check_region(roi, (w, h))
+        region = check_region(roi, (w, h), padded=True)
     elif w % mw == 0 and h % mh == 0 and w // mw == h // mh:
         return Geometry(None, size)
     else:
-        scale = min(w / mw, h / mh)
+        scale = max(1.0, min(w / mw, h / mh))
         rw, rh = int(mw * scale), int(mh * scale)
         region = ((w - rw) // 2, (h - rh) // 2, rw, rh)
     _output_size(region[2], region[3], 1, size)  # the region must hold the input (the binner's rule)

@@ -237,7 +237,7 @@ class FrameSpec:
         roi, size = self.roi, self.size
         try:
             if roi is not None:
-                roi = check_region(roi, self.sensor_size)
+                roi = check_region(roi, self.sensor_size, padded=True)
                 object.__setattr__(self, "roi", roi)
             if size is not None:
                 size = tuple(int(v) for v in size)[:2]

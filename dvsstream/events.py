@@ -80,14 +80,34 @@ def sensor_size_of(size) -> SensorSize:
 
 
 # --------------------------------------------------------------------------- bounds
-def check_region(roi, sensor_size) -> tuple[int, int, int, int]:
+def check_region(roi, sensor_size, padded: bool = False) -> tuple[int, int, int, int]:
     """``roi = (x0, y0, w, h)`` as ints when it lies inside ``sensor_size``; otherwise
-    ``ValueError`` with a one-line reason."""
+    ``ValueError`` with a one-line reason. With ``padded`` (what a model sees: zeros
+    past the sensor's edge), along each axis the region may instead span the whole
+    sensor and more: a sensor smaller than a model's input sits inside the region."""
     x0, y0, rw, rh = (int(v) for v in roi)
     w, h = sensor_size_of(sensor_size)
-    if x0 < 0 or y0 < 0 or rw <= 0 or rh <= 0 or x0 + rw > w or y0 + rh > h:
-        raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}) is not inside the {w}x{h} sensor")
+    if rw <= 0 or rh <= 0:
+        raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}): the width and height must be > 0")
+
+    def fits(start: int, length: int, extent: int) -> bool:
+        inside = start >= 0 and start + length <= extent
+        return inside or (padded and start <= 0 and start + length >= extent)
+
+    if not (fits(x0, rw, w) and fits(y0, rh, h)):
+        hint = "; along each axis it must lie inside the sensor or span all of it" if padded else ""
+        raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}) is not inside the {w}x{h} sensor{hint}")
     return x0, y0, rw, rh
+
+
+def region_is_padded(roi, sensor_size) -> bool:
+    """Whether the region ``roi = (x0, y0, w, h)`` (None: the whole sensor) reaches past
+    the edge of the ``sensor_size`` sensor."""
+    if roi is None:
+        return False
+    x0, y0, rw, rh = (int(v) for v in roi)
+    w, h = sensor_size_of(sensor_size)
+    return x0 < 0 or y0 < 0 or x0 + rw > w or y0 + rh > h
 
 
 def parse_roi(text: str) -> tuple[int, int, int, int]:
@@ -98,8 +118,8 @@ def parse_roi(text: str) -> tuple[int, int, int, int]:
         x0, y0, w, h = (int(v) for v in parts)
     except ValueError:
         raise ValueError(f"region {text!r} must be x,y,w,h in sensor pixels, e.g. 40,0,240,240") from None
-    if x0 < 0 or y0 < 0 or w <= 0 or h <= 0:
-        raise ValueError(f"region {text!r}: x and y must be >= 0, w and h > 0")
+    if w <= 0 or h <= 0:
+        raise ValueError(f"region {text!r}: w and h must be > 0")
     return x0, y0, w, h
 
 

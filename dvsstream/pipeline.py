@@ -594,6 +594,7 @@ class Pipeline:
         #: a window looping for hours would keep one ring buffer per loop)
         self._retired = {"binned": 0, "out_of_bounds": 0, "late": 0, "outside_roi": 0, "events_in": 0, "empty": 0}
         self._last_t: Optional[int] = None
+        self._loops_seen = 0  # the source's loop count at the last packet (FileSource.loops)
         self._recorder = None
         self._rec_lock = threading.Lock()  # the recorder is written outside the stats lock
         self._recorded = 0
@@ -745,7 +746,9 @@ class Pipeline:
                     self._recorded += packet.size
             t_rec = time.perf_counter()
             if self._last_t is not None and packet["t"][0] < self._last_t:
-                self._restart_stream()
+                loops = getattr(self.source, "loops", 0)
+                self._restart_stream(flush=loops != self._loops_seen)  # a loop ends as the stream would
+                self._loops_seen = loops
             if self.stats.stream_start_us is None:
                 self.stats.stream_start_us = int(packet["t"][0])
             packet, last = self._until_stop_time(packet)
@@ -827,8 +830,14 @@ class Pipeline:
         self.stats.windows_skipped += int(hops)
         self.stats.windows += int(hops)
 
-    def _restart_stream(self) -> None:
-        """Time went backwards (a seek or a loop): new binners, fresh model state."""
+    def _restart_stream(self, flush: bool = False) -> None:
+        """Time went backwards (a seek or a loop): new binners, fresh model state.
+        ``flush`` (a loop): first the pending window of the stretch that ended, as at the
+        end of a stream (a recording shorter than the window still gets its prediction)."""
+        if flush:
+            t_recv = time.perf_counter()
+            for w in self._binner.flush():
+                self._enqueue(_Job(w, t_recv, self._generation))
         for key, value in _binner_counts(self._binner).items():
             self._retired[key] += value
         self._binner = self.binning.binner(self.sensor_size)

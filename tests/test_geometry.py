@@ -14,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 
-from dvsstream.binning import StreamingBinner
+from dvsstream.binning import Geometry, StreamingBinner, events_to_frames
 from dvsstream.events import EVENT_DTYPE, parse_roi, parse_size
 from dvsstream.pipeline import BinningConfig, geometry_for
 
@@ -87,8 +87,10 @@ def test_geometry_overrides_and_bad_values():
     # used to describe a 0.5:1 "resize" that run then refused)
     with pytest.raises(ValueError, match="larger than the 40x40 region"):
         geometry_for((64, 64), (320, 240), roi=(0, 0, 40, 40))
-    with pytest.raises(ValueError, match="larger than the 32x32 region"):
-        geometry_for((64, 64), (32, 32))
+    # a sensor smaller than the input sits centred in an input-sized region, never enlarged
+    assert geometry_for((64, 64), (32, 32)) == Geometry((-16, -16, 64, 64), (64, 64))
+    with pytest.raises(ValueError, match="span all of it"):  # past one edge only: a typo, not padding
+        geometry_for((64, 64), (32, 32), roi=(8, 0, 64, 64))
     assert parse_roi("40, 0,240,240") == (40, 0, 240, 240) and parse_size("64X48") == (64, 48)
     for bad in ("1,2,3", "a,b,c,d", "0,0,-1,4"):
         with pytest.raises(ValueError):
@@ -122,6 +124,59 @@ def test_run_on_a_real_dvxplorer_recording(real_data, tmp_path):
     assert bad.returncode == 2 and "does not match the model's 64x64" in bad.stderr
     bad = _cli("run", "--source", str(path), "--roi", "1,2,3")
     assert bad.returncode == 2 and "x,y,w,h" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("roi", [(7, -11, 64, 64), (-25, -43, 128, 128), (0, -12, 64, 64)])
+def test_a_region_past_a_small_sensors_edge_bins_zeros_there(roi):
+    """A 78x42 sensor seen through a larger region (centred, zeros past the edges): the
+    streaming window equals the batch binner's frames, which equal the sensor's frames
+    placed in a zero frame; every event is binned or counted outside the region."""
+    ev = _random_events(50_000, 78, 42, seed=4)
+    x0, y0, rw, rh = roi
+    binner = StreamingBinner((78, 42), 400_000, 1, 400_000, roi=roi, size=(rw, rh))
+    frames = _window_frames(binner, ev)
+    batch = events_to_frames(ev, (78, 42), 1, mode="time", t_start=0, t_end=399_999, roi=roi, size=(rw, rh))
+    whole = events_to_frames(ev, (78, 42), 1, mode="time", t_start=0, t_end=399_999)
+    want = np.zeros((1, 2, rh, rw), np.float32)
+    xs, xe = max(x0, 0), min(x0 + rw, 78)
+    want[..., -y0:-y0 + 42, xs - x0:xe - x0] = whole[..., :, xs:xe]
+    np.testing.assert_array_equal(frames, want)
+    np.testing.assert_array_equal(batch, want)
+    assert binner.stats.binned + binner.outside_roi == ev.size == whole.sum()
+
+
+def test_the_window_shows_what_the_model_sees_of_a_small_sensor():
+    """The event image cropped to a region past its edge (the attention's backdrop in
+    the window and the clips): zeros there, the sensor's pixels in place, both layouts."""
+    from dvsstream.gui.state import crop_region
+
+    rgb = np.arange(42 * 78 * 3, dtype=np.int64).reshape(42, 78, 3) % 251 + 1
+    got = crop_region(rgb, (7, -11, 64, 64), channels_first=False)
+    assert got.shape == (64, 64, 3) and not got[:11].any() and not got[53:].any()
+    np.testing.assert_array_equal(got[11:53], rgb[:, 7:71])
+    chw = crop_region(np.moveaxis(rgb, -1, 0), (7, -11, 64, 64))
+    np.testing.assert_array_equal(chw, np.moveaxis(got, -1, 0))
+    inside = crop_region(rgb, (40, 0, 20, 30), channels_first=False)
+    assert np.shares_memory(inside, rgb)  # inside the image: a view, as before
+
+
+def test_run_on_a_sensor_smaller_than_the_model(real_data, tmp_path):
+    """The real N-CARS sample (78x42, no geometry in its header) under the 64x64 model:
+    info says where it sits, run classifies it (before: "resize 64x64 is larger than
+    the 42x42 region", nothing to do about it), every event accounted for; a recording
+    cannot be cropped to a region past its edge."""
+    path = real_data("ncars_sample.dat")
+    info = _cli("info", str(path))
+    assert info.returncode == 0 and "region 64x64 at (7, -11) (past the sensor's edge: zeros there)" in info.stdout
+    out = tmp_path / "r.json"
+    proc = _cli("run", "--source", str(path), "--window-ms", "80", "--hop-ms", "10", "--bins", "8", "--quiet",
+                "--json-out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert report["binning"]["roi"] == [7, -11, 64, 64] and report["windows_classified"] > 0
+    assert report["events_read"] == 2009 == report["events_binned"] + report["events_outside_roi"]
+    bad = _cli("convert", str(path), str(tmp_path / "c.h5"), "--roi=7,-11,64,64")
+    assert bad.returncode == 2 and "not inside the 78x42 sensor" in bad.stderr and not (tmp_path / "c.h5").exists()
 
 
 @pytest.mark.skipif(not all(__import__("importlib").util.find_spec(m) for m in ("PySide6", "pytestqt")),

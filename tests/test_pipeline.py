@@ -155,6 +155,34 @@ def test_loop_restarts_binning_and_state(loaded):
     assert sum(type(o) is StreamingBinner and o is not pipe._binner for o in gc.get_objects()) == 0
 
 
+def test_a_looped_recording_shorter_than_the_window_is_classified_every_loop(loaded, tmp_path):
+    """0.2 s of the shipped recording under a 400 ms window, looped (the window's default):
+    each loop ends as the stream would, with the pending window classified -- the same
+    prediction as the replay without loop makes at its end (before: none, ever)."""
+    from dvsstream.recording import RecordingWriter
+
+    with RecordingReader(RECORDING) as rec:
+        ev, sensor = rec.read(), rec.sensor_size
+    short = tmp_path / "short.h5"
+    with RecordingWriter(short, sensor, "test") as w:
+        w.write(ev[ev["t"] < ev["t"][0] + 200_000])
+    assert loaded.binning.window_us > 200_000
+    once: list = []
+    Pipeline(open_source(short, packet_us=1000), fresh(loaded), drop_stale=False, on_prediction=once.append).run()
+    assert len(once) == 1
+    looped: list = []
+    src = open_source(short, packet_us=1000, loop=True)
+    pipe = Pipeline(src, fresh(loaded), drop_stale=False, on_prediction=looped.append)
+    pipe.start()
+    deadline = time.monotonic() + 60
+    while len(looped) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pipe.stop()
+    assert len(looped) >= 3 and pipe.error is None and src.loops >= 3
+    for p in looped[:3]:
+        assert p.t_end == once[0].t_end and np.array_equal(p.probs, once[0].probs)
+
+
 def test_attention_taps_in_the_pipeline(loaded):
     pipe = Pipeline(open_source(RECORDING, packet_us=1000), fresh(loaded), drop_stale=False, attention=True,
                     energy_every_s=0.0)

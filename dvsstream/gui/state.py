@@ -323,11 +323,17 @@ def overlay_swatches(n: int = 5, background: Sequence[int] = EVENT_BACKGROUND) -
 
 def crop_region(image: Optional[np.ndarray], roi: Optional[Sequence[int]], channels_first: bool = True):
     """The part of an image in the region ``roi = (x0, y0, w, h)`` (None: all of it):
-    ``[C, H, W]`` (``channels_first``) or ``[H, W, C]`` -> the same layout cropped (a view)."""
+    ``[C, H, W]`` (``channels_first``) or ``[H, W, C]`` -> the same layout cropped (a
+    view; a copy with zeros where the region reaches past the image's edge, as the
+    model sees it)."""
     if image is None or roi is None:
         return image
+    from dvsstream.binning import padded_crop
+
     x0, y0, w, h = (int(v) for v in roi)
-    return image[:, y0:y0 + h, x0:x0 + w] if channels_first else image[y0:y0 + h, x0:x0 + w]
+    if channels_first:
+        return padded_crop(image, x0, y0, w, h)
+    return np.moveaxis(padded_crop(np.moveaxis(image, -1, 0), x0, y0, w, h), 0, -1)
 
 
 def upsample_nearest(grid: np.ndarray, height: int, width: int) -> np.ndarray:

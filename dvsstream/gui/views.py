@@ -245,8 +245,8 @@ class EventView(pg.GraphicsLayoutWidget):
         self.region_item.blockSignals(True)
         self.region_item.setPos((x0, y0), update=False)
         self.region_item.setSize((w, h), update=False)
-        if self.sensor is not None:
-            self.region_item.maxBounds = QtCore.QRectF(0, 0, *self.sensor)
+        if self.sensor is not None:  # the sensor, and the region where it reaches past the edge
+            self.region_item.maxBounds = QtCore.QRectF(0, 0, *self.sensor).united(QtCore.QRectF(x0, y0, w, h))
         self.region_item.stateChanged(finish=False)
         self.region_item.blockSignals(False)
         self.region_item.setVisible(not whole)

@@ -211,7 +211,8 @@ class FileSource(EventSource):
     path: the file.
     speed: ``None`` (default) replays as fast as possible; ``1.0`` real time;
         any positive factor.
-    loop: start again from the beginning (or from the last seek) at the end.
+    loop: start again from the beginning (or from the last seek) at the end;
+        :attr:`loops` counts the restarts (a seek is not one).
     packet_us: if given, re-cut packets so that none spans more than this many
         µs of stream time; default: :data:`PACED_PACKET_US` (10 ms) when paced, as
         stored otherwise. A paced replay thus behaves like a camera: a packet comes
@@ -240,6 +241,7 @@ class FileSource(EventSource):
         super().__init__(sensor_size, camera)
         self.path = str(path)
         self.loop = loop
+        self.loops = 0
         self._packet_us = packet_us
         self.pacer = Pacer(speed)
         self.labels: np.ndarray | None = None
@@ -343,6 +345,7 @@ class FileSource(EventSource):
                 continue
             if not self.loop:
                 return
+            self.loops += 1
 
     def _cut(self, packet: np.ndarray) -> Iterator[np.ndarray]:
         if self.packet_us is None or packet.size == 0:
