@@ -221,6 +221,15 @@ class RecordingWriter:
         """Events accepted so far (written or still buffered)."""
         return self.n_written + self._n_buffered
 
+    def grow_sensor(self, extent) -> None:
+        """Make the recording's sensor at least ``extent = (width, height)`` (events
+        were written past the sensor first declared; see :func:`record`)."""
+        self._check_open()
+        w, h = sensor_size_of(extent)
+        self.sensor_size = SensorSize(max(self.sensor_size.width, w), max(self.sensor_size.height, h))
+        self._f.attrs["sensor_width"] = np.int64(self.sensor_size.width)
+        self._f.attrs["sensor_height"] = np.int64(self.sensor_size.height)
+
     def write(self, packet: np.ndarray) -> None:
         """Append a time-sorted packet of events (any t/x/y/p structured array)."""
         self._check_open()
@@ -644,6 +653,8 @@ def record(
     duration_s: float | None = None,
     progress: Callable[[dict], None] | None = None,
     roi: tuple[int, int, int, int] | None = None,
+    sensor_size=None,
+    description: str | None = None,
     **writer_options,
 ) -> dict:
     """Copy events from any :class:`~dvsstream.sources.base.EventSource` into a
@@ -661,6 +672,12 @@ def record(
         shifted to ``(x - x0, y - y0)``, as a ``w x h`` recording; the others are
         counted in ``outside_roi`` (never silently dropped). ``ValueError`` for a region
         outside the sensor.
+    sensor_size: ``(width, height)``, the recording's sensor when not the source's
+        (without ``roi``); it grows to hold every event written, and the summary
+        counts the events past it in ``outside_declared`` (:func:`convert` reads a
+        file on a sensor large enough for any event and declares the file's own).
+    description: the recording's ``source`` attribute (default: the source's
+        ``describe()`` as JSON).
     writer_options: passed to :class:`RecordingWriter` (``overwrite``,
         ``compression``, ``flush_interval_s``...).
 
@@ -671,11 +688,12 @@ def record(
 
     Returns ``{"path", "events", "packets", "start_time_us", "end_time_us",
     "duration_s", "wall_s", "out_of_bounds", "out_of_order", "warnings",
-    "interrupted", "file_bytes"}``; ``duration_s`` is the event-time span written.
+    "interrupted", "outside_roi", "sensor", "file_bytes"}`` (and ``outside_declared``
+    with ``sensor_size``); ``duration_s`` is the event-time span written, ``sensor``
+    the recording's ``(width, height)``.
     """
     try:
-        info = source.describe()
-        desc = json.dumps(info, default=str)
+        desc = description if description is not None else json.dumps(source.describe(), default=str)
     except Exception:  # describe() is a courtesy, never a reason to fail
         desc = type(source).__name__
     sensor = source.sensor_size
@@ -683,6 +701,9 @@ def record(
         roi = check_region(roi, sensor)
         desc = json.dumps({"cropped_from": desc, "roi": list(roi)})
         sensor = roi[2:]
+    extent = _Extent(sensor_size if roi is None else None)
+    if extent.declared is not None:
+        sensor = extent.declared
     writer_options.setdefault("source", desc)
     class_names = getattr(source, "class_names", None)
     if class_names and "class_names" not in writer_options:
@@ -734,6 +755,7 @@ def record(
                     packet = _crop(packet, roi, outside)
                 if packet.size:
                     writer.write(packet)
+                    extent.see(packet)
                     packets += 1
                 if last:
                     break
@@ -752,8 +774,13 @@ def record(
     except BaseException:
         _discard(writer, replacing)
         raise
+    if extent.outside:
+        writer.grow_sensor(extent.size)
     _finish(writer, target, replacing)
     result = summary()
+    result["sensor"] = tuple(writer.sensor_size)
+    if extent.declared is not None:
+        result["outside_declared"] = extent.outside
     try:
         result["file_bytes"] = os.path.getsize(target)
     except OSError:
@@ -761,6 +788,27 @@ def record(
     if progress is not None:
         progress(result)
     return result
+
+
+class _Extent:
+    """What :func:`record` wrote past a ``declared`` sensor (None: nothing to track):
+    ``size``, the ``(max x + 1, max y + 1)`` of the events written (at least the
+    declared sensor), and ``outside``, how many lay past it."""
+
+    def __init__(self, declared) -> None:
+        self.declared = sensor_size_of(declared) if declared is not None else None
+        self.size = tuple(self.declared) if self.declared is not None else (0, 0)
+        self.outside = 0
+
+    def see(self, packet: np.ndarray) -> None:
+        if self.declared is None:
+            return
+        w, h = self.declared
+        x, y = packet["x"], packet["y"]
+        mx, my = int(x.max()), int(y.max())
+        if mx >= w or my >= h:
+            self.outside += int(np.count_nonzero((x >= w) | (y >= h)))
+            self.size = (max(self.size[0], mx + 1), max(self.size[1], my + 1))
 
 
 def _packets_until(source, deadline: float | None) -> Iterator[np.ndarray]:
@@ -804,55 +852,32 @@ def _packets_until(source, deadline: float | None) -> Iterator[np.ndarray]:
 
 
 # ============================================================================ convert()
-def _data_extent(path) -> tuple[int, int] | None:
-    """``(max x + 1, max y + 1)`` over every event of the file at ``path``, read with a
-    sensor large enough for any uint16 coordinate; None when its reader takes its
-    sensor size from the file (AEDAT 4, HDF5) and cannot be told another."""
-    from dvsstream.sources import SIZED_BY_USER, detect_format, open_file
-
-    if detect_format(path) not in SIZED_BY_USER:  # the reader has no sensor_size option
-        return None
-    source = open_file(path, sensor_size=(1 << 16, 1 << 16))
-    width = height = 0
-    with source:
-        for packet in source:
-            width = max(width, int(packet["x"].max()) + 1)
-            height = max(height, int(packet["y"].max()) + 1)
-    return width, height
-
-
 def convert(path, out, *, overwrite: bool = False, roi: tuple[int, int, int, int] | None = None,
             progress: Callable[[dict], None] | None = None, sensor_size=None) -> dict:
     """Convert the recording at ``path`` (any readable format) to a dvsstream HDF5 file
     ``out``, keeping **every** event: when events lie outside the sensor the file
     declares (or the reader assumes, e.g. 128x128 for ``.npy``), the recording's sensor
-    grows to hold them (``summary["sensor_grown_from"]`` = the declared ``(w, h)``);
-    a reader that cannot grow it (the size is in the file) makes this a one-line
-    :class:`DvsstreamError` unless ``roi`` says which region to keep (the rest counted).
+    grows to hold them (``summary["sensor_grown_from"]`` = the declared ``(w, h)``), in
+    one pass over the file; a reader that cannot grow it (the size is in the file) makes
+    this a one-line :class:`DvsstreamError` unless ``roi`` says which region to keep
+    (the rest counted).
 
     The file is written beside ``out`` and renamed onto it once complete: an existing
     ``out`` (``overwrite``) stays whole until then; the input is never written.
     ``sensor_size`` (``--sensor-size``): the sensor of a Prophesee or ``.npy`` file whose
     header states none (see :func:`~dvsstream.sources.open_file`).
     Returns :func:`record`'s summary plus ``sensor`` ``(w, h)``."""
-    from dvsstream.sources import open_file
+    from dvsstream.sources import SIZED_BY_USER, detect_format
 
     target = Path(out)
     if target.exists() and not overwrite:
         raise DvsstreamError(f"{target}: already exists; choose another name or pass --force to replace it")
     tmp = temporary_beside(target)
     try:
-        with open_file(path, sensor_size=sensor_size) as source:
-            _check_not_the_source(source, target)
-            declared = tuple(source.sensor_size)
-            summary = record(source, tmp, roi=roi, progress=progress)
-            dropped = source.stats.out_of_bounds
-        summary["sensor"] = roi[2:] if roi is not None else declared
-        if dropped and roi is not None:  # outside the sensor is outside the region too
-            summary["outside_roi"] += dropped
-            summary["warnings"] = [m for m in summary["warnings"] if "were dropped" not in m]
-        elif dropped:
-            summary = _convert_grown(path, tmp, declared, dropped, progress)
+        if roi is None and detect_format(path) in SIZED_BY_USER:
+            summary = _convert_growing(path, target, tmp, sensor_size, progress)
+        else:
+            summary = _convert_declared(path, target, tmp, roi, sensor_size, progress)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -862,23 +887,40 @@ def convert(path, out, *, overwrite: bool = False, roi: tuple[int, int, int, int
     return summary
 
 
-def _convert_grown(path, tmp: Path, declared: tuple, dropped: int, progress) -> dict:
-    """Write ``path`` again to ``tmp`` on a sensor that holds every event (see
-    :func:`convert`), or refuse in one line when the reader's size is fixed."""
+def _convert_declared(path, target: Path, tmp: Path, roi, sensor_size, progress) -> dict:
+    """:func:`convert` on the file's own sensor: with ``roi``, the region (what lies
+    outside the sensor is outside the region too); without, every event must fit."""
     from dvsstream.sources import open_file
 
-    extent = _data_extent(path)
-    w, h = declared
-    if extent is None:
+    with open_file(path, sensor_size=sensor_size) as source:
+        _check_not_the_source(source, target)
+        declared = tuple(source.sensor_size)
+        summary = record(source, tmp, roi=roi, progress=progress)
+        dropped = source.stats.out_of_bounds
+    if dropped and roi is None:
+        w, h = declared
         raise DvsstreamError(
             f"{path}: {dropped:,} events lie outside the {w}x{h} sensor the file declares; nothing written. "
             f"Pass --roi 0,0,{w},{h} to keep the sensor's events only (the others counted)")
-    sensor = (max(w, extent[0]), max(h, extent[1]))
-    with open_file(path, sensor_size=sensor) as source:
-        summary = record(source, tmp, progress=progress, overwrite=True)
-        left = source.stats.out_of_bounds
-    if left:  # cannot happen: the extent holds every event
-        raise DvsstreamError(f"{path}: {left:,} events outside even the {sensor[0]}x{sensor[1]} extent of the data")
-    summary.update(sensor=sensor, sensor_grown_from=declared, outside_declared=dropped)
-    summary["warnings"] = [m for m in summary["warnings"] if "were dropped" not in m]
+    if dropped:
+        summary["outside_roi"] += dropped
+        summary["warnings"] = [m for m in summary["warnings"] if "were dropped" not in m]
+    return summary
+
+
+def _convert_growing(path, target: Path, tmp: Path, sensor_size, progress) -> dict:
+    """:func:`convert` for a reader that takes its sensor from the user: read once on a
+    sensor large enough for any uint16 coordinate, written with the file's declared
+    sensor grown to hold every event (its opening's warnings and description kept)."""
+    from dvsstream.sources import open_file
+
+    with open_file(path, sensor_size=sensor_size) as probe:  # the header (a scan when it states no size)
+        _check_not_the_source(probe, target)
+        declared, warnings = tuple(probe.sensor_size), list(probe.stats.warnings)
+        desc = json.dumps(probe.describe(), default=str)
+    with open_file(path, sensor_size=(1 << 16, 1 << 16)) as source:
+        source.stats.warnings[:] = warnings  # not "sensor_size=65536x65536 overrides ..."
+        summary = record(source, tmp, progress=progress, sensor_size=declared, description=desc)
+    if summary["outside_declared"]:
+        summary["sensor_grown_from"] = declared
     return summary

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 
@@ -215,7 +217,7 @@ def test_force_replaces_only_a_complete_output(aedat2_file, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
 
 
-def test_convert_keeps_events_outside_the_declared_sensor(tmp_path, capsys):
+def test_convert_keeps_events_outside_the_declared_sensor(tmp_path, capsys, monkeypatch):
     """tonic's (N, 4) x, y, p, t layout in ms, with x up to 199 on a nominal 128x128."""
     rng = np.random.default_rng(3)
     n = 3000
@@ -226,13 +228,22 @@ def test_convert_keeps_events_outside_the_declared_sensor(tmp_path, capsys):
     outside = int((rows[:, 0] >= 128).sum())
     assert outside > 1000
     out = tmp_path / "all.h5"
+    from dvsstream.sources.npy import NpySource
+
+    reads = []
+    real_read = NpySource._read
+    monkeypatch.setattr(NpySource, "_read", lambda self, start: reads.append(1) or real_read(self, start))
     assert main(["convert", str(src), str(out)]) == 0
+    assert len(reads) == 1  # one pass over the events (it took three: record, measure, record again)
     io = capsys.readouterr()
     assert "wrote 3,000 events" in io.out
     assert f"{outside:,} events lie outside the 128x128 sensor" in io.err and "200x128" in io.err
+    assert "65536" not in io.err
     with RecordingReader(out) as rec:
         back = rec.read()
         assert tuple(rec.sensor_size) == (200, 128) and back.size == n
+    with h5py.File(out, "r") as f:
+        assert json.loads(f.attrs["source"])["width"] == 128  # the file's own description
     np.testing.assert_array_equal(np.sort(back["x"]), np.sort(rows[:, 0]))
     # --roi keeps a region on purpose: the rest is counted in the summary line, not lost silently
     assert main(["convert", str(src), str(tmp_path / "crop.h5"), "--roi", "0,0,128,128"]) == 0
