@@ -1129,6 +1129,48 @@ class FramesInMemory(torch.utils.data.Dataset):
             return torch.empty(0), -1
         return f.to(self.dtype), self._labels[i]
 
+    #: True when the frames are a mapping of a file (:meth:`open_shared`)
+    shared: bool = False
+
+    def save_shared(self, path) -> dict:
+        """Write the held frames into one new file at ``path``, sample after sample as
+        they lie in memory, and return the layout :meth:`open_shared` maps it with
+        (``path``, per sample ``(byte offset, dtype, shape)`` or None, labels, dtype)."""
+        entries: list[Optional[tuple[int, str, tuple[int, ...]]]] = []
+        offset = 0
+        with open(path, "xb") as f:
+            for x in self._frames:
+                if x is None:
+                    entries.append(None)
+                    continue
+                a = np.ascontiguousarray(x.numpy())
+                a.tofile(f)
+                entries.append((offset, a.dtype.str, tuple(a.shape)))
+                offset += a.nbytes
+        return {"path": str(path), "entries": entries, "labels": list(self._labels),
+                "dtype": str(self.dtype).removeprefix("torch.")}
+
+    @classmethod
+    def open_shared(cls, dataset, layout: dict) -> "FramesInMemory":
+        """The frames :meth:`save_shared` wrote, mapped copy-on-write: their pages are the
+        operating system's file cache, one copy for every process that maps the file (the
+        ranks of a DDP run on one machine); the file may be deleted once all have."""
+        entries = layout["entries"]
+        size = max((o + int(np.prod(shape)) * np.dtype(dt).itemsize for o, dt, shape in filter(None, entries)),
+                   default=0)
+        data = np.memmap(layout["path"], dtype=np.uint8, mode="c", shape=(size,)) if size else None
+        frames: list[Optional[torch.Tensor]] = []
+        for e in entries:
+            if e is None:
+                frames.append(None)
+                continue
+            offset, dt, shape = e
+            n = int(np.prod(shape)) * np.dtype(dt).itemsize
+            frames.append(torch.from_numpy(data[offset:offset + n].view(dt).reshape(shape)))
+        held = cls(dataset, frames, list(layout["labels"]), getattr(torch, layout["dtype"]))
+        held.shared = True
+        return held
+
 
 def first_readable(dataset, k: int = 16) -> Optional[torch.Tensor]:
     """The frames of the first readable sample (label >= 0) among the first ``k`` of

@@ -52,7 +52,9 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -597,10 +599,14 @@ def measure_step_memory(model: nn.Module, frames: Tensor, labels: Optional[Tenso
 
 
 def hold_in_memory(dataset: Dataset, mode: str = "auto", budget_mb: float = 2048.0, workers: int = 0,
-                   what: str = "training", say: Optional[Callable[[str], Any]] = None) -> Dataset:
+                   what: str = "training", say: Optional[Callable[[str], Any]] = None,
+                   info: Optional[DistInfo] = None, device: Optional[torch.device] = None) -> Dataset:
     """``dataset`` held in memory (:class:`dvsstream.datasets.FramesInMemory`, read once,
     ``workers`` loader processes) when ``mode`` is ``"on"``, or ``"auto"`` and the frames
-    fit ``budget_mb`` MiB; else ``dataset`` itself. ``say``: one line on what was done."""
+    fit ``budget_mb`` MiB; else ``dataset`` itself. ``say``: one line on what was done.
+    ``info`` (``device``: the process group's) of a DDP run whose ranks share one
+    machine: rank 0 reads the frames and every rank maps the one copy
+    (:func:`_load_shared`), instead of a copy per rank."""
     say = say or (lambda s: None)
     if mode == "off" or len(dataset) == 0:  # type: ignore[arg-type]
         return dataset
@@ -611,12 +617,68 @@ def hold_in_memory(dataset: Dataset, mode: str = "auto", budget_mb: float = 2048
         say(f"  the {what} frames do not fit the memory budget ({budget_mb:g} MiB): read from the dataset every epoch")
         return dataset
     t0 = time.perf_counter()
-    held = FramesInMemory.load(dataset, budget if mode == "auto" else None, workers)
+    limit = budget if mode == "auto" else None
+    if info is not None and info.distributed and _one_machine(info):
+        held = _load_shared(dataset, limit, workers, what, info, device or torch.device("cpu"))
+    else:
+        held = FramesInMemory.load(dataset, limit, workers)
     if held is None:
         say(f"  the {what} frames passed the memory budget ({budget_mb:g} MiB) while loading: "
             f"read from the dataset every epoch")
         return dataset
-    say(f"  {what} frames held in memory: {held.nbytes / 2**20:.1f} MiB, read in {time.perf_counter() - t0:.1f} s")
+    shared = f", one copy mapped by all {info.world} processes" if held.shared and info is not None else ""
+    say(f"  {what} frames held in memory: {held.nbytes / 2**20:.1f} MiB{shared}, read in "
+        f"{time.perf_counter() - t0:.1f} s")
+    return held
+
+
+def _one_machine(info: DistInfo) -> bool:
+    """Whether every rank runs on this machine (torchrun's ``LOCAL_WORLD_SIZE``)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", "0")) == info.world
+
+
+def _shared_frames_path(nbytes: int, what: str) -> Path:
+    """A new file name for frames shared between processes: in ``/dev/shm`` (memory)
+    when it has room for them, else in the temporary folder (the file cache)."""
+    name = f"dvsstream-frames-{os.getpid()}-{what}-{os.urandom(4).hex()}.bin"
+    shm = Path("/dev/shm")
+    try:
+        if shm.is_dir() and shutil.disk_usage(shm).free > nbytes + (64 << 20):
+            return shm / name
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir()) / name
+
+
+def _load_shared(dataset: Dataset, budget: Optional[int], workers: int, what: str, info: DistInfo,
+                 device: torch.device):
+    """:meth:`FramesInMemory.load` for the ranks of one machine: rank 0 reads ``dataset``
+    and writes the frames to one file (:meth:`~dvsstream.datasets.FramesInMemory.save_shared`),
+    every rank maps it, then rank 0 deletes the name (the mappings stay). None on every
+    rank when the frames pass ``budget``; each rank reads its own copy when the file
+    cannot be written (a full disk)."""
+    from dvsstream.datasets import FramesInMemory
+
+    def write() -> Optional[dict]:
+        held = FramesInMemory.load(dataset, budget, workers)
+        if held is None:
+            return None
+        path = _shared_frames_path(held.nbytes, what)
+        try:
+            return held.save_shared(path)
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            return {"error": f"{path}: {exc}"}
+
+    layout = _on_rank0(info, device, write)
+    if layout is None:
+        return None
+    if "error" in layout:
+        return FramesInMemory.load(dataset, budget, workers)
+    held = FramesInMemory.open_shared(dataset, layout)
+    dist.barrier()  # every rank has mapped the file
+    if info.is_main:
+        Path(layout["path"]).unlink(missing_ok=True)
     return held
 
 
@@ -672,10 +734,11 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
         c = self.config
         self.train_set = hold_in_memory(self.train_set, c.cache_frames, c.memory_budget_mb, c.workers, "training",
-                                        self.say)
+                                        self.say, self.info, self.dev)
         if self.test_set is not None:  # the budget covers both sets
             left = max(0.0, c.memory_budget_mb - getattr(self.train_set, "nbytes", 0) / 2**20)
-            self.test_set = hold_in_memory(self.test_set, c.cache_frames, left, c.workers, "test", self.say)
+            self.test_set = hold_in_memory(self.test_set, c.cache_frames, left, c.workers, "test", self.say,
+                                           self.info, self.dev)
         self._build_loaders()
         self.model.to(self.dev)
         keep_freed_memory(self.dev)  # on a CPU, each step's activations reuse the last step's pages

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +251,7 @@ def test_ddp_two_processes_with_torchrun_and_resume(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     env["OMP_NUM_THREADS"] = "1"
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    frames_before = {p for d in ("/dev/shm", tempfile.gettempdir()) if os.path.isdir(d) for p in os.listdir(d)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
            "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(script)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
@@ -263,6 +265,12 @@ def test_ddp_two_processes_with_torchrun_and_resume(tmp_path):
     assert result["world_size"] == 2 and result["test_samples"] == 9 and result["complete"] is True
     assert (out / "best.pt").is_file() and (out / "last.pt").is_file()
     assert proc.stdout.count("final-epoch test accuracy") == 2  # rank 0 only logs (two runs)
+    # one copy of the frames for the machine: rank 0 writes them, both ranks map the file
+    assert proc.stdout.count("training frames held in memory") == 2  # (two runs)
+    assert proc.stdout.count("one copy mapped by all 2 processes") == 4  # training and test sets
+    left = [p for d in ("/dev/shm", tempfile.gettempdir()) if os.path.isdir(d)
+            for p in os.listdir(d) if p.startswith("dvsstream-frames-") and p not in frames_before]
+    assert not left, left  # the file's name is gone once every rank mapped it
     assert proc.stdout.count("resuming after epoch 1") == 1
     assert load_model(out / "last.pt").config.num_classes == 3
 
@@ -424,6 +432,17 @@ def test_frames_in_memory_are_bitwise_the_dataset_frames(tmp_path):
     assert held.nbytes == 11 * 4 * 2 * 32 * 32  # counts held as uint8: a quarter of float32
     assert FramesInMemory.load(disk, budget_bytes=held.nbytes - 1) is None
     assert FramesInMemory.estimate_bytes(disk) == held.nbytes
+    # shared between the ranks of one machine: one file, mapped (still there once deleted)
+    layout = held.save_shared(tmp_path / "frames.bin")
+    mapped = FramesInMemory.open_shared(disk, layout)
+    assert mapped.shared and (tmp_path / "frames.bin").stat().st_size == held.nbytes
+    maps = Path("/proc/self/maps")
+    if maps.is_file():
+        assert str(tmp_path / "frames.bin") in maps.read_text()
+    (tmp_path / "frames.bin").unlink()
+    for i in range(len(disk)):
+        (a, ya), (b, yb) = held[i], mapped[i]
+        assert ya == yb and b.dtype == torch.float32 and torch.equal(a, b)
     # the same training, from memory (no workers) and from the disk cache (a worker process)
     cfg = dict(epochs=1, batch_size=4, mixup_until=1)
     lines = []
