@@ -1070,6 +1070,10 @@ class FrameDataset(torch.utils.data.Dataset):
                                                              parallel=torch.utils.data.get_worker_info() is None))
 
 
+#: :meth:`FramesInMemory.load` gives freed memory back each time it holds this much more
+_RELEASE_EVERY_BYTES = 16 << 20
+
+
 class FramesInMemory(torch.utils.data.Dataset):
     """Every sample of a dataset read once and held in memory: ``(frames, label)`` as the
     dataset gives them, bit for bit (counts kept as uint8 / uint16 when that is exact,
@@ -1106,7 +1110,11 @@ class FramesInMemory(torch.utils.data.Dataset):
         labels: list[int] = []
         dtype, held = torch.float32, 0
         loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers,
-                                             collate_fn=_as_is) if workers > 0 else dataset
+                                             collate_fn=_as_is) if workers > 0 else \
+            (dataset[i] for i in range(len(dataset)))  # by index: a dataset need not end with IndexError
+        from dvsstream.heap import release_freed_memory
+
+        released = 0
         for x, y in loader:
             if int(y) < 0:
                 frames.append(None)
@@ -1117,7 +1125,11 @@ class FramesInMemory(torch.utils.data.Dataset):
                 held += frames[-1].numel() * frames[-1].element_size()
                 if budget_bytes is not None and held > budget_bytes:
                     return None
+                if held - released > _RELEASE_EVERY_BYTES:  # the freed float samples, between the kept ones
+                    release_freed_memory()
+                    released = held
             labels.append(int(y))
+        release_freed_memory()
         return cls(dataset, frames, labels, dtype)
 
     def __len__(self) -> int:

@@ -69,7 +69,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from dvsstream.augment import AugmentConfig, augment_batch, mixup, one_hot_smooth
 from dvsstream.errors import DvsstreamError
 from dvsstream.fileio import replace_atomically
-from dvsstream.heap import keep_freed_memory
+from dvsstream.heap import keep_freed_memory, release_freed_memory
 
 __all__ = [
     "RECIPE_EPOCHS",
@@ -665,10 +665,13 @@ def _load_shared(dataset: Dataset, budget: Optional[int], workers: int, what: st
             return None
         path = _shared_frames_path(held.nbytes, what)
         try:
-            return held.save_shared(path)
+            layout = held.save_shared(path)
         except OSError as exc:
             path.unlink(missing_ok=True)
             return {"error": f"{path}: {exc}"}
+        del held  # rank 0 too keeps only the mapping
+        release_freed_memory()
+        return layout
 
     layout = _on_rank0(info, device, write)
     if layout is None:

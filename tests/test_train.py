@@ -465,6 +465,23 @@ def test_frames_in_memory_are_bitwise_the_dataset_frames(tmp_path):
     assert "held in memory" in lines[0] and "do not fit the memory budget (0.08 MiB)" in lines[1]
 
 
+def test_frames_in_memory_reads_by_index():
+    """A dataset indexed by sampler only (its __getitem__ never raises IndexError: held
+    in memory it was read forever, until the machine ran out of memory)."""
+    from dvsstream.datasets import FramesInMemory
+
+    class Endless(torch.utils.data.Dataset):
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return torch.full((2, 2, 8, 8), float(i % 3)), i % 3
+
+    held = FramesInMemory.load(Endless())
+    assert len(held) == 5 and held.nbytes == 5 * 2 * 2 * 8 * 8  # uint8
+    assert torch.equal(held[4][0], torch.full((2, 2, 8, 8), 1.0)) and held[4][1] == 1
+
+
 def test_measure_step_memory_counts_the_saved_activations():
     from dvsstream.train import measure_step_memory
 
