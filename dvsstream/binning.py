@@ -319,7 +319,8 @@ def region_frames(frames: np.ndarray, roi: Sequence[int] | None, size: Sequence[
     nearest-bin resize otherwise. Every count of the region lands in exactly one output
     pixel (totals exact). A region reaching past the frames' edge reads zeros there.
     Returns ``float32 [..., height, width]``. Raises ``ValueError`` (one line) for a
-    region that does not overlap the frames or a size larger than the region."""
+    region :func:`~dvsstream.events.check_region` refuses (``padded``) or a size larger
+    than the region."""
     height, width = frames.shape[-2:]
     x0, y0, rw, rh = check_region(roi if roi is not None else (0, 0, width, height), (width, height), padded=True)
     out_w, out_h = _output_size(rw, rh, 1, size)
@@ -790,13 +791,14 @@ class Geometry:
         (ow, oh) = self.size
         pooled = rw % ow == 0 and rh % oh == 0 and rw // ow == rh // oh
         scale = f"{rw / ow:.3g}:1" if rw * oh == rh * ow else f"{rw / ow:.3g}:1 x {rh / oh:.3g}:1"
-        ratio = f"pooled by {rw // ow}" if pooled else f"resized {scale} (nearest bin)"
         if (rw, rh) == (ow, oh):
-            ratio = "not scaled"
+            scaling = f"not scaled, {ow}x{oh}"
+        else:
+            scaling = f"{f'pooled by {rw // ow}' if pooled else f'resized {scale} (nearest bin)'} to {ow}x{oh}"
         region = "the whole sensor" if (x0, y0, rw, rh) == (0, 0, w, h) else f"region {rw}x{rh} at ({x0}, {y0})"
         if region_is_padded(self.roi, (w, h)):
             region += " (past the sensor's edge: zeros there)"
-        return f"{w}x{h} sensor, {region}, {ratio}{',' if (rw, rh) == (ow, oh) else ' to'} {ow}x{oh}"
+        return f"{w}x{h} sensor, {region}, {scaling}"
 
 
 def geometry_for(model_size: tuple[int, int], sensor_size, roi: Sequence[int] | None = None,
@@ -807,10 +809,11 @@ def geometry_for(model_size: tuple[int, int], sensor_size, roi: Sequence[int] | 
     input's aspect ratio, resized to the input (320x240 -> the centred 240x240 ->
     64x64), but never enlarged: a sensor narrower or lower than the input sits centred
     in an input-sized region, zeros past its edge (78x42 -> 64x64 at (7, -11)).
-    ``roi`` / ``resize`` override it (a region may reach past the sensor's edge too, as
-    long as it overlaps the sensor). Raises ``ValueError`` (one line) for a region
-    off the sensor or smaller than the input, or a size the model does not take (the
-    streaming binner's rules: ``info``, ``run`` and the window agree)."""
+    ``roi`` / ``resize`` override it (along each axis a region lies inside the sensor or
+    spans all of it: :func:`~dvsstream.events.check_region` with ``padded``). Raises
+    ``ValueError`` (one line) for another region or one smaller than the input, or a
+    size the model does not take (the streaming binner's rules: ``info``, ``run`` and
+    the window agree)."""
     w, h = (int(v) for v in sensor_size)
     mw, mh = (int(v) for v in model_size)
     size = tuple(int(v) for v in resize) if resize is not None else (mw, mh)

@@ -1147,7 +1147,8 @@ class FramesInMemory(torch.utils.data.Dataset):
     def save_shared(self, path) -> dict:
         """Write the held frames into one new file at ``path``, sample after sample as
         they lie in memory, and return the layout :meth:`open_shared` maps it with
-        (``path``, per sample ``(byte offset, dtype, shape)`` or None, labels, dtype)."""
+        (``path``, its ``bytes``, per sample ``(byte offset, dtype, shape)`` or None,
+        labels, dtype)."""
         entries: list[Optional[tuple[int, str, tuple[int, ...]]]] = []
         offset = 0
         with open(path, "xb") as f:
@@ -1159,7 +1160,7 @@ class FramesInMemory(torch.utils.data.Dataset):
                 a.tofile(f)
                 entries.append((offset, a.dtype.str, tuple(a.shape)))
                 offset += a.nbytes
-        return {"path": str(path), "entries": entries, "labels": list(self._labels),
+        return {"path": str(path), "bytes": offset, "entries": entries, "labels": list(self._labels),
                 "dtype": str(self.dtype).removeprefix("torch.")}
 
     @classmethod
@@ -1167,12 +1168,10 @@ class FramesInMemory(torch.utils.data.Dataset):
         """The frames :meth:`save_shared` wrote, mapped copy-on-write: their pages are the
         operating system's file cache, one copy for every process that maps the file (the
         ranks of a DDP run on one machine); the file may be deleted once all have."""
-        entries = layout["entries"]
-        size = max((o + int(np.prod(shape)) * np.dtype(dt).itemsize for o, dt, shape in filter(None, entries)),
-                   default=0)
+        size = layout["bytes"]
         data = np.memmap(layout["path"], dtype=np.uint8, mode="c", shape=(size,)) if size else None
         frames: list[Optional[torch.Tensor]] = []
-        for e in entries:
+        for e in layout["entries"]:
             if e is None:
                 frames.append(None)
                 continue

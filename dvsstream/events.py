@@ -91,13 +91,17 @@ def check_region(roi, sensor_size, padded: bool = False) -> tuple[int, int, int,
         raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}): the width and height must be > 0")
 
     def fits(start: int, length: int, extent: int) -> bool:
-        inside = start >= 0 and start + length <= extent
-        return inside or (padded and start <= 0 and start + length >= extent)
+        return _inside(start, length, extent) or (padded and start <= 0 and start + length >= extent)
 
     if not (fits(x0, rw, w) and fits(y0, rh, h)):
         hint = "; along each axis it must lie inside the sensor or span all of it" if padded else ""
         raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}) is not inside the {w}x{h} sensor{hint}")
     return x0, y0, rw, rh
+
+
+def _inside(start: int, length: int, extent: int) -> bool:
+    """Whether ``[start, start + length)`` lies within ``[0, extent)``."""
+    return start >= 0 and start + length <= extent
 
 
 def region_is_padded(roi, sensor_size) -> bool:
@@ -107,7 +111,7 @@ def region_is_padded(roi, sensor_size) -> bool:
         return False
     x0, y0, rw, rh = (int(v) for v in roi)
     w, h = sensor_size_of(sensor_size)
-    return x0 < 0 or y0 < 0 or x0 + rw > w or y0 + rh > h
+    return not (_inside(x0, rw, w) and _inside(y0, rh, h))
 
 
 def parse_roi(text: str) -> tuple[int, int, int, int]:

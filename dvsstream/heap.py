@@ -45,10 +45,8 @@ def keep_freed_memory(device=None) -> bool:
         return False
     if os.environ.get("DVSSTREAM_KEEP_HEAP", "1") == "0" or not sys.platform.startswith("linux"):
         return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = _libc_function("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     _applied = mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
@@ -58,12 +56,18 @@ def keep_freed_memory(device=None) -> bool:
 def release_freed_memory() -> bool:
     """Return the free pages of glibc's heap to the system (``malloc_trim(0)``, which
     also releases free pages amid the heap, not only its top). Returns whether glibc
-    did; False on other C libraries. Cheap enough to call every few hundred MB."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
+    did; False on other C libraries. It walks the heap once: cheap next to the
+    megabytes it is called for."""
+    trim = _libc_function("malloc_trim") if sys.platform.startswith("linux") else None
+    if trim is None:
         return False
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     return bool(trim(0))
+
+
+def _libc_function(name: str):
+    """glibc's function ``name`` (ctypes), or None where there is no such C library."""
+    try:
+        return getattr(ctypes.CDLL("libc.so.6"), name)
+    except (OSError, AttributeError):
+        return None

@@ -74,7 +74,7 @@ class BatchNormLIF(torch.autograd.Function):
         return g_x, g_w, g_b, (g_v if ctx.needs_input_grad[3] else None), None, None, None, None
 
 
-def _applies(bn: nn.Module, lif: LIF, x: Tensor) -> bool:
+def _applies(bn: nn.Module, lif: LIF) -> bool:
     from dvsstream.models.layers import _hooked
 
     return (
@@ -91,7 +91,7 @@ def bn_lif(bn: nn.Module, lif: LIF, x: Tensor, tb_shape: tuple[int, ...]) -> Ten
     :class:`BatchNormLIF` where it applies (see the module docstring), the two modules
     otherwise."""
     v = lif.v
-    if not _applies(bn, lif, x) or (v is not None and v.shape != tuple(tb_shape[1:])):
+    if not _applies(bn, lif) or (v is not None and v.shape != tuple(tb_shape[1:])):
         return lif(bn(x).view(tb_shape))  # (a state of another shape: LIF.forward's error)
     kernel = neurons.fused_kernel(x.view(tb_shape), True)
     running = (bn.running_mean, bn.running_var, _momentum(bn))

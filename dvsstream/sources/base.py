@@ -47,15 +47,14 @@ def is_realtime(source) -> bool:
 
 def wall_deadline(source, duration_s: float | None) -> float | None:
     """The ``time.monotonic()`` by which ``duration_s`` seconds of ``source``'s stream
-    time have surely passed: now + ``duration_s`` / its ``speed`` + :data:`WALL_GRACE_S`
-    for a live real-time source (:func:`is_realtime`: a camera, a network stream,
+    time have surely passed: now + ``duration_s`` + :data:`WALL_GRACE_S` for a live
+    real-time source (:func:`is_realtime`: a camera, a network stream,
     ``synthetic:``); None without a duration or for a recording, paced or not (its
     events are in the file: the one past the duration always comes, and a slow replay
     must not lose the events before it)."""
     if duration_s is None or not is_realtime(source) or isinstance(source, FileSource):
         return None
-    speed = getattr(source, "speed", None) or 1.0
-    return time.monotonic() + duration_s / speed + WALL_GRACE_S
+    return time.monotonic() + duration_s + WALL_GRACE_S  # a live source's clock is the wall's
 
 
 @dataclass
