@@ -14,7 +14,7 @@ import sys
 
 from _appargs import app_parser, parse_app_args
 
-from dvsstream.gui.app import add_gui_arguments, run_gui_from_args
+from dvsstream.cli.gui import add_gui_arguments, run_gui_from_args
 
 if __name__ == "__main__":
     parser = app_parser(add_gui_arguments(argparse.ArgumentParser()), __doc__)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from _appargs import app_parser, parse_app_args
 
-from dvsstream.gui.app import add_gui_arguments, run_gui_from_args
+from dvsstream.cli.gui import add_gui_arguments, run_gui_from_args
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"
 

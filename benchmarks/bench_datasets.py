@@ -39,7 +39,7 @@ _REAL_EVENTS: list = []
 def _real() -> np.ndarray:
     """The real recording's events (read once)."""
     if not _REAL_EVENTS:
-        from dvsstream.sources import open_file
+        from dvsstream.io import open_file
 
         with open_file(REAL) as src:
             _REAL_EVENTS.append(np.concatenate(list(src)))
@@ -76,10 +76,10 @@ def sj_events(ev: np.ndarray) -> dict:
 
 
 def build_cifar(root: Path, per_class: int, n_events: int, T: int) -> dict[str, Path]:
-    from dvsstream.datasets import FrameSpec, frames_from_events
-    from dvsstream.release_data import _event_array
-    from dvsstream.sources.aedat2 import write_aedat2
-    from dvsstream.sources.aedat4 import write_aedat4
+    from dvsstream.datasets.dataset import FrameSpec, frames_from_events
+    from dvsstream.datasets.release import _event_array
+    from dvsstream.io.aedat2 import write_aedat2
+    from dvsstream.io.aedat4 import write_aedat4
 
     roots = {k: root / k for k in ("tonic-aedat4", "original-aedat", "sj-extract", "sj-events_np", "sj-frames")}
     spec = FrameSpec(n_bins=T)
@@ -105,9 +105,9 @@ def build_cifar(root: Path, per_class: int, n_events: int, T: int) -> dict[str, 
 
 
 def build_gesture(root: Path, per_class: int, n_events: int, T: int) -> dict[str, Path]:
-    from dvsstream.datasets import FrameSpec, frames_from_events
-    from dvsstream.sources.aedat3 import write_aedat31
-    from dvsstream.sources.base import LABEL_DTYPE
+    from dvsstream.datasets.dataset import FrameSpec, frames_from_events
+    from dvsstream.io.aedat3 import write_aedat31
+    from dvsstream.io.base import LABEL_DTYPE
 
     roots = {k: root / k for k in ("raw-aedat3.1", "tonic-npy", "sj-events_np", "sj-frames")}
     spec = FrameSpec(n_bins=T)
@@ -147,7 +147,7 @@ def build_gesture(root: Path, per_class: int, n_events: int, T: int) -> dict[str
 def measure(dataset: str, root: Path, T: int) -> tuple[int, float, float, float, str]:
     """``(samples, read + bin samples/s, cold samples/s, warm samples/s, layout)`` for the
     all split: without a cache, then filling an empty cache, then from it."""
-    from dvsstream.datasets import FrameSpec, load_dataset
+    from dvsstream.datasets.dataset import FrameSpec, load_dataset
 
     cache = root / ".bench-cache"
     shutil.rmtree(cache, ignore_errors=True)
@@ -180,7 +180,7 @@ def main() -> None:
     args = ap.parse_args()
     import logging
 
-    logging.getLogger("dvsstream.datasets").setLevel(logging.ERROR)
+    logging.getLogger("dvsstream.datasets.dataset").setLevel(logging.ERROR)
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-datasets-"))
     base.mkdir(parents=True, exist_ok=True)
     try:

@@ -92,9 +92,9 @@ def bench_prophesee(folder: Path, n: int, repeats: int = 9) -> None:
     ``repeats``."""
     from expelliarmus import Wizard
 
-    from dvsstream.sources import open_source
-    from dvsstream.sources.aedat2 import DEFAULT_CHUNK_EVENTS
-    from dvsstream.sources.prophesee import CHUNK_EVENTS, write_prophesee
+    from dvsstream.io import open_source
+    from dvsstream.io.aedat2 import DEFAULT_CHUNK_EVENTS
+    from dvsstream.io.prophesee import CHUNK_EVENTS, write_prophesee
 
     rng = np.random.default_rng(1)
     ev = synthetic(n)
@@ -141,7 +141,7 @@ def bench_region_binning(n: int = 10_000_000, repeats: int = 5) -> None:
     centred 240x240 -> 64x64, 3.75:1) against without (the whole sensor, unpooled), in
     the same run, same events (target: at most 15 % slower)."""
     from dvsstream.binning import StreamingBinner
-    from dvsstream.pipeline import geometry_for
+    from dvsstream.stream.pipeline import geometry_for
 
     rng = np.random.default_rng(2)
     ev = synthetic(n)
@@ -205,7 +205,7 @@ def main() -> None:
             "r = np.frombuffer(b[b.size % 8:], dtype=[('a', '>u4'), ('t', '>u4')]); "
             "ev = make_events(r['t'], (r['a'] >> 1) & 127, (r['a'] >> 8) & 127, r['a'] & 1); print(ev.size)")
     peer_wall, peer_rss = run_measured([], peer)
-    base_wall, base_rss = run_measured([], "import dvsstream.cli, dvsstream.sources, dvsstream.recording, numpy, h5py")
+    base_wall, base_rss = run_measured([], "import dvsstream.cli, dvsstream.io, dvsstream.io.recording, numpy, h5py")
     print(f"info aedat2: {wall:.2f} s, peak RSS {rss:.0f} MB ({rss - base_rss:+.0f} MB over the bare "
           f"imports, {base_rss:.0f} MB); loading and decoding the whole file at once: {peer_wall:.2f} s, "
           f"peak {peer_rss:.0f} MB -> memory ratio {peer_rss / rss:.1f}x in our favour")
@@ -220,7 +220,7 @@ def main() -> None:
     wall, rss = run_measured(["dvsstream", "info", str(h5)], info)
     print(f"info hdf5:   {wall:.2f} s, peak RSS {rss:.0f} MB ({rss - base_rss:+.0f} MB over the bare imports)")
 
-    from dvsstream.sources import open_source
+    from dvsstream.io import open_source
 
     for path in (aedat2, h5):
         for _ in range(2):  # second pass: file in the page cache
@@ -230,7 +230,7 @@ def main() -> None:
             dt = time.perf_counter() - t0
         print(f"read {path.suffix:7s} through open_source: {count / dt / 1e6:6.1f} M ev/s")
 
-    from dvsstream.recording import RecordingReader
+    from dvsstream.io.recording import RecordingReader
 
     with RecordingReader(h5) as rec:
         t_end = rec.end_time_us

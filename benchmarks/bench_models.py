@@ -21,11 +21,16 @@ import statistics
 import sys
 import time
 
+from pathlib import Path
+
 import torch
 
 from dvsstream.models import create_model
-from dvsstream.models.reference import reference_model
-from dvsstream.models.testing import randomize_batchnorm
+
+# the releases' reference models are test code: tests/reference_models.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from model_testing import randomize_batchnorm  # noqa: E402
+from reference_models import reference_model  # noqa: E402
 
 
 def sj_lif_factory():

@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dvsstream.pipeline import Pipeline, load_classifier_model  # noqa: E402
-from dvsstream.recording import RecordingWriter  # noqa: E402
-from dvsstream.sources import open_source  # noqa: E402
-from dvsstream.sources.synthetic import SyntheticSource  # noqa: E402
+from dvsstream.stream.pipeline import Pipeline, load_classifier_model  # noqa: E402
+from dvsstream.io.recording import RecordingWriter  # noqa: E402
+from dvsstream.io import open_source  # noqa: E402
+from dvsstream.io.synthetic import SyntheticSource  # noqa: E402
 
 
 def rss_mb() -> float:

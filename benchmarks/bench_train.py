@@ -37,14 +37,15 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the releases' reference models
 from bench_models import interleaved, sj_lif_factory  # noqa: E402  (the peer's LIF, the timer)
 
 from dvsstream.models import create_model  # noqa: E402
 from dvsstream.models.layers import set_recompute  # noqa: E402
 from dvsstream.models.neurons import LIF  # noqa: E402
-from dvsstream.models.reference import reference_model  # noqa: E402
-from dvsstream.models.testing import randomize_batchnorm  # noqa: E402
-from dvsstream.train import measure_step_memory  # noqa: E402
+from reference_models import reference_model  # noqa: E402
+from model_testing import randomize_batchnorm  # noqa: E402
+from dvsstream.training.train import measure_step_memory  # noqa: E402
 
 
 def frames(B: int, T: int, seed: int = 0, rate: float = 0.3) -> torch.Tensor:

@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     from PySide6 import QtCore, QtWidgets
 
     from dvsstream.gui.state import Settings, default_source
-    from dvsstream.gui.window import MainWindow, apply_theme
+    from dvsstream.gui.qt.window import MainWindow, apply_theme
 
     app = QtWidgets.QApplication(sys.argv[:1])
     apply_theme(app)

@@ -93,7 +93,7 @@ def start_writer(source: Path, tmp: Path) -> tuple[subprocess.Popen, int, tuple[
     sys.path.insert(0, str(ROOT / "tests"))
     from dvwriter import free_port
 
-    from dvsstream.sources import open_source
+    from dvsstream.io import open_source
 
     with open_source(source) as src:
         events = np.concatenate(list(src))

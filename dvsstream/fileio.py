@@ -1,18 +1,21 @@
 """Writing files so that nothing is lost: every output goes to a temporary name beside
 its destination and is renamed over it only once complete (``os.replace`` is atomic on
 one file system), so a crash, a full disk or an exception leaves the previous file
-whole and no stray temporary behind. No torch, no Qt."""
+whole and no stray temporary behind; and no output is ever one of the inputs
+(:func:`check_not_an_input`). No torch, no Qt."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, Iterable, Optional, Union
 
 from dvsstream.errors import DvsstreamError
 
-__all__ = ["check_file_target", "replace_atomically", "temporary_beside"]
+__all__ = ["check_file_target", "check_not_an_input", "is_uri", "replace_atomically", "temporary_beside"]
+
+PathLike = Union[str, os.PathLike]
 
 
 def temporary_beside(path: Union[str, os.PathLike]) -> Path:
@@ -40,7 +43,7 @@ def check_file_target(path: Union[str, os.PathLike], what: str = "output") -> Pa
     """Before any work: ``path`` can become a file (its folder exists, it is not a
     folder). Raises a one-line :class:`~dvsstream.errors.DvsstreamError` otherwise;
     missing folders are never created (a typo would scatter files). The command-line
-    check, :func:`dvsstream.validate.check_output_file`, adds permissions, inputs and
+    check, :func:`dvsstream.cli.validate.check_output_file`, adds permissions, inputs and
     ``--force`` to this."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -49,3 +52,30 @@ def check_file_target(path: Union[str, os.PathLike], what: str = "output") -> Pa
     if not folder.is_dir():
         raise DvsstreamError(f"{path}: the folder {folder} does not exist; create it or choose another {what}")
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Same resolved path, or the same inode (hard links, bind mounts)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_not_an_input(output: PathLike, inputs: Iterable[Optional[PathLike]], what: str = "output") -> None:
+    """``output`` is none of ``inputs`` (URIs and None are skipped)."""
+    out = Path(output)
+    for item in inputs:
+        if item is None or is_uri(os.fspath(item)):
+            continue
+        if _same_file(out, Path(item)):
+            raise DvsstreamError(f"{output}: the {what} is also an input ({item}); writing it would destroy the "
+                                 "input: choose another name")
+
+
+# ------------------------------------------------------------------ inputs
+def is_uri(text: str) -> bool:
+    """True for the sources that are not files (camera:, tcp://, unix://, synthetic:)."""
+    return text in ("camera", "synthetic") or text.startswith(("camera:", "synthetic:", "tcp://", "unix://"))

@@ -16,6 +16,9 @@ suits batch jobs (``train``, ``eval``) and is why the live window does not ask f
 to the system, for code that builds a large structure out of many larger temporaries
 (the frames held in memory for training, compacted to uint8 from float32 one sample at
 a time, left ~6x their size of freed heap behind).
+
+:func:`check_memory` refuses, in one line, a request that needs more memory than the
+machine has now (:func:`available_memory_bytes`), before any work starts.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from typing import Callable, Optional
+
+from dvsstream.errors import DvsstreamError
 
 __all__ = ["keep_freed_memory", "release_freed_memory"]
 
@@ -71,3 +77,37 @@ def _libc_function(name: str):
         return getattr(ctypes.CDLL("libc.so.6"), name)
     except (OSError, AttributeError):
         return None
+
+
+def available_memory_bytes() -> Optional[int]:
+    """Memory this process could still get: ``MemAvailable`` of ``/proc/meminfo``
+    (Linux), else free physical pages (``os.sysconf``); None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def fmt_bytes(n: float) -> str:
+    """``1.5 GB``-style text (powers of 1000)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def check_memory(need_bytes: float, what: str, advice: str,
+                 available: Optional[Callable[[], Optional[int]]] = None) -> None:
+    """Refuse (one line) when ``need_bytes`` exceed the memory available now."""
+    have = (available or available_memory_bytes)()
+    if have is not None and need_bytes > have:
+        raise DvsstreamError(f"{what} would take about {fmt_bytes(need_bytes)} of memory but "
+                             f"{fmt_bytes(have)} is available; {advice}")

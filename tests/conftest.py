@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+#: the tests' shared helpers (dvwriter, sj_peer, reference_models, model_testing) import by
+#: name from every subfolder
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # train/eval on a CPU keep freed memory in the heap for the rest of the process
 # (dvsstream.heap); the test process, which runs many of them, keeps glibc's default

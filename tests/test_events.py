@@ -19,7 +19,7 @@ from dvsstream.events import (
     unwrap_timestamps,
 )
 from dvsstream.errors import SourceError
-from dvsstream.sources import open_source
+from dvsstream.io import open_source
 
 
 def test_dtype_fields():

@@ -3,8 +3,8 @@ attention, live from a camera, a network stream or a replayed recording.
 
 * :mod:`~dvsstream.gui.state` -- settings and display arrays, no Qt (tested alone)
 * :mod:`~dvsstream.gui.controller` -- source + model + pipeline lifecycle, no Qt
-* :mod:`~dvsstream.gui.views` -- the pyqtgraph widgets
-* :mod:`~dvsstream.gui.window` -- the main window: controls, redraw timer, shortcuts
+* :mod:`~dvsstream.gui.qt.views` -- the pyqtgraph widgets
+* :mod:`~dvsstream.gui.qt.window` -- the main window: controls, redraw timer, shortcuts
 * :mod:`~dvsstream.gui.app` -- :func:`run_gui`, ``python -m dvsstream.gui.app``
 
 Importing this package does not import Qt; :func:`run_gui` does.

@@ -1,5 +1,5 @@
-"""Start the desktop window: ``run_gui()`` from Python, ``python -m dvsstream.gui.app``
-or ``dvsstream gui`` from a shell.
+"""Start the desktop window: ``run_gui()`` from Python, ``dvsstream gui`` from a shell
+(its options and checks are in :mod:`dvsstream.cli.gui`).
 
 ``--screenshot PNG --exit-after S`` saves the window after ``S`` seconds and exits (0, or
 2 when something failed: the banner's text is on stderr): unattended runs and tests (pyqtgraph's ``VideoSpeedTest`` idea of a flag that lets the
@@ -9,15 +9,14 @@ the display rate.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
-__all__ = ["add_gui_arguments", "main", "process_age_s", "run_gui", "run_gui_from_args"]
+__all__ = ["process_age_s", "run_gui"]
 
 
 def process_age_s() -> Optional[float]:
@@ -56,7 +55,7 @@ def run_gui(
     """Open the window and run the Qt event loop until it closes; returns the exit code.
     ``start_s``: a recording starts this many seconds after its first event.
 
-    ``source``: any :func:`~dvsstream.sources.open_source` URI (default: the last one
+    ``source``: any :func:`~dvsstream.io.open_source` URI (default: the last one
     used, else the shipped gesture recording looping in real time). ``checkpoint``: our
     checkpoint (default: the last one, else the shipped gesture model). ``speed``:
     replay pace of recordings. ``settings_path``: the JSON settings file (default:
@@ -100,7 +99,7 @@ def run_gui(
 
     from PySide6 import QtCore, QtWidgets
 
-    from dvsstream.gui.window import MainWindow, apply_theme
+    from dvsstream.gui.qt.window import MainWindow, apply_theme
 
     app = QtWidgets.QApplication.instance()
     owns_app = app is None
@@ -199,7 +198,7 @@ def _check_arguments(speed: Optional[float], export_clip, force: bool) -> Option
         return f"--speed must be a positive number, got {speed}"
     if export_clip is not None:
         from dvsstream.errors import DvsstreamError
-        from dvsstream.gui.clip import check_clip_output
+        from dvsstream.render.clip import check_clip_output
 
         try:
             check_clip_output(export_clip, overwrite=force)
@@ -223,83 +222,3 @@ def _close_on_ctrl_c(win) -> None:
     wake.timeout.connect(lambda: None)
     wake.start(250)
 
-
-def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The ``dvsstream gui`` options (shared by the CLI and ``python -m dvsstream.gui.app``)."""
-    parser.add_argument("--source", default=None,
-                        help="file, camera:[SERIAL], tcp://host:port or synthetic:… "
-                             "(default: the last one, else the shipped gesture recording, looping)")
-    from dvsstream.cli import add_geometry_arguments, add_sensor_size_argument, add_trust_argument
-    from dvsstream.validate import device_name, nonneg_float, positive_float
-
-    parser.add_argument("--checkpoint", default=None, help="our checkpoint (default: the shipped gesture model)")
-    add_trust_argument(parser)
-    parser.add_argument("--speed", type=positive_float, default=None,
-                        help="recordings: replay pace (default 1 = real time)")
-    parser.add_argument("--start", type=nonneg_float, default=None, metavar="S",
-                        help="a recording: start S seconds after its first event (default 0)")
-    parser.add_argument("--screenshot", default=None, help="save a PNG of the window after --exit-after seconds")
-    parser.add_argument("--exit-after", type=nonneg_float, default=None,
-                        help="close the window after this many seconds")
-    parser.add_argument("--settings", default=None, help="settings file (default: the user's config folder)")
-    parser.add_argument("--device", type=device_name, default=None, help="cpu, cuda (default: cuda when available)")
-    parser.add_argument("--deterministic", action="store_true",
-                        help="never skip a window: the same predictions as `dvsstream run` on a recording")
-    parser.add_argument("--verbose", "-v", action="store_true", help="print the time to the first frame and the fps")
-    parser.add_argument("--reset-settings", action="store_true",
-                        help="start from the default settings (the old file is kept as .bak)")
-    parser.add_argument("--export-clip", default=None, metavar="CLIP.mp4|CLIP.gif",
-                        help="when the window closes, save the last 10 s shown as a clip")
-    parser.add_argument("--force", action="store_true", help="--screenshot and --export-clip may replace existing files")
-    add_geometry_arguments(parser)
-    add_sensor_size_argument(parser)
-    return parser
-
-
-def run_gui_from_args(args: argparse.Namespace) -> int:
-    """``run_gui`` with an ``argparse`` namespace from :func:`add_gui_arguments` (or the
-    CLI's own ``gui`` parser: missing options take their defaults)."""
-    return run_gui(
-        source=getattr(args, "source", None),
-        checkpoint=getattr(args, "checkpoint", None),
-        screenshot=getattr(args, "screenshot", None),
-        exit_after=getattr(args, "exit_after", None),
-        settings_path=getattr(args, "settings", None),
-        speed=getattr(args, "speed", None),
-        device=getattr(args, "device", None),
-        deterministic=getattr(args, "deterministic", False),
-        verbose=getattr(args, "verbose", False),
-        reset_settings=getattr(args, "reset_settings", False),
-        export_clip=getattr(args, "export_clip", None),
-        force=getattr(args, "force", False),
-        roi=getattr(args, "roi", None),
-        resize=getattr(args, "resize", None),
-        start_s=getattr(args, "start", None),
-        sensor_size=getattr(args, "sensor_size", None),
-    )
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m dvsstream.gui.app``: the options of ``dvsstream gui``, checked the same way."""
-    from dvsstream.cli import OneLineParser, trust_named_checkpoints
-    from dvsstream.errors import DvsstreamError
-    from dvsstream.validate import check_arguments
-
-    parser = OneLineParser(prog="dvsstream gui", description="The dvsstream desktop window.")
-    add_gui_arguments(parser)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    args.command = "gui"
-    try:
-        check_arguments(args)
-        trust_named_checkpoints(args)
-    except DvsstreamError as exc:
-        print(f"dvsstream gui: {exc}", file=sys.stderr)
-        return 2
-    return run_gui_from_args(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,5 @@
 """The GUI's engine room, without Qt: opens the source and the model, builds, starts,
-rebuilds and stops the :class:`~dvsstream.pipeline.Pipeline`, and forwards playback
+rebuilds and stops the :class:`~dvsstream.stream.pipeline.Pipeline`, and forwards playback
 controls (pause, seek, speed, loop, recording) to it.
 
 The window calls these methods from its controls and reads :attr:`Controller.pipeline`
@@ -62,13 +62,13 @@ def preload(checkpoint: Optional[str] = None, device: Optional[str] = None) -> N
 
     def work() -> None:
         try:
-            from dvsstream.pipeline import load_classifier_model
+            from dvsstream.stream.pipeline import load_classifier_model
 
             box["loaded"] = load_classifier_model(key[0] or None, device=device)
         except BaseException as exc:  # the controller loads again and reports it
             box["error"] = exc
         try:
-            from dvsstream.pipeline import warm_up
+            from dvsstream.stream.pipeline import warm_up
 
             warm_up()
         except Exception:
@@ -104,8 +104,8 @@ class Controller:
         #: wait for the classifier instead of skipping windows or shedding load (the
         #: same predictions as ``dvsstream run`` on the same recording)
         self.deterministic = bool(deterministic)
-        self.pipeline = None  # dvsstream.pipeline.Pipeline
-        self.loaded = None  # dvsstream.pipeline.LoadedModel
+        self.pipeline = None  # dvsstream.stream.pipeline.Pipeline
+        self.loaded = None  # dvsstream.stream.pipeline.LoadedModel
         self.source_uri: Optional[str] = None
         self.generation = 0  # +1 on every successful build: views reset
         self.build_s: Optional[float] = None
@@ -116,7 +116,7 @@ class Controller:
         self.start_s: Optional[float] = None
         self.frozen = False  # live sources: the display is held, the stream goes on
         #: the region ``(x0, y0, w, h)`` of the sensor and the size the model sees (None:
-        #: :func:`~dvsstream.pipeline.geometry_for`'s default for each source)
+        #: :func:`~dvsstream.stream.pipeline.geometry_for`'s default for each source)
         self.roi: Optional[tuple[int, int, int, int]] = None
         self.resize: Optional[tuple[int, int]] = None
         #: ``--sensor-size``: the sensor of the Prophesee, .npy and AEDAT 2.0 recordings opened whose
@@ -125,8 +125,8 @@ class Controller:
 
     # ------------------------------------------------------------------ model
     def load_model(self, checkpoint: Optional[str] = None):
-        """The :class:`~dvsstream.pipeline.LoadedModel` of a checkpoint (None: shipped), cached."""
-        from dvsstream.pipeline import load_classifier_model
+        """The :class:`~dvsstream.stream.pipeline.LoadedModel` of a checkpoint (None: shipped), cached."""
+        from dvsstream.stream.pipeline import load_classifier_model
 
         key = _checkpoint_key(checkpoint)
         if key not in self._models:
@@ -148,8 +148,8 @@ class Controller:
     def binning_for(self, loaded, sensor_size=None):
         """The live binning: the checkpoint's, with the settings' window / hop / T
         where given, and the region of ``sensor_size`` that feeds the model
-        (:attr:`roi` / :attr:`resize`, else :func:`~dvsstream.pipeline.geometry_for`)."""
-        from dvsstream.pipeline import live_binning
+        (:attr:`roi` / :attr:`resize`, else :func:`~dvsstream.stream.pipeline.geometry_for`)."""
+        from dvsstream.stream.pipeline import live_binning
 
         s = self.settings
         try:
@@ -171,7 +171,7 @@ class Controller:
 
         Opens the new source and model first; only when both are fine is the old
         pipeline stopped and replaced (a bad file keeps the current stream running)."""
-        from dvsstream.pipeline import Pipeline
+        from dvsstream.stream.pipeline import Pipeline
 
         t0 = time.perf_counter()
         uri = absolute_source(source if source is not None else (self.settings.source or default_source()))
@@ -211,12 +211,12 @@ class Controller:
         self.build(self.source_uri)
 
     def _open(self, uri: str):
-        from dvsstream.sources import open_source, start_source_at
+        from dvsstream.io import open_source, start_source_at
 
         try:
             options = source_options(uri, self.settings.speed, self.settings.loop)
             if self.sensor_size is not None and source_kind(uri) == "file":
-                from dvsstream.sources import SIZED_BY_USER, detect_format
+                from dvsstream.io import SIZED_BY_USER, detect_format
 
                 if detect_format(uri) in SIZED_BY_USER:
                     options["sensor_size"] = self.sensor_size
@@ -260,8 +260,8 @@ class Controller:
     # ------------------------------------------------------------------ playback
     @property
     def file_source(self):
-        """The :class:`~dvsstream.sources.base.FileSource` being replayed, or None."""
-        from dvsstream.sources.base import FileSource
+        """The :class:`~dvsstream.io.base.FileSource` being replayed, or None."""
+        from dvsstream.io.base import FileSource
 
         src = self.pipeline.source if self.pipeline is not None else None
         return src if isinstance(src, FileSource) else None

@@ -18,7 +18,7 @@ recognised as *release-trained* (:attr:`LoadReport.release_trained`, its argumen
 unpickler, which allows tensors and plain containers; the one class added to it is
 ``argparse.Namespace``. Its outputs follow spikingjelly's ``DatasetFolder`` class order;
 :func:`reorder_outputs` maps them to the dataset's (see
-:func:`dvsstream.release_data.spikingjelly_output_classes`).
+:func:`dvsstream.datasets.release.spikingjelly_output_classes`).
 """
 
 from __future__ import annotations

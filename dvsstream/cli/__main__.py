@@ -1,0 +1,7 @@
+"""``python -m dvsstream.cli``: the ``dvsstream`` command."""
+
+import sys
+
+from dvsstream.cli import main
+
+sys.exit(main())

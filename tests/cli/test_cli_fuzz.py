@@ -1,0 +1,385 @@
+"""A command-line fuzz test: every verb of ``dvsstream`` driven in-process through
+:func:`dvsstream.cli.main` (and a few cases through a real subprocess) with generated bad
+and odd values -- numbers (NaN, inf, negative, huge, not numbers), paths (missing, a
+folder, the input itself, a file in a missing folder, an existing output), URIs (unknown
+schemes, a refused TCP port, ``synthetic:`` with odd options) and their combinations.
+
+For every case:
+
+* no traceback, and the exit status is 0 or 2;
+* on an error, at most 3 lines on stderr;
+* nothing is created outside the test's folder (the command runs with the folder as its
+  working directory and HOME; the repository tree and the folder's siblings are compared
+  before and after);
+* every input file is byte-identical afterwards.
+
+Long work is avoided by construction: the recordings are short (0.3 s), synthetic
+sources carry a duration, paced replays go at least at half speed, synth always gets a
+bad value. About 200 cases in under two minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from dvsstream.cli import main  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+#: previous outputs: replaced only with --force
+PREVIOUS = ("old.h5", "old.mp4")
+SHIPPED = REPO / "dvsstream" / "data" / "gesture_tiny.pt"
+FUZZ = settings(max_examples=int(os.environ.get("DVSSTREAM_FUZZ_EXAMPLES", "25")), deadline=None, derandomize=True,
+                suppress_health_check=list(HealthCheck), database=None)
+#: cases run, per verb (reported by test_zz_report)
+COUNTS: dict[str, int] = {}
+EXITS: dict[int, int] = {}
+
+
+# ------------------------------------------------------------------ the playground
+@pytest.fixture(scope="module")
+def play(tmp_path_factory):
+    """A folder with the inputs (a short HDF5 recording, a tonic .npy with x >= 128, a
+    checkpoint, a file that is no checkpoint, an empty dataset root, a folder) and
+    the state to compare: hashes of the inputs, the repository tree, the siblings."""
+    from dvsstream.events import make_events
+    from dvsstream.io.recording import RecordingWriter
+
+    root = tmp_path_factory.mktemp("fuzz")
+    rng = np.random.default_rng(0)
+    n = 3000
+    ev = make_events(np.sort(rng.integers(0, 300_000, n)), rng.integers(0, 128, n), rng.integers(0, 128, n),
+                     rng.integers(0, 2, n))
+    with RecordingWriter(root / "rec.h5", (128, 128)) as w:
+        w.write(ev)
+    rows = np.stack([rng.integers(0, 200, n), rng.integers(0, 128, n), rng.integers(0, 2, n),
+                     np.sort(rng.integers(0, 300, n))], axis=1)
+    np.save(root / "ev.npy", rows)
+    shutil.copy(SHIPPED, root / "ck.pt")
+    (root / "garbage.pt").write_bytes(b"not a checkpoint at all\n" * 10)
+    (root / "old.h5").write_bytes(b"a previous output")
+    (root / "old.mp4").write_bytes(b"a previous clip")
+    (root / "folder").mkdir()
+    (root / "data").mkdir()
+    (root / "home").mkdir()
+    inputs = [root / name for name in ("rec.h5", "ev.npy", "ck.pt", "garbage.pt")]
+    previous = {root / name: (root / name).read_bytes() for name in PREVIOUS}
+    state = {"root": root, "inputs": {p: _hash(p) for p in inputs}, "previous": previous, "repo": _tree(REPO),
+             "bytes": {p: p.read_bytes() for p in inputs},
+             "siblings": sorted(p.name for p in root.parent.iterdir())}
+    return state
+
+
+def _hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tree(top: Path) -> set[str]:
+    """Every path under ``top`` but caches, virtual environments and git's own files."""
+    skip = {".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis", "dvsstream.egg-info"}
+    found = set()
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d not in skip and not d.startswith(".venv")]
+        found.update(os.path.relpath(os.path.join(folder, f), top) for f in files)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _isolated(play, monkeypatch):
+    """cwd and HOME in the playground; no display (the GUI says so instead of opening)."""
+    root = play["root"]
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("HOME", str(root / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(root / "home" / ".config"))
+    monkeypatch.setenv("DVSSTREAM_GUI_SETTINGS", str(root / "home" / "gui.json"))
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    if widgets is not None and widgets.QApplication.instance() is not None:
+        # an earlier Qt test left its application: `gui` would open its window in it (and
+        # wait for it to close) where a fresh process, as a user's, has none and says so
+        monkeypatch.setattr(widgets.QApplication, "instance", staticmethod(lambda: None))
+
+
+def _call(argv: list[str], verb: str) -> tuple[int, str, str]:
+    """``main(argv)`` with stdout and stderr captured; SystemExit counts as its code."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # main should not let one through, but judge it anyway
+            code = exc.code if isinstance(exc.code, int) else 2
+    COUNTS[verb] = COUNTS.get(verb, 0) + 1
+    EXITS[code] = EXITS.get(code, 0) + 1
+    if os.environ.get("DVSSTREAM_FUZZ_LOG"):  # every case and its last stderr line, for a look by eye
+        print(f"FUZZ {code} | {' '.join(argv)} | {err.getvalue().strip().splitlines()[-1:]}", file=sys.__stdout__, flush=True)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _check(play, argv: list[str], code: int, out: str, err: str) -> None:
+    what = f"dvsstream {' '.join(argv)}"
+    assert "Traceback" not in out + err, f"{what}\n{err[-3000:]}"
+    assert code in (0, 2), f"{what}: exit {code}\n{err[-2000:]}"
+    if code == 2:
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert 1 <= len(lines) <= 3, f"{what}: {len(lines)} lines on stderr\n{err[-2000:]}"
+    replaceable = "--force" in argv
+    named = _outputs(argv, play["root"]) if replaceable and code == 0 else set()
+    for path, digest in play["inputs"].items():
+        if path.resolve() in named:
+            continue  # the command's own output, replaced as asked (_fresh restores it)
+        assert path.is_file() and _hash(path) == digest, f"{what}: changed the input {path.name}"
+    for path, data in play["previous"].items():
+        assert path.is_file(), f"{what}: removed the previous output {path.name}"
+        if not (replaceable and code == 0):
+            assert path.read_bytes() == data, f"{what}: changed the previous output {path.name}"
+    assert sorted(p.name for p in play["root"].parent.iterdir()) == play["siblings"], f"{what}: wrote beside"
+    assert _tree(REPO) == play["repo"], f"{what}: wrote into the repository"
+    stray = [p.name for p in play["root"].iterdir() if p.name.endswith(".tmp")]
+    assert not stray, f"{what}: left temporaries {stray}"
+
+
+def _outputs(argv: list[str], root: Path) -> set[Path]:
+    """The resolved paths ``argv`` names as outputs (``--out``, ``--json-out``, convert's OUTPUT...)."""
+    named = [argv[i + 1] for i, a in enumerate(argv[:-1])
+             if a in ("--out", "--json-out", "--export", "--screenshot", "--export-clip")]
+    if argv[0] == "convert" and len(argv) > 2:
+        named.append(argv[2])
+    return {(root / n).resolve() for n in named if n}
+
+
+def _fresh(play) -> None:
+    """Remove what a successful case wrote (outputs), keeping the inputs."""
+    keep = {p.name for p in play["inputs"]} | set(PREVIOUS) | {"folder", "data", "home"}
+    for p in play["root"].iterdir():
+        if p.name not in keep:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    for path, data in {**play["previous"], **play["bytes"]}.items():
+        if not path.is_file() or path.read_bytes() != data:
+            path.write_bytes(data)
+
+
+# ------------------------------------------------------------------ values
+NUMBERS = st.one_of(
+    st.sampled_from(["0", "-1", "-0.5", "nan", "-nan", "inf", "-inf", "1e308", "1e400", "99999999999999999999",
+                     "abc", "", " ", "0x10", "1,5", "2", "0.5", "1e-9", "3", "16", "50", "400"]),
+    st.integers(-10**6, 10**6).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+)
+SPEEDS = st.sampled_from(["0", "-1", "-2", "nan", "inf", "abc", "1e-30", "0.5", "4", "1e6"])
+INPUTS = st.sampled_from(["rec.h5", "ev.npy", "garbage.pt", "folder", "missing.h5", "no/such/dir/x.h5", "",
+                          "old.h5", "/"])
+OUTPUTS = st.sampled_from(["out.h5", "rec.h5", "ev.npy", "folder", "no/such/dir/x.h5", "/", "old.h5", "",
+                           "./rec.h5", "folder/../rec.h5", "/nonexistent-dvsstream/x.h5"])
+SOURCES = st.sampled_from(["rec.h5", "ev.npy", "garbage.pt", "folder", "missing.h5", "bogus://x", "http://x",
+                           "tcp://127.0.0.1:1", "unix:///nonexistent-dvsstream.sock", "camera:", "camera:NOPE",
+                           "synthetic:rate=nan", "synthetic:rate=-1", "synthetic:rate=1e4,duration=0.2",
+                           "synthetic:duration=inf", "synthetic:packet_us=0,duration=0.2",
+                           "synthetic:rate=1e4,duration=0.2,noise=-1", "synthetic:bogus=1", "synthetic:rate="])
+CHECKPOINTS = st.sampled_from(["ck.pt", "garbage.pt", "folder", "missing.pt", "rec.h5", "no/such/ck.pt"])
+DEVICES = st.sampled_from(["cpu", "cpu", "foo", "cuda:99", "", "CPU", "cuda:x"])
+REGIONS = st.sampled_from(["0,0,64,64", "-1,0,10,10", "0,0,0,0", "1000,1000,10,10", "a,b,c,d", "1,2,3", "0,0,128,128"])
+SIZES = st.sampled_from(["64x64", "0x0", "-1x5", "axb", "32x32", "100000x100000", "64"])
+
+
+def _options(draw, table: dict) -> list[str]:
+    """A random subset of ``table`` (option -> strategy); flags map to None."""
+    argv: list[str] = []
+    for option, strategy in table.items():
+        if draw(st.booleans()):
+            argv += [option] if strategy is None else [option, draw(strategy)]
+    return argv
+
+
+@st.composite
+def info_argv(draw):
+    return ["info", draw(INPUTS)] + _options(draw, {"--peak-bin-us": NUMBERS, "--model-size": SIZES,
+                                                   "--roi": REGIONS, "--resize": SIZES})
+
+
+@st.composite
+def convert_argv(draw):
+    return ["convert", draw(INPUTS), draw(OUTPUTS)] + _options(draw, {"--force": None, "--roi": REGIONS})
+
+
+@st.composite
+def record_argv(draw):
+    return ["record", "--source", draw(SOURCES), "--out", draw(OUTPUTS)] + _options(
+        draw, {"--duration": NUMBERS, "--speed": SPEEDS, "--force": None})
+
+
+@st.composite
+def replay_argv(draw):
+    return ["replay", draw(INPUTS)] + _options(draw, {"--speed": SPEEDS, "--progress-s": NUMBERS,
+                                                     "--window-ms": NUMBERS, "--bins": NUMBERS, "--hop-ms": NUMBERS,
+                                                     "--downsample": NUMBERS})
+
+
+@st.composite
+def run_argv(draw):
+    return ["run", "--source", draw(SOURCES), "--duration", "3"] + _options(draw, {
+        "--checkpoint": CHECKPOINTS, "--window-ms": NUMBERS, "--hop-ms": NUMBERS, "--bins": NUMBERS,
+        "--mode": st.sampled_from(["step", "window", "bogus"]), "--speed": SPEEDS, "--device": DEVICES,
+        "--json-out": OUTPUTS, "--force": None, "--quiet": None, "--roi": REGIONS, "--resize": SIZES,
+        "--trust-checkpoint": None})
+
+
+@st.composite
+def render_argv(draw):
+    return ["render", draw(INPUTS), "--out", draw(st.sampled_from(["a.gif", "old.mp4", "rec.h5", "folder",
+                                                                   "no/dir/a.gif", "a.webm", "ck.pt"]))] + _options(
+        draw, {"--checkpoint": CHECKPOINTS, "--start": NUMBERS, "--duration": NUMBERS,
+               "--fps": st.sampled_from(["0", "-1", "nan", "1e9", "abc", "5"]), "--device": DEVICES,
+               "--force": None})
+
+
+@st.composite
+def gui_argv(draw):
+    return ["gui"] + _options(draw, {"--source": SOURCES, "--checkpoint": CHECKPOINTS, "--speed": SPEEDS,
+                                     "--screenshot": OUTPUTS, "--exit-after": NUMBERS, "--device": DEVICES,
+                                     "--export-clip": st.sampled_from(["a.gif", "old.mp4", "rec.h5", "x.avi"]),
+                                     "--roi": REGIONS, "--resize": SIZES})
+
+
+@st.composite
+def dataset_argv(draw):
+    verb = draw(st.sampled_from(["eval", "train"]))
+    argv = [verb, "--dataset", draw(st.sampled_from(["dvsgesture", "cifar10dvs", "mnist"])),
+            "--root", draw(st.sampled_from(["data", "missing", "rec.h5", "/nonexistent-dvsstream"])),
+            "--out", draw(st.sampled_from(["res", "rec.h5", "no/such/res", "folder", "/nonexistent-dvsstream/r"]))]
+    common = {"--device": DEVICES, "--batch-size": NUMBERS, "--limit": NUMBERS, "--workers": NUMBERS,
+              "--cache-dir": st.sampled_from(["cache", "rec.h5", "no/such/cache"])}
+    if verb == "eval":
+        argv += ["--checkpoint", draw(CHECKPOINTS)]
+        argv += _options(draw, {**common, "--export": OUTPUTS, "--force": None, "--trust-checkpoint": None})
+    else:
+        argv += _options(draw, {**common, "--epochs": NUMBERS, "--lr": NUMBERS, "--init": CHECKPOINTS,
+                                "--seed": NUMBERS})
+    return argv
+
+
+@st.composite
+def synth_argv(draw):  # always one bad value: generating a set takes seconds per sample
+    return ["synth", "--out", draw(st.sampled_from(["set", "folder", "rec.h5", "no/such/set", "/"])),
+            "--duration", draw(st.sampled_from(["0", "-1", "nan", "inf", "abc", ""]))] + _options(
+        draw, {"--samples-per-class": NUMBERS, "--workers": NUMBERS, "--seed": NUMBERS,
+               "--format": st.sampled_from(["hdf5", "tonic", "both", "zip"])})
+
+
+#: numbers an option accepts, in odd combinations (windows that do not split into bins...)
+VALID = st.sampled_from(["1", "2", "3", "8", "16", "0.5", "1e-3", "7", "50", "100", "400", "1000", "1e6"])
+
+
+@st.composite
+def valid_argv(draw):
+    """Mostly accepted options: the work runs (on 0.3 s inputs), the combination may not fit."""
+    verb = draw(st.sampled_from(["info", "convert", "record", "replay", "run"]))
+    src = draw(st.sampled_from(["rec.h5", "ev.npy"]))
+    if verb == "info":
+        return ["info", src] + _options(draw, {"--peak-bin-us": VALID, "--model-size": SIZES})
+    if verb == "convert":
+        return ["convert", src, draw(st.sampled_from(["out.h5", "old.h5"]))] + _options(
+            draw, {"--force": None, "--roi": REGIONS})
+    if verb == "record":
+        src = draw(st.sampled_from([src, "synthetic:rate=2e4,duration=0.2,seed=3"]))
+        return ["record", "--source", src, "--out", draw(st.sampled_from(["out.h5", "old.h5"]))] + _options(
+            draw, {"--duration": VALID, "--speed": st.sampled_from(["2", "8"]), "--force": None})
+    if verb == "replay":
+        return ["replay", src] + _options(draw, {"--window-ms": VALID, "--bins": VALID, "--hop-ms": VALID,
+                                                 "--downsample": st.sampled_from(["1", "2", "3"])})
+    return ["run", "--source", src, "--checkpoint", "ck.pt", "--duration", "3", "--quiet"] + _options(draw, {
+        "--window-ms": VALID, "--hop-ms": VALID, "--bins": st.sampled_from(["1", "4", "8", "16"]),
+        "--mode": st.sampled_from(["step", "window"]), "--json-out": st.sampled_from(["r.json", "old.h5"]),
+        "--force": None, "--roi": REGIONS, "--resize": SIZES})
+
+
+# ------------------------------------------------------------------ the tests
+@FUZZ
+@given(argv=valid_argv())
+def test_fuzz_mostly_valid(play, argv):
+    _fuzz(play, argv)
+
+
+def _fuzz(play, argv: list[str]) -> None:
+    code, out, err = _call(argv, argv[0])
+    try:
+        _check(play, argv, code, out, err)
+    finally:
+        _fresh(play)
+
+
+@FUZZ
+@given(argv=st.one_of(info_argv(), convert_argv(), replay_argv()))
+def test_fuzz_files(play, argv):
+    _fuzz(play, argv)
+
+
+@FUZZ
+@given(argv=record_argv())
+def test_fuzz_record(play, argv):
+    _fuzz(play, argv)
+
+
+@FUZZ
+@given(argv=run_argv())
+def test_fuzz_run(play, argv):
+    _fuzz(play, argv)
+
+
+@FUZZ
+@given(argv=st.one_of(render_argv(), gui_argv()))
+def test_fuzz_render_and_gui(play, argv):
+    _fuzz(play, argv)
+
+
+@FUZZ
+@given(argv=st.one_of(dataset_argv(), synth_argv()))
+def test_fuzz_datasets(play, argv):
+    _fuzz(play, argv)
+
+
+def _subprocess(play, *args: str) -> subprocess.CompletedProcess:
+    root = play["root"]
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env.update(HOME=str(root / "home"), PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])))
+    return subprocess.run([sys.executable, "-m", "dvsstream.cli", *args], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["convert", "rec.h5", "rec.h5", "--force"], "also an input"),
+    (["convert", "rec.h5", "folder/../rec.h5", "--force"], "also an input"),
+    (["info", "rec.h5", "--peak-bin-us", "0"], "--peak-bin-us"),
+    (["replay", "rec.h5", "--speed", "nan"], "--speed"),
+    (["run", "--device", "cuda:99", "--source", "rec.h5"], "cuda:99"),
+    (["gui", "--checkpoint", "missing.pt", "--exit-after", "3"], "missing.pt"),
+    (["record", "--source", "synthetic:rate=1e4,duration=0.2", "--out", "/nonexistent-dvsstream/x.h5"],
+     "does not exist"),
+])
+def test_real_subprocess_bad_input_is_one_line(play, argv, needle):
+    proc = _subprocess(play, *argv)
+    COUNTS["subprocess"] = COUNTS.get("subprocess", 0) + 1
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+    _check(play, argv, proc.returncode, proc.stdout, proc.stderr)
+    assert not Path("/nonexistent-dvsstream").exists()
+
+
+def test_zz_report(capsys):
+    """How many cases ran (``pytest -s`` shows it)."""
+    with capsys.disabled():
+        print(f"\ncli fuzz: {sum(COUNTS.values())} cases: " + ", ".join(f"{k} {v}" for k, v in sorted(COUNTS.items()))
+              + "; in-process exit status: " + ", ".join(f"{k}: {v}" for k, v in sorted(EXITS.items())))
