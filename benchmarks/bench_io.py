@@ -205,7 +205,7 @@ def main() -> None:
             "r = np.frombuffer(b[b.size % 8:], dtype=[('a', '>u4'), ('t', '>u4')]); "
             "ev = make_events(r['t'], (r['a'] >> 1) & 127, (r['a'] >> 8) & 127, r['a'] & 1); print(ev.size)")
     peer_wall, peer_rss = run_measured([], peer)
-    base_wall, base_rss = run_measured([], "import dvsstream.cli, dvsstream.io, dvsstream.io.recording, numpy, h5py")
+    base_wall, base_rss = run_measured([], "import dvsstream.cli, dvsstream.io, dvsstream.io.hdf5, numpy, h5py")
     print(f"info aedat2: {wall:.2f} s, peak RSS {rss:.0f} MB ({rss - base_rss:+.0f} MB over the bare "
           f"imports, {base_rss:.0f} MB); loading and decoding the whole file at once: {peer_wall:.2f} s, "
           f"peak {peer_rss:.0f} MB -> memory ratio {peer_rss / rss:.1f}x in our favour")
@@ -230,7 +230,7 @@ def main() -> None:
             dt = time.perf_counter() - t0
         print(f"read {path.suffix:7s} through open_source: {count / dt / 1e6:6.1f} M ev/s")
 
-    from dvsstream.io.recording import RecordingReader
+    from dvsstream.io.hdf5 import RecordingReader
 
     with RecordingReader(h5) as rec:
         t_end = rec.end_time_us

@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dvsstream.stream.pipeline import Pipeline, load_classifier_model  # noqa: E402
-from dvsstream.io.recording import RecordingWriter  # noqa: E402
+from dvsstream.io.hdf5 import RecordingWriter  # noqa: E402
 from dvsstream.io import open_source  # noqa: E402
 from dvsstream.io.synthetic import SyntheticSource  # noqa: E402
 

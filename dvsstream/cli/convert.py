@@ -13,8 +13,8 @@ from dvsstream.events import parse_roi
 
 def run(args: argparse.Namespace) -> int:
     """Every event kept: the sensor grows to hold events outside the declared one
-    (:func:`dvsstream.io.recording.convert`); written beside OUTPUT, renamed when complete."""
-    from dvsstream.io.recording import convert
+    (:func:`dvsstream.io.record.convert`); written beside OUTPUT, renamed when complete."""
+    from dvsstream.io.record import convert
 
     roi = args.roi
     with progress_bar(None, desc="converting") as bar:

@@ -20,7 +20,7 @@ from dvsstream.fileio import is_uri
 def _record(source_uri: str, out: str, duration: float | None, desc: str, force: bool,
             start_s: float | None = None, **options) -> int:
     from dvsstream.io import open_source, start_source_at
-    from dvsstream.io.recording import record
+    from dvsstream.io.record import record
 
     with open_source(source_uri, **options) as source:
         start_source_at(source, start_s, source_uri)

@@ -694,7 +694,7 @@ class Pipeline:
 
     def start_recording(self, path, overwrite: bool = False) -> None:
         """Write every packet from now on to an HDF5 recording (none dropped)."""
-        from dvsstream.io.recording import RecordingWriter
+        from dvsstream.io.hdf5 import RecordingWriter
 
         if self._recorder is not None:
             raise ValueError(f"already recording to {self._recorder.path}")

@@ -140,7 +140,7 @@ def write_gesture_recording(path, class_ids, seed: int, duration_s: float = 2.0,
     (``duration_s`` each; sample ``k`` of the sequence is ``generate_sample(class_ids[k],
     k, seed)``), with one label segment per gesture and the class names: a demo input
     for replay and live classification. Returns ``{"path", "events", "labels"}``."""
-    from dvsstream.io.recording import RecordingWriter  # h5py only where needed
+    from dvsstream.io.hdf5 import RecordingWriter  # h5py only where needed
 
     step_us = int(round(duration_s * 1e6))
     with RecordingWriter(path, G.SENSOR_SIZE, "dvsstream-synth", class_names=list(CLASS_NAMES),
@@ -194,7 +194,7 @@ def _params_json(p: G.GestureParams) -> dict:
 def _work(task) -> dict:
     """Make and write one sample (runs in a worker process)."""
     (class_id, index, seed, duration_s, fps, out, formats, samples_per_class, test_fraction) = task
-    from dvsstream.io.recording import RecordingWriter  # h5py only where needed
+    from dvsstream.io.hdf5 import RecordingWriter  # h5py only where needed
 
     split, user, lighting = session_of(index, samples_per_class, test_fraction)
     events, p = generate_sample(class_id, index, seed, duration_s, fps)

@@ -214,7 +214,7 @@ def test_info_shows_the_region_a_model_sees(real_data):
 
 
 def test_convert_crops_a_region_and_counts_the_rest(real_data, tmp_path):
-    from dvsstream.io.recording import RecordingReader
+    from dvsstream.io.hdf5 import RecordingReader
     from dvsstream.io import open_source
 
     path = real_data("dvxplorer_sample.aedat4")
@@ -239,7 +239,8 @@ def test_convert_crops_a_region_and_counts_the_rest(real_data, tmp_path):
 def test_record_duration_counts_from_the_stream_not_the_region(real_data, tmp_path):
     """With a region, ``duration_s`` is still event time from the stream's first event,
     and every event of that span is either written (shifted) or counted outside."""
-    from dvsstream.io.recording import RecordingReader, record
+    from dvsstream.io.hdf5 import RecordingReader
+    from dvsstream.io.record import record
     from dvsstream.io import open_source
 
     path = real_data("dvxplorer_sample.aedat4")

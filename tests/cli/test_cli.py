@@ -14,7 +14,7 @@ import pytest
 from dvsstream.cli import main
 from dvsstream.errors import DvsstreamError
 from dvsstream.events import make_events
-from dvsstream.io.recording import RecordingReader
+from dvsstream.io.hdf5 import RecordingReader
 from dvsstream.io.aedat2 import write_aedat2
 from dvsstream.io.aedat3 import write_aedat31
 
@@ -184,7 +184,7 @@ def test_convert_onto_its_input_is_refused_and_the_file_intact(aedat2_file, tmp_
         assert "also an input" in err and err.count("\n") == 1
     assert path.read_bytes() == data
     # the library refuses it too (record() on the file it reads)
-    from dvsstream.io.recording import record
+    from dvsstream.io.record import record
     from dvsstream.io import open_file
 
     with open_file(path) as src, pytest.raises(DvsstreamError, match="also an input"):
@@ -193,7 +193,7 @@ def test_convert_onto_its_input_is_refused_and_the_file_intact(aedat2_file, tmp_
 
 
 def test_force_replaces_only_a_complete_output(aedat2_file, tmp_path, capsys):
-    from dvsstream.io.recording import record
+    from dvsstream.io.record import record
     from dvsstream.io import open_file
 
     path, ev = aedat2_file
@@ -282,7 +282,7 @@ def test_checkpoint_errors_in_our_words_and_trust(tmp_path, capsys):
 
 
 def test_run_warns_about_another_binning_and_refuses_what_memory_cannot_hold(tmp_path, capsys):
-    from dvsstream.io.recording import RecordingWriter
+    from dvsstream.io.hdf5 import RecordingWriter
 
     rng = np.random.default_rng(0)
     n = 2000

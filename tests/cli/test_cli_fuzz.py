@@ -55,7 +55,7 @@ def play(tmp_path_factory):
     checkpoint, a file that is no checkpoint, an empty dataset root, a folder) and
     the state to compare: hashes of the inputs, the repository tree, the siblings."""
     from dvsstream.events import make_events
-    from dvsstream.io.recording import RecordingWriter
+    from dvsstream.io.hdf5 import RecordingWriter
 
     root = tmp_path_factory.mktemp("fuzz")
     rng = np.random.default_rng(0)

@@ -344,7 +344,7 @@ def test_synthetic_source_has_no_true_label(qtbot, tmp_path):
 
 @needs_qt
 def test_record_and_screenshot_shortcuts(window, qtbot, tmp_path):
-    from dvsstream.io.recording import RecordingReader
+    from dvsstream.io.hdf5 import RecordingReader
 
     win = window
     qtbot.keyClick(win, "r", QtKey.KeyboardModifier.ControlModifier)

@@ -233,7 +233,8 @@ def test_camera_biases():
 
 
 def test_record_network_stream_to_hdf5(tmp_path):
-    from dvsstream.io.recording import RecordingReader, record
+    from dvsstream.io.hdf5 import RecordingReader
+    from dvsstream.io.record import record
 
     port = free_port()
     proc = start_writer(f"127.0.0.1:{port}", tmp_path)
@@ -255,7 +256,8 @@ def test_record_duration_ends_when_the_stream_falls_silent(tmp_path):
     """A camera that sends 0.15 s of events, then nothing while staying connected (a
     still scene): ``record --duration 1`` ends on the wall clock (1 s + the grace), not
     when the sender hangs up 30 s later, with every event it sent."""
-    from dvsstream.io.recording import RecordingReader, record
+    from dvsstream.io.hdf5 import RecordingReader
+    from dvsstream.io.record import record
     from dvsstream.io.base import WALL_GRACE_S
 
     port = free_port()

@@ -15,7 +15,7 @@ import pytest
 from dvsstream.cli import main
 from dvsstream.errors import SourceError
 from dvsstream.events import EVENT_DTYPE
-from dvsstream.io.recording import RecordingReader, RecordingWriter
+from dvsstream.io.hdf5 import RecordingReader, RecordingWriter
 from dvsstream.io import PACED_PACKET_US, open_source
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ expelliarmus = pytest.importorskip("expelliarmus")
 
 from dvsstream.errors import FormatError  # noqa: E402
 from dvsstream.events import EVENT_DTYPE  # noqa: E402
-from dvsstream.io.recording import RecordingReader  # noqa: E402
+from dvsstream.io.hdf5 import RecordingReader  # noqa: E402
 from dvsstream.io import detect_format, open_source  # noqa: E402
 from dvsstream.io.prophesee import PropheseeSource, read_prophesee_header, write_prophesee  # noqa: E402
 
@@ -356,7 +356,7 @@ def test_cli_sensor_size_for_a_header_without_geometry(real_data, tmp_path, caps
     import json
 
     from dvsstream.cli import main
-    from dvsstream.io.recording import RecordingReader
+    from dvsstream.io.hdf5 import RecordingReader
 
     path = str(real_data(NCARS))
     assert main(["info", path, "--sensor-size", "120x100"]) == 0

@@ -19,7 +19,8 @@ import pytest
 
 from dvsstream.errors import DvsstreamError, FormatError
 from dvsstream.events import EVENT_DTYPE, SensorSize, make_events
-from dvsstream.io.recording import FORMAT_VERSION, RecordingReader, RecordingWriter, record
+from dvsstream.io.hdf5 import FORMAT_VERSION, RecordingReader, RecordingWriter
+from dvsstream.io.record import record
 from dvsstream.io import open_source
 from dvsstream.io.base import LABEL_DTYPE, EventSource
 from dvsstream.io.hdf5 import HDF5Source
@@ -191,7 +192,7 @@ CHILD = r"""
 import sys, time
 import numpy as np
 from dvsstream.events import EVENT_DTYPE
-from dvsstream.io.recording import RecordingWriter
+from dvsstream.io.hdf5 import RecordingWriter
 
 path = sys.argv[1]
 w = RecordingWriter(path, (128, 128), "killed_writer")   # default: flush at least once a second

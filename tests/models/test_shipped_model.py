@@ -8,7 +8,7 @@ import torch
 
 from dvsstream.binning import StreamingBinner, events_to_frames
 from dvsstream.models import load_model, shipped_checkpoint
-from dvsstream.io.recording import RecordingReader
+from dvsstream.io.hdf5 import RecordingReader
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "recordings"
 GESTURE_FILES = sorted(RECORDINGS.glob("gestures_*.h5"))

@@ -14,7 +14,7 @@ import torch
 
 from dvsstream.stream.live import classify_stream, default_recording
 from dvsstream.stream.pipeline import BinningConfig, Pipeline, load_classifier_model
-from dvsstream.io.recording import RecordingReader
+from dvsstream.io.hdf5 import RecordingReader
 from dvsstream.io import open_source
 
 RECORDING = default_recording()
@@ -159,7 +159,7 @@ def test_a_looped_recording_shorter_than_the_window_is_classified_every_loop(loa
     """0.2 s of the shipped recording under a 400 ms window, looped (the window's default):
     each loop ends as the stream would, with the pending window classified -- the same
     prediction as the replay without loop makes at its end (before: none, ever)."""
-    from dvsstream.io.recording import RecordingWriter
+    from dvsstream.io.hdf5 import RecordingWriter
 
     with RecordingReader(RECORDING) as rec:
         ev, sensor = rec.read(), rec.sensor_size

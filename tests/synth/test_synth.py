@@ -11,7 +11,7 @@ from dvsstream.synth import gestures as G
 from dvsstream.binning import events_to_frames
 from dvsstream.cli import main
 from dvsstream.events import EVENT_DTYPE, is_sorted
-from dvsstream.io.recording import RecordingReader
+from dvsstream.io.hdf5 import RecordingReader
 from dvsstream.synth.dataset import (
     CLASS_NAMES,
     events_to_tonic_array,
@@ -193,7 +193,7 @@ def test_contrast_sign_is_bright_figure_unless_asked():
 
 
 def test_gesture_recording_has_one_label_per_gesture(tmp_path):
-    from dvsstream.io.recording import RecordingReader
+    from dvsstream.io.hdf5 import RecordingReader
     from dvsstream.synth.dataset import CLASS_NAMES, write_gesture_recording
 
     info = write_gesture_recording(tmp_path / "seq.h5", [1, 3, 9], seed=5, duration_s=0.3)
