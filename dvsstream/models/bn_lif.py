@@ -27,7 +27,12 @@ import torch
 from torch import Tensor, nn
 
 from dvsstream.models.hooks import hooked
-from dvsstream.models.neurons import LIF, fused_kernel, lif_backward_from, lif_forward_saving
+from dvsstream.models.neurons import (
+    LIF,
+    fused_kernel,
+    lif_backward_from,
+    lif_forward_saving,
+)
 
 __all__ = ["BatchNormLIF", "bn_lif"]
 
