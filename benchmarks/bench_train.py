@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the re
 from bench_models import interleaved, sj_lif_factory  # noqa: E402  (the peer's LIF, the timer)
 
 from dvsstream.models import create_model  # noqa: E402
-from dvsstream.models.layers import set_recompute  # noqa: E402
+from dvsstream.models.fusion import set_recompute  # noqa: E402
 from dvsstream.models.neurons import LIF  # noqa: E402
 from reference_models import reference_model  # noqa: E402
 from model_testing import randomize_batchnorm  # noqa: E402

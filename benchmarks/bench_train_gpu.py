@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the re
 from bench_models import sj_lif_factory  # noqa: E402  (the peer's LIF)
 
 from dvsstream.models import create_model  # noqa: E402
-from dvsstream.models.layers import set_recompute  # noqa: E402
+from dvsstream.models.fusion import set_recompute  # noqa: E402
 from reference_models import reference_model  # noqa: E402
 from model_testing import randomize_batchnorm  # noqa: E402
 from dvsstream.training.train import TrainConfig, Trainer, build_optimizer  # noqa: E402

@@ -18,7 +18,7 @@ Faster eval-mode inference: ``model.fuse_bn()`` (batch norms folded into the con
 from dvsstream.models.neurons import LIF, lif_multistep, lif_multistep_inference, reset_net, spike_fn
 from dvsstream.models.spikformer import Spikformer, SpikformerConfig
 from dvsstream.models.registry import create_model, get_config, list_models, register_model
-from dvsstream.models.layers import fuse_bn, unfuse_bn
+from dvsstream.models.fusion import fuse_bn, unfuse_bn
 from dvsstream.models.checkpoints import CheckpointError, load_checkpoint, load_model, save_checkpoint, shipped_checkpoint
 from dvsstream.models.taps import AttentionTaps, record_attention, record_firing_rates
 from dvsstream.models.energy import energy_report, format_energy_table

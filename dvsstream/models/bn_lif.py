@@ -9,7 +9,7 @@ LIF's forward pass, then runs the two backwards. The outputs, gradients and runn
 statistics are those of the two separate nodes bit for bit; the cost is one batch norm
 and one LIF forward more per pair. ``spikformer_dvs`` at T=16 on CPU: 39 % less saved
 activation memory, 13 % more step time (so it is opt-in: ``train --recompute``,
-:func:`dvsstream.models.layers.set_recompute`). On CUDA torch's batch norm module may
+:func:`dvsstream.models.fusion.set_recompute`). On CUDA torch's batch norm module may
 take cuDNN's kernel where this node takes the native one: the same math, another
 round-off.
 
@@ -26,8 +26,13 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from dvsstream.models import neurons
-from dvsstream.models.neurons import LIF
+from dvsstream.models.hooks import hooked
+from dvsstream.models.neurons import (
+    LIF,
+    fused_kernel,
+    lif_backward_from,
+    lif_forward_saving,
+)
 
 __all__ = ["BatchNormLIF", "bn_lif"]
 
@@ -52,7 +57,7 @@ class BatchNormLIF(torch.autograd.Function):
         running_mean, running_var, momentum = running
         y, mean, invstd = _aten.native_batch_norm(x, weight, bias, running_mean, running_var, True, momentum, eps)
         tau, th, alpha, kernel = lif
-        s, v_new, _ = neurons.lif_forward_saving(kernel, y.view(tb_shape), v, tau, th, alpha)
+        s, v_new, _ = lif_forward_saving(kernel, y.view(tb_shape), v, tau, th, alpha)
         del y
         ctx.save_for_backward(x, weight, bias, mean, invstd, v)
         ctx.eps, ctx.tb_shape, ctx.lif = eps, tb_shape, lif
@@ -64,9 +69,9 @@ class BatchNormLIF(torch.autograd.Function):
         tau, th, alpha, kernel = ctx.lif
         # the forward's output again: the same kernel on the same input (statistics included)
         y = _aten.native_batch_norm(x, weight, bias, None, None, True, 0.0, ctx.eps)[0]
-        _, _, saved = neurons.lif_forward_saving(kernel, y.view(ctx.tb_shape), v, tau, th, alpha)
+        _, _, saved = lif_forward_saving(kernel, y.view(ctx.tb_shape), v, tau, th, alpha)
         del y
-        g_y, g_v = neurons.lif_backward_from(kernel, saved, g_s, g_v_last, tau, th, alpha, True)
+        g_y, g_v = lif_backward_from(kernel, saved, g_s, g_v_last, tau, th, alpha, True)
         del saved
         mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]]
         g_x, g_w, g_b = _aten.native_batch_norm_backward(g_y.reshape(x.shape), x, weight, None, None, mean, invstd,
@@ -75,13 +80,11 @@ class BatchNormLIF(torch.autograd.Function):
 
 
 def _applies(bn: nn.Module, lif: LIF) -> bool:
-    from dvsstream.models.layers import _hooked
-
     return (
         torch.is_grad_enabled() and type(bn) in (nn.BatchNorm1d, nn.BatchNorm2d) and bn.training
         and bn.affine and bn.track_running_stats and bn.running_mean is not None
         and type(lif) is LIF and LIF.fused_autograd and lif.fused_autograd and lif.detach_reset
-        and lif.record is None and not (_hooked(bn) or _hooked(lif))
+        and lif.record is None and not (hooked(bn) or hooked(lif))
     )
 
 
@@ -93,7 +96,7 @@ def bn_lif(bn: nn.Module, lif: LIF, x: Tensor, tb_shape: tuple[int, ...]) -> Ten
     v = lif.v
     if not _applies(bn, lif) or (v is not None and v.shape != tuple(tb_shape[1:])):
         return lif(bn(x).view(tb_shape))  # (a state of another shape: LIF.forward's error)
-    kernel = neurons.fused_kernel(x.view(tb_shape), True)
+    kernel = fused_kernel(x.view(tb_shape), True)
     running = (bn.running_mean, bn.running_var, _momentum(bn))
     s, v_last = BatchNormLIF.apply(x, bn.weight, bn.bias, v, running, float(bn.eps), tuple(tb_shape),
                                    (lif.tau, lif.v_threshold, lif.alpha, kernel))

@@ -202,27 +202,12 @@ def _unwrap(obj: Mapping[str, Any], source: str) -> tuple[dict[str, Tensor], str
     return tensors, "release", {}
 
 
-def load_checkpoint(
-    model: Spikformer,
-    path_or_state_dict: Union[str, os.PathLike, Mapping[str, Any]],
-    strict: bool = True,
-    trusted: bool = False,
-) -> LoadReport:
-    """Load weights into ``model`` from our checkpoint or a release state dict.
-
-    Raises :class:`CheckpointError` (one line) on a class-count mismatch, a missing or
-    misshapen parameter (architecture mismatch), or unexpected parameters (``strict``).
-    Files are read with ``weights_only`` unpickling unless ``trusted=True``.
-    Returns a :class:`LoadReport` listing ignored unused release entries.
-    """
-    obj, source = _read(path_or_state_dict, trusted)
-    release_args = release_training_args(obj)
-    sd, fmt, header = _unwrap(obj, source)
-    report = LoadReport(source=source, format=fmt, meta=dict(header.get("meta", {})),
-                        release_trained=release_args is not None, release_args=release_args or {})
-    own = model.state_dict()
-    cfg = model.config
-
+def _check_architecture(cfg: SpikformerConfig, own: Mapping[str, Tensor], sd: Mapping[str, Any], fmt: str,
+                        header: Mapping[str, Any], source: str) -> None:
+    """Raise :class:`CheckpointError` when the checkpoint's class count (its header's
+    ``num_classes`` or the rows of ``head.weight``) or, for our format, its config's
+    ``variant / dim / depth / heads / mixer`` differ from the model's (``cfg``, its
+    state dict ``own``)."""
     # class count first: the most common mismatch, and the clearest message
     head_w = sd.get("head.weight")
     mine = f"{cfg.num_classes} classes of {cfg.name or cfg.variant}"
@@ -245,6 +230,29 @@ def load_checkpoint(
                     f"{source} is a {theirs.get('variant')} with {k}={theirs[k]!r} but the model has "
                     f"{k}={getattr(cfg, k)!r}; use load_model() to build the checkpoint's own architecture"
                 )
+
+
+def load_checkpoint(
+    model: Spikformer,
+    path_or_state_dict: Union[str, os.PathLike, Mapping[str, Any]],
+    strict: bool = True,
+    trusted: bool = False,
+) -> LoadReport:
+    """Load weights into ``model`` from our checkpoint or a release state dict.
+
+    Raises :class:`CheckpointError` (one line) on a class-count mismatch, a missing or
+    misshapen parameter (architecture mismatch), or unexpected parameters (``strict``).
+    Files are read with ``weights_only`` unpickling unless ``trusted=True``.
+    Returns a :class:`LoadReport` listing ignored unused release entries.
+    """
+    obj, source = _read(path_or_state_dict, trusted)
+    release_args = release_training_args(obj)
+    sd, fmt, header = _unwrap(obj, source)
+    report = LoadReport(source=source, format=fmt, meta=dict(header.get("meta", {})),
+                        release_trained=release_args is not None, release_args=release_args or {})
+    own = model.state_dict()
+    cfg = model.config
+    _check_architecture(cfg, own, sd, fmt, header, source)
 
     new: dict[str, Tensor] = {}
     unexpected = []

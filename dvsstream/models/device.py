@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Optional, Union
 
 import torch
@@ -80,21 +79,3 @@ class CudaGraphForward:
             self.graph.replay()
             return self.static_out.clone()
 
-
-def physical_cores() -> int:
-    """Best guess of physical cores (for ``torch.set_num_threads``)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            pairs = set()
-            phys = core = None
-            for line in f:
-                if line.startswith("physical id"):
-                    phys = line.split(":")[1].strip()
-                elif line.startswith("core id"):
-                    core = line.split(":")[1].strip()
-                    pairs.add((phys, core))
-            if pairs:
-                return len(pairs)
-    except OSError:
-        pass
-    return os.cpu_count() or 1

@@ -25,7 +25,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dvsstream.models.layers import SSA, FusableMixin, TokenMixer
+from dvsstream.models.fusion import FusableMixin
+from dvsstream.models.layers import SSA, TokenMixer
 from dvsstream.models.taps import record_firing_rates
 
 __all__ = ["E_MAC_PJ", "E_AC_PJ", "energy_report", "format_energy_table"]

@@ -3,7 +3,7 @@ its forward and its backward each one generated kernel, from the recurrence writ
 out below in torch operations and compiled by ``torch.compile`` (Inductor; Triton on
 CUDA, C++ on a CPU).
 
-The operations are the CPU kernels' (``neurons._lif_fwd_kernel`` and
+The operations are the CPU kernels' (``lif_kernels._lif_fwd_kernel`` and
 ``_lif_bwd_kernel``), per element and in the same order, with a detached hard reset
 and the sigmoid surrogate::
 

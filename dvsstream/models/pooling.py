@@ -7,7 +7,7 @@ output value (which of the 3x3 window's cells won, 0..8 in raster order) where
 four inputs per output in float32, 1 byte instead of 24. Values and the winner on ties
 (the first maximum in the window's raster order, NaN wins) are torch's own: the forward
 is torch's pool, its int64 indices turned into the codes. The gradient on CPU float32 /
-float64 is one compiled pass (numba, one thread, see :mod:`dvsstream.models.neurons`)
+float64 is one compiled pass (numba, one thread, see :mod:`dvsstream.models.lif_kernels`)
 summing a cell's windows from 0 in output raster order, as torch's CPU kernel does: bit
 for bit its result. Elsewhere (CUDA, half precision) the codes become indices again for
 torch's own backward kernel.

@@ -23,18 +23,10 @@ from typing import Any, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from dvsstream.models.layers import (
-    MLP,
-    SPS,
-    SSA,
-    Block,
-    SpikingMLP,
-    SpikingTokenizer,
-    TokenMixer,
-    fuse_bn,
-    unfuse_bn,
-)
+from dvsstream.models.fusion import fuse_bn, unfuse_bn
+from dvsstream.models.layers import MLP, SSA, Block, SpikingMLP, TokenMixer
 from dvsstream.models.neurons import LIF
+from dvsstream.models.tokenizers import SPS, SpikingTokenizer
 
 __all__ = ["SpikformerConfig", "Spikformer", "VARIANTS"]
 

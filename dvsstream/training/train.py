@@ -747,7 +747,7 @@ class Trainer:
         keep_freed_memory(self.dev)  # on a CPU, each step's activations reuse the last step's pages
         if self.config.channels_last:
             self.model.to(memory_format=torch.channels_last)  # the conv weights
-        from dvsstream.models.layers import set_recompute
+        from dvsstream.models.fusion import set_recompute
 
         set_recompute(self.model, self.config.recompute)
         self.optimizer = build_optimizer(self.model, self.config.lr, self.config.weight_decay)

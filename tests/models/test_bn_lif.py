@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from dvsstream.models import create_model
 from dvsstream.models.bn_lif import bn_lif
-from dvsstream.models.layers import set_recompute
+from dvsstream.models.fusion import set_recompute
 from dvsstream.models.neurons import LIF
 from model_testing import randomize_batchnorm
 from dvsstream.training.train import measure_step_memory

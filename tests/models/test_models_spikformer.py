@@ -176,7 +176,7 @@ def test_integer_input_and_devices():
 
 
 def test_separable_maxpool_equals_maxpool2d():
-    from dvsstream.models.layers import MaxPool3s2
+    from dvsstream.models.pooling import MaxPool3s2
 
     mp = MaxPool3s2()
     g = torch.Generator().manual_seed(0)
