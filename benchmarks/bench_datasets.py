@@ -76,7 +76,7 @@ def sj_events(ev: np.ndarray) -> dict:
 
 
 def build_cifar(root: Path, per_class: int, n_events: int, T: int) -> dict[str, Path]:
-    from dvsstream.datasets.dataset import FrameSpec, frames_from_events
+    from dvsstream.datasets.spec import FrameSpec, frames_from_events
     from dvsstream.datasets.release import _event_array
     from dvsstream.io.aedat2 import write_aedat2
     from dvsstream.io.aedat4 import write_aedat4
@@ -105,7 +105,7 @@ def build_cifar(root: Path, per_class: int, n_events: int, T: int) -> dict[str, 
 
 
 def build_gesture(root: Path, per_class: int, n_events: int, T: int) -> dict[str, Path]:
-    from dvsstream.datasets.dataset import FrameSpec, frames_from_events
+    from dvsstream.datasets.spec import FrameSpec, frames_from_events
     from dvsstream.io.aedat3 import write_aedat31
     from dvsstream.io.base import LABEL_DTYPE
 
@@ -147,7 +147,8 @@ def build_gesture(root: Path, per_class: int, n_events: int, T: int) -> dict[str
 def measure(dataset: str, root: Path, T: int) -> tuple[int, float, float, float, str]:
     """``(samples, read + bin samples/s, cold samples/s, warm samples/s, layout)`` for the
     all split: without a cache, then filling an empty cache, then from it."""
-    from dvsstream.datasets.dataset import FrameSpec, load_dataset
+    from dvsstream.datasets.load import load_dataset
+    from dvsstream.datasets.spec import FrameSpec
 
     cache = root / ".bench-cache"
     shutil.rmtree(cache, ignore_errors=True)
@@ -180,7 +181,7 @@ def main() -> None:
     args = ap.parse_args()
     import logging
 
-    logging.getLogger("dvsstream.datasets.dataset").setLevel(logging.ERROR)
+    logging.getLogger("dvsstream.datasets").setLevel(logging.ERROR)
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-datasets-"))
     base.mkdir(parents=True, exist_ok=True)
     try:

@@ -64,7 +64,7 @@ HOLD_CHILD = r"""
 import json, sys
 import torch
 import dvsstream.heap as heap
-from dvsstream.datasets.dataset import FramesInMemory
+from dvsstream.datasets.in_memory import FramesInMemory
 if sys.argv[1] == "off":
     heap.release_freed_memory = lambda: False  # as before: nothing handed back
 class Counts(torch.utils.data.Dataset):  # float32 samples of small counts: held as uint8

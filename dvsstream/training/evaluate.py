@@ -99,7 +99,7 @@ class _Dist:
             if self.rank != 0:  # rank 0 speaks for all (skips reach the report by gathering)
                 import logging
 
-                logging.getLogger("dvsstream.datasets.dataset").setLevel(logging.ERROR)
+                logging.getLogger("dvsstream.datasets").setLevel(logging.ERROR)
             if device.type == "cpu":
                 local = int(os.environ.get("LOCAL_WORLD_SIZE", str(self.world)))
                 torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
@@ -265,7 +265,7 @@ def _frame_spec(model, meta: Mapping, convention: Optional[str] = None, roi=None
     ``resize`` (``--roi`` / ``--resize``) the region of the dataset's sensor the model sees."""
     import dataclasses
 
-    from dvsstream.datasets.dataset import FrameSpec
+    from dvsstream.datasets.spec import FrameSpec
 
     if isinstance(meta.get("frame_spec"), Mapping):
         spec = FrameSpec.from_dict(dict(meta["frame_spec"]))
@@ -401,7 +401,8 @@ def _shard(n: int, rank: int, world: int) -> range:
 
 def run_eval(args: argparse.Namespace) -> int:
     """The ``dvsstream eval`` subcommand (see the module docstring)."""
-    from dvsstream.datasets.dataset import dataset_classes, load_dataset
+    from dvsstream.datasets.load import load_dataset
+    from dvsstream.datasets.names import dataset_classes
     from dvsstream.models import prepare_for_inference
 
     if args.batch_size < 1:

@@ -349,7 +349,7 @@ class _ShardSampler(Sampler[int]):
 def collate_drop_skipped(batch: Sequence[tuple[Tensor, int]]) -> tuple[Tensor, Tensor, int]:
     """``(frames [B, T, C, H, W], labels [B], dropped)``: :func:`dvsstream.datasets.dataset.collate_frames`
     (samples a dataset could not read, label ``-1``, are left out) plus their count."""
-    from dvsstream.datasets.dataset import collate_frames
+    from dvsstream.datasets.in_memory import collate_frames
 
     frames, labels = collate_frames(batch)
     return frames, labels, len(batch) - labels.numel()
@@ -450,7 +450,7 @@ def _fmt_acc(a: float) -> str:
 
 def _check_frames(model: nn.Module, dataset: Dataset) -> None:
     """The first readable sample's ``[T, C, H, W]`` must fit the model's C, H, W."""
-    from dvsstream.datasets.dataset import first_readable
+    from dvsstream.datasets.in_memory import first_readable
 
     x0 = first_readable(dataset)
     want = (model.config.in_channels, *model.config.img_size)
@@ -610,7 +610,7 @@ def hold_in_memory(dataset: Dataset, mode: str = "auto", budget_mb: float = 2048
     say = say or (lambda s: None)
     if mode == "off" or len(dataset) == 0:  # type: ignore[arg-type]
         return dataset
-    from dvsstream.datasets.dataset import FramesInMemory
+    from dvsstream.datasets.in_memory import FramesInMemory
 
     budget = int(budget_mb * 2**20)
     if mode == "auto" and FramesInMemory.estimate_bytes(dataset) > budget:
@@ -657,7 +657,7 @@ def _load_shared(dataset: Dataset, budget: Optional[int], workers: int, what: st
     every rank maps it, then rank 0 deletes the name (the mappings stay). None on every
     rank when the frames pass ``budget``; each rank reads its own copy when the file
     cannot be written (a full disk)."""
-    from dvsstream.datasets.dataset import FramesInMemory
+    from dvsstream.datasets.in_memory import FramesInMemory
 
     def write() -> Optional[dict]:
         held = FramesInMemory.load(dataset, budget, workers)
@@ -1092,7 +1092,7 @@ def frame_spec_for(config: Any, mode: str = "count", convention: str = "spikingj
     ``resize``: ``--roi`` / ``--resize``); ``mode`` ``"count"`` (the papers' equal-count
     split) or ``"time"`` (equal time bins, what a live sliding window gives);
     ``convention``: the frames' orientation and polarity (see :mod:`dvsstream.datasets.release`)."""
-    from dvsstream.datasets.dataset import FrameSpec
+    from dvsstream.datasets.spec import FrameSpec
 
     return FrameSpec.for_model(config, (128, 128), mode, convention, roi, resize)
 
@@ -1120,7 +1120,7 @@ def run_train(args: Any) -> int:
     """``dvsstream train``: datasets from ``args.root``, the model ``args.model``, the
     recipe with the command line's overrides; returns 0."""
     try:
-        from dvsstream.datasets.dataset import load_dataset
+        from dvsstream.datasets.load import load_dataset
     except ImportError as exc:
         raise DvsstreamError(f"dataset support is unavailable: {exc}") from None
     from dvsstream.models import create_model, get_config

@@ -288,7 +288,7 @@ def test_frame_spec_region_is_the_binner_mapping(real_data):
     same geometry; every event is in the frames or outside the region; the region's pixel
     (x, y) lands in (x * W // w, y * H // h)."""
     from dvsstream.binning import events_to_frames, region_frames
-    from dvsstream.datasets.dataset import FrameSpec, frames_from_events
+    from dvsstream.datasets.spec import FrameSpec, frames_from_events
 
     ev = _read(real_data("dvxplorer_sample.aedat4"))
     roi, size = (40, 0, 240, 240), (64, 64)
@@ -311,7 +311,7 @@ def test_frame_spec_region_is_the_binner_mapping(real_data):
 
 
 def test_frame_spec_geometry_fields_and_bad_values():
-    from dvsstream.datasets.dataset import FrameSpec
+    from dvsstream.datasets.spec import FrameSpec
     from dvsstream.errors import DvsstreamError
 
     class Config:
@@ -344,7 +344,8 @@ def test_eval_with_a_region_end_to_end(tmp_path, capsys):
     import torch
 
     from dvsstream.cli import main
-    from dvsstream.datasets.dataset import FrameSpec, load_dataset
+    from dvsstream.datasets.load import load_dataset
+    from dvsstream.datasets.spec import FrameSpec
     from dvsstream.models import create_model, save_checkpoint
     from dvsstream.io.aedat4 import write_aedat4
 

@@ -145,7 +145,7 @@ def _eval_outputs_ok(out: Path, dataset: str, samples: int, classes: int) -> Non
 
 
 def test_eval_cifar10dvs_app(home, tmp_path):
-    from dvsstream.datasets.dataset import CIFAR10DVS_CLASSES
+    from dvsstream.datasets.cifar10dvs import CIFAR10DVS_CLASSES
     from dvsstream.io.aedat4 import write_aedat4
 
     for label, cls in enumerate(CIFAR10DVS_CLASSES):

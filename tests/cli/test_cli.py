@@ -303,7 +303,7 @@ def test_run_warns_about_another_binning_and_refuses_what_memory_cannot_hold(tmp
 
 
 def test_synth_and_eval_name_a_clip_length_the_model_was_not_trained_on():
-    from dvsstream.datasets.dataset import FrameSpec
+    from dvsstream.datasets.spec import FrameSpec
     from dvsstream.training.evaluate import clip_mismatch as eval_mismatch
     from dvsstream.synth.dataset import SHIPPED_CLIP_S, clip_mismatch
 

@@ -12,14 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from dvsstream.datasets import dataset as ds
-from dvsstream.datasets.dataset import (
-    CIFAR10DVS_CLASSES,
-    GESTURE_CLASSES,
-    FrameSpec,
-    collate_frames,
-    load_dataset,
-)
+from dvsstream.datasets import cifar10dvs, frame_dataset, reading
+from dvsstream.datasets.cifar10dvs import CIFAR10DVS_CLASSES
+from dvsstream.datasets.dvsgesture import GESTURE_CLASSES
+from dvsstream.datasets.in_memory import collate_frames
+from dvsstream.datasets.load import load_dataset
+from dvsstream.datasets.spec import FrameSpec
 from dvsstream.errors import DvsstreamError
 from dvsstream.events import EVENT_DTYPE
 from dvsstream.io.aedat3 import write_aedat31
@@ -121,12 +119,12 @@ def test_cifar_split_counts_sorted(tmp_path):
     assert [Path(p).name for p, _ in test.samples] == ["cifar10_airplane_9.aedat4", "cifar10_cat_9.aedat4"]
     assert [y for _, y in test.samples] == [0, 3]
     assert not set(p for p, _ in train.samples) & set(p for p, _ in test.samples)
-    assert ds.cifar10dvs_split([f"{i}" for i in range(1000)], "test") == [f"{i}" for i in sorted(map(str, range(1000)))][900:]
+    assert cifar10dvs.cifar10dvs_split([f"{i}" for i in range(1000)], "test") == [f"{i}" for i in sorted(map(str, range(1000)))][900:]
 
 
 def test_cifar_partial_folder_logs_counts(tmp_path, caplog):
     make_cifar(tmp_path, per_class=3, n_events=300, classes=("airplane", "bird", "truck"))
-    with caplog.at_level(logging.INFO, logger="dvsstream.datasets.dataset"):
+    with caplog.at_level(logging.INFO, logger=cifar10dvs.__name__):
         d = load_dataset("cifar10dvs", tmp_path, "train", SPEC, cache_dir=False)
     # the releases' ceil split: ceil(0.9 * 3) = 3 train, 0 test
     assert len(d) == 9 and [y for _, y in d.samples] == [0, 0, 0, 2, 2, 2, 9, 9, 9]
@@ -158,7 +156,9 @@ def test_cifar_frames_and_cache(tmp_path, monkeypatch):
 
     # second pass (new dataset object, as a new epoch / process would): no event I/O at all
     calls = []
-    monkeypatch.setattr(ds, "_read_file_events", lambda *a: calls.append(a) or pytest.fail("event I/O"))
+    no_io = lambda *a: calls.append(a) or pytest.fail("event I/O")  # noqa: E731
+    monkeypatch.setattr(reading, "read_file_events", no_io)  # where it lives
+    monkeypatch.setattr(frame_dataset, "read_file_events", no_io)  # where FrameDataset looks it up
     d2 = load_dataset("cifar10dvs", tmp_path, "all", SPEC, cache_dir=cache)
     for i in range(len(d2)):
         assert torch.equal(d2[i][0], first[i])
@@ -223,7 +223,7 @@ def test_gesture_tonic_layout(tmp_path):
     x, y = test[3]
     assert y == 3 and tuple(x.shape) == (4, 2, 64, 64) and float(x.sum()) == 1500
     # ms -> µs as tonic does: a time-bin split spans the whole 1.5 s sample
-    ev = ds._read_file_events(test.samples[3][0])
+    ev = reading.read_file_events(test.samples[3][0])
     assert ev["t"][-1] > 1_000_000
     with pytest.raises(DvsstreamError, match="ibmGestureTest"):
         (tmp_path / "DVSGesture" / "ibmGestureTest").rename(tmp_path / "elsewhere")

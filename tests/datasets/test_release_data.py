@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from dvsstream.datasets import release as rd
-from dvsstream.datasets.dataset import FrameSpec, load_dataset
+from dvsstream.datasets.load import load_dataset
+from dvsstream.datasets.spec import FrameSpec
 from dvsstream.errors import DvsstreamError
 from dvsstream.io.aedat2 import read_header_lines
 

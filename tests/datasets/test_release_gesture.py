@@ -20,7 +20,8 @@ import pytest
 import torch
 
 from dvsstream.cli import main
-from dvsstream.datasets.dataset import FrameSpec, load_dataset
+from dvsstream.datasets.load import load_dataset
+from dvsstream.datasets.spec import FrameSpec
 from dvsstream.events import EVENT_DTYPE
 from dvsstream.models import create_model
 from dvsstream.models.checkpoints import load_checkpoint, release_training_args, reorder_outputs
@@ -224,7 +225,7 @@ def test_eval_release_trained_gesture_matches_spikingjelly_pipeline(gesture, tmp
     assert len(ours) == len(want) == 11 and ours == want
     assert len(set(want.values())) > 2  # the model does look at its input
     # run and the window load the exported checkpoint: the same mapping, the class names
-    from dvsstream.datasets.dataset import GESTURE_CLASSES
+    from dvsstream.datasets.dvsgesture import GESTURE_CLASSES
     from dvsstream.stream.pipeline import load_classifier_model
 
     loaded = load_classifier_model(str(exported), device="cpu")

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from dvsstream.cli import main
-from dvsstream.datasets.dataset import CIFAR10DVS_CLASSES
+from dvsstream.datasets.cifar10dvs import CIFAR10DVS_CLASSES
 from dvsstream.events import EVENT_DTYPE
 from dvsstream.models import create_model, save_checkpoint
 from dvsstream.training.plots import REPORT_PLOTS

@@ -291,7 +291,7 @@ def _gesture_npy(root: Path, users, n: int = 600) -> None:
 
 
 def test_cli_train_end_to_end_on_a_gesture_folder(tmp_path, capsys):
-    pytest.importorskip("dvsstream.datasets.dataset")
+    pytest.importorskip("dvsstream.datasets.load")
     from dvsstream.cli import main
 
     _gesture_npy(tmp_path / "data", [(1, "lab"), (24, "lab")])
@@ -327,7 +327,7 @@ def test_cli_train_end_to_end_on_a_gesture_folder(tmp_path, capsys):
 
 
 def test_frame_spec_follows_the_model():
-    pytest.importorskip("dvsstream.datasets.dataset")
+    pytest.importorskip("dvsstream.datasets.load")
     from dvsstream.models import get_config
     from dvsstream.training.train import frame_spec_for
 
@@ -416,8 +416,9 @@ def test_bf16_autocast_trains_on_cpu(tmp_path):
 
 
 def test_frames_in_memory_are_bitwise_the_dataset_frames(tmp_path):
-    pytest.importorskip("dvsstream.datasets.dataset")
-    from dvsstream.datasets.dataset import FramesInMemory, load_dataset
+    pytest.importorskip("dvsstream.datasets.load")
+    from dvsstream.datasets.in_memory import FramesInMemory
+    from dvsstream.datasets.load import load_dataset
     from dvsstream.training.train import frame_spec_for, hold_in_memory
 
     _gesture_npy(tmp_path / "data", [(1, "lab"), (24, "lab")], n=300)
@@ -468,7 +469,7 @@ def test_frames_in_memory_are_bitwise_the_dataset_frames(tmp_path):
 def test_frames_in_memory_reads_by_index():
     """A dataset indexed by sampler only (its __getitem__ never raises IndexError: held
     in memory it was read forever, until the machine ran out of memory)."""
-    from dvsstream.datasets.dataset import FramesInMemory
+    from dvsstream.datasets.in_memory import FramesInMemory
 
     class Endless(torch.utils.data.Dataset):
         def __len__(self):

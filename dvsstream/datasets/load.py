@@ -1,0 +1,101 @@
+"""CIFAR10-DVS and DVS128 Gesture from a local folder, as cached event frames:
+:func:`load_dataset`, the entry point.
+
+Nothing is ever downloaded. Each dataset's layouts (tonic's, the original release's,
+spikingjelly's) are detected under ``root``: :mod:`dvsstream.datasets.cifar10dvs`,
+:mod:`dvsstream.datasets.dvsgesture`. The frames: :mod:`dvsstream.datasets.spec`; the
+dataset and its frame cache: :mod:`dvsstream.datasets.frame_dataset`.
+
+Why not tonic's own classes: tonic 1.7's ``CIFAR10DVS`` calls ``download()`` unless the
+archive *and* >= 1000 files are present (a partial folder would hit the network), lists
+each class's files in ``os.walk`` order (unsorted, so a "first 90 %" split would depend on
+the file system), and reads AEDAT 4 through the ``aedat`` package, which is not a
+dependency here; ``DVSGesture`` likewise downloads unless >= 100 ``.npy`` files exist. We
+keep tonic's folder names, class order and unit conversions (tests check them against
+tonic) and read the files with our own readers (:mod:`dvsstream.io`), which report
+truncated or corrupt files instead of failing deep inside a DataLoader worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+
+from dvsstream.errors import DvsstreamError
+from dvsstream.datasets.cifar10dvs import list_cifar10dvs
+from dvsstream.datasets.dvsgesture import list_gesture
+from dvsstream.datasets.frame_dataset import FrameDataset
+from dvsstream.datasets.names import canonical_name
+from dvsstream.datasets.spec import FrameSpec
+
+__all__ = ["load_dataset"]
+
+log = logging.getLogger(__name__)
+
+_SPLITS = ("train", "test", "all")
+
+
+def _spread(n: int, limit: int) -> list[int]:
+    """``limit`` indices spread evenly over ``range(n)`` (every class of a class-sorted list)."""
+    if limit >= n:
+        return list(range(n))
+    return sorted({(i * n) // limit for i in range(limit)})
+
+
+def load_dataset(
+    name: str,
+    root,
+    split: str = "test",
+    spec: FrameSpec = FrameSpec(),
+    cache_dir=None,
+    limit: Optional[int] = None,
+) -> FrameDataset:
+    """Open a split of ``"cifar10dvs"`` or ``"dvsgesture"`` under ``root`` (never downloads).
+
+    ``split``: ``"train"``, ``"test"`` or ``"all"``. ``spec``: how frames are made.
+    ``cache_dir``: where binned frames are cached (default ``<root>/.dvsstream-cache``;
+    ``False``: no cache). ``limit``: at most this many samples, spread evenly over the
+    split (so that every class appears); a limit larger than the split keeps all of it
+    (``dataset.info["limit_exceeds"]`` says so). Raises :class:`DvsstreamError` with what
+    is expected where when the folder is missing or empty.
+    """
+    name = canonical_name(name)
+    if split not in _SPLITS:
+        raise DvsstreamError(f"unknown split {split!r}; expected one of {', '.join(_SPLITS)}")
+    if not isinstance(spec, FrameSpec):
+        raise DvsstreamError(f"spec must be a FrameSpec, got {type(spec).__name__}")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        hint = ("CIFAR10DVS/<class>/*.aedat4" if name == "cifar10dvs"
+                else "DVSGesture/ibmGestureTrain|ibmGestureTest/... or DvsGesture/*.aedat")
+        raise DvsstreamError(f"dataset folder {root} does not exist; expected it to hold {hint}")
+    if name == "cifar10dvs":
+        items, info = list_cifar10dvs(root, split, spec)
+        skipped: list = []
+    else:
+        items, info, skipped = list_gesture(root, split, spec)
+    info["convention"] = spec.convention
+    info["split_size"] = len(items)
+    if limit is not None:
+        if limit < 1:
+            raise DvsstreamError(f"limit must be >= 1, got {limit}")
+        info["limit"] = int(limit)
+        info["limit_exceeds"] = limit > len(items)
+        if limit > len(items):
+            log.info("limit %d is larger than the %s split (%d samples); using all of them", limit, split, len(items))
+        items = [items[i] for i in _spread(len(items), limit)]
+    if cache_dir is False:
+        cache = None
+    else:
+        cache = Path(cache_dir).expanduser() if cache_dir is not None else root / ".dvsstream-cache"
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            if not os.access(cache, os.W_OK):
+                raise OSError("not writable")
+        except OSError as exc:
+            log.warning("frame cache %s unusable (%s); frames are recomputed every time "
+                        "(pass cache_dir / --cache-dir to a writable folder)", cache, exc)
+            cache = None
+    return FrameDataset(name, root, split, spec, items, cache, info, skipped)
