@@ -40,7 +40,7 @@ def check(args: argparse.Namespace) -> None:
     if args.screenshot is not None:
         check_output_file(args.screenshot, "--screenshot", inputs=inputs, force=args.force)
     if args.export_clip is not None:
-        from dvsstream.render.clip import check_clip_output
+        from dvsstream.render.writer import check_clip_output
 
         check_clip_output(args.export_clip, overwrite=args.force)
         check_output_file(args.export_clip, "--export-clip", inputs=inputs)

@@ -18,8 +18,9 @@ from dvsstream.cli.validate import check_checkpoints, check_input, check_output_
 
 def run(args: argparse.Namespace) -> int:
     """A clip (MP4 or GIF) of a recording: events, attention, top class, one frame per
-    1/fps of stream time (dvsstream.render.clip.render_recording; torch and PyAV load there)."""
-    from dvsstream.render.clip import DEFAULT_FPS, render_recording
+    1/fps of stream time (dvsstream.render.recording.render_recording; torch and PyAV load there)."""
+    from dvsstream.render.recording import render_recording
+    from dvsstream.render.writer import DEFAULT_FPS
     from dvsstream.stream.live import source_or_default
 
     source = source_or_default(args.source, "SOURCE (a recording)")
@@ -60,7 +61,7 @@ def check(args: argparse.Namespace) -> None:
     if args.source is not None:
         check_input(args.source, "recording to render")
     check_checkpoints(args)
-    from dvsstream.render.clip import check_clip_output
+    from dvsstream.render.writer import check_clip_output
 
     check_clip_output(args.out, overwrite=args.force)
     check_output_file(args.out, "--out clip", inputs=[args.source, args.checkpoint])

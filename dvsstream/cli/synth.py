@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from dvsstream.cli.args import nonneg_int, positive_float, positive_int
 from dvsstream.cli.validate import check_output_folder
+from dvsstream.errors import DvsstreamError
 
 
 def run(args: argparse.Namespace) -> int:
-    from dvsstream.synth.dataset import run_synth
+    """Generate the set (:func:`dvsstream.synth.dataset.generate_gesture_set`) and print
+    a summary line; warnings on stderr."""
+    from dvsstream.synth.dataset import clip_mismatch, generate_gesture_set
 
-    return run_synth(args)
+    formats = ("hdf5", "tonic") if args.format == "both" else (args.format,)
+    if args.workers < 1:
+        raise DvsstreamError(f"--workers must be at least 1, got {args.workers}")
+    mismatch = clip_mismatch(args.duration)
+    if mismatch:
+        print(f"dvsstream: warning: {mismatch}", file=sys.stderr)
+    s = generate_gesture_set(args.out, samples_per_class=args.samples_per_class, duration_s=args.duration,
+                             seed=args.seed, formats=formats, workers=args.workers)
+    for w in s["warnings"]:
+        print(f"dvsstream: warning: {w}", file=sys.stderr)
+    print(f"synth: {s['samples']} samples ({s['splits']['train']} train, {s['splits']['test']} test), "
+          f"{s['events']} events ({s['events_per_sample']:.0f}/sample), {s['wall_s']:.1f} s "
+          f"({s['samples_per_s']:.1f} samples/s) -> {', '.join(s['paths'].values())}")
+    return 0
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

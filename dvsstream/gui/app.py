@@ -198,7 +198,7 @@ def _check_arguments(speed: Optional[float], export_clip, force: bool) -> Option
         return f"--speed must be a positive number, got {speed}"
     if export_clip is not None:
         from dvsstream.errors import DvsstreamError
-        from dvsstream.render.clip import check_clip_output
+        from dvsstream.render.writer import check_clip_output
 
         try:
             check_clip_output(export_clip, overwrite=force)

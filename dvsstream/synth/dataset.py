@@ -73,7 +73,6 @@ __all__ = [
     "session_of",
     "events_to_tonic_array",
     "generate_gesture_set",
-    "run_synth",
 ]
 
 CLASS_NAMES = G.CLASS_NAMES
@@ -243,54 +242,16 @@ def generate_gesture_set(out_dir, samples_per_class: int = 20, duration_s: float
     ``splits`` (samples per split), ``wall_s``, ``samples_per_s``, ``paths``,
     ``warnings``.
     """
-    formats = (formats,) if isinstance(formats, str) else tuple(formats)
-    bad = [f for f in formats if f not in ("hdf5", "tonic")]
-    if bad or not formats:
-        raise DvsstreamError(f"formats must be 'hdf5' and/or 'tonic', got {list(formats)}")
-    if samples_per_class < 1:
-        raise DvsstreamError(f"samples per class must be at least 1, got {samples_per_class}")
-    if not duration_s > 0:
-        raise DvsstreamError(f"the duration must be positive, got {duration_s} s")
-    if not fps > 0:
-        raise DvsstreamError(f"the frame rate must be positive, got {fps}")
-    if not 0 <= test_fraction <= 1:
-        raise DvsstreamError(f"test_fraction must be in [0, 1], got {test_fraction}")
+    formats = _checked_formats(formats, samples_per_class, duration_s, fps, test_fraction)
     classes = list(range(G.N_CLASSES)) if classes is None else [int(c) for c in classes]
     out = Path(out_dir)
-    if not out.parent.is_dir():  # the folder named is made; missing parents (a typo?) never are
-        raise DvsstreamError(f"{out}: its folder {out.parent} does not exist; create it first or choose another")
-    try:
-        out.mkdir(exist_ok=True)
-        if "hdf5" in formats:
-            for split in ("train", "test"):
-                Path(out, "hdf5", split).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DvsstreamError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    _make_output_folder(out, formats)
     tonic_root = out / "tonic" / "DVSGesture"
-    for split in ("train", "test"):
-        for fmt, folder, pattern in (("hdf5", out / "hdf5" / split, "*.h5"),
-                                     ("tonic", tonic_root / _tonic_split(split), "*/*.npy")):
-            if fmt in formats and folder.is_dir() and any(folder.glob(pattern)):
-                raise DvsstreamError(f"{folder}: already holds a gesture set; choose an empty --out folder "
-                                     "(two sets in one folder would mix their samples)")
 
     tasks = [(c, i, int(seed), float(duration_s), float(fps), str(out), formats, int(samples_per_class),
               float(test_fraction)) for i in range(samples_per_class) for c in classes]
     t0 = time.monotonic()
-    results = []
-    bar = _bar(len(tasks), progress)
-    try:
-        if workers <= 1:
-            for task in tasks:
-                results.append(_work(task))
-                bar.update(1)
-        else:
-            with ProcessPoolExecutor(max_workers=int(workers)) as ex:
-                for r in ex.map(_work, tasks, chunksize=1):
-                    results.append(r)
-                    bar.update(1)
-    finally:
-        bar.close()
+    results = _run_tasks(tasks, workers, progress)
 
     splits = {"train": 0, "test": 0}
     for r in results:
@@ -301,16 +262,7 @@ def generate_gesture_set(out_dir, samples_per_class: int = 20, duration_s: float
         paths["hdf5"] = str(out / "hdf5")
     if "tonic" in formats:
         paths["tonic"] = str(out / "tonic")
-        for split in ("train", "test"):
-            folder = tonic_root / _tonic_split(split)
-            folder.mkdir(parents=True, exist_ok=True)
-            n_files = len(list(folder.glob("*/*.npy")))
-            _write_archive(tonic_root / f"{_tonic_split(split)}.tar.gz", folder)
-            if n_files < TONIC_MIN_FILES:
-                warnings.append(
-                    f"{folder}: {n_files} samples; tonic 1.7.0's DVSGesture class needs at least "
-                    f"{TONIC_MIN_FILES} .npy files in a split to accept the folder (it tries to download "
-                    "otherwise); dvsstream's own dataset reader accepts it")
+        warnings += _write_tonic_archives(tonic_root)
     wall = time.monotonic() - t0
     n_events = sum(r["events"] for r in results)
     summary = {
@@ -329,13 +281,96 @@ def generate_gesture_set(out_dir, samples_per_class: int = 20, duration_s: float
         "paths": paths,
         "warnings": warnings,
     }
+    _write_summary_file(out, summary, fps, test_fraction)
+    return summary
+
+
+def _checked_formats(formats, samples_per_class: int, duration_s: float, fps: float,
+                     test_fraction: float) -> tuple[str, ...]:
+    """``formats`` as a tuple, after checking :func:`generate_gesture_set`'s arguments
+    (a one-line :class:`~dvsstream.errors.DvsstreamError` for a bad one)."""
+    formats = (formats,) if isinstance(formats, str) else tuple(formats)
+    bad = [f for f in formats if f not in ("hdf5", "tonic")]
+    if bad or not formats:
+        raise DvsstreamError(f"formats must be 'hdf5' and/or 'tonic', got {list(formats)}")
+    if samples_per_class < 1:
+        raise DvsstreamError(f"samples per class must be at least 1, got {samples_per_class}")
+    if not duration_s > 0:
+        raise DvsstreamError(f"the duration must be positive, got {duration_s} s")
+    if not fps > 0:
+        raise DvsstreamError(f"the frame rate must be positive, got {fps}")
+    if not 0 <= test_fraction <= 1:
+        raise DvsstreamError(f"test_fraction must be in [0, 1], got {test_fraction}")
+    return formats
+
+
+def _make_output_folder(out: Path, formats: tuple[str, ...]) -> None:
+    """Create ``out`` (and its ``hdf5/{train,test}`` folders); refuse a missing parent
+    folder and a folder that already holds a set in one of ``formats``."""
+    if not out.parent.is_dir():  # the folder named is made; missing parents (a typo?) never are
+        raise DvsstreamError(f"{out}: its folder {out.parent} does not exist; create it first or choose another")
+    try:
+        out.mkdir(exist_ok=True)
+        if "hdf5" in formats:
+            for split in ("train", "test"):
+                Path(out, "hdf5", split).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DvsstreamError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    tonic_root = out / "tonic" / "DVSGesture"
+    for split in ("train", "test"):
+        for fmt, folder, pattern in (("hdf5", out / "hdf5" / split, "*.h5"),
+                                     ("tonic", tonic_root / _tonic_split(split), "*/*.npy")):
+            if fmt in formats and folder.is_dir() and any(folder.glob(pattern)):
+                raise DvsstreamError(f"{folder}: already holds a gesture set; choose an empty --out folder "
+                                     "(two sets in one folder would mix their samples)")
+
+
+def _run_tasks(tasks: list[tuple], workers: int, progress: bool) -> list[dict]:
+    """:func:`_work` on every task, in this process (``workers <= 1``) or in a pool of
+    ``workers`` processes; the results in task order."""
+    results = []
+    bar = _bar(len(tasks), progress)
+    try:
+        if workers <= 1:
+            for task in tasks:
+                results.append(_work(task))
+                bar.update(1)
+        else:
+            with ProcessPoolExecutor(max_workers=int(workers)) as ex:
+                for r in ex.map(_work, tasks, chunksize=1):
+                    results.append(r)
+                    bar.update(1)
+    finally:
+        bar.close()
+    return results
+
+
+def _write_tonic_archives(tonic_root: Path) -> list[str]:
+    """Each split's ``.tar.gz`` beside its folder (tonic checks it exists); a warning
+    for each split with fewer files than tonic's class accepts."""
+    warnings = []
+    for split in ("train", "test"):
+        folder = tonic_root / _tonic_split(split)
+        folder.mkdir(parents=True, exist_ok=True)
+        n_files = len(list(folder.glob("*/*.npy")))
+        _write_archive(tonic_root / f"{_tonic_split(split)}.tar.gz", folder)
+        if n_files < TONIC_MIN_FILES:
+            warnings.append(
+                f"{folder}: {n_files} samples; tonic 1.7.0's DVSGesture class needs at least "
+                f"{TONIC_MIN_FILES} .npy files in a split to accept the folder (it tries to download "
+                "otherwise); dvsstream's own dataset reader accepts it")
+    return warnings
+
+
+def _write_summary_file(out: Path, summary: dict, fps: float, test_fraction: float) -> None:
+    """``out/synth_summary.json``: the summary, the class names, ``fps`` and
+    ``test_fraction`` (written atomically)."""
     def dump(tmp: Path) -> None:
         with open(tmp, "w") as f:
             json.dump({**summary, "class_names": list(CLASS_NAMES), "fps": fps, "test_fraction": test_fraction}, f,
                       indent=1)
 
     replace_atomically(out / "synth_summary.json", dump)
-    return summary
 
 
 def _write_archive(path: Path, folder: Path) -> None:
@@ -378,20 +413,3 @@ def clip_mismatch(duration_s: float) -> str | None:
             f"(8 bins of 50 ms): evaluated on these its bins are {1000 * duration_s / 8:g} ms and accuracy drops "
             f"(--duration {SHIPPED_CLIP_S:g}, the default, matches it)")
 
-
-def run_synth(args) -> int:
-    """``dvsstream synth``: generate the set and print a summary line."""
-    formats = ("hdf5", "tonic") if args.format == "both" else (args.format,)
-    if args.workers < 1:
-        raise DvsstreamError(f"--workers must be at least 1, got {args.workers}")
-    mismatch = clip_mismatch(args.duration)
-    if mismatch:
-        print(f"dvsstream: warning: {mismatch}", file=sys.stderr)
-    s = generate_gesture_set(args.out, samples_per_class=args.samples_per_class, duration_s=args.duration,
-                             seed=args.seed, formats=formats, workers=args.workers)
-    for w in s["warnings"]:
-        print(f"dvsstream: warning: {w}", file=sys.stderr)
-    print(f"synth: {s['samples']} samples ({s['splits']['train']} train, {s['splits']['test']} test), "
-          f"{s['events']} events ({s['events_per_sample']:.0f}/sample), {s['wall_s']:.1f} s "
-          f"({s['samples_per_s']:.1f} samples/s) -> {', '.join(s['paths'].values())}")
-    return 0

@@ -215,11 +215,6 @@ class Emulator:
         self._t: int | None = None
 
     # ------------------------------------------------------------------ API
-    @property
-    def time_us(self) -> int | None:
-        """Time of the last frame seen (µs), ``None`` before :meth:`reset`."""
-        return self._t
-
     def reset(self, first_frame: np.ndarray, t_us: int) -> None:
         """Start (or restart) at ``first_frame`` (``[H, W]`` linear intensity)
         seen at ``t_us``: every pixel's reference becomes its log intensity."""

@@ -1,6 +1,6 @@
-"""Clips (dvsstream.render.clip, ``dvsstream render``): real renders of the shipped
-recording with the shipped model, decoded back with PyAV; the last-N-seconds buffer;
-safe writes; one-line CLI errors."""
+"""Clips (dvsstream.render.clip, .writer, .recording; ``dvsstream render``): real renders
+of the shipped recording with the shipped model, decoded back with PyAV; the
+last-N-seconds buffer; safe writes; one-line CLI errors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import pytest
 from dvsstream.cli import main
 from dvsstream.errors import DvsstreamError
 from dvsstream.render import display
-from dvsstream.render.clip import ClipBuffer, ClipFrame, ClipWriter, check_clip_output, render_frame, render_recording
+from dvsstream.render.clip import ClipFrame, render_frame
+from dvsstream.render.recording import render_recording
+from dvsstream.render.writer import ClipBuffer, ClipWriter, check_clip_output
 from dvsstream.stream.live import default_recording
 
 RECORDING = default_recording()
@@ -219,8 +221,10 @@ def test_render_bad_input_is_one_line_and_status_2(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.mp4"]
 
 
-def test_clip_module_loads_no_torch_qt_or_av():
-    code = ("import sys, dvsstream.render.clip; "
+@pytest.mark.parametrize("module", ["dvsstream.render", "dvsstream.render.clip", "dvsstream.render.writer",
+                                    "dvsstream.render.recording"])
+def test_clip_module_loads_no_torch_qt_or_av(module):
+    code = (f"import sys, {module}; "
             "print(','.join(m for m in ('torch', 'PySide6', 'pyqtgraph', 'av') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""

@@ -22,7 +22,8 @@ from dvsstream.errors import DvsstreamError
 from dvsstream.gui import state
 from dvsstream.render import display
 from dvsstream.gui.controller import HISTORY_SECONDS, Controller
-from dvsstream.render.clip import ClipBuffer, ClipFrame
+from dvsstream.render.clip import ClipFrame
+from dvsstream.render.writer import ClipBuffer
 from dvsstream.gui.state import Settings
 from dvsstream.gui.qt.controls import ControlPanel
 from dvsstream.gui.qt.theme import STYLE, apply_theme
