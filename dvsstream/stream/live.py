@@ -33,7 +33,7 @@ REPLAY_PACKET_US = 1_000
 def default_recording() -> Optional[Path]:
     """The shipped gesture recording next to the package (a source checkout or an
     editable install), or None when it is not there."""
-    path = Path(__file__).resolve().parent.parent / "recordings" / DEFAULT_RECORDING
+    path = Path(__file__).resolve().parents[2] / "recordings" / DEFAULT_RECORDING
     return path if path.is_file() else None
 
 
