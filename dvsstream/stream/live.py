@@ -98,7 +98,7 @@ def classify_stream(
     (``dvsstream run`` without ``--json-out``). ``on_start(line)`` gets one line saying
     which source, model and binning run, before the first event."""
     from dvsstream.stream.pipeline import Pipeline, load_classifier_model
-    from dvsstream.io import start_source_at
+    from dvsstream.io.base import start_source_at
 
     config = config if config is not None else RunConfig()
     source = _open_run_source(source_uri, config)

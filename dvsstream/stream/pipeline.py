@@ -226,8 +226,8 @@ def load_classifier_model(
     Class names and the live binning come from the checkpoint's ``meta`` (``classes``,
     ``live_binning``); without them: ``class 0..n-1`` and T bins of 50 ms. The region of
     a sensor that feeds the model is chosen per source (:func:`live_binning`)."""
-    from dvsstream.models import prepare_for_inference, shipped_checkpoint
-    from dvsstream.models.checkpoints import checkpoint_meta, load_model
+    from dvsstream.models.checkpoints import checkpoint_meta, load_model, shipped_checkpoint
+    from dvsstream.models.device import prepare_for_inference
 
     path = str(checkpoint) if checkpoint else str(shipped_checkpoint())
     model = load_model(path)
