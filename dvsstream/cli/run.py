@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from dvsstream.cli.args import (
     STREAM_CLOCK,
@@ -17,10 +18,50 @@ from dvsstream.cli.args import (
 from dvsstream.cli.validate import check_checkpoints, check_output_file, check_source
 
 
-def run(args: argparse.Namespace) -> int:
-    from dvsstream.stream.live import run_live
+def run_config(args: argparse.Namespace):
+    """The :class:`~dvsstream.stream.live.RunConfig` of ``dvsstream run``'s options."""
+    from dvsstream.stream.live import RunConfig
 
-    return run_live(args)
+    return RunConfig(checkpoint=args.checkpoint, device=args.device, window_ms=args.window_ms, hop_ms=args.hop_ms,
+                     bins=args.bins, mode=args.mode, speed=args.speed, duration_s=args.duration,
+                     start_s=getattr(args, "start", None), roi=getattr(args, "roi", None),
+                     resize=getattr(args, "resize", None), sensor_size=getattr(args, "sensor_size", None))
+
+
+def run(args: argparse.Namespace) -> int:
+    """``dvsstream run``: predictions as they come (stdout; none with ``--quiet``), the
+    summary line, the ``--json-out`` report; exit status 0."""
+    from dvsstream.fileio import temporary_beside
+    from dvsstream.stream.live import classify_stream, format_prediction, format_summary, source_or_default, write_json
+
+    source = source_or_default(args.source)  # the options were checked by validate.check_arguments
+    t0_box: list = []
+
+    def show(pred, class_names) -> None:
+        if not t0_box:
+            t0_box.append(pred.t_start)
+        print(format_prediction(pred, class_names, t0_box[0]), flush=True)
+
+    # predictions go to a hidden JSON Lines file beside the report as they come (bounded
+    # memory however long the stream); the report is assembled from it, then it goes
+    spill = temporary_beside(args.json_out) if args.json_out else None
+    try:
+        report = classify_stream(
+            source, run_config(args), on_prediction=None if args.quiet else show,
+            on_start=lambda line: print(line, file=sys.stderr if args.quiet else sys.stdout, flush=True),
+            predictions_file=spill, keep_predictions=False,
+        )
+        if args.json_out:
+            write_json(report, args.json_out, spill)
+    finally:
+        if spill is not None and spill.exists():
+            spill.unlink()
+    print(format_summary(report), file=sys.stderr if args.quiet else sys.stdout)
+    if args.json_out:
+        print(f"report: {args.json_out}", file=sys.stderr if args.quiet else sys.stdout)
+    for w in report["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

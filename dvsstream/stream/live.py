@@ -1,4 +1,4 @@
-"""``dvsstream run``: classify a live stream or a recording headless, as it comes.
+"""The headless run (``dvsstream run``): classify a live stream or a recording, as it comes.
 
 A file is replayed as fast as the pipeline allows (the source waits for the classifier,
 so no window is skipped and the result is deterministic) unless ``speed`` is given; live
@@ -12,15 +12,16 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from dvsstream.errors import DvsstreamError
-from dvsstream.fileio import check_file_target, replace_atomically, temporary_beside
+from dvsstream.fileio import check_file_target, replace_atomically
 from dvsstream.binning import check_window
 
-__all__ = ["DEFAULT_RECORDING", "REPLAY_PACKET_US", "default_recording", "classify_stream", "format_prediction",
-           "run_live"]
+__all__ = ["DEFAULT_RECORDING", "REPLAY_PACKET_US", "RunConfig", "classify_stream", "default_recording",
+           "format_prediction", "format_summary", "source_or_default", "write_json"]
 
 #: the embedded default of ``dvsstream run`` and ``dvsstream gui``
 DEFAULT_RECORDING = "gestures_waves_and_clap.h5"
@@ -47,72 +48,69 @@ def format_prediction(pred, class_names, t0_us: int = 0, k: int = 3) -> str:
     return line + f"  ({pred.latency_ms:.1f} ms)"
 
 
+@dataclass(frozen=True)
+class RunConfig:
+    """What a headless run runs and how. ``checkpoint``: our checkpoint (None: the
+    shipped gesture model), on ``device`` (``"cpu"``, ``"cuda"``; None: CUDA when
+    present). ``window_ms`` / ``hop_ms`` / ``bins``: the live binning's window, hop (ms)
+    and time bins T (None: the checkpoint's). ``mode``: ``"step"`` or ``"window"``
+    (:class:`~dvsstream.stream.pipeline.Pipeline`). ``speed``: a recording's replay pace
+    (1 = real time; None: as fast as the pipeline allows, deterministic).
+    ``duration_s``: stop after this many seconds of stream time, like ``record
+    --duration`` (see :func:`_run_until`; None: at the end). ``start_s``: a recording
+    starts this many seconds after its first event (past the end: a one-line error).
+    ``roi`` ``(x0, y0, w, h)`` / ``resize`` ``(w, h)``: the region of the sensor the
+    model sees and its size (default: :func:`~dvsstream.stream.pipeline.geometry_for`).
+    ``sensor_size`` ``(w, h)``: the sensor of a Prophesee or ``.npy`` recording whose
+    header states none (``--sensor-size``)."""
+
+    checkpoint: Optional[str] = None
+    device: Optional[str] = None
+    window_ms: Optional[float] = None
+    hop_ms: Optional[float] = None
+    bins: Optional[int] = None
+    mode: str = "step"
+    speed: Optional[float] = None
+    duration_s: Optional[float] = None
+    start_s: Optional[float] = None
+    roi: Optional[tuple[int, int, int, int]] = None
+    resize: Optional[tuple[int, int]] = None
+    sensor_size: Optional[tuple[int, int]] = None
+
+
 def classify_stream(
     source_uri: str,
-    checkpoint: Optional[str] = None,
+    config: Optional[RunConfig] = None,
     *,
-    window_ms: Optional[float] = None,
-    hop_ms: Optional[float] = None,
-    bins: Optional[int] = None,
-    mode: str = "step",
-    speed: Optional[float] = None,
-    device: Optional[str] = None,
-    duration_s: Optional[float] = None,
     on_prediction: Optional[Callable] = None,
-    roi: Optional[tuple[int, int, int, int]] = None,
-    resize: Optional[tuple[int, int]] = None,
     on_start: Optional[Callable[[str], None]] = None,
     predictions_file: Optional[os.PathLike | str] = None,
     keep_predictions: bool = True,
-    start_s: Optional[float] = None,
-    sensor_size: Optional[tuple[int, int]] = None,
 ) -> dict[str, Any]:
-    """Run the pipeline on ``source_uri`` until the stream ends (or ``duration_s`` seconds
-    of stream time) and return the report dict (keys: see the
-    module and ``dvsstream run``).
-    ``duration_s`` counts stream time, like ``record --duration`` (see :func:`_run_until`).
+    """Run the pipeline on ``source_uri`` as ``config`` says (None: :class:`RunConfig`'s
+    defaults) until the stream ends (or ``config.duration_s`` seconds of stream time)
+    and return the report dict (keys: see the module and ``dvsstream run``).
     ``on_prediction(prediction, class_names)`` is called for each prediction as it comes
     (in the classifier thread). ``predictions_file``: append each prediction to this
     JSON Lines file as it comes and keep none in memory (the report then has no
     ``predictions`` key; :func:`write_json` takes them from the file), so that an
     hours-long run holds bounded memory; ``keep_predictions=False`` keeps none either
-    (``dvsstream run`` without ``--json-out``). ``start_s``: a recording starts this many
-    seconds after its first event (past the end: a one-line error). ``roi`` ``(x0, y0, w, h)`` / ``resize`` ``(w, h)``: the
-    region of the sensor the model sees and its size (default:
-    :func:`~dvsstream.stream.pipeline.geometry_for`). ``sensor_size`` ``(w, h)``: the sensor of a
-    Prophesee or ``.npy`` recording whose header states none (``--sensor-size``).
-    ``on_start(line)`` gets one line saying
+    (``dvsstream run`` without ``--json-out``). ``on_start(line)`` gets one line saying
     which source, model and binning run, before the first event."""
-    from dvsstream.stream.pipeline import Pipeline, live_binning, load_classifier_model
-    from dvsstream.io import open_source, start_source_at
+    from dvsstream.stream.pipeline import Pipeline, load_classifier_model
+    from dvsstream.io.base import start_source_at
 
-    options: dict[str, Any] = {}
-    is_file = os.path.exists(source_uri)
-    if is_file:
-        options.update(speed=speed, packet_us=REPLAY_PACKET_US)
-    if sensor_size is not None:  # --sensor-size: a recording whose header states none
-        options["sensor_size"] = sensor_size
-    if not is_file and speed:
-        raise DvsstreamError(f"--speed applies to recordings only, not to {source_uri}")
-    source = open_source(source_uri, **options)
+    config = config if config is not None else RunConfig()
+    source = _open_run_source(source_uri, config)
     try:
-        start_source_at(source, start_s, source_uri)
-        loaded = load_classifier_model(checkpoint, device=device)
-        trained = loaded.binning  # options left out keep the checkpoint's; the mix must fit
-        check_window(trained.window_us / 1000 if window_ms is None else window_ms,
-                     trained.n_bins if bins is None else bins,
-                     trained.hop_us / 1000 if hop_ms is None else hop_ms, to_us=round)
-        try:
-            binning = live_binning(loaded, source.sensor_size, window_ms=window_ms, hop_ms=hop_ms, n_bins=bins,
-                                   roi=roi, resize=resize)
-        except ValueError as exc:
-            raise DvsstreamError(f"{source_uri}: {exc}") from None
-        check_binning(loaded, binning, source.sensor_size)
-        deterministic = source.kind == "file" and not speed
+        start_source_at(source, config.start_s, source_uri)
+        loaded = load_classifier_model(config.checkpoint, device=config.device)
+        binning = _run_binning(loaded, source.sensor_size, config, source_uri)
+        deterministic = source.kind == "file" and not config.speed
         spill = open(predictions_file, "a") if predictions_file is not None else None
         try:
             names = loaded.class_names
-            pipe = Pipeline(source, loaded, binning=binning, mode=mode, drop_stale=not deterministic,
+            pipe = Pipeline(source, loaded, binning=binning, mode=config.mode, drop_stale=not deterministic,
                             energy_every_s=1.0, history=None if spill is None and keep_predictions else 16,
                             on_prediction=_prediction_sink(on_prediction, spill, names))
         except BaseException:
@@ -129,14 +127,51 @@ def classify_stream(
     if on_start is not None:
         on_start(_what_runs(source, loaded, binning))
     try:
-        interrupted = _run_until(pipe, duration_s)
+        interrupted = _run_until(pipe, config.duration_s)
     finally:
         if spill is not None:
             spill.close()
     if pipe.error is not None:
         raise pipe.error
-    return _report(source_uri, source, loaded, pipe, mode, deterministic, interrupted,
+    return _report(source_uri, source, loaded, pipe, config.mode, deterministic, interrupted,
                    spilled=spill is not None or not keep_predictions)
+
+
+def _open_run_source(source_uri: str, config: RunConfig):
+    """The open source of a run: a recording re-cut into packets of
+    :data:`REPLAY_PACKET_US` at ``config.speed``, or a live source (which takes no
+    speed: a one-line :class:`DvsstreamError`)."""
+    from dvsstream.io import open_source
+
+    options: dict[str, Any] = {}
+    is_file = os.path.exists(source_uri)
+    if is_file:
+        options.update(speed=config.speed, packet_us=REPLAY_PACKET_US)
+    if config.sensor_size is not None:  # --sensor-size: a recording whose header states none
+        options["sensor_size"] = config.sensor_size
+    if not is_file and config.speed:
+        raise DvsstreamError(f"--speed applies to recordings only, not to {source_uri}")
+    return open_source(source_uri, **options)
+
+
+def _run_binning(loaded, sensor_size, config: RunConfig, source_uri: str):
+    """The :class:`~dvsstream.stream.pipeline.BinningConfig` of a run: the checkpoint's
+    live binning with ``config``'s window / hop / T and region on a ``sensor_size``
+    ``(w, h)`` sensor, checked (a one-line :class:`DvsstreamError` when the parts do
+    not fit; a warning line per difference from the checkpoint's; the memory it needs)."""
+    from dvsstream.stream.pipeline import live_binning
+
+    trained = loaded.binning  # options left out keep the checkpoint's; the mix must fit
+    check_window(trained.window_us / 1000 if config.window_ms is None else config.window_ms,
+                 trained.n_bins if config.bins is None else config.bins,
+                 trained.hop_us / 1000 if config.hop_ms is None else config.hop_ms, to_us=round)
+    try:
+        binning = live_binning(loaded, sensor_size, window_ms=config.window_ms, hop_ms=config.hop_ms,
+                               n_bins=config.bins, roi=config.roi, resize=config.resize)
+    except ValueError as exc:
+        raise DvsstreamError(f"{source_uri}: {exc}") from None
+    check_binning(loaded, binning, sensor_size)
+    return binning
 
 
 def _run_until(pipe, duration_s: Optional[float]) -> bool:
@@ -312,34 +347,10 @@ def source_or_default(source: Optional[str], option: str = "--source URI") -> st
     return str(rec)
 
 
-def run_live(args) -> int:
-    """CLI body of ``dvsstream run``."""
-    source = source_or_default(args.source)  # the options were checked by validate.check_arguments
-    t0_box: list = []
-
-    def show(pred, class_names) -> None:
-        if not t0_box:
-            t0_box.append(pred.t_start)
-        print(format_prediction(pred, class_names, t0_box[0]), flush=True)
-
-    # predictions go to a hidden JSON Lines file beside the report as they come (bounded
-    # memory however long the stream); the report is assembled from it, then it goes
-    spill = temporary_beside(args.json_out) if args.json_out else None
-    try:
-        report = classify_stream(
-            source, args.checkpoint, window_ms=args.window_ms, hop_ms=args.hop_ms, bins=args.bins,
-            mode=args.mode, speed=args.speed, device=args.device, duration_s=args.duration,
-            on_prediction=None if args.quiet else show, roi=getattr(args, "roi", None),
-            resize=getattr(args, "resize", None),
-            on_start=lambda line: print(line, file=sys.stderr if args.quiet else sys.stdout, flush=True),
-            predictions_file=spill, keep_predictions=False, start_s=getattr(args, "start", None),
-            sensor_size=getattr(args, "sensor_size", None),
-        )
-        if args.json_out:
-            write_json(report, args.json_out, spill)
-    finally:
-        if spill is not None and spill.exists():
-            spill.unlink()
+def format_summary(report: dict[str, Any]) -> str:
+    """One line: the accounting of a :func:`classify_stream` report (predictions and
+    their rate, the events read and where they went, the windows skipped, latency
+    percentiles in ms and the accuracy on labelled windows when there are any)."""
     lat = report["latency_ms"]
     summary = (f"{report['windows_classified']:,} predictions ({report['predictions_per_s']:.1f}/s), "
                f"{report['events_read']:,} events read = {report['events_binned']:,} binned + "
@@ -352,9 +363,4 @@ def run_live(args) -> int:
         summary += f"; latency p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms"
     if "accuracy" in report:
         summary += f"; {100 * report['accuracy']:.1f} % of {report['labelled_windows']} labelled windows right"
-    print(summary, file=sys.stderr if args.quiet else sys.stdout)
-    if args.json_out:
-        print(f"report: {args.json_out}", file=sys.stderr if args.quiet else sys.stdout)
-    for w in report["warnings"]:
-        print(f"warning: {w}", file=sys.stderr)
-    return 0
+    return summary

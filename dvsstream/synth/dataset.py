@@ -4,7 +4,7 @@ seen through the DVS emulator of :mod:`dvsstream.synth.emulator`.
 Output layout (``out`` = the output folder)
 ===========================================
 ``out/hdf5/{train,test}/<class_name>_<index:04d>.h5``
-    dvsstream HDF5 recordings (:mod:`dvsstream.io.recording`), one gesture each,
+    dvsstream HDF5 recordings (:mod:`dvsstream.io.hdf5`), one gesture each,
     with one label segment ``[0, duration)`` µs and the eleven ``class_names``.
     The ``source`` attribute holds a JSON description (class, user, lighting,
     seed, the drawn parameters).

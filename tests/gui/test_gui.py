@@ -487,7 +487,7 @@ def test_gui_and_headless_run_give_the_same_predictions(qtbot, tmp_path):
     window's pipeline and `dvsstream run` predict the same classes with the same
     probabilities for the same windows."""
     from dvsstream.gui.qt.window import MainWindow
-    from dvsstream.stream.live import classify_stream
+    from dvsstream.stream.live import RunConfig, classify_stream
 
     s = Settings(output_dir=str(tmp_path / "out"), loop=False, speed=8.0)
     win = MainWindow(s, tmp_path / "settings.json", source=str(GESTURES), deterministic=True)
@@ -499,7 +499,7 @@ def test_gui_and_headless_run_give_the_same_predictions(qtbot, tmp_path):
     stats = pipe.snapshot_stats()
     assert stats.windows_skipped == 0 and stats.events_shed == 0
     gui = pipe.recent_predictions()
-    report = classify_stream(str(GESTURES), device="cpu")
+    report = classify_stream(str(GESTURES), RunConfig(device="cpu"))
     run = report["predictions"]
     assert len(gui) == len(run) == report["windows_classified"] > 100
     assert [p.t_end for p in gui] == [r["t_end_us"] for r in run]

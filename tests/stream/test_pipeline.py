@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from dvsstream.stream.live import classify_stream, default_recording
+from dvsstream.stream.live import RunConfig, classify_stream, default_recording
 from dvsstream.stream.pipeline import BinningConfig, Pipeline, load_classifier_model
 from dvsstream.io.hdf5 import RecordingReader
 from dvsstream.io import open_source
@@ -250,7 +250,7 @@ def test_replay_real_dvs128_recordings(real_data, name, loaded):
     path = real_data(name)
     if name.endswith(".aedat4"):
         pytest.importorskip("dv_processing")
-    report = classify_stream(str(path), device="cpu")
+    report = classify_stream(str(path), RunConfig(device="cpu"))
     assert report["events_read"] == REAL_FILES[name]
     assert report["events_read"] == report["events_binned"] + report["events_out_of_bounds"] + report["events_late"]
     assert report["windows_skipped"] == 0
@@ -289,11 +289,11 @@ def test_cli_run_writes_the_report(tmp_path):
 def test_spilled_predictions_make_the_same_report(tmp_path):
     """``predictions_file``: predictions go to a JSON Lines file as they come (none kept
     in memory) and write_json assembles the same report as from memory."""
-    from dvsstream.stream.live import classify_stream, write_json
+    from dvsstream.stream.live import write_json
 
-    kept = classify_stream(str(RECORDING), device="cpu", duration_s=2.0)
+    kept = classify_stream(str(RECORDING), RunConfig(device="cpu", duration_s=2.0))
     spill = tmp_path / "p.jsonl"
-    spilled = classify_stream(str(RECORDING), device="cpu", duration_s=2.0, predictions_file=spill)
+    spilled = classify_stream(str(RECORDING), RunConfig(device="cpu", duration_s=2.0), predictions_file=spill)
     assert "predictions" not in spilled
     n = spilled["windows_classified"]
     assert len(spill.read_text().splitlines()) == n == len(kept["predictions"]) > 20
@@ -353,7 +353,8 @@ def test_step_mode_attention_is_averaged_over_the_window():
 
     from dvsstream.binning import Window
     from dvsstream.models import record_attention
-    from dvsstream.stream.pipeline import Classifier, load_classifier_model
+    from dvsstream.stream.classifier import Classifier
+    from dvsstream.stream.pipeline import load_classifier_model
 
     loaded = load_classifier_model()
     T = loaded.binning.n_bins
