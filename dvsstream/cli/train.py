@@ -23,9 +23,24 @@ from dvsstream.cli.validate import (
 
 
 def run(args: argparse.Namespace) -> int:
-    from dvsstream.training.train import run_train
+    """The command line to :func:`dvsstream.training.train.train_on_dataset`: the
+    recipe's :class:`~dvsstream.training.config.TrainConfig` with the options'
+    overrides (epochs: the recipe's for the dataset unless ``--epochs``); exit status 0."""
+    from dvsstream.training.config import TrainConfig
+    from dvsstream.training.train import RECIPE_EPOCHS, train_on_dataset
 
-    return run_train(args)
+    epochs = args.epochs if args.epochs is not None else RECIPE_EPOCHS.get(args.dataset, 100)
+    config = TrainConfig(
+        epochs=epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs, mixup_until=args.mixup_until, hflip=not args.no_hflip,
+        workers=args.workers, seed=args.seed, resume=args.resume, progress=True,
+        amp=args.amp, channels_last=args.channels_last, recompute=args.recompute,
+        prefetch=args.prefetch, cache_frames=args.cache_frames, memory_budget_mb=args.memory_budget_mb,
+    )
+    train_on_dataset(args.dataset, args.root, args.model, config, args.out, device=args.device, frames=args.frames,
+                     convention=args.convention, roi=args.roi, resize=args.resize,
+                     cache_dir=args.cache_dir, limit=args.limit, init=args.init, label_order=args.label_order)
+    return 0
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
