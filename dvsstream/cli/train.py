@@ -14,12 +14,7 @@ from dvsstream.cli.args import (
     positive_float,
     positive_int,
 )
-from dvsstream.cli.validate import (
-    check_checkpoints,
-    check_input_folder,
-    check_output_file,
-    check_output_folder,
-)
+from dvsstream.cli.eval import check  # the same checks: --root, --init, --cache-dir, --out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,16 +83,3 @@ def add_parser(sub) -> argparse.ArgumentParser:
     add_geometry_arguments(p)
     p.set_defaults(func=run, check=check)
     return p
-
-
-def check(args: argparse.Namespace) -> None:
-    """Before any work: one line and exit status 2 on bad input."""
-    check_input_folder(args.root, "--root")
-    check_checkpoints(args)
-    inputs = [args.root, getattr(args, "checkpoint", None), getattr(args, "init", None)]
-    if getattr(args, "cache_dir", None) is not None:
-        check_output_folder(args.cache_dir, "--cache-dir", inputs=inputs)
-    if getattr(args, "export", None) is not None:
-        check_output_file(args.export, "--export checkpoint", inputs=inputs, force=getattr(args, "force", False))
-    check_output_folder(args.out, "--out", inputs=inputs)
-
