@@ -45,7 +45,7 @@ from dvsstream.models.fusion import set_recompute  # noqa: E402
 from dvsstream.models.neurons import LIF  # noqa: E402
 from reference_models import reference_model  # noqa: E402
 from model_testing import randomize_batchnorm  # noqa: E402
-from dvsstream.training.train import measure_step_memory  # noqa: E402
+from dvsstream.training.memory import measure_step_memory  # noqa: E402
 
 
 def frames(B: int, T: int, seed: int = 0, rate: float = 0.3) -> torch.Tensor:

@@ -13,7 +13,7 @@ Prints, on one device, with the same weights (a copied state dict):
   backend with ``torch.optim.AdamW`` (the peer); median of ``--steps``, the ratio
   (target >= 2x) and each one's peak memory (``torch.cuda.max_memory_allocated``);
   also dvsstream with ``--recompute`` (batch norm + LIF recomputed in the backward).
-* **epoch**: the seconds of one epoch of :class:`dvsstream.training.train.Trainer` (the code of
+* **epoch**: the seconds of one epoch of :class:`dvsstream.training.trainer.Trainer` (the code of
   ``dvsstream train``: augmentation, mixup, AMP, the loader) over ``--epoch-samples``
   samples of ``[T, 2, 128, 128]`` count frames held in memory (CIFAR10-DVS's 9,000
   training samples by default; goal <= 20 s on one H100/H200), after a short warm-up
@@ -49,7 +49,9 @@ from dvsstream.models import create_model  # noqa: E402
 from dvsstream.models.fusion import set_recompute  # noqa: E402
 from reference_models import reference_model  # noqa: E402
 from model_testing import randomize_batchnorm  # noqa: E402
-from dvsstream.training.train import TrainConfig, Trainer, build_optimizer  # noqa: E402
+from dvsstream.training.config import TrainConfig  # noqa: E402
+from dvsstream.training.schedule import build_optimizer  # noqa: E402
+from dvsstream.training.trainer import Trainer  # noqa: E402
 
 AMP = {"fp16": torch.float16, "bf16": torch.bfloat16, "off": None}
 

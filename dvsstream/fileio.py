@@ -2,18 +2,21 @@
 its destination and is renamed over it only once complete (``os.replace`` is atomic on
 one file system), so a crash, a full disk or an exception leaves the previous file
 whole and no stray temporary behind; and no output is ever one of the inputs
-(:func:`check_not_an_input`). No torch, no Qt."""
+(:func:`check_not_an_input`). :func:`json_safe` readies numbers for strict JSON reports.
+No torch, no Qt."""
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 from dvsstream.errors import DvsstreamError
 
-__all__ = ["check_file_target", "check_not_an_input", "is_uri", "replace_atomically", "temporary_beside"]
+__all__ = ["check_file_target", "check_not_an_input", "is_uri", "json_safe", "replace_atomically",
+           "temporary_beside"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -37,6 +40,22 @@ def replace_atomically(path: Union[str, os.PathLike], write: Callable[[Path], No
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` ready for strict JSON (``json.dumps(..., allow_nan=False)``), recursively:
+    NaN and infinities -> None, dict keys -> ``str``, tuples -> lists, numpy scalars and
+    arrays and torch tensors (anything with ``tolist()``) -> Python numbers and lists;
+    anything else is left as it is."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float):
+        return float(obj) if math.isfinite(obj) else None
+    if not isinstance(obj, (str, bytes, int)) and callable(getattr(obj, "tolist", None)):
+        return json_safe(obj.tolist())
+    return obj
 
 
 def check_file_target(path: Union[str, os.PathLike], what: str = "output") -> Path:

@@ -21,9 +21,16 @@ from dvsstream.cli.validate import (
 
 
 def run(args: argparse.Namespace) -> int:
-    from dvsstream.training.evaluate import run_eval
+    """The command line to :func:`dvsstream.training.evaluate.evaluate_dataset`; its
+    exit status."""
+    from dvsstream.training.evaluate import EvalConfig, evaluate_dataset
 
-    return run_eval(args)
+    return evaluate_dataset(EvalConfig(
+        dataset=args.dataset, root=args.root, checkpoint=args.checkpoint, out=args.out, model=args.model,
+        split=args.split, device=args.device, batch_size=args.batch_size, limit=args.limit, workers=args.workers,
+        cache_dir=args.cache_dir, convention=args.convention, label_order=args.label_order, export=args.export,
+        roi=args.roi, resize=args.resize,
+    ))
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

@@ -14,18 +14,28 @@ from dvsstream.cli.args import (
     positive_float,
     positive_int,
 )
-from dvsstream.cli.validate import (
-    check_checkpoints,
-    check_input_folder,
-    check_output_file,
-    check_output_folder,
-)
+from dvsstream.cli.eval import check  # the same checks: --root, --init, --cache-dir, --out
 
 
 def run(args: argparse.Namespace) -> int:
-    from dvsstream.training.train import run_train
+    """The command line to :func:`dvsstream.training.train.train_on_dataset`: the
+    recipe's :class:`~dvsstream.training.config.TrainConfig` with the options'
+    overrides (epochs: the recipe's for the dataset unless ``--epochs``); exit status 0."""
+    from dvsstream.training.config import TrainConfig
+    from dvsstream.training.train import RECIPE_EPOCHS, train_on_dataset
 
-    return run_train(args)
+    epochs = args.epochs if args.epochs is not None else RECIPE_EPOCHS.get(args.dataset, 100)
+    config = TrainConfig(
+        epochs=epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs, mixup_until=args.mixup_until, hflip=not args.no_hflip,
+        workers=args.workers, seed=args.seed, resume=args.resume, progress=True,
+        amp=args.amp, channels_last=args.channels_last, recompute=args.recompute,
+        prefetch=args.prefetch, cache_frames=args.cache_frames, memory_budget_mb=args.memory_budget_mb,
+    )
+    train_on_dataset(args.dataset, args.root, args.model, config, args.out, device=args.device, frames=args.frames,
+                     convention=args.convention, roi=args.roi, resize=args.resize,
+                     cache_dir=args.cache_dir, limit=args.limit, init=args.init, label_order=args.label_order)
+    return 0
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -73,16 +83,3 @@ def add_parser(sub) -> argparse.ArgumentParser:
     add_geometry_arguments(p)
     p.set_defaults(func=run, check=check)
     return p
-
-
-def check(args: argparse.Namespace) -> None:
-    """Before any work: one line and exit status 2 on bad input."""
-    check_input_folder(args.root, "--root")
-    check_checkpoints(args)
-    inputs = [args.root, getattr(args, "checkpoint", None), getattr(args, "init", None)]
-    if getattr(args, "cache_dir", None) is not None:
-        check_output_folder(args.cache_dir, "--cache-dir", inputs=inputs)
-    if getattr(args, "export", None) is not None:
-        check_output_file(args.export, "--export checkpoint", inputs=inputs, force=getattr(args, "force", False))
-    check_output_folder(args.out, "--out", inputs=inputs)
-

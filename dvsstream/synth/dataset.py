@@ -37,7 +37,7 @@ Output layout (``out`` = the output folder)
     copy of IBM's file. A split with fewer than 100 samples (fewer than ~10
     sessions, i.e. about ``samples_per_class < 10 / test_fraction`` for the
     test split) does not satisfy (b): tonic's own class would then try to
-    download; :mod:`dvsstream.datasets.dataset` reads any size. The summary warns.
+    download; :mod:`dvsstream.datasets` reads any size. The summary warns.
 
 Every sample draws its random parameters from
 ``numpy.random.SeedSequence([seed, class_id, index])``, so a set is the same

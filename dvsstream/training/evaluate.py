@@ -45,87 +45,80 @@ ranks than GPUs.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import math
 import os
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 
 from dvsstream.errors import DvsstreamError
-from dvsstream.fileio import replace_atomically
+from dvsstream.fileio import json_safe, replace_atomically
 from dvsstream.heap import keep_freed_memory
+from dvsstream.training.distributed import (
+    DistInfo,
+    close_distributed,
+    gather_objects,
+    init_distributed,
+)
 
-__all__ = ["run_eval", "evaluate", "load_eval_model"]
+__all__ = ["EvalConfig", "evaluate", "evaluate_dataset", "load_eval_model"]
 
 
-# ------------------------------------------------------------------ processes
-class _Dist:
-    """torchrun environment (or a single process)."""
+# ------------------------------------------------------------------ what to evaluate
+@dataclass
+class EvalConfig:
+    """What :func:`evaluate_dataset` evaluates, and where its files go (the options of
+    ``dvsstream eval``). ``dataset``: ``"cifar10dvs"`` or ``"dvsgesture"`` under the
+    folder ``root``; ``checkpoint``: ours or a release state dict (``model``: its
+    architecture, None: from the checkpoint); ``split``: ``"test"``, ``"train"`` or
+    ``"all"``; ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (None: CUDA when
+    available); ``limit``: at most that many samples; ``workers``: loader processes;
+    ``cache_dir``: the frame cache (None: ``ROOT/.dvsstream-cache``); ``convention``,
+    ``label_order``, ``roi`` / ``resize``: see the module docstring; ``export``: also
+    save the model as our checkpoint there; ``out``: the folder for the report."""
 
-    def __init__(self, device_arg: Optional[str]) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        want = device_arg or ("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            device = torch.device(want)
-        except RuntimeError as exc:
-            raise DvsstreamError(f"--device {want!r} is not a device ({exc})") from None
-        if device.type == "cuda":
-            if not torch.cuda.is_available():
-                raise DvsstreamError(f"--device {want}: CUDA is not available here; use --device cpu")
-            if device.index is None:
-                device = torch.device("cuda", self.local_rank % torch.cuda.device_count() if self.world > 1
-                                      else torch.cuda.current_device())
-            torch.cuda.set_device(device)
-        self.device = device
-        self.active = False
-        if self.world > 1:
-            import torch.distributed as dist
+    dataset: str
+    root: str
+    checkpoint: str
+    out: str
+    model: Optional[str] = None
+    split: str = "test"
+    device: Optional[str] = None
+    batch_size: int = 16
+    limit: Optional[int] = None
+    workers: int = 0
+    cache_dir: Optional[str] = None
+    convention: Optional[str] = None
+    label_order: Optional[str] = None
+    export: Optional[str] = None
+    roi: Optional[Sequence[int]] = None
+    resize: Optional[Sequence[int]] = None
 
-            # the only collective is gathering the per-sample results (small Python
-            # objects): gloo does that on CPU whatever the device, and unlike nccl it
-            # allows more ranks than GPUs (nccl refuses two ranks on one GPU)
-            dist.init_process_group(backend="gloo")
-            self.active = True
-            if self.rank != 0:  # rank 0 speaks for all (skips reach the report by gathering)
-                import logging
 
-                logging.getLogger("dvsstream.datasets").setLevel(logging.ERROR)
-            if device.type == "cpu":
-                local = int(os.environ.get("LOCAL_WORLD_SIZE", str(self.world)))
-                torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+def _start_processes(device: Optional[str]) -> tuple[DistInfo, torch.device, bool]:
+    """:func:`~dvsstream.training.distributed.init_distributed` with gloo on CPU and CUDA
+    alike: the only collective is gathering the per-sample results (small Python
+    objects), which gloo does on CPU whatever the device, and unlike nccl it allows more
+    ranks than GPUs (nccl refuses two ranks on one GPU). Rank 0 speaks for all (the
+    other ranks' dataset warnings are silenced: skips reach the report by gathering);
+    CPU ranks share the machine's cores."""
+    ranks, dev, here = init_distributed(device, backend="gloo")
+    if ranks.distributed:
+        if not ranks.is_main:
+            import logging
 
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def gather(self, obj: Any) -> list:
-        if not self.active:
-            return [obj]
-        import torch.distributed as dist
-
-        out: list = [None] * self.world
-        dist.all_gather_object(out, obj)
-        return out
-
-    def close(self) -> None:
-        if self.active:
-            import torch.distributed as dist
-
-            try:
-                dist.barrier()
-            finally:
-                dist.destroy_process_group()
-            self.active = False
+            logging.getLogger("dvsstream.datasets").setLevel(logging.ERROR)
+        if dev.type == "cpu":
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", str(ranks.world)))
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    return ranks, dev, here
 
 
 # ------------------------------------------------------------------ the model
@@ -378,20 +371,6 @@ def evaluate(model, dataset, device, batch_size: int = 16, workers: int = 0, ind
             "wall_s": wall, "model_s": t_model, "data_s": t_data}
 
 
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    if isinstance(obj, torch.Tensor):
-        return _json_safe(obj.tolist())
-    return obj
-
-
 def _shard(n: int, rank: int, world: int) -> range:
     """Rank ``rank``'s contiguous block of ``range(n)``: every index exactly once over the
     ranks, no padding (so nothing is counted twice), neighbours together (the segments of
@@ -399,47 +378,47 @@ def _shard(n: int, rank: int, world: int) -> range:
     return range(rank * n // world, (rank + 1) * n // world)
 
 
-def run_eval(args: argparse.Namespace) -> int:
-    """The ``dvsstream eval`` subcommand (see the module docstring)."""
-    from dvsstream.datasets.load import load_dataset
+def evaluate_dataset(config: EvalConfig) -> int:
+    """What ``dvsstream eval`` does (see the module docstring): evaluate
+    ``config.checkpoint`` on a dataset split, write the report, the CSV and the figures
+    into ``config.out``; the exit status (0; 2 when no sample could be evaluated)."""
     from dvsstream.datasets.names import dataset_classes
+    from dvsstream.datasets.load import load_dataset
     from dvsstream.models import prepare_for_inference
 
-    if args.batch_size < 1:
-        raise DvsstreamError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.limit is not None and args.limit < 1:
-        raise DvsstreamError(f"--limit must be >= 1, got {args.limit}")
-    classes = dataset_classes(args.dataset)
-    model, info = load_eval_model(args.checkpoint, args.model, len(classes), args.dataset,
-                                  getattr(args, "label_order", None))
-    spec, spec_source = _frame_spec(model, info["meta"], getattr(args, "convention", None),
-                                    getattr(args, "roi", None), getattr(args, "resize", None))
-    if getattr(args, "export", None) and int(os.environ.get("RANK", "0")) == 0:
-        export_checkpoint(model, args.export, classes, spec, info, args.dataset)
-    dist = _Dist(args.device)
+    if config.batch_size < 1:
+        raise DvsstreamError(f"--batch-size must be >= 1, got {config.batch_size}")
+    if config.limit is not None and config.limit < 1:
+        raise DvsstreamError(f"--limit must be >= 1, got {config.limit}")
+    classes = dataset_classes(config.dataset)
+    model, info = load_eval_model(config.checkpoint, config.model, len(classes), config.dataset, config.label_order)
+    spec, spec_source = _frame_spec(model, info["meta"], config.convention, config.roi, config.resize)
+    if config.export and int(os.environ.get("RANK", "0")) == 0:
+        export_checkpoint(model, config.export, classes, spec, info, config.dataset)
+    ranks, device, initialised = _start_processes(config.device)
     try:
-        dataset = load_dataset(args.dataset, args.root, args.split, spec,
-                               cache_dir=args.cache_dir, limit=args.limit)
+        dataset = load_dataset(config.dataset, config.root, config.split, spec,
+                               cache_dir=config.cache_dir, limit=config.limit)
         if len(dataset) == 0:
-            raise DvsstreamError(f"the {args.split} split of {args.dataset} under {args.root} holds no samples "
-                                 f"({dataset.info.get('message', '')})")
-        if dist.main:
+            raise DvsstreamError(f"the {config.split} split of {config.dataset} under {config.root} holds no "
+                                 f"samples ({dataset.info.get('message', '')})")
+        if ranks.is_main:
             _warn_clip_mismatch(dataset, spec, info["meta"])
-        if dist.main and args.limit is not None and dataset.info.get("limit_exceeds"):
-            print(f"note: --limit {args.limit} is larger than the {args.split} split "
+        if ranks.is_main and config.limit is not None and dataset.info.get("limit_exceeds"):
+            print(f"note: --limit {config.limit} is larger than the {config.split} split "
                   f"({dataset.info['split_size']} samples); evaluating all {len(dataset)}", file=sys.stderr)
-        model = prepare_for_inference(model, dist.device)
-        keep_freed_memory(dist.device)  # on a CPU, each batch's activations reuse the last batch's pages
-        part = evaluate(model, dataset, dist.device, args.batch_size, args.workers,
-                        indices=_shard(len(dataset), dist.rank, dist.world), progress=dist.main,
-                        energy_batch=dist.main)
+        model = prepare_for_inference(model, device)
+        keep_freed_memory(device)  # on a CPU, each batch's activations reuse the last batch's pages
+        part = evaluate(model, dataset, device, config.batch_size, config.workers,
+                        indices=_shard(len(dataset), ranks.rank, ranks.world), progress=ranks.is_main,
+                        energy_batch=ranks.is_main)
         part["n"] = len(part["rows"])
-        parts = dist.gather(part)
-        if not dist.main:
+        parts = gather_objects(part, ranks)
+        if not ranks.is_main:
             return 0
-        return _write_outputs(args, parts, dataset, classes, info, spec, spec_source, dist)
+        return _write_outputs(config, parts, dataset, classes, info, spec, spec_source, ranks, device)
     finally:
-        dist.close()
+        close_distributed(initialised)
 
 
 def clip_mismatch(clip_s: Optional[float], spec, meta: Mapping) -> Optional[str]:
@@ -490,7 +469,8 @@ def _summarise(parts, dataset, classes) -> dict[str, Any]:
             "accuracy": correct / n if n else None, "per_class": per_class, "firing_rates": rates}
 
 
-def _report(args, parts, summary, dataset, classes, info, spec, spec_source, dist) -> dict[str, Any]:
+def _report(config: EvalConfig, parts, summary, dataset, classes, info, spec, spec_source, ranks: DistInfo,
+            device: torch.device) -> dict[str, Any]:
     """The ``report.json`` dictionary (see the module docstring)."""
     from dvsstream.training.plots import REPORT_PLOTS
 
@@ -529,11 +509,11 @@ def _report(args, parts, summary, dataset, classes, info, spec, spec_source, dis
         "release_args": info.get("release_args"),
         "split": dataset.split,
         "split_size": dataset.info.get("split_size"),
-        "limit": args.limit,
+        "limit": config.limit,
         "frame_spec": {**spec.to_dict(), "source": spec_source},
-        "device": str(dist.device),
-        "world_size": dist.world,
-        "batch_size": args.batch_size,
+        "device": str(device),
+        "world_size": ranks.world,
+        "batch_size": config.batch_size,
         "files": {"samples": "samples.csv", **REPORT_PLOTS},
     }
 
@@ -558,20 +538,21 @@ def _write_samples_csv(f, rows, dataset, classes) -> None:
         w.writerow([i, dataset.samples[i][0], y, p, f"{c:.6f}", int(y == p), classes[y], classes[p]])
 
 
-def _write_outputs(args, parts, dataset, classes, info, spec, spec_source, dist) -> int:
+def _write_outputs(config: EvalConfig, parts, dataset, classes, info, spec, spec_source, ranks: DistInfo,
+                   device: torch.device) -> int:
     """Rank 0: write report.json and samples.csv (the numbers first, so that they are
     safe), then the three figures of :func:`dvsstream.training.plots.write_report_plots`."""
     from dvsstream.training.plots import write_report_plots
 
     summary = _summarise(parts, dataset, classes)
-    report = _report(args, parts, summary, dataset, classes, info, spec, spec_source, dist)
+    report = _report(config, parts, summary, dataset, classes, info, spec, spec_source, ranks, device)
     rows, n, correct, accuracy = summary["rows"], summary["n"], summary["correct"], summary["accuracy"]
-    out = Path(args.out)
+    out = Path(config.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DvsstreamError(f"cannot create the output folder {out} ({exc.strerror})") from None
-    _write_atomically(out / "report.json", lambda f: f.write(json.dumps(_json_safe(report), indent=2) + "\n"))
+    _write_atomically(out / "report.json", lambda f: f.write(json.dumps(json_safe(report), indent=2) + "\n"))
     _write_atomically(out / "samples.csv", lambda f: _write_samples_csv(f, rows, dataset, classes))
     try:
         plots = write_report_plots(out, summary["confusion"], classes, [r[3] for r in rows],
@@ -583,7 +564,7 @@ def _write_outputs(args, parts, dataset, classes, info, spec, spec_source, dist)
     wall = report["timing"]["wall_s"]
     skipped = summary["skipped"]
     print(f"{dataset.name} {dataset.split}: accuracy {acc_txt} ({correct}/{n}) with {info['model']} on "
-          f"{dist.device}{f' x{dist.world} processes' if dist.world > 1 else ''}; "
+          f"{device}{f' x{ranks.world} processes' if ranks.world > 1 else ''}; "
           f"{n / wall if wall > 0 else 0:.1f} samples/s; {len(skipped)} skipped")
     for s in skipped[:10]:
         print(f"  skipped {s['path']}: {s['reason']}", file=sys.stderr)

@@ -277,7 +277,7 @@ def test_train_init_from_a_release_checkpoint_maps_its_head(tmp_path):
     torch.save({"model": sd, "optimizer": {}, "lr_scheduler": {}, "epoch": 1, "args": argparse.Namespace(T=8)}, ckpt)
     model = create_model("spikformer_dvs_tiny", num_classes=11)
     report = load_checkpoint(model, ckpt)
-    done = _init_label_order(model, report, argparse.Namespace(dataset="dvsgesture", label_order=None), str(ckpt))
+    done = _init_label_order(model, report, "dvsgesture", None, str(ckpt))
     assert done["order"] == "spikingjelly"
     for k, c in enumerate(spikingjelly_output_classes(11)):
         assert torch.equal(model.head.weight[c], sd["head.weight"][k]) and model.head.bias[c] == sd["head.bias"][k]

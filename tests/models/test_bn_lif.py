@@ -14,7 +14,7 @@ from dvsstream.models.bn_lif import bn_lif
 from dvsstream.models.fusion import set_recompute
 from dvsstream.models.neurons import LIF
 from model_testing import randomize_batchnorm
-from dvsstream.training.train import measure_step_memory
+from dvsstream.training.memory import measure_step_memory
 
 
 def _frames(B: int, T: int, size: int, seed: int, dtype=torch.float64) -> torch.Tensor:

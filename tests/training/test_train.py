@@ -1,4 +1,4 @@
-"""Training (dvsstream.training.train): schedule, optimiser, loss going down, checkpoints, exact
+"""Training (dvsstream.training): schedule, optimiser, loss going down, checkpoints, exact
 resume, DDP through torchrun (gloo, CPU) and the ``dvsstream train`` command."""
 
 from __future__ import annotations
@@ -19,14 +19,10 @@ import torch
 
 from dvsstream.errors import DvsstreamError
 from dvsstream.models import create_model, load_model
-from dvsstream.training.train import (
-    LOG_FIELDS,
-    TrainConfig,
-    WarmupCosine,
-    build_optimizer,
-    collate_drop_skipped,
-    train,
-)
+from dvsstream.training.config import TrainConfig
+from dvsstream.training.schedule import WarmupCosine, build_optimizer
+from dvsstream.training.steps import collate_drop_skipped
+from dvsstream.training.trainer import LOG_FIELDS, train
 
 REPO = Path(__file__).resolve().parents[2]
 MICRO = dict(img_size=(32, 32), T=4, dim=32, heads=2)  # ~29 k parameters, ~300 samples/s on a CPU core
@@ -220,7 +216,8 @@ DDP_SCRIPT = '''
 import sys, torch
 sys.path.insert(0, {tests!r})
 from test_train import SyntheticFrames, micro_model, small_config
-from dvsstream.training.train import init_distributed, train
+from dvsstream.training.distributed import init_distributed
+from dvsstream.training.trainer import train
 import torch.distributed as dist
 
 info, dev, here = init_distributed("cpu")
@@ -355,7 +352,7 @@ def test_recompute_trains_to_the_same_weights(tmp_path):
     plain = train(micro_model(), *data, small_config(**cfg), tmp_path / "plain", device="cpu", log=None)
     model = micro_model()
     again = train(model, *data, small_config(recompute=True, **cfg), tmp_path / "re", device="cpu", log=None)
-    from dvsstream.training.train import measure_step_memory
+    from dvsstream.training.memory import measure_step_memory
 
     x, y = data[0].frames[:8], torch.tensor(data[0].labels[:8])  # what the run kept per step: less
     assert measure_step_memory(model, x, y).saved_bytes < 0.8 * measure_step_memory(micro_model(), x, y).saved_bytes
@@ -379,7 +376,7 @@ def test_channels_last_follows_the_same_loss_trajectory(tmp_path):
     assert json.loads((tmp_path / "cl" / "result.json").read_text())["channels_last"] is True
     # one step from the same weights: the same gradients up to float32 round-off (over
     # epochs a round-off can flip a spike, so the weights are compared after one step only)
-    from dvsstream.training.train import forward_loss
+    from dvsstream.training.steps import forward_loss
 
     x, y = data[0].frames[:8], torch.tensor(data[0].labels[:8])
     targets = torch.nn.functional.one_hot(y, 3).float()
@@ -396,7 +393,7 @@ def test_channels_last_follows_the_same_loss_trajectory(tmp_path):
 
 
 def test_bf16_autocast_trains_on_cpu(tmp_path):
-    from dvsstream.training.train import forward_loss
+    from dvsstream.training.steps import forward_loss
 
     model = micro_model()
     x, y = SyntheticFrames(4, seed=3)[0][0].unsqueeze(0), torch.tensor([0])
@@ -419,7 +416,8 @@ def test_frames_in_memory_are_bitwise_the_dataset_frames(tmp_path):
     pytest.importorskip("dvsstream.datasets.load")
     from dvsstream.datasets.in_memory import FramesInMemory
     from dvsstream.datasets.load import load_dataset
-    from dvsstream.training.train import frame_spec_for, hold_in_memory
+    from dvsstream.datasets.shared_frames import hold_in_memory
+    from dvsstream.training.train import frame_spec_for
 
     _gesture_npy(tmp_path / "data", [(1, "lab"), (24, "lab")], n=300)
     model = micro_model(classes=11)
@@ -484,7 +482,7 @@ def test_frames_in_memory_reads_by_index():
 
 
 def test_measure_step_memory_counts_the_saved_activations():
-    from dvsstream.training.train import measure_step_memory
+    from dvsstream.training.memory import measure_step_memory
 
     model = micro_model()
     frames = SyntheticFrames(4, seed=1).frames
@@ -501,7 +499,7 @@ def test_measure_step_memory_counts_the_saved_activations():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_fused_adamw_and_fp16_on_cuda(tmp_path):
-    from dvsstream.training.train import measure_step_memory
+    from dvsstream.training.memory import measure_step_memory
 
     model = micro_model().cuda()
     assert build_optimizer(model, 1e-3, 0.06).defaults["fused"]
