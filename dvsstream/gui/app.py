@@ -2,9 +2,11 @@
 (its options and checks are in :mod:`dvsstream.cli.gui`).
 
 ``--screenshot PNG --exit-after S`` saves the window after ``S`` seconds and exits (0, or
-2 when something failed: the banner's text is on stderr): unattended runs and tests (pyqtgraph's ``VideoSpeedTest`` idea of a flag that lets the
-app run by itself). ``--verbose`` prints the time to the first drawn event frame and
-the display rate.
+2 when something failed: the banner's text is on stderr): unattended runs and tests
+(pyqtgraph's ``VideoSpeedTest`` idea of a flag that lets the app run by itself).
+``--verbose`` prints the time to the first drawn event frame and the display rate.
+
+Importing this module imports no Qt; :func:`run_gui` does. It never imports the CLI.
 """
 
 from __future__ import annotations
@@ -91,37 +93,88 @@ def run_gui(
     if problem:
         print(f"dvsstream gui: {problem}", file=sys.stderr)
         return 2
-    if reset_settings:
-        kept = state.reset_settings(path)
-        print("dvsstream gui: settings reset to the defaults" + (f" (the old ones are in {kept})" if kept else ""),
-              file=sys.stderr)
-    settings = state.load_settings(path)
-
-    from PySide6 import QtCore, QtWidgets
-
-    from dvsstream.gui.qt.window import MainWindow, apply_theme
-
-    app = QtWidgets.QApplication.instance()
-    owns_app = app is None
-    no_display = _no_display() if owns_app else None
+    settings = _load_settings(path, reset_settings)
+    app, owns_app, no_display = _running_application()
     if no_display:
         print(f"dvsstream gui: {no_display}", file=sys.stderr)
         return 2
     # the model loads (torch imports) in the background while the window is built
     preload(checkpoint if checkpoint is not None else settings.checkpoint, device)
     if owns_app:
-        app = QtWidgets.QApplication(sys.argv[:1])
-        app.setApplicationName("dvsstream")
-        apply_theme(app)
+        app = _new_application()
     if speed is not None:
         settings.speed = float(speed)
-    win = MainWindow(settings, path if save_settings else None, source=source, checkpoint=checkpoint,
-                     device=device, deterministic=deterministic, t_origin=t_origin, roi=roi, resize=resize)
+    win = _open_window(settings, path if save_settings else None, source=source, checkpoint=checkpoint,
+                       device=device, deterministic=deterministic, t_origin=t_origin, roi=roi, resize=resize,
+                       start_s=start_s, sensor_size=sensor_size, export_clip=export_clip)
+    unattended = screenshot is not None or exit_after is not None
+    result = _schedule_the_end(win, screenshot, exit_after, verbose, age0)
+    win.show()
+    _exec(app, owns_app, win)
+    if unattended and win.errors:
+        return 2
+    return result["code"]
+
+
+def _load_settings(path: Path, reset: bool):
+    """The settings in ``path`` (:class:`~dvsstream.gui.state.Settings`); ``reset``: start
+    from the defaults, the old file kept beside it (said on stderr)."""
+    from dvsstream.gui import state
+
+    if reset:
+        kept = state.reset_settings(path)
+        print("dvsstream gui: settings reset to the defaults" + (f" (the old ones are in {kept})" if kept else ""),
+              file=sys.stderr)
+    return state.load_settings(path)
+
+
+def _running_application():
+    """``(app, owns_app, no_display)``: the ``QApplication`` already running (a notebook,
+    pytest-qt) or None, whether this run must create its own, and why it cannot (no
+    screen; :func:`_no_display`) or None. The window's modules (Qt, pyqtgraph) are
+    imported here, before the model starts loading in the background."""
+    from PySide6 import QtWidgets
+
+    import dvsstream.gui.qt.window  # noqa: F401
+
+    app = QtWidgets.QApplication.instance()
+    owns_app = app is None
+    no_display = _no_display() if owns_app else None
+    return app, owns_app, no_display
+
+
+def _new_application():
+    """This run's ``QApplication``, named and themed."""
+    from PySide6 import QtWidgets
+
+    from dvsstream.gui.qt.window import apply_theme
+
+    app = QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("dvsstream")
+    apply_theme(app)
+    return app
+
+
+def _open_window(settings, settings_path: Optional[Path], *, start_s: Optional[float],
+                 sensor_size: Optional[tuple[int, int]], export_clip: Optional[str | os.PathLike], **options):
+    """The :class:`~dvsstream.gui.qt.window.MainWindow` (``options``: its keyword
+    arguments), not shown yet; its first build (a zero-delay timer) opens the source."""
+    from dvsstream.gui.qt.window import MainWindow
+
+    win = MainWindow(settings, settings_path, **options)
     win.controller.start_s = start_s  # the first build (a zero-delay timer) opens the source
     win.controller.sensor_size = sensor_size
     if export_clip is not None:
         win.export_clip_on_close = Path(export_clip)
-    unattended = screenshot is not None or exit_after is not None
+    return win
+
+
+def _schedule_the_end(win, screenshot, exit_after: Optional[float], verbose: bool, age0: Optional[float]) -> dict:
+    """Connect what ends an unattended run (``exit_after`` seconds, or 1 s after the first
+    frame with ``screenshot`` alone) and, with ``verbose``, the first frame's report.
+    Returns the result the finisher fills in (``{"code": 0}`` until it says otherwise)."""
+    from PySide6 import QtCore
+
     result = {"code": 0}
     if verbose:
         win.first_frame.connect(lambda seconds: _print_first_frame(win, seconds, age0))
@@ -130,11 +183,7 @@ def run_gui(
         QtCore.QTimer.singleShot(int(max(0.0, exit_after) * 1000), finish)
     elif screenshot is not None:
         win.first_frame.connect(lambda _s: QtCore.QTimer.singleShot(1000, finish))
-    win.show()
-    _exec(app, owns_app, win)
-    if unattended and win.errors:
-        return 2
-    return result["code"]
+    return result
 
 
 def _print_first_frame(win, seconds: float, age0: Optional[float]) -> None:

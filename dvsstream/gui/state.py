@@ -1,5 +1,5 @@
 """Qt-free GUI state: the remembered settings and what a pipeline snapshot looks like
-on screen (arrays only; the widgets in :mod:`dvsstream.gui.qt.views` just draw them).
+on screen (arrays only; the widgets in :mod:`dvsstream.gui.qt` just draw them).
 
 Everything here is plain numpy and dataclasses so that it is tested without a display.
 Image arrays are **row-major** (``[rows, cols]``, row 0 at the top), the order the views

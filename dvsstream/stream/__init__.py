@@ -1,10 +1,26 @@
 """Live classification: the pipeline from a source through the streaming binner to the
-model and its consumers (:mod:`~dvsstream.stream.pipeline`; the model's side
-:mod:`~dvsstream.stream.classifier`, the accounting :mod:`~dvsstream.stream.stats`, the
-display's event image :mod:`~dvsstream.stream.event_image`, the recording
-:mod:`~dvsstream.stream.recorder`), and the headless run (:mod:`~dvsstream.stream.live`).
-No Qt."""
+model and its consumers (:mod:`~dvsstream.stream.pipeline`: :class:`Pipeline`; the
+classifier thread in :mod:`~dvsstream.stream.classifier`, its counters in
+:mod:`~dvsstream.stream.stats`, the event image in :mod:`~dvsstream.stream.event_image`,
+the recorder in :mod:`~dvsstream.stream.recorder`), and the headless run
+(:mod:`~dvsstream.stream.live`). No Qt.
 
-from dvsstream.stream.pipeline import Pipeline
+``from dvsstream.stream import Pipeline`` loads torch on first use of the name; the
+headless run's constants (``dvsstream.stream.live``) do not.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = ["Pipeline"]
+
+
+def __getattr__(name: str) -> Any:
+    """``Pipeline``, imported on first use."""
+    if name != "Pipeline":
+        raise AttributeError(f"module 'dvsstream.stream' has no attribute {name!r}")
+    value = importlib.import_module("dvsstream.stream.pipeline").Pipeline
+    globals()[name] = value
+    return value

@@ -406,12 +406,13 @@ def test_run_gui_screenshot_and_exit(qtbot, tmp_path):
 
 @needs_qt
 def test_main_parses_arguments(monkeypatch):
+    from dvsstream.cli import gui as gui_verb
     from dvsstream.gui import app
 
     seen = {}
     monkeypatch.setattr(app, "run_gui", lambda **kw: seen.update(kw) or 0)
-    assert app.main(["--source", "synthetic:", "--speed", "2", "--screenshot", "x.png", "--exit-after", "3",
-                     "--settings", "s.json", "--verbose"]) == 0
+    assert gui_verb.main(["--source", "synthetic:", "--speed", "2", "--screenshot", "x.png", "--exit-after", "3",
+                         "--settings", "s.json", "--verbose"]) == 0
     assert seen["source"] == "synthetic:" and seen["speed"] == 2.0 and seen["exit_after"] == 3.0
     assert seen["screenshot"] == "x.png" and seen["settings_path"] == "s.json" and seen["verbose"]
 
@@ -693,7 +694,7 @@ def test_geometry_fits_a_1280x720_screen(qtbot, tmp_path):
 
 @needs_qt
 def test_long_titles_are_elided_with_tooltips(qtbot):
-    from dvsstream.gui.qt.views import ElidedLabel
+    from dvsstream.gui.qt.panels import ElidedLabel
 
     label = ElidedLabel("Events · 128×128 sensor · last 400 ms of a very long recording name.aedat4")
     qtbot.addWidget(label)
@@ -820,7 +821,7 @@ def test_no_display_is_one_line_not_an_abort(tmp_path):
 # ============================================================================ the region
 def test_fit_region_keeps_the_model_aspect_inside_the_sensor():
     pytest.importorskip("pyqtgraph")
-    from dvsstream.gui.qt.views import fit_region
+    from dvsstream.gui.qt.event_view import fit_region
 
     assert fit_region(40.4, 0.2, 200.3, 187.0, (320, 240), (64, 64)) == (40, 0, 200, 200)  # width leads
     assert fit_region(100, 50, 300, 300, (320, 240), (64, 64)) == (80, 0, 240, 240)  # shrunk, moved in

@@ -8,7 +8,7 @@ from typing import Optional
 
 from PySide6 import QtCore, QtWidgets
 
-from dvsstream.gui.qt.views import ElidedLabel
+from dvsstream.gui.qt.panels import ElidedLabel
 
 __all__ = ["ControlPanel"]
 
