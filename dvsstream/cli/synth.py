@@ -13,12 +13,12 @@ from dvsstream.errors import DvsstreamError
 def run(args: argparse.Namespace) -> int:
     """Generate the set (:func:`dvsstream.synth.dataset.generate_gesture_set`) and print
     a summary line; warnings on stderr."""
-    from dvsstream.synth.dataset import clip_mismatch, generate_gesture_set
+    from dvsstream.synth.dataset import generate_gesture_set, shipped_model_mismatch
 
     formats = ("hdf5", "tonic") if args.format == "both" else (args.format,)
     if args.workers < 1:
         raise DvsstreamError(f"--workers must be at least 1, got {args.workers}")
-    mismatch = clip_mismatch(args.duration)
+    mismatch = shipped_model_mismatch(args.duration)
     if mismatch:
         print(f"dvsstream: warning: {mismatch}", file=sys.stderr)
     s = generate_gesture_set(args.out, samples_per_class=args.samples_per_class, duration_s=args.duration,

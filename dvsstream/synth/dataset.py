@@ -403,13 +403,14 @@ def _bar(total: int, enabled: bool):
 #: the clip length (s) the shipped model ``gesture_tiny`` was trained on: its 400 ms
 #: window of 8 bins of 50 ms (``dvsstream/data/gesture_tiny.md``); ``dvsstream synth``'s default
 SHIPPED_CLIP_S = 0.4
+SHIPPED_BINS = 8
 
 
-def clip_mismatch(duration_s: float) -> str | None:
-    """One line when clips of ``duration_s`` differ from what the shipped model saw."""
-    if abs(duration_s - SHIPPED_CLIP_S) < 1e-9:
-        return None
-    return (f"{duration_s:g} s clips; the shipped model (gesture_tiny) was trained on {SHIPPED_CLIP_S:g} s clips "
-            f"(8 bins of 50 ms): evaluated on these its bins are {1000 * duration_s / 8:g} ms and accuracy drops "
-            f"(--duration {SHIPPED_CLIP_S:g}, the default, matches it)")
+def shipped_model_mismatch(duration_s: float) -> str | None:
+    """One line when clips of ``duration_s`` seconds differ from the window the shipped
+    model saw (:func:`dvsstream.binning.clips.clip_mismatch`, the rule ``eval`` applies too)."""
+    from dvsstream.binning.clips import clip_mismatch
+
+    return clip_mismatch(duration_s, SHIPPED_CLIP_S, SHIPPED_BINS, "the shipped model (gesture_tiny)",
+                         f"--duration {SHIPPED_CLIP_S:g}, the default, matches it")
 

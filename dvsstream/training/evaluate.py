@@ -421,23 +421,22 @@ def evaluate_dataset(config: EvalConfig) -> int:
         close_distributed(initialised)
 
 
-def clip_mismatch(clip_s: Optional[float], spec, meta: Mapping) -> Optional[str]:
-    """One line when time-binned clips of ``clip_s`` seconds differ (by more than 15 %)
-    from the window the checkpoint was trained on (``meta["live_binning"]``)."""
+def checkpoint_clip_mismatch(clip_s: Optional[float], spec, meta: Mapping) -> Optional[str]:
+    """One line when time-binned clips of ``clip_s`` seconds differ from the window the
+    checkpoint was trained on (``meta["live_binning"]``; the rule:
+    :func:`dvsstream.binning.clips.clip_mismatch`); None otherwise or when unknown."""
+    from dvsstream.binning.clips import clip_mismatch
+
     live = meta.get("live_binning") if isinstance(meta.get("live_binning"), Mapping) else None
     if clip_s is None or live is None or spec.mode != "time" or not live.get("window_us"):
         return None
     window_s = float(live["window_us"]) / 1e6
-    if abs(clip_s - window_s) <= 0.15 * window_s:
-        return None
-    return (f"the clips last about {clip_s:.2f} s but the checkpoint was trained on {window_s:g} s windows: its "
-            f"{spec.n_bins} time bins are {1000 * clip_s / spec.n_bins:.0f} ms here instead of "
-            f"{1000 * window_s / spec.n_bins:.0f} ms and accuracy may drop (dvsstream synth --duration "
-            f"{window_s:g} makes matching clips)")
+    return clip_mismatch(clip_s, window_s, spec.n_bins, "the checkpoint",
+                         f"dvsstream synth --duration {window_s:g} makes matching clips")
 
 
 def _warn_clip_mismatch(dataset, spec, meta: Mapping) -> None:
-    line = clip_mismatch(dataset.clip_seconds(), spec, meta)
+    line = checkpoint_clip_mismatch(dataset.clip_seconds(), spec, meta)
     if line:
         print(f"warning: {line}", file=sys.stderr)
 

@@ -304,11 +304,12 @@ def test_run_warns_about_another_binning_and_refuses_what_memory_cannot_hold(tmp
 
 def test_synth_and_eval_name_a_clip_length_the_model_was_not_trained_on():
     from dvsstream.datasets.spec import FrameSpec
-    from dvsstream.training.evaluate import clip_mismatch as eval_mismatch
-    from dvsstream.synth.dataset import SHIPPED_CLIP_S, clip_mismatch
+    from dvsstream.synth.dataset import SHIPPED_CLIP_S, shipped_model_mismatch
+    from dvsstream.training.evaluate import checkpoint_clip_mismatch as eval_mismatch
 
-    assert SHIPPED_CLIP_S == 0.4 and clip_mismatch(0.4) is None
-    assert "trained on 0.4 s clips" in clip_mismatch(2.0) and "250 ms" in clip_mismatch(2.0)
+    assert SHIPPED_CLIP_S == 0.4 and shipped_model_mismatch(0.4) is None and shipped_model_mismatch(0.42) is None
+    line = shipped_model_mismatch(2.0)
+    assert "trained on 0.4 s windows" in line and "250 ms here instead of 50 ms" in line and "--duration 0.4" in line
     meta = {"live_binning": {"window_us": 400_000, "n_bins": 8, "hop_us": 50_000}}
     spec = FrameSpec(n_bins=8, mode="time", downsample=2)
     assert eval_mismatch(0.41, spec, meta) is None
