@@ -73,7 +73,7 @@ import h5py
 import numpy as np
 
 from dvsstream.errors import DvsstreamError, FormatError
-from dvsstream.events import EVENT_DTYPE, SensorSize, as_events, check_region, sensor_size_of
+from dvsstream.events import EVENT_DTYPE, SensorSize, as_events, sensor_size_of
 from dvsstream.fileio import temporary_beside
 from dvsstream.io.base import LABEL_DTYPE, wall_deadline
 
@@ -698,6 +698,8 @@ def record(
         desc = type(source).__name__
     sensor = source.sensor_size
     if roi is not None:
+        from dvsstream.binning.region import check_region  # numba: only when cropping
+
         roi = check_region(roi, sensor)
         desc = json.dumps({"cropped_from": desc, "roi": list(roi)})
         sensor = roi[2:]

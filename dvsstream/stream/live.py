@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 from dvsstream.errors import DvsstreamError
 from dvsstream.fileio import check_file_target, replace_atomically, temporary_beside
-from dvsstream.binning import check_window
+from dvsstream.binning.geometry import binning_geometry, binning_mismatch, check_window, live_binning
 
 __all__ = ["DEFAULT_RECORDING", "REPLAY_PACKET_US", "default_recording", "classify_stream", "format_prediction",
            "run_live"]
@@ -83,7 +83,7 @@ def classify_stream(
     Prophesee or ``.npy`` recording whose header states none (``--sensor-size``).
     ``on_start(line)`` gets one line saying
     which source, model and binning run, before the first event."""
-    from dvsstream.stream.pipeline import Pipeline, live_binning, load_classifier_model
+    from dvsstream.stream.pipeline import Pipeline, load_classifier_model
     from dvsstream.io import open_source, start_source_at
 
     options: dict[str, Any] = {}
@@ -103,7 +103,8 @@ def classify_stream(
                      trained.n_bins if bins is None else bins,
                      trained.hop_us / 1000 if hop_ms is None else hop_ms, to_us=round)
         try:
-            binning = live_binning(loaded, source.sensor_size, window_ms=window_ms, hop_ms=hop_ms, n_bins=bins,
+            binning = live_binning(loaded.binning, loaded.model.config.img_size[::-1], loaded.meta,
+                                   source.sensor_size, window_ms=window_ms, hop_ms=hop_ms, n_bins=bins,
                                    roi=roi, resize=resize)
         except ValueError as exc:
             raise DvsstreamError(f"{source_uri}: {exc}") from None
@@ -222,20 +223,6 @@ def _report(source_uri: str, source, loaded, pipe, mode: str, deterministic: boo
     return report
 
 
-def binning_mismatch(trained, binning) -> list[str]:
-    """One line for each way ``binning`` differs from ``trained`` (the checkpoint's
-    binning): the number of bins T and the window length."""
-    lines = []
-    if binning.n_bins != trained.n_bins:
-        lines.append(f"--bins {binning.n_bins} differs from the T={trained.n_bins} bins the checkpoint was trained "
-                     "with; accuracy may drop (leave --bins out to use the checkpoint's)")
-    if binning.window_us != trained.window_us:
-        lines.append(f"--window-ms {binning.window_us / 1000:g} differs from the {trained.window_us / 1000:g} ms window "
-                     "the checkpoint was trained with; accuracy may drop (leave --window-ms out to use the "
-                     "checkpoint's)")
-    return lines
-
-
 def run_memory_bytes(config, binning, sensor_size) -> float:
     """Estimated bytes a run needs beyond the model's weights: the binner's frames (a
     window of ``T`` float32 ``[2, h, w]`` frames, held about 3 times: ring, window,
@@ -258,13 +245,6 @@ def check_binning(loaded, binning, sensor_size) -> None:
         print(f"warning: {line}", file=sys.stderr)
     need = run_memory_bytes(loaded.model.config, binning, sensor_size)
     check_memory(need, f"a window of {binning.n_bins} bins", "use fewer --bins (the checkpoint's: leave it out)")
-
-
-def binning_geometry(binning, sensor_size) -> str:
-    """The region of ``sensor_size`` a binning feeds the model, in words."""
-    from dvsstream.binning import Geometry
-
-    return Geometry(binning.roi, tuple(binning.frame_size(sensor_size))).describe(sensor_size)
 
 
 def _what_runs(source, loaded, binning) -> str:

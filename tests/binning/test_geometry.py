@@ -14,9 +14,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 
-from dvsstream.binning import Geometry, StreamingBinner, events_to_frames
+from dvsstream.binning import (
+    BinningConfig,
+    Geometry,
+    StreamingBinner,
+    events_to_frames,
+    geometry_for,
+    live_binning,
+)
 from dvsstream.events import EVENT_DTYPE, parse_roi, parse_size
-from dvsstream.stream.pipeline import BinningConfig, geometry_for
 
 
 def _random_events(n: int, width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -183,8 +189,8 @@ def test_run_on_a_sensor_smaller_than_the_model(real_data, tmp_path):
                     reason="PySide6 and pytest-qt are needed")
 def test_window_outlines_and_moves_the_region(qtbot, tmp_path, real_data, monkeypatch):
     from dvsstream.gui import state
-    from dvsstream.gui.state import Settings
     from dvsstream.gui.qt.window import MainWindow
+    from dvsstream.gui.state import Settings
 
     monkeypatch.setenv(state.SETTINGS_ENV, str(tmp_path / "settings.json"))
     win = MainWindow(Settings(output_dir=str(tmp_path)), None, source=str(real_data("dvxplorer_sample.aedat4")))
@@ -214,8 +220,8 @@ def test_info_shows_the_region_a_model_sees(real_data):
 
 
 def test_convert_crops_a_region_and_counts_the_rest(real_data, tmp_path):
-    from dvsstream.io.recording import RecordingReader
     from dvsstream.io import open_source
+    from dvsstream.io.recording import RecordingReader
 
     path = real_data("dvxplorer_sample.aedat4")
     with open_source(path) as src:
@@ -239,8 +245,8 @@ def test_convert_crops_a_region_and_counts_the_rest(real_data, tmp_path):
 def test_record_duration_counts_from_the_stream_not_the_region(real_data, tmp_path):
     """With a region, ``duration_s`` is still event time from the stream's first event,
     and every event of that span is either written (shifted) or counted outside."""
-    from dvsstream.io.recording import RecordingReader, record
     from dvsstream.io import open_source
+    from dvsstream.io.recording import RecordingReader, record
 
     path = real_data("dvxplorer_sample.aedat4")
     with open_source(path) as src:
@@ -344,8 +350,8 @@ def test_eval_with_a_region_end_to_end(tmp_path, capsys):
 
     from dvsstream.cli import main
     from dvsstream.datasets.dataset import FrameSpec, load_dataset
-    from dvsstream.models import create_model, save_checkpoint
     from dvsstream.io.aedat4 import write_aedat4
+    from dvsstream.models import create_model, save_checkpoint
 
     root = tmp_path / "data"
     for label, cls in ((0, "airplane"), (3, "cat")):
@@ -397,13 +403,14 @@ def test_live_use_takes_the_region_a_checkpoint_was_trained_on(tmp_path, dataset
     run and the window on a sensor of the same size, in the readers' coordinates; on
     another sensor, or when --roi / --resize are given, the usual rules apply."""
     from dvsstream.models import create_model, save_checkpoint
-    from dvsstream.stream.pipeline import live_binning, load_classifier_model
+    from dvsstream.stream.pipeline import load_classifier_model
 
     model = create_model("spikformer_dvs_tiny", num_classes=4, T=4, img_size=(32, 32))
     spec = {"n_bins": 4, "mode": "count", "sensor_size": [128, 128], "downsample": 1,
             "convention": convention, "roi": list(stored), "size": [32, 32]}
     save_checkpoint(model, tmp_path / "m.pt", frame_spec=spec, dataset=dataset)
     loaded = load_classifier_model(str(tmp_path / "m.pt"), device="cpu")
-    assert live_binning(loaded, (128, 128)).roi == live
-    assert live_binning(loaded, (128, 128), roi=(0, 0, 64, 64)).roi == (0, 0, 64, 64)
-    assert live_binning(loaded, (320, 240)).roi == geometry_for((32, 32), (320, 240)).roi
+    base, model_size, meta = loaded.binning, loaded.model.config.img_size[::-1], loaded.meta
+    assert live_binning(base, model_size, meta, (128, 128)).roi == live
+    assert live_binning(base, model_size, meta, (128, 128), roi=(0, 0, 64, 64)).roi == (0, 0, 64, 64)
+    assert live_binning(base, model_size, meta, (320, 240)).roi == geometry_for((32, 32), (320, 240)).roi
