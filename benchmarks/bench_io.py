@@ -140,8 +140,7 @@ def bench_region_binning(n: int = 10_000_000, repeats: int = 5) -> None:
     """Streaming binning of a 320x240 stream with the default region and resize (the
     centred 240x240 -> 64x64, 3.75:1) against without (the whole sensor, unpooled), in
     the same run, same events (target: at most 15 % slower)."""
-    from dvsstream.binning import StreamingBinner
-    from dvsstream.stream.pipeline import geometry_for
+    from dvsstream.binning import StreamingBinner, geometry_for
 
     rng = np.random.default_rng(2)
     ev = synthetic(n)

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dvsstream.stream.pipeline import Pipeline, live_binning, load_classifier_model  # noqa: E402
+from dvsstream.stream.pipeline import Pipeline, load_classifier_model, pipeline_binning  # noqa: E402
 from dvsstream.io.hdf5 import RecordingWriter  # noqa: E402
 from dvsstream.io import open_source  # noqa: E402
 from dvsstream.io.synthetic import SyntheticSource  # noqa: E402
@@ -73,7 +73,7 @@ def write_recording(path: Path, rate: float, seconds: float) -> int:
 
 def scenario(name: str, source, loaded, mode: str) -> dict:
     loaded.model.reset()
-    pipe = Pipeline(source, loaded, binning=live_binning(loaded, source.sensor_size), mode=mode, drop_stale=True,
+    pipe = Pipeline(source, loaded, binning=pipeline_binning(loaded, source.sensor_size), mode=mode, drop_stale=True,
                     attention=True, energy_every_s=1.0, event_view=True, history=1000)
     poller = DisplayPoller(pipe)
     t0 = time.perf_counter()

@@ -12,7 +12,8 @@ field     dtype     meaning
 ``p``     uint8     polarity, 1 = ON (brighter), 0 = OFF
 ========  ========  ==========================================
 
-Sensor sizes are ``(width, height)`` tuples throughout.
+Sensor sizes are ``(width, height)`` tuples throughout. Where a region of a sensor may
+lie is the binning's rule (:mod:`dvsstream.binning.region`).
 No torch, no I/O in this module.
 """
 
@@ -79,41 +80,7 @@ def sensor_size_of(size) -> SensorSize:
     return SensorSize(w, h)
 
 
-# --------------------------------------------------------------------------- bounds
-def check_region(roi, sensor_size, padded: bool = False) -> tuple[int, int, int, int]:
-    """``roi = (x0, y0, w, h)`` as ints when it lies inside ``sensor_size``; otherwise
-    ``ValueError`` with a one-line reason. With ``padded`` (what a model sees: zeros
-    past the sensor's edge), along each axis the region may instead span the whole
-    sensor and more: a sensor smaller than a model's input sits inside the region."""
-    x0, y0, rw, rh = (int(v) for v in roi)
-    w, h = sensor_size_of(sensor_size)
-    if rw <= 0 or rh <= 0:
-        raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}): the width and height must be > 0")
-
-    def fits(start: int, length: int, extent: int) -> bool:
-        return _inside(start, length, extent) or (padded and start <= 0 and start + length >= extent)
-
-    if not (fits(x0, rw, w) and fits(y0, rh, h)):
-        hint = "; along each axis it must lie inside the sensor or span all of it" if padded else ""
-        raise ValueError(f"region {rw}x{rh} at ({x0}, {y0}) is not inside the {w}x{h} sensor{hint}")
-    return x0, y0, rw, rh
-
-
-def _inside(start: int, length: int, extent: int) -> bool:
-    """Whether ``[start, start + length)`` lies within ``[0, extent)``."""
-    return start >= 0 and start + length <= extent
-
-
-def region_is_padded(roi, sensor_size) -> bool:
-    """Whether the region ``roi = (x0, y0, w, h)`` (None: the whole sensor) reaches past
-    the edge of the ``sensor_size`` sensor."""
-    if roi is None:
-        return False
-    x0, y0, rw, rh = (int(v) for v in roi)
-    w, h = sensor_size_of(sensor_size)
-    return not (_inside(x0, rw, w) and _inside(y0, rh, h))
-
-
+# --------------------------------------------------------------------------- parsing and bounds
 def parse_roi(text: str) -> tuple[int, int, int, int]:
     """``"x,y,w,h"`` (sensor pixels) -> ``(x0, y0, width, height)``; ``ValueError``
     with a one-line reason otherwise."""

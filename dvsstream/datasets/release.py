@@ -166,9 +166,10 @@ def spikingjelly_frames(events: np.ndarray, split_by: str, n: int, width: int = 
     """``integrate_events_by_fixed_frames_number`` of spikingjelly on an event array
     (fields t, x, y, p): ``float32 [n, 2, height, width]`` event counts, channel 1 = ``p
     != 0``. Events outside ``width`` x ``height`` are not counted."""
-    from dvsstream.binning import _as_event_array, range_kernel
+    from dvsstream.binning.frames import as_event_array
+    from dvsstream.binning.kernels import range_kernel
 
-    ev = _as_event_array(events)
+    ev = as_event_array(events)
     frames = np.zeros((n, 2, height, width), np.float32)
     if ev.size == 0:
         return frames

@@ -77,8 +77,7 @@ class FrameSpec:
                                  f"got {self.convention!r}")
 
     def _check_geometry(self) -> None:
-        from dvsstream.binning import _output_size
-        from dvsstream.events import check_region
+        from dvsstream.binning.region import check_region, output_size
 
         roi, size = self.roi, self.size
         try:
@@ -91,7 +90,7 @@ class FrameSpec:
                 if int(self.downsample) != 1:
                     raise ValueError(f"size {size[0]}x{size[1]} and downsample {self.downsample} both set; "
                                      "give one of them")
-                _output_size(*self.region[2:], 1, size)
+                output_size(*self.region[2:], 1, size)
         except ValueError as exc:
             raise DvsstreamError(f"FrameSpec: {exc}") from None
 

@@ -148,13 +148,13 @@ class Controller:
     def binning_for(self, loaded, sensor_size=None):
         """The live binning: the checkpoint's, with the settings' window / hop / T
         where given, and the region of ``sensor_size`` that feeds the model
-        (:attr:`roi` / :attr:`resize`, else :func:`~dvsstream.stream.pipeline.geometry_for`)."""
-        from dvsstream.stream.pipeline import live_binning
+        (:attr:`roi` / :attr:`resize`, else :func:`~dvsstream.binning.geometry.geometry_for`)."""
+        from dvsstream.stream.pipeline import pipeline_binning
 
         s = self.settings
         try:
-            return live_binning(loaded, sensor_size, window_ms=s.window_ms or None, hop_ms=s.hop_ms or None,
-                                n_bins=s.T or None, roi=self.roi, resize=self.resize)
+            return pipeline_binning(loaded, sensor_size, window_ms=s.window_ms or None, hop_ms=s.hop_ms or None,
+                                    n_bins=s.T or None, roi=self.roi, resize=self.resize)
         except ValueError as exc:
             raise DvsstreamError(str(exc)) from None
 

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from dvsstream.errors import DvsstreamError
-from dvsstream.events import check_region, sensor_size_of
+from dvsstream.events import sensor_size_of
 from dvsstream.fileio import check_not_an_input, temporary_beside
 from dvsstream.io import SIZED_BY_USER, detect_format, open_file
 from dvsstream.io.base import LABEL_DTYPE, wall_deadline
@@ -162,6 +162,8 @@ def _recording_sensor(source, roi, sensor_size, description: str | None) -> tupl
         desc = type(source).__name__
     sensor = source.sensor_size
     if roi is not None:
+        from dvsstream.binning.region import check_region  # numba: only when cropping
+
         roi = check_region(roi, sensor)
         desc = json.dumps({"cropped_from": desc, "roi": list(roi)})
         sensor = roi[2:]

@@ -163,7 +163,7 @@ def render_recording(source: str, out: os.PathLike | str, *, checkpoint: Optiona
     writer, t0 = _check_render(source, out, start_s, duration_s, fps, overwrite)  # before torch loads
     t_first = t0 + round(start_s * 1e6)
     from dvsstream.stream.live import REPLAY_PACKET_US
-    from dvsstream.stream.pipeline import Pipeline, live_binning, load_classifier_model
+    from dvsstream.stream.pipeline import Pipeline, load_classifier_model, pipeline_binning
     from dvsstream.io import open_source
 
     samples: queue.Queue = queue.Queue(maxsize=64)  # (k, t_k µs, event image, windows queued)
@@ -176,7 +176,7 @@ def render_recording(source: str, out: os.PathLike | str, *, checkpoint: Optiona
             src.seek(max(t0, t_first - loaded.binning.window_us))
         n_max = None if duration_s is None else max(1, round(duration_s * fps))
         tap = _SampleTap(src, t_first, fps, n_max, samples, abort)
-        pipe = Pipeline(tap, loaded, binning=live_binning(loaded, tap.sensor_size), mode="step", drop_stale=False,
+        pipe = Pipeline(tap, loaded, binning=pipeline_binning(loaded, tap.sensor_size), mode="step", drop_stale=False,
                         attention=True, firing_rates=False, event_view=True, history=2, max_lag_ms=None,
                         on_prediction=lambda p: preds.put((p.t_end, p.probs, p.label, display.overlay_map(p.attention))))
     except ValueError as exc:

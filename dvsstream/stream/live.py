@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 
 from dvsstream.errors import DvsstreamError
 from dvsstream.fileio import check_file_target, replace_atomically
-from dvsstream.binning import check_window
+from dvsstream.binning.geometry import binning_geometry, binning_mismatch, check_window
 
 __all__ = ["DEFAULT_RECORDING", "REPLAY_PACKET_US", "RunConfig", "classify_stream", "default_recording",
            "format_prediction", "format_summary", "source_or_default", "write_json"]
@@ -159,15 +159,15 @@ def _run_binning(loaded, sensor_size, config: RunConfig, source_uri: str):
     live binning with ``config``'s window / hop / T and region on a ``sensor_size``
     ``(w, h)`` sensor, checked (a one-line :class:`DvsstreamError` when the parts do
     not fit; a warning line per difference from the checkpoint's; the memory it needs)."""
-    from dvsstream.stream.pipeline import live_binning
+    from dvsstream.stream.pipeline import pipeline_binning
 
     trained = loaded.binning  # options left out keep the checkpoint's; the mix must fit
     check_window(trained.window_us / 1000 if config.window_ms is None else config.window_ms,
                  trained.n_bins if config.bins is None else config.bins,
                  trained.hop_us / 1000 if config.hop_ms is None else config.hop_ms, to_us=round)
     try:
-        binning = live_binning(loaded, sensor_size, window_ms=config.window_ms, hop_ms=config.hop_ms,
-                               n_bins=config.bins, roi=config.roi, resize=config.resize)
+        binning = pipeline_binning(loaded, sensor_size, window_ms=config.window_ms, hop_ms=config.hop_ms,
+                                   n_bins=config.bins, roi=config.roi, resize=config.resize)
     except ValueError as exc:
         raise DvsstreamError(f"{source_uri}: {exc}") from None
     check_binning(loaded, binning, sensor_size)
@@ -257,20 +257,6 @@ def _report(source_uri: str, source, loaded, pipe, mode: str, deterministic: boo
     return report
 
 
-def binning_mismatch(trained, binning) -> list[str]:
-    """One line for each way ``binning`` differs from ``trained`` (the checkpoint's
-    binning): the number of bins T and the window length."""
-    lines = []
-    if binning.n_bins != trained.n_bins:
-        lines.append(f"--bins {binning.n_bins} differs from the T={trained.n_bins} bins the checkpoint was trained "
-                     "with; accuracy may drop (leave --bins out to use the checkpoint's)")
-    if binning.window_us != trained.window_us:
-        lines.append(f"--window-ms {binning.window_us / 1000:g} differs from the {trained.window_us / 1000:g} ms window "
-                     "the checkpoint was trained with; accuracy may drop (leave --window-ms out to use the "
-                     "checkpoint's)")
-    return lines
-
-
 def run_memory_bytes(config, binning, sensor_size) -> float:
     """Estimated bytes a run needs beyond the model's weights: the binner's frames (a
     window of ``T`` float32 ``[2, h, w]`` frames, held about 3 times: ring, window,
@@ -293,13 +279,6 @@ def check_binning(loaded, binning, sensor_size) -> None:
         print(f"warning: {line}", file=sys.stderr)
     need = run_memory_bytes(loaded.model.config, binning, sensor_size)
     check_memory(need, f"a window of {binning.n_bins} bins", "use fewer --bins (the checkpoint's: leave it out)")
-
-
-def binning_geometry(binning, sensor_size) -> str:
-    """The region of ``sensor_size`` a binning feeds the model, in words."""
-    from dvsstream.binning import Geometry
-
-    return Geometry(binning.roi, tuple(binning.frame_size(sensor_size))).describe(sensor_size)
 
 
 def _what_runs(source, loaded, binning) -> str:

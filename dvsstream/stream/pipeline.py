@@ -37,9 +37,10 @@ moment its logits were ready.
 
 Nothing here imports Qt: the GUI reads :meth:`Pipeline.snapshot` from a timer.
 
-This module owns the live binning a checkpoint asks for (:class:`BinningConfig`,
-:func:`live_binning`), the loaded model (:func:`load_classifier_model`) and the
-:class:`Pipeline`'s threads; the model's side is :mod:`~dvsstream.stream.classifier`,
+This module owns the loaded model (:func:`load_classifier_model`), the binning its
+checkpoint asks for on a given sensor (:func:`pipeline_binning`, which hands the
+checkpoint's parts to the one geometry rule, :func:`dvsstream.binning.geometry.live_binning`)
+and the :class:`Pipeline`'s threads; the model's side is :mod:`~dvsstream.stream.classifier`,
 the accounting :mod:`~dvsstream.stream.stats`, the display's event image
 :mod:`~dvsstream.stream.event_image`.
 """
@@ -50,12 +51,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
 
-from dvsstream.binning import Geometry, StreamingBinner, Window, geometry_for
+from dvsstream.binning.geometry import BinningConfig, Geometry, default_binning, geometry_for, live_binning
+from dvsstream.binning.streaming import StreamingBinner, Window
 from dvsstream.events import EVENT_DTYPE, SensorSize
 from dvsstream.models.spikformer import Spikformer
 from dvsstream.io.base import is_realtime
@@ -83,74 +85,6 @@ __all__ = [
 
 
 # ============================================================== configuration
-@dataclass(frozen=True)
-class BinningConfig:
-    """How a live stream is cut for the model: a ``window_us`` window of ``n_bins`` time
-    bins, a new window every ``hop_us``; in space, the region ``roi = (x0, y0, w, h)``
-    of the sensor (None: all of it) either sum-pooled by ``downsample`` or, with
-    ``size = (width, height)``, resized to that (integer pooling or the nearest-bin
-    resize: every event of the region lands in exactly one frame pixel)."""
-
-    window_us: int
-    n_bins: int
-    hop_us: int
-    downsample: int = 1
-    roi: Optional[tuple[int, int, int, int]] = None
-    size: Optional[tuple[int, int]] = None
-
-    def __post_init__(self) -> None:
-        if self.n_bins < 1 or self.window_us <= 0 or self.window_us % self.n_bins:
-            raise ValueError(f"window ({self.window_us} µs) must be a positive multiple of T={self.n_bins} bins")
-        bin_us = self.window_us // self.n_bins
-        if self.hop_us <= 0 or self.hop_us % bin_us or self.hop_us > self.window_us:
-            raise ValueError(
-                f"hop ({self.hop_us} µs) must be a multiple of the bin length {bin_us} µs "
-                f"(window / T) and at most the window ({self.window_us} µs)"
-            )
-        if self.roi is not None:
-            object.__setattr__(self, "roi", tuple(int(v) for v in self.roi))
-        if self.size is not None:
-            object.__setattr__(self, "size", tuple(int(v) for v in self.size))
-
-    @property
-    def bin_us(self) -> int:
-        return self.window_us // self.n_bins
-
-    def binner(self, sensor_size, **options: Any) -> StreamingBinner:
-        return StreamingBinner(sensor_size, self.window_us, self.n_bins, self.hop_us,
-                               downsample=self.downsample, roi=self.roi, size=self.size, **options)
-
-    def frame_size(self, sensor_size) -> tuple[int, int]:
-        """``(width, height)`` of the frames this binning makes from ``sensor_size``."""
-        w, h = (int(v) for v in sensor_size)
-        rw, rh = (self.roi[2], self.roi[3]) if self.roi is not None else (w, h)
-        return self.size if self.size is not None else (rw // self.downsample, rh // self.downsample)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = dict(window_us=self.window_us, n_bins=self.n_bins, hop_us=self.hop_us,
-                                   downsample=self.downsample)
-        if self.roi is not None:
-            out["roi"] = list(self.roi)
-        if self.size is not None:
-            out["size"] = list(self.size)
-        return out
-
-    def replace(self, window_ms: Optional[float] = None, hop_ms: Optional[float] = None,
-                n_bins: Optional[int] = None, downsample: Optional[int] = None,
-                geometry: Optional[Geometry] = None) -> "BinningConfig":
-        """This binning with the given parts changed (times in ms; None keeps a part;
-        ``geometry`` sets the region and size, and the pooling to 1).
-        Raises ``ValueError`` saying why when they do not fit together."""
-        return BinningConfig(
-            window_us=self.window_us if window_ms is None else int(round(window_ms * 1000)),
-            n_bins=self.n_bins if n_bins is None else int(n_bins),
-            hop_us=self.hop_us if hop_ms is None else int(round(hop_ms * 1000)),
-            downsample=(1 if geometry is not None else self.downsample if downsample is None else int(downsample)),
-            roi=self.roi if geometry is None else geometry.roi,
-            size=self.size if geometry is None else geometry.size,
-        )
-
-
 @dataclass
 class LoadedModel:
     """A model ready for live use with what its checkpoint says about it."""
@@ -169,51 +103,6 @@ class LoadedModel:
         ``meta["trained_on"]`` mentions synthetic data or ``dvsstream synth``)?"""
         text = str(self.meta.get("trained_on") or "").lower()
         return "synthetic" in text or "dvsstream synth" in text
-
-
-def trained_region(meta: dict, sensor_size) -> Optional[tuple[int, int, int, int]]:
-    """The region ``(x0, y0, w, h)`` a checkpoint's model was trained on (its meta's
-    ``frame_spec.roi``, as ``train --roi`` stores it), in the readers' coordinates, when
-    it was trained on events of this ``sensor_size``; None otherwise. The releases'
-    CIFAR10-DVS frames are the transpose of ours (:mod:`dvsstream.datasets.release`), so a
-    region in that convention is transposed back."""
-    spec = meta.get("frame_spec") if isinstance(meta, dict) else None
-    if not isinstance(spec, dict) or spec.get("roi") is None:
-        return None
-    if tuple(int(v) for v in spec.get("sensor_size") or ()) != tuple(int(v) for v in sensor_size):
-        return None
-    x0, y0, w, h = (int(v) for v in spec["roi"])
-    if spec.get("convention") == "spikingjelly" and "cifar" in str(meta.get("dataset", "")).lower():
-        return (y0, x0, h, w)
-    return (x0, y0, w, h)
-
-
-def live_binning(loaded: "LoadedModel", sensor_size=None, *, window_ms: Optional[float] = None,
-                 hop_ms: Optional[float] = None, n_bins: Optional[int] = None,
-                 roi: Optional[Sequence[int]] = None, resize: Optional[Sequence[int]] = None) -> BinningConfig:
-    """The checkpoint's live binning with the given parts changed (None keeps one) and
-    the geometry that feeds its model from ``sensor_size`` (:func:`geometry_for`; the
-    checkpoint's own pooling when the sensor is unknown). Without ``roi`` and ``resize``
-    the region the model was trained on (:func:`trained_region`) is used when it fits,
-    so that ``run`` and the window see what ``train --roi`` taught. Raises
-    ``ValueError`` (one line) when the given parts do not fit."""
-    geometry = None
-    if sensor_size is not None:
-        model_size = (int(loaded.model.config.img_size[1]), int(loaded.model.config.img_size[0]))
-        trained = trained_region(loaded.meta, sensor_size) if roi is None and resize is None else None
-        try:
-            geometry = geometry_for(model_size, sensor_size, trained, None) if trained else None
-        except ValueError:
-            geometry = None  # a stored region this model cannot take: the default below
-        if geometry is None:
-            geometry = geometry_for(model_size, sensor_size, roi, resize)
-    return loaded.binning.replace(window_ms=window_ms, hop_ms=hop_ms, n_bins=n_bins, geometry=geometry)
-
-
-def _default_binning(model: Spikformer) -> BinningConfig:
-    """A window of T bins of 50 ms, hop one bin (the geometry: :func:`live_binning`)."""
-    T = model.config.T
-    return BinningConfig(window_us=50_000 * T, n_bins=T, hop_us=50_000)
 
 
 def load_classifier_model(
@@ -237,7 +126,7 @@ def load_classifier_model(
     if len(names) != model.num_classes:
         names = [f"class {i}" for i in range(model.num_classes)]
     live = meta.get("live_binning")
-    binning = BinningConfig(**live) if live else _default_binning(model)
+    binning = BinningConfig(**live) if live else default_binning(model.config.T)
     dev = next(model.parameters()).device
     return LoadedModel(model=model, class_names=names, binning=binning, checkpoint=path, device=dev, meta=meta)
 
@@ -259,15 +148,18 @@ def warm_up() -> None:
     _warm = True
 
 
-def pipeline_binning(loaded: Optional[LoadedModel], sensor_size) -> BinningConfig:
-    """The binning of a pipeline on a ``sensor_size`` ``(width, height)`` sensor when its
-    caller decided none: the checkpoint's live binning with the geometry that feeds its
-    model (:func:`live_binning`), or without a model (view and record only) windows of
-    400 ms in 8 bins, a hop of 50 ms, over the whole sensor. Raises ``ValueError`` (one
-    line) when no region of the sensor fits the model."""
+def pipeline_binning(loaded: Optional[LoadedModel], sensor_size, **parts: Any) -> BinningConfig:
+    """The binning of a pipeline on a ``sensor_size`` ``(width, height)`` sensor: the
+    checkpoint's live binning with ``parts`` changed (``window_ms``, ``hop_ms``,
+    ``n_bins``, ``roi``, ``resize``; None keeps one) and the geometry that feeds its model
+    (:func:`dvsstream.binning.geometry.live_binning`, given the checkpoint's binning, input
+    size and meta); without a model (view and record only) windows of 400 ms in 8 bins, a
+    hop of 50 ms, over the whole sensor. Raises ``ValueError`` (one line) when the parts do
+    not fit or no region of the sensor fits the model."""
     if loaded is None:
         return BinningConfig(400_000, 8, 50_000)
-    return live_binning(loaded, sensor_size)
+    model_size = (int(loaded.model.config.img_size[1]), int(loaded.model.config.img_size[0]))
+    return live_binning(loaded.binning, model_size, loaded.meta, sensor_size, **parts)
 
 
 def check_frame_size(loaded: LoadedModel, binning: BinningConfig, sensor_size: SensorSize) -> None:

@@ -14,9 +14,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 
-from dvsstream.binning import Geometry, StreamingBinner, events_to_frames
+from dvsstream.binning import (
+    BinningConfig,
+    Geometry,
+    StreamingBinner,
+    events_to_frames,
+    geometry_for,
+    live_binning,
+)
 from dvsstream.events import EVENT_DTYPE, parse_roi, parse_size
-from dvsstream.stream.pipeline import BinningConfig, geometry_for
 
 
 def _random_events(n: int, width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -183,8 +189,8 @@ def test_run_on_a_sensor_smaller_than_the_model(real_data, tmp_path):
                     reason="PySide6 and pytest-qt are needed")
 def test_window_outlines_and_moves_the_region(qtbot, tmp_path, real_data, monkeypatch):
     from dvsstream.gui import state
-    from dvsstream.gui.state import Settings
     from dvsstream.gui.qt.window import MainWindow
+    from dvsstream.gui.state import Settings
 
     monkeypatch.setenv(state.SETTINGS_ENV, str(tmp_path / "settings.json"))
     win = MainWindow(Settings(output_dir=str(tmp_path)), None, source=str(real_data("dvxplorer_sample.aedat4")))
@@ -399,13 +405,14 @@ def test_live_use_takes_the_region_a_checkpoint_was_trained_on(tmp_path, dataset
     run and the window on a sensor of the same size, in the readers' coordinates; on
     another sensor, or when --roi / --resize are given, the usual rules apply."""
     from dvsstream.models import create_model, save_checkpoint
-    from dvsstream.stream.pipeline import live_binning, load_classifier_model
+    from dvsstream.stream.pipeline import load_classifier_model
 
     model = create_model("spikformer_dvs_tiny", num_classes=4, T=4, img_size=(32, 32))
     spec = {"n_bins": 4, "mode": "count", "sensor_size": [128, 128], "downsample": 1,
             "convention": convention, "roi": list(stored), "size": [32, 32]}
     save_checkpoint(model, tmp_path / "m.pt", frame_spec=spec, dataset=dataset)
     loaded = load_classifier_model(str(tmp_path / "m.pt"), device="cpu")
-    assert live_binning(loaded, (128, 128)).roi == live
-    assert live_binning(loaded, (128, 128), roi=(0, 0, 64, 64)).roi == (0, 0, 64, 64)
-    assert live_binning(loaded, (320, 240)).roi == geometry_for((32, 32), (320, 240)).roi
+    base, model_size, meta = loaded.binning, loaded.model.config.img_size[::-1], loaded.meta
+    assert live_binning(base, model_size, meta, (128, 128)).roi == live
+    assert live_binning(base, model_size, meta, (128, 128), roi=(0, 0, 64, 64)).roi == (0, 0, 64, 64)
+    assert live_binning(base, model_size, meta, (320, 240)).roi == geometry_for((32, 32), (320, 240)).roi

@@ -130,7 +130,7 @@ def test_memory_check_says_how_much():
 def test_run_memory_estimate_grows_with_the_bins():
     from dvsstream.stream.live import run_memory_bytes
     from dvsstream.models import get_config
-    from dvsstream.stream.pipeline import BinningConfig
+    from dvsstream.binning.geometry import BinningConfig
 
     cfg = get_config("spikformer_dvs_tiny")
     small = run_memory_bytes(cfg, BinningConfig(400_000, 8, 50_000, downsample=2), (128, 128))
