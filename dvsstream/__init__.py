@@ -18,12 +18,10 @@ use (``import dvsstream`` imports neither torch nor Qt):
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 __version__ = "0.1.0"
 
 from dvsstream.events import EVENT_DTYPE, SensorSize  # noqa: E402,F401
+from dvsstream.lazy import lazy_attributes  # noqa: E402
 
 #: public name -> the module that defines it
 _LAZY = {
@@ -39,11 +37,4 @@ _LAZY = {
 
 __all__ = ["EVENT_DTYPE", "SensorSize", "__version__", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    """``dvsstream.open_source`` and the other names of :data:`_LAZY`, imported on first use."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'dvsstream' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 from dvsstream.errors import DvsstreamError
 
-__all__ = ["check_file_target", "check_not_an_input", "is_uri", "json_safe", "replace_atomically",
+__all__ = ["check_file_target", "check_not_an_input", "is_uri", "json_safe", "replace_atomically", "same_file",
            "temporary_beside"]
 
 PathLike = Union[str, os.PathLike]
@@ -73,7 +73,7 @@ def check_file_target(path: Union[str, os.PathLike], what: str = "output") -> Pa
     return path
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     """Same resolved path, or the same inode (hard links, bind mounts)."""
     try:
         if a.resolve() == b.resolve():
@@ -89,7 +89,7 @@ def check_not_an_input(output: PathLike, inputs: Iterable[Optional[PathLike]], w
     for item in inputs:
         if item is None or is_uri(os.fspath(item)):
             continue
-        if _same_file(out, Path(item)):
+        if same_file(out, Path(item)):
             raise DvsstreamError(f"{output}: the {what} is also an input ({item}); writing it would destroy the "
                                  "input: choose another name")
 

@@ -27,7 +27,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dvsstream"
 #: layer never import each other.
 LAYERS: list[tuple[str, ...]] = [
     ("dvsstream.errors",),
-    ("dvsstream.events", "dvsstream.fileio", "dvsstream.heap"),  # leaves
+    ("dvsstream.events", "dvsstream.fileio", "dvsstream.heap", "dvsstream.lazy"),  # leaves
     ("dvsstream.binning",),                    # Numba kernels, frames, geometry
     ("dvsstream.io",),                         # one module per format, the HDF5 writer/reader
     ("dvsstream.io.record",),                  # record and convert: above every source

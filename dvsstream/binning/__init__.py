@@ -15,8 +15,9 @@ region and resize), :class:`BinningConfig` and :func:`live_binning` (the live wi
 Modules: :mod:`~dvsstream.binning.kernels` (the Numba kernels alone),
 :mod:`~dvsstream.binning.frames` (whole recordings), :mod:`~dvsstream.binning.streaming`
 (the sliding window), :mod:`~dvsstream.binning.region` (where a region may lie and the
-frame size it makes) and :mod:`~dvsstream.binning.geometry` (sensor -> region -> model
-input; the live window's configuration). Inside the package, import from them.
+frame size it makes), :mod:`~dvsstream.binning.geometry` (sensor -> region -> model
+input; the live window's configuration) and :mod:`~dvsstream.binning.clips` (a clip
+longer or shorter than a model's window). Inside the package, import from them.
 
 Conventions (see ``shared/docs/design.md``):
 

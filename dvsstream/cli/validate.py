@@ -19,16 +19,15 @@ import argparse
 import math
 import os
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Iterable, Optional
 
 from dvsstream import fileio
 from dvsstream.errors import DvsstreamError
-from dvsstream.fileio import _same_file, check_not_an_input, is_uri
+from dvsstream.fileio import PathLike, check_not_an_input, is_uri, same_file
 
 __all__ = ["check_arguments", "check_checkpoints", "check_device", "check_input", "check_input_folder",
            "check_output_file", "check_output_folder", "check_source"]
 
-PathLike = Union[str, os.PathLike]
 
 
 
@@ -101,7 +100,7 @@ def check_output_folder(path: PathLike, what: str = "--out", inputs: Iterable[Op
         if not os.access(parent, os.W_OK | os.X_OK):
             raise DvsstreamError(f"{what} {p}: cannot create it in {parent} (permission denied)")
     for item in inputs:
-        if item is not None and p.exists() and _same_file(p, Path(item)):
+        if item is not None and p.exists() and same_file(p, Path(item)):
             raise DvsstreamError(f"{what} {p}: is also an input ({item}); choose another folder")
     return p
 

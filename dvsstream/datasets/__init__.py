@@ -22,61 +22,37 @@ One module per concern:
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from dvsstream.lazy import lazy_attributes
+
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
-    from dvsstream.datasets.cifar10dvs import CIFAR10DVS_CLASSES, cifar10dvs_split
-    from dvsstream.datasets.dvsgesture import GESTURE_CLASSES
-    from dvsstream.datasets.frame_dataset import FrameDataset
-    from dvsstream.datasets.in_memory import FramesInMemory, collate_frames, first_readable
-    from dvsstream.datasets.load import load_dataset
-    from dvsstream.datasets.names import DATASETS, dataset_classes
-    from dvsstream.datasets.spec import FrameSpec, frames_from_events, pool_frames
+    from dvsstream.datasets.cifar10dvs import CIFAR10DVS_CLASSES, cifar10dvs_split  # noqa: F401
+    from dvsstream.datasets.dvsgesture import GESTURE_CLASSES  # noqa: F401
+    from dvsstream.datasets.frame_dataset import FrameDataset  # noqa: F401
+    from dvsstream.datasets.in_memory import FramesInMemory, collate_frames, first_readable  # noqa: F401
+    from dvsstream.datasets.load import load_dataset  # noqa: F401
+    from dvsstream.datasets.names import DATASETS, dataset_classes  # noqa: F401
+    from dvsstream.datasets.spec import FrameSpec, frames_from_events, pool_frames  # noqa: F401
 
 #: public name -> the module of this package that defines it. Imported on first use, so
 #: that ``import dvsstream.datasets.release`` (the releases' data path) does not load torch.
 _DEFINED_IN = {
-    "FrameDataset": "frame_dataset",
-    "FrameSpec": "spec",
-    "FramesInMemory": "in_memory",
-    "load_dataset": "load",
-    "CIFAR10DVS_CLASSES": "cifar10dvs",
-    "GESTURE_CLASSES": "dvsgesture",
-    "DATASETS": "names",
-    "collate_frames": "in_memory",
-    "dataset_classes": "names",
-    "cifar10dvs_split": "cifar10dvs",
-    "first_readable": "in_memory",
-    "frames_from_events": "spec",
-    "pool_frames": "spec",
+    "FrameDataset": "dvsstream.datasets.frame_dataset",
+    "FrameSpec": "dvsstream.datasets.spec",
+    "FramesInMemory": "dvsstream.datasets.in_memory",
+    "load_dataset": "dvsstream.datasets.load",
+    "CIFAR10DVS_CLASSES": "dvsstream.datasets.cifar10dvs",
+    "GESTURE_CLASSES": "dvsstream.datasets.dvsgesture",
+    "DATASETS": "dvsstream.datasets.names",
+    "collate_frames": "dvsstream.datasets.in_memory",
+    "dataset_classes": "dvsstream.datasets.names",
+    "cifar10dvs_split": "dvsstream.datasets.cifar10dvs",
+    "first_readable": "dvsstream.datasets.in_memory",
+    "frames_from_events": "dvsstream.datasets.spec",
+    "pool_frames": "dvsstream.datasets.spec",
 }
 
-__all__ = [
-    "FrameDataset",
-    "FrameSpec",
-    "FramesInMemory",
-    "load_dataset",
-    "CIFAR10DVS_CLASSES",
-    "GESTURE_CLASSES",
-    "DATASETS",
-    "collate_frames",
-    "dataset_classes",
-    "cifar10dvs_split",
-    "first_readable",
-    "frames_from_events",
-    "pool_frames",
-]
+__all__ = list(_DEFINED_IN)
 
-
-def __getattr__(name: str):
-    module = _DEFINED_IN.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_DEFINED_IN})
+__getattr__, __dir__ = lazy_attributes(__name__, _DEFINED_IN)

@@ -116,7 +116,7 @@ class Controller:
         self.start_s: Optional[float] = None
         self.frozen = False  # live sources: the display is held, the stream goes on
         #: the region ``(x0, y0, w, h)`` of the sensor and the size the model sees (None:
-        #: :func:`~dvsstream.stream.pipeline.geometry_for`'s default for each source)
+        #: :func:`~dvsstream.binning.geometry.geometry_for`'s default for each source)
         self.roi: Optional[tuple[int, int, int, int]] = None
         self.resize: Optional[tuple[int, int]] = None
         #: ``--sensor-size``: the sensor of the Prophesee, .npy and AEDAT 2.0 recordings opened whose

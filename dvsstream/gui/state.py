@@ -258,7 +258,7 @@ def _si(value: float, unit: str) -> str:
 def format_stats(stats: Any, display_fps: float = 0.0, firing_rate: Optional[float] = None,
                  first_frame_s: Optional[float] = None) -> list[tuple[str, str]]:
     """``(name, value)`` pairs for the status panel from a
-    :class:`~dvsstream.stream.pipeline.PipelineStats` (or None before the first build).
+    :class:`~dvsstream.stream.stats.PipelineStats` (or None before the first build).
     "Dropped": windows skipped by the classifier or shed with their events while a
     real-time source ran ahead; "Lag": how far the pipeline is behind such a source."""
     dash = "–"

@@ -86,7 +86,7 @@ class ClipFrame:
                         sensor_hw: Optional[tuple[int, int]] = None) -> "ClipFrame":
         """A frame from what the window draws: ``event_image [2, H, W]`` (None: an empty
         ``sensor_hw`` image), ``t_us`` (µs since the stream's first event), and the latest
-        :class:`~dvsstream.stream.pipeline.Prediction` (or None): its probabilities, true label
+        :class:`~dvsstream.stream.classifier.Prediction` (or None): its probabilities, true label
         and, with ``overlay``, its last block's spatial attention at the window's levels
         for ``head_dim`` (the model's ``dim // heads``)."""
         if event_image is None:

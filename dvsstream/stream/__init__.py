@@ -11,16 +11,8 @@ headless run's constants (``dvsstream.stream.live``) do not.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dvsstream.lazy import lazy_attributes
 
 __all__ = ["Pipeline"]
 
-
-def __getattr__(name: str) -> Any:
-    """``Pipeline``, imported on first use."""
-    if name != "Pipeline":
-        raise AttributeError(f"module 'dvsstream.stream' has no attribute {name!r}")
-    value = importlib.import_module("dvsstream.stream.pipeline").Pipeline
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes(__name__, {"Pipeline": "dvsstream.stream.pipeline"})

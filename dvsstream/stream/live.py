@@ -60,7 +60,7 @@ class RunConfig:
     --duration`` (see :func:`_run_until`; None: at the end). ``start_s``: a recording
     starts this many seconds after its first event (past the end: a one-line error).
     ``roi`` ``(x0, y0, w, h)`` / ``resize`` ``(w, h)``: the region of the sensor the
-    model sees and its size (default: :func:`~dvsstream.stream.pipeline.geometry_for`).
+    model sees and its size (default: :func:`~dvsstream.binning.geometry.geometry_for`).
     ``sensor_size`` ``(w, h)``: the sensor of a Prophesee or ``.npy`` recording whose
     header states none (``--sensor-size``)."""
 
@@ -155,7 +155,7 @@ def _open_run_source(source_uri: str, config: RunConfig):
 
 
 def _run_binning(loaded, sensor_size, config: RunConfig, source_uri: str):
-    """The :class:`~dvsstream.stream.pipeline.BinningConfig` of a run: the checkpoint's
+    """The :class:`~dvsstream.binning.geometry.BinningConfig` of a run: the checkpoint's
     live binning with ``config``'s window / hop / T and region on a ``sensor_size``
     ``(w, h)`` sensor, checked (a one-line :class:`DvsstreamError` when the parts do
     not fit; a warning line per difference from the checkpoint's; the memory it needs)."""

@@ -56,7 +56,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from dvsstream.binning.geometry import BinningConfig, Geometry, default_binning, geometry_for, live_binning
+from dvsstream.binning.geometry import BinningConfig, default_binning, live_binning
 from dvsstream.binning.streaming import StreamingBinner, Window
 from dvsstream.events import EVENT_DTYPE, SensorSize
 from dvsstream.models.spikformer import Spikformer
@@ -66,22 +66,7 @@ from dvsstream.stream.event_image import EventImage
 from dvsstream.stream.recorder import StreamRecorder
 from dvsstream.stream.stats import LagClock, PipelineMeters, PipelineStats
 
-__all__ = [
-    "BinningConfig",
-    "Classifier",
-    "EventImage",
-    "Geometry",
-    "LoadedModel",
-    "Pipeline",
-    "PipelineStats",
-    "Prediction",
-    "check_frame_size",
-    "geometry_for",
-    "live_binning",
-    "load_classifier_model",
-    "pipeline_binning",
-    "warm_up",
-]
+__all__ = ["LoadedModel", "Pipeline", "check_frame_size", "load_classifier_model", "pipeline_binning", "warm_up"]
 
 
 # ============================================================== configuration
@@ -157,7 +142,7 @@ def pipeline_binning(loaded: Optional[LoadedModel], sensor_size, **parts: Any) -
     hop of 50 ms, over the whole sensor. Raises ``ValueError`` (one line) when the parts do
     not fit or no region of the sensor fits the model."""
     if loaded is None:
-        return BinningConfig(400_000, 8, 50_000)
+        return default_binning(8)
     model_size = (int(loaded.model.config.img_size[1]), int(loaded.model.config.img_size[0]))
     return live_binning(loaded.binning, model_size, loaded.meta, sensor_size, **parts)
 
@@ -197,7 +182,7 @@ class Pipeline:
     ``source``: an open :class:`~dvsstream.io.base.EventSource` (the pipeline closes
     it). ``loaded``: from :func:`load_classifier_model`, or None for no classifier (view
     and record only). ``binning``: the binning decided by the caller (for a model:
-    :func:`live_binning` on this source's sensor); None: :func:`pipeline_binning`.
+    :func:`pipeline_binning` on this source's sensor); None: the same, decided here.
     ``drop_stale``: skip stale windows under overload (counted) instead of making the
     source wait. ``queue_size``: windows waiting for the classifier at most.
     ``on_prediction``: called in the classifier thread with each :class:`Prediction`.

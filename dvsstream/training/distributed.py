@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from dvsstream.datasets.shared_frames import on_rank0
 from dvsstream.errors import DvsstreamError
 
 __all__ = ["DistInfo", "all_sum", "close_distributed", "dist_info", "gather_objects", "init_distributed",
@@ -112,3 +111,21 @@ def gather_objects(obj: Any, info: DistInfo) -> list:
     out: list = [None] * info.world
     dist.all_gather_object(out, obj)
     return out
+
+
+def on_rank0(info: DistInfo, dev: torch.device, work: Callable[[], Any]) -> Any:
+    """``work()`` on rank 0, its value (or its :class:`DvsstreamError`) handed to every
+    rank: all ranks go on with the same value or raise the same error."""
+    if not info.distributed:
+        return work()
+    payload: list[Any] = [None]
+    if info.is_main:
+        try:
+            payload = [("ok", work())]
+        except DvsstreamError as exc:
+            payload = [("error", str(exc))]
+    dist.broadcast_object_list(payload, src=0, device=dev if dev.type == "cuda" else None)
+    status, value = payload[0]
+    if status == "error":
+        raise DvsstreamError(value)
+    return value

@@ -65,7 +65,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from dvsstream.datasets.augment import augment_batch, mixup, one_hot_smooth
-from dvsstream.datasets.shared_frames import hold_in_memory
+from dvsstream.training.held_frames import hold_in_memory
 from dvsstream.errors import DvsstreamError
 from dvsstream.fileio import json_safe, replace_atomically
 from dvsstream.heap import keep_freed_memory

@@ -109,7 +109,7 @@ def test_source_options():
 
 
 def test_format_stats_names():
-    from dvsstream.stream.pipeline import PipelineStats
+    from dvsstream.stream.stats import PipelineStats
 
     st = PipelineStats(event_rate=12_345.0, inference_rate=20.0, latency_ms={"p50": 4.0, "p95": 9.5},
                        windows=10, windows_skipped=1, energy_mj_per_window=0.027, stream_time_us=1_500_000)

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from dvsstream.stream.live import RunConfig, classify_stream, default_recording
-from dvsstream.stream.pipeline import BinningConfig, Pipeline, load_classifier_model
+from dvsstream.binning.geometry import BinningConfig
+from dvsstream.stream.pipeline import Pipeline, load_classifier_model
 from dvsstream.io.hdf5 import RecordingReader
 from dvsstream.io import open_source
 

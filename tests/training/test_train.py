@@ -416,7 +416,7 @@ def test_frames_in_memory_are_bitwise_the_dataset_frames(tmp_path):
     pytest.importorskip("dvsstream.datasets.load")
     from dvsstream.datasets.in_memory import FramesInMemory
     from dvsstream.datasets.load import load_dataset
-    from dvsstream.datasets.shared_frames import hold_in_memory
+    from dvsstream.training.held_frames import hold_in_memory
     from dvsstream.training.train import frame_spec_for
 
     _gesture_npy(tmp_path / "data", [(1, "lab"), (24, "lab")], n=300)

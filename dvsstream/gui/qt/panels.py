@@ -177,7 +177,7 @@ class PredictionPanel(QtWidgets.QWidget):
         self.domain_label.setVisible(bool(text))
 
     def update_prediction(self, pred) -> None:
-        """Bars and headline of the latest :class:`~dvsstream.stream.pipeline.Prediction` (or None)."""
+        """Bars and headline of the latest :class:`~dvsstream.stream.classifier.Prediction` (or None)."""
         n = len(self.class_names)
         if pred is None or n == 0:
             m = max(n, 1)

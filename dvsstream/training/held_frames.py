@@ -2,10 +2,8 @@
 set read once into a :class:`~dvsstream.datasets.in_memory.FramesInMemory` when it fits a
 memory budget, and, for the ranks of a DDP run on one machine, one copy that every rank
 maps instead of a copy per rank (:func:`_load_shared`: rank 0 writes the frames to one
-file in ``/dev/shm`` or the temporary folder, every rank maps it, the name is deleted).
-
-:func:`on_rank0` (rank 0 works, every rank gets its value or its error) is the
-collective this needs; :mod:`dvsstream.training.distributed` hands it on to training."""
+file in ``/dev/shm`` or the temporary folder, every rank maps it, the name is deleted;
+the collective is :func:`dvsstream.training.distributed.on_rank0`)."""
 
 from __future__ import annotations
 
@@ -14,52 +12,21 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Optional
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset
 
-from dvsstream.errors import DvsstreamError
 from dvsstream.heap import release_freed_memory
+from dvsstream.training.distributed import DistInfo, on_rank0
 
-__all__ = ["Ranks", "hold_in_memory", "on_rank0"]
-
-
-class Ranks(Protocol):
-    """This process among the ranks of a process group: what
-    :class:`dvsstream.training.distributed.DistInfo` says."""
-
-    world: int
-
-    @property
-    def is_main(self) -> bool: ...
-
-    @property
-    def distributed(self) -> bool: ...
-
-
-def on_rank0(info: Ranks, dev: torch.device, work: Callable[[], Any]) -> Any:
-    """``work()`` on rank 0, its value (or its :class:`DvsstreamError`) handed to every
-    rank: all ranks go on with the same value or raise the same error."""
-    if not info.distributed:
-        return work()
-    payload: list[Any] = [None]
-    if info.is_main:
-        try:
-            payload = [("ok", work())]
-        except DvsstreamError as exc:
-            payload = [("error", str(exc))]
-    dist.broadcast_object_list(payload, src=0, device=dev if dev.type == "cuda" else None)
-    status, value = payload[0]
-    if status == "error":
-        raise DvsstreamError(value)
-    return value
+__all__ = ["hold_in_memory"]
 
 
 def hold_in_memory(dataset: Dataset, mode: str = "auto", budget_mb: float = 2048.0, workers: int = 0,
                    what: str = "training", say: Optional[Callable[[str], Any]] = None,
-                   info: Optional[Ranks] = None, device: Optional[torch.device] = None) -> Dataset:
+                   info: Optional[DistInfo] = None, device: Optional[torch.device] = None) -> Dataset:
     """``dataset`` held in memory (:class:`dvsstream.datasets.in_memory.FramesInMemory`, read once,
     ``workers`` loader processes) when ``mode`` is ``"on"``, or ``"auto"`` and the frames
     fit ``budget_mb`` MiB; else ``dataset`` itself. ``say``: one line on what was done.
@@ -91,7 +58,7 @@ def hold_in_memory(dataset: Dataset, mode: str = "auto", budget_mb: float = 2048
     return held
 
 
-def _one_machine(info: Ranks) -> bool:
+def _one_machine(info: DistInfo) -> bool:
     """Whether every rank runs on this machine (torchrun's ``LOCAL_WORLD_SIZE``)."""
     return int(os.environ.get("LOCAL_WORLD_SIZE", "0")) == info.world
 
@@ -109,7 +76,7 @@ def _shared_frames_path(nbytes: int, what: str) -> Path:
     return Path(tempfile.gettempdir()) / name
 
 
-def _load_shared(dataset: Dataset, budget: Optional[int], workers: int, what: str, info: Ranks,
+def _load_shared(dataset: Dataset, budget: Optional[int], workers: int, what: str, info: DistInfo,
                  device: torch.device):
     """:meth:`FramesInMemory.load` for the ranks of one machine: rank 0 reads ``dataset``
     and writes the frames to one file (:meth:`~dvsstream.datasets.in_memory.FramesInMemory.save_shared`),
