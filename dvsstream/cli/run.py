@@ -24,8 +24,7 @@ def run_config(args: argparse.Namespace):
 
     return RunConfig(checkpoint=args.checkpoint, device=args.device, window_ms=args.window_ms, hop_ms=args.hop_ms,
                      bins=args.bins, mode=args.mode, speed=args.speed, duration_s=args.duration,
-                     start_s=getattr(args, "start", None), roi=getattr(args, "roi", None),
-                     resize=getattr(args, "resize", None), sensor_size=getattr(args, "sensor_size", None))
+                     start_s=args.start, roi=args.roi, resize=args.resize, sensor_size=args.sensor_size)
 
 
 def run(args: argparse.Namespace) -> int:
