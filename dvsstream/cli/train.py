@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     recipe's :class:`~dvsstream.training.config.TrainConfig` with the options'
     overrides (epochs: the recipe's for the dataset unless ``--epochs``); exit status 0."""
     from dvsstream.training.config import TrainConfig
-    from dvsstream.training.train import RECIPE_EPOCHS, train_on_dataset
+    from dvsstream.training.train import RECIPE_EPOCHS, FewLabels, train_on_dataset
 
     epochs = args.epochs if args.epochs is not None else RECIPE_EPOCHS.get(args.dataset, 100)
     config = TrainConfig(
@@ -34,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
     )
     train_on_dataset(args.dataset, args.root, args.model, config, args.out, device=args.device, frames=args.frames,
                      convention=args.convention, roi=args.roi, resize=args.resize,
-                     cache_dir=args.cache_dir, limit=args.limit, init=args.init, label_order=args.label_order)
+                     cache_dir=args.cache_dir, limit=args.limit, init=args.init, label_order=args.label_order,
+                     few_labels=(FewLabels(args.labels_per_class, args.label_seed, args.allow_fewer_labels)
+                                 if args.labels_per_class else None),
+                     freeze_encoder=args.freeze_encoder)
     return 0
 
 
@@ -72,7 +75,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", default=None, metavar="CKPT",
-                   help="fine-tune: start from this checkpoint's weights (same model and classes)")
+                   help="fine-tune: start from this checkpoint's weights (a pretrain encoder.pt, or a model of "
+                        "the same family and input size; with other classes its encoder, and a new head)")
+    p.add_argument("--labels-per-class", type=positive_int, default=None, metavar="N",
+                   help="train on N labelled samples per class of the train split (a fixed, seeded choice)")
+    p.add_argument("--label-seed", type=nonneg_int, default=0, help="the seed of --labels-per-class's choice")
+    p.add_argument("--allow-fewer-labels", action="store_true",
+                   help="--labels-per-class: classes with fewer samples give all they have (default: an error)")
+    p.add_argument("--freeze-encoder", action="store_true",
+                   help="train the classifier head alone (a linear probe; best with --init)")
     add_trust_argument(p)
     p.add_argument("--convention", default="spikingjelly", choices=("spikingjelly", "native"),
                    help="orientation and polarity of the frames (default: the releases', spikingjelly's)")

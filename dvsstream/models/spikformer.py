@@ -296,7 +296,24 @@ class Spikformer(nn.Module):
         super().train(mode)
         if was_training and not mode:
             self.refresh_fused()  # weights may have changed while training
+        if mode and self.encoder_frozen:  # a linear probe: the encoder's batch norms keep their statistics
+            for name, child in self.named_children():
+                if name != "head":
+                    child.train(False)
         return self
+
+    #: :meth:`freeze_encoder` was called: only the head learns
+    encoder_frozen = False
+
+    def freeze_encoder(self) -> "Spikformer":
+        """Train the classifier head alone (a linear probe): every other parameter stops
+        taking gradients, and the encoder stays in evaluation mode (its batch-norm
+        statistics fixed) whenever the model trains."""
+        for name, p in self.named_parameters():
+            if not name.startswith("head."):
+                p.requires_grad_(False)
+        self.encoder_frozen = True
+        return self.train(self.training)
 
     def _apply(self, fn, *args, **kwargs):  # keep folded weights on the same device / dtype
         out = super()._apply(fn, *args, **kwargs)

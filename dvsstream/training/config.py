@@ -31,7 +31,8 @@ class TrainConfig:
     :mod:`dvsstream.models.bn_lif`). ``workers`` / ``prefetch``: loader processes
     and the batches each prepares ahead. ``cache_frames``: ``"on"``, ``"off"`` or
     ``"auto"`` (hold the frames in memory when they fit ``memory_budget_mb`` MiB, the
-    training and test sets together, per process).
+    training and test sets together, per process). ``betas``: AdamW's (the
+    classification recipe's 0.9 / 0.999; masked pre-training uses 0.9 / 0.95).
     """
 
     epochs: int = 106
@@ -60,6 +61,7 @@ class TrainConfig:
     stop_after: Optional[int] = None
     tensorboard: bool = True
     progress: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
 
     def __post_init__(self) -> None:
         if self.epochs < 1:

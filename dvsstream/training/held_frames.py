@@ -34,9 +34,10 @@ def hold_in_memory(dataset: Dataset, mode: str = "auto", budget_mb: float = 2048
     machine: rank 0 reads the frames and every rank maps the one copy
     (:func:`_load_shared`), instead of a copy per rank."""
     say = say or (lambda s: None)
-    if mode == "off" or len(dataset) == 0:  # type: ignore[arg-type]
-        return dataset
     from dvsstream.datasets.in_memory import FramesInMemory
+
+    if mode == "off" or len(dataset) == 0 or isinstance(dataset, FramesInMemory):  # type: ignore[arg-type]
+        return dataset  # (frames cut from recordings are in memory already)
 
     budget = int(budget_mb * 2**20)
     if mode == "auto" and FramesInMemory.estimate_bytes(dataset) > budget:

@@ -58,9 +58,10 @@ class WarmupCosine:
         self._apply()
 
 
-def build_optimizer(model: nn.Module, lr: float, weight_decay: float,
-                    fused: Optional[bool] = None) -> torch.optim.AdamW:
-    """AdamW with weight decay on weights (``ndim >= 2``) and none on biases / norms.
+def build_optimizer(model: nn.Module, lr: float, weight_decay: float, fused: Optional[bool] = None,
+                    betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.AdamW:
+    """AdamW with weight decay on weights (``ndim >= 2``) and none on biases / norms;
+    frozen parameters (``requires_grad`` False) are left out.
     ``fused``: the fused kernel (None: when every parameter is on CUDA)."""
     decay, no_decay = [], []
     for _, p in model.named_parameters():
@@ -69,5 +70,5 @@ def build_optimizer(model: nn.Module, lr: float, weight_decay: float,
     if fused is None:
         fused = bool(decay or no_decay) and all(p.is_cuda for p in decay + no_decay)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(0.9, 0.999), eps=1e-8,
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=tuple(betas), eps=1e-8,
                              fused=fused or None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from dataclasses import dataclass
 import sys
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -20,7 +21,31 @@ from dvsstream.training.config import TrainConfig, TrainResult, resolve_amp
 from dvsstream.training.distributed import DistInfo, close_distributed, init_distributed, resolve_device
 from dvsstream.training.trainer import train
 
-__all__ = ["RECIPE_EPOCHS", "frame_spec_for", "train_on_dataset"]
+__all__ = ["RECIPE_EPOCHS", "FewLabels", "frame_spec_for", "train_on_dataset"]
+
+
+@dataclass(frozen=True)
+class FewLabels:
+    """Fine-tune on ``per_class`` labelled samples per class of the train split, drawn
+    with ``seed``; ``allow_fewer``: a smaller class gives all it has (else an error)."""
+
+    per_class: int
+    seed: int = 0
+    allow_fewer: bool = False
+
+
+def _few_labels(train_set, classes: Sequence[str], few: FewLabels, say: Callable[[str], Any]):
+    """``(the chosen subset, what was chosen)``: see :func:`dvsstream.training.few_labels.choose_labelled`."""
+    from torch.utils.data import Subset
+
+    from dvsstream.training.few_labels import choose_labelled, targets_of
+
+    choice = choose_labelled(targets_of(train_set), classes, few.per_class, few.seed, few.allow_fewer)
+    subset = Subset(train_set, choice["indices"])
+    subset.classes = list(classes)  # type: ignore[attr-defined]
+    say(f"{len(subset)} labelled training samples: {few.per_class} per class of {len(train_set)} "
+        f"(--label-seed {few.seed})")
+    return subset, choice
 
 #: the papers' epoch counts
 RECIPE_EPOCHS = {"cifar10dvs": 106, "dvsgesture": 202}
@@ -87,10 +112,18 @@ def _load_splits(load_dataset: Callable, dataset: str, root: Union[str, os.PathL
 
 
 def _fine_tune_from(model, init: str, dataset: str, label_order: Optional[str], say: Callable[[str], Any]) -> None:
-    """Start from the weights of the checkpoint ``init`` (same architecture and classes),
-    its outputs mapped to the dataset's class order (see :func:`_init_label_order`)."""
+    """Start from the weights of the checkpoint ``init``: a model of the same family and
+    input size. With another class count (or a pre-trained encoder) its encoder is loaded
+    and the head is new (:func:`dvsstream.models.transfer.init_encoder`); with the same
+    classes all of it, its outputs mapped to the dataset's class order (see
+    :func:`_init_label_order`)."""
     from dvsstream.models import load_checkpoint
+    from dvsstream.models.transfer import init_encoder
 
+    transfer = init_encoder(model, init)
+    if transfer.new:
+        say(f"initialised: {transfer}")
+        return
     report = load_checkpoint(model, init)
     say(f"initialised from {init} ({report})")
     order = _init_label_order(model, report, dataset, label_order, init)
@@ -103,13 +136,17 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
                      convention: str = "spikingjelly", roi: Optional[Sequence[int]] = None,
                      resize: Optional[Sequence[int]] = None, cache_dir: Optional[str] = None,
                      limit: Optional[int] = None, init: Optional[str] = None,
-                     label_order: Optional[str] = None) -> TrainResult:
+                     label_order: Optional[str] = None, few_labels: Optional[FewLabels] = None,
+                     freeze_encoder: bool = False) -> TrainResult:
     """Train the model ``model_name`` on ``dataset`` (``"cifar10dvs"`` or
     ``"dvsgesture"``) from the folder ``root`` with ``config``; checkpoints and logs go
     to ``out_dir``. ``frames`` / ``convention`` / ``roi`` / ``resize``: the binning (see
     :func:`frame_spec_for`); ``cache_dir``: the frame cache (None: the dataset's
     default); ``limit``: at most that many training samples; ``init``: fine-tune from
-    this checkpoint, whose outputs are in ``label_order`` (None: what the file says).
+    this checkpoint (a pre-trained encoder, or a model trained on other classes: its
+    encoder), whose outputs are in ``label_order`` (None: what the file says);
+    ``few_labels``: train on that many labelled samples per class only;
+    ``freeze_encoder``: train the head alone (a linear probe).
     Under ``torchrun`` the process group is initialised here and torn down at the end."""
     try:
         from dvsstream.datasets.load import load_dataset
@@ -130,12 +167,19 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
             say("warning: random horizontal flips mirror DVS128 Gesture's left-arm / right-arm classes "
                 "without relabelling them (the papers' recipe does this); pass --no-hflip to avoid it")
         train_set, test_set, classes = _load_splits(load_dataset, dataset, root, spec, cache_dir, limit, info, say)
-        torch.manual_seed(config.seed)
-        model = create_model(model_name, num_classes=len(classes))
-        if init:  # fine-tune: start from these weights (same architecture and classes)
-            _fine_tune_from(model, init, dataset, label_order, say)
         meta = {"dataset": dataset, "frame_spec": dataclasses.asdict(spec), "root": str(root)}
         meta["frame_spec"]["sensor_size"] = list(spec.sensor_size)
+        if few_labels is not None:
+            train_set, meta["few_labels"] = _few_labels(train_set, classes, few_labels, say)
+        torch.manual_seed(config.seed)
+        model = create_model(model_name, num_classes=len(classes))
+        if init:  # fine-tune: start from these weights
+            _fine_tune_from(model, init, dataset, label_order, say)
+            meta["init"] = str(init)
+        if freeze_encoder:
+            model.freeze_encoder()
+            meta["frozen_encoder"] = True
+            say("the encoder is frozen: only the classifier head learns (a linear probe)")
         return train(model, train_set, test_set, config, out_dir, device=dev, log=print, classes=classes, meta=meta)
     finally:
         close_distributed(initialised)

@@ -127,7 +127,7 @@ def _check_frames(model: nn.Module, dataset: Dataset) -> None:
 
 
 def _prepare_resume(model: nn.Module, config: TrainConfig, last_path: Path,
-                    classes: list[str]) -> Optional[dict[str, Any]]:
+                    classes: list[str], task: str = "classify") -> Optional[dict[str, Any]]:
     """The training state to continue from (``config.resume``), or None for a fresh run;
     refuses to overwrite an existing run and to resume a different model or class list."""
     if not config.resume:
@@ -146,6 +146,9 @@ def _prepare_resume(model: nn.Module, config: TrainConfig, last_path: Path,
     ts = state.get("train_state") if isinstance(state, dict) else None
     if not ts or ts.get("format") != TRAIN_STATE_FORMAT:
         raise DvsstreamError(f"--resume: {last_path} is not a dvsstream training checkpoint")
+    if ts.get("task", "classify") != task:
+        raise DvsstreamError(f"--resume: {last_path} is a {ts.get('task', 'classify')} run, not a {task} run; "
+                             f"choose another output folder")
     theirs, ours = dict(state["config"]), model.config.to_dict()
     diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
     if diff:
@@ -172,6 +175,9 @@ class Trainer:
 
     :meth:`run` does all of it. Only rank 0 logs and writes files.
     """
+
+    #: what the run learns (kept in ``last.pt``: ``--resume`` continues only the same task)
+    task = "classify"
 
     def __init__(self, model: nn.Module, train_set: Dataset, test_set: Optional[Dataset], config: TrainConfig,
                  out_dir: Union[str, os.PathLike], device: Union[None, str, torch.device] = None,
@@ -205,7 +211,7 @@ class Trainer:
         need not be shared between machines) and hands the outcome to the other ranks."""
         def preflight() -> Optional[dict[str, Any]]:
             _check_frames(self.model, self.train_set)
-            return _prepare_resume(self.model, self.config, self.last_path, self.classes)
+            return _prepare_resume(self.model, self.config, self.last_path, self.classes, self.task)
 
         resume_state = on_rank0(self.info, self.dev, preflight)
         if self.info.is_main:
@@ -225,7 +231,8 @@ class Trainer:
         from dvsstream.models.fusion import set_recompute
 
         set_recompute(self.model, self.config.recompute)
-        self.optimizer = build_optimizer(self.model, self.config.lr, self.config.weight_decay)
+        self.optimizer = build_optimizer(self.model, self.config.lr, self.config.weight_decay,
+                                         betas=self.config.betas)
         n = self.steps_per_epoch = len(self.train_loader)
         self.sched = WarmupCosine(self.optimizer, c.epochs * n, c.warmup_epochs * n, c.lr, c.warmup_lr, c.min_lr)
         fp16 = self.amp == torch.float16
@@ -341,6 +348,10 @@ class Trainer:
         self.sched.step()
         return loss.detach(), logits.detach()
 
+    def correct(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """How many of a batch's predictions are right (the training accuracy's count)."""
+        return (logits.argmax(1) == labels).sum()
+
     def _all_empty(self, labels: Tensor) -> bool:
         """The batch holds no readable sample (on any rank: every rank takes the same steps)."""
         empty = labels.numel() == 0
@@ -371,7 +382,7 @@ class Trainer:
             loss, logits = self.train_step(frames, labels, use_mixup)
             n = labels.numel()
             sums[0] += loss.double() * n
-            sums[1] += (logits.argmax(1) == labels).sum()
+            sums[1] += self.correct(logits, labels)
             sums[2] += n
             if bar is not None and step % 10 == 0:
                 bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{self.sched.get_last_lr():.2e}")
@@ -425,10 +436,7 @@ class Trainer:
             return
         common = {"classes": self.classes, **self.meta, "train_config": dataclasses.asdict(self.config)}
         if improved:
-            from dvsstream.models.checkpoints import save_checkpoint
-
-            replace_atomically(self.best_path, lambda tmp: save_checkpoint(
-                self.model, tmp, kind="best", epoch=epoch, test_acc=row["test_acc"], **common))
+            self.write_best(epoch, row, common)
         state = {
             **_model_header(self.model),
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
@@ -442,11 +450,18 @@ class Trainer:
                 self.writer.add_scalar(k, row[k], epoch)
             self.writer.flush()
 
+    def write_best(self, epoch: int, row: dict[str, Any], common: dict[str, Any]) -> None:
+        """``best.pt``: the model after an epoch that improved the test accuracy."""
+        from dvsstream.models.checkpoints import save_checkpoint
+
+        replace_atomically(self.best_path, lambda tmp: save_checkpoint(
+            self.model, tmp, kind="best", epoch=epoch, test_acc=row["test_acc"], **common))
+
     def _train_state(self, epoch: int) -> dict[str, Any]:
         """What :meth:`resume` needs to continue after ``epoch`` exactly."""
         cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         return {
-            "format": TRAIN_STATE_FORMAT, "epoch": epoch,
+            "format": TRAIN_STATE_FORMAT, "task": self.task, "epoch": epoch,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.sched.state_dict(),
             "scaler": self.scaler.state_dict(), "rng": {"torch": torch.get_rng_state(), "cuda": cuda_rng},
             "best_acc": self.best_acc, "best_epoch": self.best_epoch, "history": self.history,
@@ -506,12 +521,16 @@ class Trainer:
             summary = self._summary(result, final, wall)
             text = json.dumps(json_safe(summary), indent=2, default=str, allow_nan=False) + "\n"
             replace_atomically(self.out / "result.json", lambda tmp: tmp.write_text(text))
-            state = "finished" if result.complete else f"stopped after epoch {result.final_epoch} of {c.epochs}"
-            self.say(f"{state}: final-epoch test accuracy {_fmt_acc(result.final_acc)} (epoch {result.final_epoch}), "
-                     f"best {_fmt_acc(result.best_acc)} (epoch {result.best_epoch}); "
-                     f"{result.samples_per_s:.1f} samples/s; {self.best_path}, {self.last_path}, "
-                     f"{self.out / 'log.csv'}, {self.out / 'result.json'}")
+            self.say(self.closing_line(result))
         return result
+
+    def closing_line(self, result: TrainResult) -> str:
+        """The run's last line: how far it got, the accuracy, where the files are."""
+        state = "finished" if result.complete else f"stopped after epoch {result.final_epoch} of {self.config.epochs}"
+        return (f"{state}: final-epoch test accuracy {_fmt_acc(result.final_acc)} (epoch {result.final_epoch}), "
+                f"best {_fmt_acc(result.best_acc)} (epoch {result.best_epoch}); "
+                f"{result.samples_per_s:.1f} samples/s; {self.best_path}, {self.last_path}, "
+                f"{self.out / 'log.csv'}, {self.out / 'result.json'}")
 
     def _summary(self, result: TrainResult, final: dict[str, Any], wall: float) -> dict[str, Any]:
         """The content of ``result.json``."""
