@@ -24,7 +24,7 @@ def records(x, y, p, t) -> bytes:
     """5-byte records from the dataset's description: x, y, then p in bit 23 above a
     23-bit time, most significant byte first (written independently of the reader)."""
     out = bytearray()
-    for xi, yi, pi, ti in zip(x, y, p, t):
+    for xi, yi, pi, ti in zip(x, y, p, t, strict=True):
         word = (int(pi) << 23) | (int(ti) & (WRAP - 1))
         out += bytes([int(xi), int(yi), word >> 16, (word >> 8) & 0xFF, word & 0xFF])
     return bytes(out)

@@ -111,7 +111,7 @@ def test_truncated_aedat4_keeps_its_complete_packets(tmp_path):
     ev = events(50_000, seed=1)  # 5 packets of 10,000
     path = write_aedat4(tmp_path / "rec.aedat4", ev, (128, 128))
     before = our_temp_dirs()
-    for cut_at, packets in zip(_cuts(path), (1, 5, 5)):
+    for cut_at, packets in zip(_cuts(path), (1, 5, 5), strict=True):
         cut = tmp_path / f"cut{cut_at}.aedat4"
         cut.write_bytes(path.read_bytes()[:cut_at])
         src = open_source(cut)
@@ -175,3 +175,25 @@ def test_real_aedat4_named_h5_info_and_convert(real_data, tmp_path, capsys):
     whole = read_all(open_source(named))
     assert 0 < back.size < whole.size
     np.testing.assert_array_equal(back, whole[: back.size])
+
+
+def test_aedat4_never_closed_by_its_recorder(tmp_path):
+    """No packet table (``dataTablePosition`` -1, as DV leaves a file while recording):
+    dv-processing rebuilds the table; a tail cut mid-packet is said, not silently lost."""
+    ev = events(30_000, seed=2)
+    path = write_aedat4(tmp_path / "rec.aedat4", ev, (128, 128))
+    layout = read_layout(path)
+    data = bytearray(path.read_bytes()[: layout.table_at])
+    data[layout.table_field:layout.table_field + 8] = (-1).to_bytes(8, "little", signed=True)
+    whole = tmp_path / "open.aedat4"
+    whole.write_bytes(bytes(data))
+    src = open_source(whole)
+    np.testing.assert_array_equal(read_all(src), ev)
+    assert not src.stats.warnings
+    cut = tmp_path / "open_cut.aedat4"
+    cut.write_bytes(bytes(data[:-50]))
+    src = open_source(cut)
+    got = read_all(src)
+    np.testing.assert_array_equal(got, ev[:20_000])
+    (warning,) = src.stats.warnings
+    assert "no packet table" in warning and "its 2 complete packets (20,000 events)" in warning
