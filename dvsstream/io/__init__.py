@@ -7,7 +7,8 @@ uri                         source
 ==========================  =====================================================
 ``path/to/file``            a recording; the format is detected from its content
                             (AEDAT 4, AEDAT 2.0, AEDAT 3.1, our HDF5, tonic .npy,
-                            Prophesee EVT 3.0 / EVT 2.0 .raw and .dat)
+                            Prophesee EVT 3.0 / EVT 2.0 .raw and .dat); an
+                            N-MNIST / ATIS ``.bin`` (no header) by its name
 ``camera:`` / ``camera:SN`` a live iniVation camera through dv-processing
 ``tcp://host:port``         a DV / dv-processing ``NetworkWriter`` stream
 ``unix:///path/socket``     the same over a UNIX socket
@@ -45,9 +46,41 @@ MAGIC = (
     (b"%", "prophesee"),  # Prophesee RAW / DAT: a '%' header (the reader tells them apart)
 )
 
+#: the formats read, as the one line for an unknown file names them
+FORMATS_READ = ("AEDAT 4, AEDAT 3.1, AEDAT 2.0, dvsstream's HDF5, tonic .npy, Prophesee EVT 3.0 / EVT 2.0 .raw "
+                "and .dat, and N-MNIST / ATIS .bin (known by its name: that format has no header)")
+
+#: file name suffix -> the formats such a file holds (an ATIS ``.bin`` has no magic bytes: its
+#: name is all there is; the others are read by content, a disagreeing name gets a note)
+SUFFIXES = {
+    ".aedat4": ("aedat4",), ".aedat": ("aedat2", "aedat3.1"), ".h5": ("hdf5",), ".hdf5": ("hdf5",),
+    ".npy": ("npy",), ".raw": ("prophesee",), ".dat": ("prophesee",), ".bin": ("atis-bin",),
+}
+
+#: what each format is called in messages
+FORMAT_NAMES = {
+    "aedat4": "an AEDAT 4 recording", "aedat3.1": "an AEDAT 3.1 recording", "aedat2": "an AEDAT 2.0 recording",
+    "hdf5": "an HDF5 file", "npy": "a .npy array", "prophesee": "a Prophesee recording",
+    "atis-bin": "an N-MNIST / ATIS .bin recording",
+}
+
+
+def _by_magic(head: bytes, suffix: str) -> str | None:
+    """The format whose magic ``head`` starts with. A ``.bin`` file (headerless: its first
+    byte is an event's x) counts as Prophesee only with a whole printable ``%`` line."""
+    for magic, name in MAGIC:
+        if head.startswith(magic):
+            if name == "prophesee" and suffix == ".bin":
+                line, newline, _ = head.partition(b"\n")
+                if not (newline and len(line) > 2 and all(32 <= c < 127 or c == 13 for c in line)):
+                    continue
+            return name
+    return None
+
 
 def detect_format(path) -> str:
-    """Name the format of a recording from its first bytes (not its extension).
+    """Name the format of a recording from its first bytes (not its extension); an
+    N-MNIST / ATIS ``.bin`` file, which has no magic bytes, from its name.
 
     Raises :class:`FormatError` with a one-line reason for an empty, unreadable
     or unknown file."""
@@ -58,25 +91,36 @@ def detect_format(path) -> str:
         raise SourceError(f"{path}: is a folder, expected a recording file")
     try:
         with open(path, "rb") as f:
-            head = f.read(16)
+            head = f.read(256)
     except OSError as exc:
         raise SourceError(f"{path}: cannot be read ({exc.strerror})") from None
     if not head:
         raise FormatError(f"{path}: the file is empty")
-    for magic, name in MAGIC:
-        if head.startswith(magic):
-            return name
+    suffix = path.suffix.lower()
+    found = _by_magic(head, suffix)
+    if found is not None:
+        return found
     if head.startswith(b"#!AER-DAT"):
         version = head[9:12].decode("ascii", "replace")
         raise FormatError(f"{path}: AEDAT version {version} is not supported (use AEDAT 2.0, 3.1 or 4.0)")
-    raise FormatError(
-        f"{path}: unknown format (not AEDAT 2/3.1/4, HDF5, .npy or Prophesee RAW/DAT); "
-        "convert it with the DV software or tonic first"
-    )
+    if suffix == ".bin":
+        return "atis-bin"
+    raise FormatError(f"{path}: unknown format; dvsstream reads {FORMATS_READ}")
+
+
+def name_mismatch(path, fmt: str) -> str | None:
+    """A one-line note when ``path``'s suffix names another format than ``fmt`` (the
+    content, which is what is read); None when they agree or the suffix names none."""
+    path = Path(path)
+    expected = SUFFIXES.get(path.suffix.lower())
+    if expected is None or fmt in expected:
+        return None
+    return (f"{path.name}: named {path.suffix} but holds {FORMAT_NAMES.get(fmt, fmt)}; "
+            "read by its content")
 
 
 #: formats whose header may state no geometry: their readers take ``sensor_size``
-SIZED_BY_USER = ("prophesee", "npy", "aedat2")
+SIZED_BY_USER = ("prophesee", "npy", "aedat2", "atis-bin")
 
 
 def open_file(path, sensor_size=None, **options) -> FileSource:
@@ -85,17 +129,23 @@ def open_file(path, sensor_size=None, **options) -> FileSource:
     ``packet_us``, ``start_us``) and to the reader.
 
     ``sensor_size`` (``--sensor-size``, ``(width, height)``): the sensor of a file whose
-    header may state none (:data:`SIZED_BY_USER`: Prophesee files, ``.npy`` arrays and
-    jAER AEDAT 2.0 files, whose header names the chip at most; see their readers for the
-    default). The other formats state theirs: for them it is a
-    :class:`SourceError` saying so."""
+    header may state none (:data:`SIZED_BY_USER`: Prophesee files, ``.npy`` arrays,
+    jAER AEDAT 2.0 files, whose header names the chip at most, and N-MNIST / ATIS
+    ``.bin`` files, which have no header; see their readers for the default). The other
+    formats state theirs: for them it is a :class:`SourceError` saying so. A file whose
+    name and content disagree is read by its content, with a note in ``stats.warnings``."""
     fmt = detect_format(path)
     if sensor_size is not None:
         if fmt not in SIZED_BY_USER:
             raise SourceError(f"{path}: the file ({fmt}) states its own sensor size; --sensor-size is for "
-                              "Prophesee, .npy and AEDAT 2.0 files, whose header may state none (drop it)")
+                              "Prophesee, .npy, AEDAT 2.0 and N-MNIST / ATIS .bin files, whose header may "
+                              "state none (drop it)")
         options["sensor_size"] = sensor_size
-    return _reader(path, fmt)(path, **options)
+    source = _reader(path, fmt)(path, **options)
+    note = name_mismatch(path, fmt)
+    if note:
+        source.stats.warn(note)
+    return source
 
 
 def _reader(path, fmt: str) -> type:
@@ -113,6 +163,8 @@ def _reader(path, fmt: str) -> type:
         from dvsstream.io.hdf5 import HDF5Source as cls
     elif fmt == "prophesee":
         from dvsstream.io.prophesee import PropheseeSource as cls
+    elif fmt == "atis-bin":
+        from dvsstream.io.atis_bin import AtisBinSource as cls
     else:
         from dvsstream.io.npy import NpySource as cls
     return cls

@@ -7,12 +7,30 @@ of about ``chunk_events`` events, so memory stays bounded. Camera name and
 resolution come from the file. x, y are as stored (DV's convention: (0, 0) is
 the top-left pixel). Other streams (triggers, frames, IMU) are ignored.
 
-A truncated AEDAT 4 file cannot be read at all: dv-processing needs the
-packet table at the file's end; such a file raises :class:`FormatError`.
+The file is opened by its content, whatever its name: dv-processing opens only names
+ending in ``.aedat4``, so another name (an AEDAT 4 file saved as ``.h5``, ``.AEDAT4``)
+is opened through a symbolic link of that name in a temporary folder (a copy where
+links cannot be made), removed again as soon as the file is open.
+
+A truncated file keeps its complete packets, with a warning, as the other readers
+do. The file layout (``#!AER-DAT4.0\r\n``, a size-prefixed ``IOHeader`` flatbuffer that
+holds ``dataTablePosition``, packets of an 8-byte header (int32 stream id, int32 size)
+and a body, then the packet table at ``dataTablePosition``) lets this reader see a cut:
+the table lies past the end, or cannot be read. dv-processing refuses such a file, but
+rebuilds the table itself, packet by packet, when ``dataTablePosition`` is -1 (as DV
+leaves it while recording); so the complete packets are copied to a temporary file whose
+header says -1, which dv-processing then reads (the copy is unlinked once open; its
+space is freed at :meth:`Aedat4Source.close`). A file recorded without a table and cut
+mid-packet is read directly, with the same warning.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import struct
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -23,7 +41,76 @@ from dvsstream.events import EVENT_DTYPE, sensor_size_of
 from dvsstream.io.aedat2 import DEFAULT_CHUNK_EVENTS
 from dvsstream.io.base import FileSource
 
-__all__ = ["Aedat4Source", "write_aedat4"]
+__all__ = ["Aedat4Source", "write_aedat4", "read_layout", "Aedat4Layout"]
+
+#: the version line every AEDAT 4 file starts with
+VERSION_LINE = b"#!AER-DAT4.0\r\n"
+#: bytes of a packet header: int32 stream id, int32 body size
+PACKET_HEADER = struct.Struct("<ii")
+
+
+@dataclass(frozen=True)
+class Aedat4Layout:
+    """Where things are in an AEDAT 4 file, from its own bytes.
+
+    packets_at: byte of the first packet. table_at: ``dataTablePosition`` (-1: no table).
+    table_field: byte of that int64 in the file (None when the header leaves it out).
+    size: the file's size (bytes)."""
+
+    packets_at: int
+    table_at: int
+    table_field: int | None
+    size: int
+
+    @property
+    def data_end(self) -> int:
+        """The byte where the packets end: the table's start, or the file's end."""
+        return self.table_at if 0 <= self.table_at < self.size else self.size
+
+
+def read_layout(path) -> Aedat4Layout:
+    """Parse an AEDAT 4 file's version line and ``IOHeader`` (a size-prefixed flatbuffer:
+    root offset, ``IOHE``, table fields compression (0), dataTablePosition (1), infoNode
+    (2)). Raises :class:`FormatError` for a file cut inside its header or a corrupt one."""
+    path = Path(path)
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            version = f.read(len(VERSION_LINE))
+            prefix = f.read(4)
+            n = struct.unpack("<I", prefix)[0] if len(prefix) == 4 else -1
+            fb = f.read(n) if 0 < n <= (16 << 20) else b""
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if version != VERSION_LINE:
+        raise FormatError(f"{path}: not an AEDAT 4.0 file (no #!AER-DAT4.0 line at the start)")
+    if n < 0 or len(fb) < n:
+        raise FormatError(f"{path}: the file is cut off inside its header (truncated); it cannot be read")
+    try:
+        root = struct.unpack_from("<I", fb, 0)[0]
+        vtable = root - struct.unpack_from("<i", fb, root)[0]
+        vt_size = struct.unpack_from("<H", fb, vtable)[0]
+        at = struct.unpack_from("<H", fb, vtable + 6)[0] if vt_size > 6 else 0
+        table_at = struct.unpack_from("<q", fb, root + at)[0] if at else -1
+    except struct.error:
+        raise FormatError(f"{path}: the AEDAT 4 header is corrupt; re-export the file with the DV software") from None
+    base = len(VERSION_LINE) + 4
+    return Aedat4Layout(base + n, int(table_at), base + root + at if at else None, size)
+
+
+def scan_packets(path, layout: Aedat4Layout) -> tuple[int, int]:
+    """``(complete packets, byte after the last of them)`` between the header and
+    :attr:`Aedat4Layout.data_end`, reading only the 8-byte packet headers."""
+    pos, end, count = layout.packets_at, layout.data_end, 0
+    with open(path, "rb") as f:
+        while pos + PACKET_HEADER.size <= end:
+            f.seek(pos)
+            _, body = PACKET_HEADER.unpack(f.read(PACKET_HEADER.size))
+            if body < 0 or pos + PACKET_HEADER.size + body > end:
+                break
+            pos += PACKET_HEADER.size + body
+            count += 1
+    return count, pos
 
 
 def _reason(exc: Exception) -> str:
@@ -61,7 +148,8 @@ class Aedat4Source(FileSource):
 
     ``start_time_us`` / ``end_time_us`` are the recording's time range from the
     file's table (all streams); ``n_events`` stays None (it would need a full
-    decompression pass). Seeking skips whole stored batches before
+    decompression pass), except for a truncated file, whose events are counted when it is
+    opened (for the warning). Seeking skips whole stored batches before
     ``start_us`` without converting them.
     """
 
@@ -83,13 +171,8 @@ class Aedat4Source(FileSource):
         if not path.is_file():
             raise SourceError(f"{path}: no such file")
         self._dv = dv
-        try:
-            reader = dv.io.MonoCameraRecording(str(path))
-        except Exception as exc:  # dv-processing raises RuntimeError for everything
-            raise FormatError(
-                f"{path}: not a readable AEDAT 4 file ({_reason(exc)}); truncated or corrupt? "
-                "re-export it with the DV software"
-            ) from None
+        self._tmpdir: Path | None = None
+        reader, cut = self._open_reader(path)
         try:
             has_events = reader.isStreamAvailable(stream) and reader.isStreamOfEventType(stream)
         except Exception:
@@ -112,10 +195,86 @@ class Aedat4Source(FileSource):
             self.start_time_us, self.end_time_us = int(start), int(end)
         except Exception:
             pass
+        if cut is not None:
+            self._warn_cut(path, *cut)
+
+    def _open_reader(self, path: Path):
+        """``(MonoCameraRecording, cut)``: ``cut`` is None for a whole file, else
+        ``(complete packets, bytes of a partial packet left out, what is wrong)``."""
+        layout = read_layout(path)
+        error = None
+        if layout.table_at < layout.size:  # a table inside the file, or none (-1: rebuilt by dv)
+            try:
+                reader = self._open_dv(path)
+            except RuntimeError as exc:  # dv-processing raises RuntimeError for everything
+                error = exc
+            else:
+                if layout.table_at >= 0:
+                    return reader, None
+                packets, end = scan_packets(path, layout)
+                cut = (packets, layout.size - end, "truncated: it has no packet table (its recorder did not close "
+                                                   "it) and ends inside a packet")
+                return reader, (cut if end < layout.size else None)
+        packets, end = scan_packets(path, layout)
+        try:
+            reader = self._open_dv(path, copy_bytes=end, table_field=layout.table_field)
+        except RuntimeError as exc:
+            raise FormatError(
+                f"{path}: not a readable AEDAT 4 file ({_reason(error or exc)}); truncated or corrupt? "
+                "re-export it with the DV software"
+            ) from None
+        why = (f"damaged: its packet table cannot be read ({_reason(error)})" if error is not None
+               else "truncated: the packet table at its end is missing")
+        return reader, (packets, layout.data_end - end, why)
+
+    def _open_dv(self, path: Path, copy_bytes: int | None = None, table_field: int | None = None):
+        """dv-processing's reader of ``path``: directly when it is named ``*.aedat4`` and
+        whole; else through a link of that name in a temporary folder, or through a copy
+        of its first ``copy_bytes`` bytes whose ``dataTablePosition`` (at byte
+        ``table_field``) says -1, "no table: rebuild it". The folder is removed once the
+        file is open (the reader keeps its own handle) or, where that fails, at close."""
+        if copy_bytes is None and path.suffix == ".aedat4":
+            return self._dv.io.MonoCameraRecording(str(path))
+        folder = Path(tempfile.mkdtemp(prefix="dvsstream-aedat4-"))
+        target = folder / "recording.aedat4"
+        try:
+            try:
+                if copy_bytes is None:
+                    try:
+                        os.symlink(path.resolve(), target)
+                    except OSError:  # no links here: a copy
+                        shutil.copyfile(path, target)
+                else:
+                    _copy_repaired(path, target, copy_bytes, table_field)
+            except OSError as exc:
+                raise SourceError(f"{path}: making a readable temporary copy in {folder.parent} failed "
+                                  f"({exc.strerror or exc}); free space there or set TMPDIR") from None
+            reader = self._dv.io.MonoCameraRecording(str(target))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists():
+            self._tmpdir = folder
+        return reader
+
+    def _warn_cut(self, path: Path, packets: int, lost: int, why: str) -> None:
+        """The one warning of a truncated file: what is wrong, what is kept (packets and
+        events of the stream read), what is left out."""
+        n = 0
+        reader = self._reader
+        for store in self._batches(reader):
+            n += store.size()
+        reader.resetSequentialRead()
+        self.n_events = n
+        left_out = f"; the last {lost:,} bytes (a partial packet) are left out" if lost else ""
+        self.stats.warn(f"{path.name}: the file is {why}; its {packets:,} complete packets ({n:,} events) "
+                        f"are read{left_out}")
 
     def close(self) -> None:
         super().close()
         self._reader = None
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
 
     def _batches(self, reader) -> Iterator:
         while True:
@@ -157,6 +316,22 @@ class Aedat4Source(FileSource):
                 pending, n_pending = [], 0
         if pending:
             yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+
+
+def _copy_repaired(path: Path, target: Path, n_bytes: int, table_field: int | None) -> None:
+    """Copy the first ``n_bytes`` of ``path`` to ``target`` and set its
+    ``dataTablePosition`` (the int64 at ``table_field``) to -1."""
+    left = n_bytes
+    with open(path, "rb") as src, open(target, "wb") as dst:
+        while left > 0:
+            chunk = src.read(min(left, 1 << 22))
+            if not chunk:
+                break
+            dst.write(chunk)
+            left -= len(chunk)
+        if table_field is not None:
+            dst.seek(table_field)
+            dst.write(struct.pack("<q", -1))
 
 
 def write_aedat4(path, events: np.ndarray, sensor_size, camera: str = "dvsstream") -> Path:
