@@ -74,6 +74,13 @@ class PretrainTrainer(Trainer):
         self.picture_path = self.out / "reconstruction.png"
         self.best_path = self.encoder_path  # what the closing line names
 
+    def what_is_trained(self, n_params: int) -> str:
+        cfg, dec = self.model.config, self.model.decoder_config
+        n_dec = sum(p.numel() for p in self.model.decoder.parameters())
+        return (f"pre-training the encoder of {cfg.name or cfg.variant} ({n_params - n_dec:,} parameters; decoder "
+                f"{dec.depth}x{dec.dim}, {n_dec:,}; {dec.mask_ratio:.0%} of the patches masked, target: counts per "
+                f"{'window' if dec.target == 'window' else 'time step'}")
+
     def _masks(self, batch: int, generator: Optional[torch.Generator]) -> Tensor:
         return random_tube_masks(batch, self.model.num_tokens, self.model.decoder_config.mask_ratio, generator)
 

@@ -302,8 +302,7 @@ class Trainer:
         extras += ["channels_last"] if c.channels_last else []
         extras += ["batch norm + LIF recomputed in the backward"] if c.recompute else []
         extras += [f"x{self.info.world} processes"] if self.info.distributed else []
-        say(f"training {cfg.name or cfg.variant} ({n_params:,} parameters, {self.num_classes} classes, "
-            f"T={cfg.T}, {cfg.img_size[0]}x{cfg.img_size[1]}) on {self.dev}"
+        say(f"{self.what_is_trained(n_params)}, T={cfg.T}, {cfg.img_size[0]}x{cfg.img_size[1]}) on {self.dev}"
             f"{' (' + ', '.join(extras) + ')' if extras else ''}")
         n_test = len(self.test_set) if self.test_set is not None else 0  # type: ignore[arg-type]
         say(f"  {len(self.train_set):,} training samples, {n_test:,} test samples; "  # type: ignore[arg-type]
@@ -317,6 +316,11 @@ class Trainer:
                 f"(best {_fmt_acc(self.best_acc)} at epoch {self.best_epoch})")
             if self.start_epoch > c.epochs:
                 say(f"  the run already finished its {c.epochs} epochs; pass a larger epoch count to go on")
+
+    def what_is_trained(self, n_params: int) -> str:
+        """The opening line's start: the model, its size and its classes."""
+        cfg = self.model.config
+        return f"training {cfg.name or cfg.variant} ({n_params:,} parameters, {self.num_classes} classes"
 
     # ---------------------------------------------------------------- one epoch
     def _batches(self, epoch: int) -> tuple[Any, Any]:

@@ -274,3 +274,27 @@ def test_cli_pretrain_bad_input_is_one_line(tmp_path, capsys):
                         "--out", str(tmp_path / "o4")]) == 0
     captured = capsys.readouterr()
     assert "skipped" in captured.out and "broken.aedat4" in captured.out
+
+
+def test_cli_pretrain_on_a_datasets_train_split_ignores_labels(tmp_path, capsys):
+    pytest.importorskip("dvsstream.datasets.load")
+    from dvsstream.cli import main
+    from test_train import _gesture_npy
+
+    _gesture_npy(tmp_path / "gest", [(1, "lab"), (2, "lab"), (24, "lab")])
+    out = tmp_path / "pre"
+    argv = ["pretrain", "--dataset", "dvsgesture", "--root", str(tmp_path / "gest"), "--model", "spikformer_dvs_tiny",
+            "--epochs", "1", "--batch-size", "8", "--warmup-epochs", "0", "--target", "steps", "--device", "cpu",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "21 training and 1 held-out samples of dvsgesture's train split (labels ignored)" in text
+    assert "target: counts per time step" in text
+    meta = torch.load(out / "encoder.pt", weights_only=True)["meta"]
+    assert meta["dataset"] == "dvsgesture" and meta["pretrain"]["target"] == "steps"
+    assert main(argv) == 2  # the run exists: --resume or another folder
+    assert "--resume" in capsys.readouterr().err
+    assert main(argv + ["--resume", "--epochs", "2"]) == 0
+    assert "resuming after epoch 1" in capsys.readouterr().out
+    assert main(argv[:-2] + ["--window-ms", "100", "--out", str(tmp_path / "x")]) == 2
+    assert "--window-ms and --bins are for --dataset folder" in capsys.readouterr().err
