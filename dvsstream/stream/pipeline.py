@@ -57,6 +57,7 @@ import numpy as np
 import torch
 
 from dvsstream.binning.geometry import BinningConfig, default_binning, live_binning
+from dvsstream.errors import DvsstreamError
 from dvsstream.binning.streaming import StreamingBinner, Window
 from dvsstream.events import EVENT_DTYPE, SensorSize
 from dvsstream.models.spikformer import Spikformer
@@ -106,6 +107,10 @@ def load_classifier_model(
     path = str(checkpoint) if checkpoint else str(shipped_checkpoint())
     model = load_model(path)
     meta = checkpoint_meta(path)
+    if model.num_classes < 1:
+        raise DvsstreamError(f"{path}: a pre-trained encoder without a classifier (from dvsstream pretrain); "
+                             f"fine-tune it on your classes first (dvsstream teach ROOT --init {path}, or "
+                             f"dvsstream train ... --init {path})")
     prepare_for_inference(model, device=device)
     names = [str(c) for c in meta.get("classes") or []]
     if len(names) != model.num_classes:

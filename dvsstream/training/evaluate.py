@@ -166,6 +166,10 @@ def load_eval_model(checkpoint: str, model_name: Optional[str], num_classes: int
                 f"{checkpoint} holds a {name} model but --model {model_name} was given; "
                 f"leave --model out to use the checkpoint's own architecture"
             )
+        if n is not None and int(n) == 0:
+            raise CheckpointError(
+                f"{checkpoint}: a pre-trained encoder without a classifier (from dvsstream pretrain); fine-tune it "
+                f"on {dataset} first (dvsstream train --dataset {dataset} ... --init {checkpoint})")
         if n is not None and int(n) != num_classes:
             raise CheckpointError(
                 f"{checkpoint} is a {name} for {n} classes but {dataset} has {num_classes} classes; "

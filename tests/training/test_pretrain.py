@@ -228,6 +228,9 @@ def test_cli_pretrain_on_a_folder_then_fine_tune_with_few_labels(tmp_path, capsy
     assert meta["live_binning"]["window_us"] == 80_000 and meta["live_binning"]["n_bins"] == 8
     assert _digest(data) == before  # inputs untouched
     assert (out / "reconstruction.png").is_file()
+    # an encoder alone classifies nothing: run says to fine-tune it first
+    assert main(["run", "--checkpoint", str(out / "encoder.pt"), "--source", str(data / "sub0" / "rec0.h5")]) == 2
+    assert "pre-trained encoder without a classifier" in capsys.readouterr().err
     # fine-tuning a classifier of another class count from it, with a few labels
     from test_train import _gesture_npy
 
