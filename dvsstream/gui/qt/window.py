@@ -41,6 +41,7 @@ from dvsstream.gui.qt.window_messages import MessagesMixin
 from dvsstream.gui.qt.window_model import ModelMixin
 from dvsstream.gui.qt.window_playback import FRAME_MS, PlaybackMixin, format_time
 from dvsstream.gui.qt.window_source import SourceMixin
+from dvsstream.gui.qt.window_teach import TeachMixin
 from dvsstream.gui.state import Settings
 from dvsstream.render.writer import ClipBuffer
 
@@ -67,7 +68,7 @@ def clamp_to_screen(win: QtWidgets.QWidget, avail: QtCore.QRect) -> None:
         win.move(fitted.x(), fitted.y())
 
 
-class MainWindow(MessagesMixin, SourceMixin, PlaybackMixin, ModelMixin, ClipsMixin, QtWidgets.QMainWindow):
+class MainWindow(MessagesMixin, SourceMixin, PlaybackMixin, ModelMixin, ClipsMixin, TeachMixin, QtWidgets.QMainWindow):
     """The dvsstream desktop window.
 
     ``settings`` / ``settings_path``: what to start with and where to remember it
@@ -302,6 +303,7 @@ class MainWindow(MessagesMixin, SourceMixin, PlaybackMixin, ModelMixin, ClipsMix
         self.screenshot_button.clicked.connect(self._guarded(lambda: self.save_screenshot()))
         self.clip_button.clicked.connect(self._guarded(lambda: self.save_clip_in_background()))
         self.output_button.clicked.connect(self._guarded(self.choose_output_dir))
+        panel.layout().insertWidget(panel.layout().count() - 2, self._build_teach())  # above the keys
         return panel
 
     def _build_actions(self) -> None:
@@ -342,6 +344,8 @@ class MainWindow(MessagesMixin, SourceMixin, PlaybackMixin, ModelMixin, ClipsMix
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt name)
         self.timer.stop()
         self._apply_timer.stop()
+        self._teach_timer.stop()
+        self.stop_teach_recording()
         if self.export_clip_on_close is not None:
             path, self.export_clip_on_close = self.export_clip_on_close, None
             try:
