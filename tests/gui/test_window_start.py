@@ -1,0 +1,154 @@
+"""A window that says why it cannot start, and the offscreen window laid out as on a
+1280x720 desktop.
+
+The platform check runs ``ldd`` on a real shared object: a stand-in for Qt's xcb plugin,
+compiled here, that links a library which is then deleted (as ``libxcb-cursor0`` is
+absent from a fresh Debian), and Qt's own plugin as installed."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dvsstream.gui.platform_check import (
+    debian_package,
+    missing_libraries,
+    platform_problem,
+    plugin_dirs,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+needs_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Qt's xcb plugin is Linux's")
+
+
+def _compile_plugin(folder: Path, keep_library: bool) -> Path:
+    """``folder/platforms/libqxcb.so``: a shared object that links
+    ``libdvsstream-gone.so.7`` (kept in ``folder/lib`` with ``keep_library``, else deleted)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler to build a stand-in plugin")
+    lib, platforms = folder / "lib", folder / "platforms"
+    lib.mkdir(parents=True)
+    platforms.mkdir()
+    (folder / "gone.c").write_text("int dvsstream_gone(void) { return 7; }\n")
+    (folder / "plugin.c").write_text("int dvsstream_gone(void);\nint plugin_entry(void) { return dvsstream_gone(); }\n")
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib / "libdvsstream-gone.so.7"),
+                    "-Wl,-soname,libdvsstream-gone.so.7", str(folder / "gone.c")], check=True)
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(platforms / "libqxcb.so"), str(folder / "plugin.c"),
+                    "-L", str(lib), "-l:libdvsstream-gone.so.7"], check=True)
+    if not keep_library:
+        (lib / "libdvsstream-gone.so.7").unlink()
+    return platforms / "libqxcb.so"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QT_", "LD_LIBRARY"))}
+    env.update(extra)
+    return env
+
+
+def test_debian_package_names():
+    assert debian_package("libxcb-cursor.so.0") == "libxcb-cursor0"
+    assert debian_package("libxcb-icccm.so.4") == "libxcb-icccm4"
+    assert debian_package("libxcb-keysyms.so.1") == "libxcb-keysyms1"
+    assert debian_package("libxkbcommon-x11.so.0") == "libxkbcommon-x11-0"
+    assert debian_package("libxcb-xinput.so.0") == "libxcb-xinput0"  # Debian's rule
+    assert debian_package("libdvsstream-gone.so.7") == "libdvsstream-gone7"
+
+
+@needs_linux
+def test_a_plugin_with_a_missing_library_is_named_with_its_package(tmp_path):
+    plugin = _compile_plugin(tmp_path, keep_library=False)
+    env = _env(QT_QPA_PLATFORM="xcb", QT_QPA_PLATFORM_PLUGIN_PATH=str(plugin.parent), DISPLAY=":99")
+    assert plugin_dirs(env)[0] == plugin.parent
+    assert missing_libraries(plugin, env) == ["libdvsstream-gone.so.7"]
+    problem = platform_problem(env)
+    assert problem is not None and "\n" not in problem
+    assert "libdvsstream-gone.so.7" in problem and "apt-get install libdvsstream-gone7" in problem
+    assert "QT_QPA_PLATFORM=offscreen" in problem
+
+
+@needs_linux
+def test_the_same_plugin_with_its_library_found_passes(tmp_path):
+    """The check is the loader's: the library back on the search path, no complaint."""
+    plugin = _compile_plugin(tmp_path, keep_library=True)
+    env = _env(QT_QPA_PLATFORM="xcb", QT_QPA_PLATFORM_PLUGIN_PATH=str(plugin.parent),
+               LD_LIBRARY_PATH=str(tmp_path / "lib"))
+    assert missing_libraries(plugin, env) == []
+    assert platform_problem(env) is None
+    # Qt tries each platform named: one that loads is enough
+    broken = _compile_plugin(tmp_path / "broken", keep_library=False)
+    env = _env(QT_QPA_PLATFORM="xcb;offscreen", QT_QPA_PLATFORM_PLUGIN_PATH=str(broken.parent))
+    assert platform_problem(env) is None
+
+
+@needs_linux
+def test_gui_exits_2_naming_the_libraries_instead_of_aborting(tmp_path):
+    """Without the check Qt loads the plugin, fails and aborts the process (134)."""
+    plugin = _compile_plugin(tmp_path / "qt", keep_library=False)
+    env = _env(QT_QPA_PLATFORM="xcb", QT_QPA_PLATFORM_PLUGIN_PATH=str(plugin.parent), DISPLAY=":99",
+               HOME=str(tmp_path), PYTHONPATH=str(ROOT), DVSSTREAM_GUI_SETTINGS=str(tmp_path / "g.json"))
+    proc = subprocess.run([sys.executable, "-m", "dvsstream", "gui", "--exit-after", "1"], env=env,
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dvsstream gui: Qt's xcb platform plugin cannot load")
+    assert "libdvsstream-gone.so.7" in lines[0] and "libdvsstream-gone7" in lines[0]
+
+
+@needs_linux
+def test_the_installed_xcb_plugin_is_judged_by_the_loader():
+    """Qt's own xcb plugin: every library the check calls missing really fails to load,
+    and when it calls none missing the plugin itself loads."""
+    import ctypes
+
+    pytest.importorskip("PySide6")
+    env = _env(QT_QPA_PLATFORM="xcb")
+    plugin = next((d / "libqxcb.so" for d in plugin_dirs(env) if (d / "libqxcb.so").is_file()), None)
+    if plugin is None:
+        pytest.skip("this PySide6 has no xcb plugin")
+    missing = missing_libraries(plugin, env)
+    problem = platform_problem(env)
+    if not missing:
+        assert problem is None
+        return
+    for name in missing:
+        with pytest.raises(OSError):
+            ctypes.CDLL(name)
+        assert name in problem and debian_package(name) in problem
+
+
+# ============================================================================ offscreen
+def test_offscreen_screenshot_is_1280x720_without_qt_noise(tmp_path):
+    """``QT_QPA_PLATFORM=offscreen dvsstream gui --screenshot`` (what the no-display message
+    suggests): the layout of a 1280x720 desktop, and none of Qt's propagateSizeHints lines."""
+    pytest.importorskip("PySide6")
+    from PIL import Image
+
+    shot = tmp_path / "s.png"
+    env = _env(QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "dvsstream", "gui", "--source", "synthetic:", "--screenshot",
+                           str(shot), "--exit-after", "2", "--settings", str(tmp_path / "g.json")],
+                          env=env, check=False, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "propagateSizeHints" not in proc.stderr
+    with Image.open(shot) as picture:
+        assert picture.size == (1280, 720)
+
+
+def test_offscreen_window_is_1280x720(qtbot):
+    pytest.importorskip("pyqtgraph")
+    from dvsstream.gui.qt.window import HEADLESS_SCREEN, MainWindow
+    from dvsstream.gui.state import Settings
+
+    win = MainWindow(Settings(), None, autostart=False)
+    qtbot.addWidget(win)
+    assert (win.width(), win.height()) == HEADLESS_SCREEN == (1280, 720)
