@@ -17,7 +17,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from dvsstream.render.display import ATTENTION_KINDS
+from dvsstream.render.display import ATTENTION_KINDS, domain_note
 from dvsstream.stream.live import REPLAY_PACKET_US, default_recording
 
 __all__ = [
@@ -198,19 +198,6 @@ def source_options(uri: str, speed: float = 1.0, loop: bool = True) -> dict[str,
             opts["duration_s"] = None
         return opts
     return {}
-
-
-def domain_note(synthetic_only: bool, kind: Optional[str], camera: Optional[str] = None) -> Optional[str]:
-    """The standing note when a model trained only on synthetic data (its checkpoint's
-    metadata says so) meets real sensor data: a camera, a network stream or a recording
-    not made by dvsstream's emulator (``camera`` as the file names it). None otherwise."""
-    if not synthetic_only:
-        return None
-    synthetic = kind == "synthetic" or (kind == "file" and str(camera or "").startswith("dvsstream"))
-    if synthetic:
-        return None
-    return ("Trained on synthetic stick figures only (its checkpoint says so): "
-            "on real sensor data its predictions are not reliable.")
 
 
 def source_title(uri: str) -> str:

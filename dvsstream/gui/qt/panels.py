@@ -127,6 +127,7 @@ class PredictionPanel(QtWidgets.QWidget):
         self.domain_label.setObjectName("domain")
         self.domain_label.setWordWrap(True)
         self.domain_label.setVisible(False)
+        self.domain_note = ""
         lay.addWidget(self.top_label)
         lay.addWidget(self.truth_label)
         lay.addWidget(self.domain_label)
@@ -173,6 +174,7 @@ class PredictionPanel(QtWidgets.QWidget):
     def set_domain_note(self, text: Optional[str]) -> None:
         """A standing note above the bars (None: hidden): the model meets data unlike
         what it was trained on."""
+        self.domain_note = text or ""  # the clips show it too
         self.domain_label.setText(f"⚠ {text}" if text else "")
         self.domain_label.setVisible(bool(text))
 

@@ -61,8 +61,7 @@ class PlaybackMixin:
             self._last_pred = pred
             self._draw_prediction(p, pred)
         if new_frame and image is not None and t_end is not None:
-            self._keep_for_clip(p, display.crop_region(image, p.binning.roi),
-                                t_end - (snap["stats"].stream_start_us or 0))
+            self._keep_for_clip(p, image, t_end - (snap["stats"].stream_start_us or 0))
         self._update_fps(now)
         if now - self._last_stats > STATS_MS / 1000:
             self._last_stats = now
