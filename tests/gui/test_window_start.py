@@ -152,3 +152,41 @@ def test_offscreen_window_is_1280x720(qtbot):
     win = MainWindow(Settings(), None, autostart=False)
     qtbot.addWidget(win)
     assert (win.width(), win.height()) == HEADLESS_SCREEN == (1280, 720)
+
+
+# ============================================================================ a short recording looping
+def test_looping_a_short_recording_marks_each_loop_and_keeps_the_heads(qtbot, tmp_path, real_data):
+    """The 0.59 s DVXplorer file looping (every window classified): the history's "loop"
+    marks are one recording apart, the head panels' event pictures are never blanked by a
+    loop, and a clip saved from the window shows the whole 320x240 sensor with the region
+    outlined and the synthetic-only caveat."""
+    pytest.importorskip("pyqtgraph")
+    import numpy as np
+
+    from dvsstream.gui.qt.window import MainWindow
+    from dvsstream.gui.state import Settings
+    from dvsstream.render import display
+
+    path = real_data("dvxplorer_sample.aedat4")
+    win = MainWindow(Settings(loop=True), None, source=str(path), deterministic=True)
+    qtbot.addWidget(win)
+    scenes: list[int] = []
+    draw = win._draw_prediction
+
+    def spy(p, pred):
+        draw(p, pred)
+        scene = win.attention.scenes[0][0].image
+        scenes.append(int(np.count_nonzero(scene != 0)) if scene is not None else 0)
+
+    win._draw_prediction = spy
+    win.show()
+    qtbot.waitUntil(lambda: len(win.history.mark_positions()) >= 3, timeout=120_000)
+    start, end = win.controller.time_range()
+    marks = win.history.mark_positions()
+    assert np.diff(marks) == pytest.approx((end - start) / 1e6, abs=1e-3)  # 0.59 s, not 5 columns
+    assert min(scenes[1:]) > 0.5 * max(scenes)  # no head panel emptied just after a loop
+    clip = win.clip_buffer.frames()[-1]
+    assert clip.events.shape == (2, 240, 320) and clip.region == (40, 0, 240, 240)
+    assert clip.note and "synthetic" in clip.note
+    assert display.domain_note(True, "file", "DVXplorer") == clip.note
+    win.close()
