@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from dvsstream.render import display
-from dvsstream.render.clip import NOTE_FILL, OUTLINE, ClipFrame, clip_geometry, legend_items, render_frame
+from dvsstream.render.clip import (
+    NOTE_FILL,
+    OUTLINE,
+    ClipFrame,
+    clip_geometry,
+    legend_items,
+    render_frame,
+)
 from dvsstream.render.recording import render_recording
 
 NAMES = ("Hand clapping", "Right hand wave", "Air guitar")
@@ -42,8 +49,7 @@ def test_values_are_beside_the_bars_and_inside_the_picture(p):
     rows = layout["bars"]
     assert [r["class"] for r in rows] == [0, 1, 2]
     for row in rows:
-        bx0, by0, bx1, by1 = row["bar"]
-        tx0, _, tx1, _ = row["track"]
+        bx1, tx1 = row["bar"][2], row["track"][2]
         vx0, vy0, vx1, vy1 = row["value"]
         assert bx1 <= tx1 < vx0 and 0 <= vx0 < vx1 <= width and 0 <= vy0 < vy1 <= height
         box = pic[vy0:vy1, vx0:vx1]
@@ -61,7 +67,7 @@ def test_legend_has_a_swatch_for_both_polarities():
     mixed = np.zeros((2, 1, 1), np.float32) + display.EVENT_LEVEL / 2  # as many ON as OFF events
     assert items["both"] == tuple(int(v) for v in display.event_rgb(mixed)[0, 0])
     pic = render_frame(frame(0.5))  # no events: that colour can only be the legend's
-    scale, image_h, panel_w, total_w = clip_geometry((48, 64))
+    scale, image_h, _, _ = clip_geometry((48, 64))
     panel = pic[:, 64 * scale:]
     swatch = near(panel, items["both"], 1)
     assert swatch.sum() >= 100 and np.nonzero(swatch.any(1))[0].min() > 0.9 * image_h  # at the bottom

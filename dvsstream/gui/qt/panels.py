@@ -309,11 +309,9 @@ class HistoryStrip(pg.GraphicsLayoutWidget):
         """Dashed lines at ``xs`` (seconds on the strip's axis), one "loop" word on the newest."""
         xs = list(xs)[-self.MAX_MARKS:]
         for k, (line, x) in enumerate(zip(self.marks, xs)):
-            line.setVisible(True)
             line.setValue(x)
             line.label.setVisible(k == len(xs) - 1)
-            if k == len(xs) - 1:
-                line.label.valueChanged()  # a hidden label does not follow its line: place it now
+            line.setVisible(True)
         for line in self.marks[len(xs):]:
             line.setVisible(False)
         self.loops_shown = len(xs)
