@@ -5,7 +5,8 @@ Qt loads its platform plugin (``libqxcb.so`` on an X11 desktop) while the applic
 created; when a system library the plugin links is missing (Qt 6.5+ needs
 ``libxcb-cursor0``, which a fresh Debian lacks) it prints five lines of its own and aborts
 the process (status 134). :func:`platform_problem` runs ``ldd`` on the plugins Qt would try
-and returns one line naming the missing libraries and the Debian packages that hold them.
+and returns one line naming the missing libraries and the Debian packages that hold them;
+for xcb it also asks the X server at ``$DISPLAY`` (a stale display aborts Qt the same way).
 
 No Qt is imported here: the plugins are found in PySide6's folder (by
 :func:`importlib.util.find_spec`) and in ``QT_QPA_PLATFORM_PLUGIN_PATH`` /
@@ -23,7 +24,8 @@ from collections.abc import Mapping, Sequence
 from importlib.util import find_spec
 from pathlib import Path
 
-__all__ = ["debian_package", "missing_libraries", "platform_candidates", "platform_problem", "plugin_dirs"]
+__all__ = ["debian_package", "missing_libraries", "platform_candidates", "platform_problem", "plugin_dirs",
+           "x_display_problem"]
 
 #: Debian / Ubuntu packages of the libraries Qt's xcb plugin links that a minimal system
 #: may lack (the rest follow :func:`debian_package`'s rule)
@@ -127,27 +129,59 @@ def _find_plugin(name: str, dirs: Sequence[Path]) -> Path | None:
     return None
 
 
+def x_display_problem(env: Mapping[str, str] = os.environ) -> str | None:
+    """Why no X display can be opened at ``$DISPLAY`` (Qt's xcb plugin would abort with
+    "could not connect to display"), or None when it can, or when libxcb cannot be
+    loaded to tell (:func:`missing_libraries` says why then). Connects with libxcb's
+    ``xcb_connect`` (by :mod:`ctypes`) and disconnects at once."""
+    import ctypes
+
+    display = env.get("DISPLAY") or ""
+    if not display:
+        return "DISPLAY is not set"
+    try:
+        xcb = ctypes.CDLL("libxcb.so.1")
+    except OSError:
+        return None
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    conn = xcb.xcb_connect(display.encode(), None)
+    try:
+        failed = not conn or xcb.xcb_connection_has_error(conn) != 0
+    finally:
+        if conn:
+            xcb.xcb_disconnect(conn)
+    return f"no X server answers at DISPLAY={display}" if failed else None
+
+
 def platform_problem(env: Mapping[str, str] = os.environ) -> str | None:
-    """Why Qt would abort while creating the application for want of system libraries
-    (one line: the plugin, the missing libraries, the Debian packages to install), or
-    None when one of the plugins Qt tries (:func:`platform_candidates`) can load, or when
-    it cannot tell (not Linux, a plugin it does not find)."""
+    """Why Qt would abort while creating the application (one line), or None when one of
+    the plugins Qt tries (:func:`platform_candidates`) can start, or when it cannot tell
+    (not Linux, a plugin it does not find). Two reasons are told: system libraries the
+    plugin links are missing (named, with the Debian packages to install), and, for xcb,
+    no X server at ``$DISPLAY`` (:func:`x_display_problem`)."""
     if not sys.platform.startswith("linux"):
         return None
     dirs = plugin_dirs(env)
-    failures: list[tuple[str, list[str]]] = []
+    failures: list[tuple[str, str]] = []
     for name in platform_candidates(env):
         plugin = _find_plugin(name, dirs)
         if plugin is None:
             return None  # Qt's own message is clear enough, or it knows a place we do not
         missing = missing_libraries(plugin, env)
-        if not missing:
+        if missing:
+            packages = " ".join(dict.fromkeys(debian_package(lib) for lib in missing))
+            text = (f"Qt's {name} platform plugin cannot load: the system libraries {', '.join(missing)} "
+                    f"are missing; install them (Debian/Ubuntu: apt-get install {packages})")
+            failures.append((name, text))
+            continue
+        no_x = x_display_problem(env) if name == "xcb" else None
+        if no_x is None:
             return None
-        failures.append((name, missing))
+        failures.append((name, f"Qt's {name} platform cannot open a window: {no_x}; run it on a desktop or under xvfb-run"))
     if not failures:
         return None
-    name, missing = next(((n, m) for n, m in failures if n == "xcb"), failures[0])
-    packages = " ".join(dict.fromkeys(debian_package(lib) for lib in missing))
-    return (f"Qt's {name} platform plugin cannot load: the system libraries {', '.join(missing)} are missing; "
-            f"install them (Debian/Ubuntu: apt-get install {packages}), or run with QT_QPA_PLATFORM=offscreen "
-            f"together with --screenshot / --exit-after")
+    reason = next((text for n, text in failures if n == "xcb"), failures[0][1])
+    return f"{reason}, or run with QT_QPA_PLATFORM=offscreen together with --screenshot / --exit-after"

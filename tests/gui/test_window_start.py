@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 needs_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Qt's xcb plugin is Linux's")
 
 
-def _compile_plugin(folder: Path, keep_library: bool) -> Path:
-    """``folder/platforms/libqxcb.so``: a shared object that links
+def _compile_plugin(folder: Path, keep_library: bool, name: str = "xcb") -> Path:
+    """``folder/platforms/libq<name>.so``: a shared object that links
     ``libdvsstream-gone.so.7`` (kept in ``folder/lib`` with ``keep_library``, else deleted)."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
@@ -42,11 +42,11 @@ def _compile_plugin(folder: Path, keep_library: bool) -> Path:
     (folder / "plugin.c").write_text("int dvsstream_gone(void);\nint plugin_entry(void) { return dvsstream_gone(); }\n")
     subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib / "libdvsstream-gone.so.7"),
                     "-Wl,-soname,libdvsstream-gone.so.7", str(folder / "gone.c")], check=True)
-    subprocess.run([cc, "-shared", "-fPIC", "-o", str(platforms / "libqxcb.so"), str(folder / "plugin.c"),
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(platforms / f"libq{name}.so"), str(folder / "plugin.c"),
                     "-L", str(lib), "-l:libdvsstream-gone.so.7"], check=True)
     if not keep_library:
         (lib / "libdvsstream-gone.so.7").unlink()
-    return platforms / "libqxcb.so"
+    return platforms / f"libq{name}.so"
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -78,9 +78,10 @@ def test_a_plugin_with_a_missing_library_is_named_with_its_package(tmp_path):
 
 @needs_linux
 def test_the_same_plugin_with_its_library_found_passes(tmp_path):
-    """The check is the loader's: the library back on the search path, no complaint."""
-    plugin = _compile_plugin(tmp_path, keep_library=True)
-    env = _env(QT_QPA_PLATFORM="xcb", QT_QPA_PLATFORM_PLUGIN_PATH=str(plugin.parent),
+    """The check is the loader's: the library back on the search path, no complaint (a
+    platform of another name: xcb's check also asks an X server)."""
+    plugin = _compile_plugin(tmp_path, keep_library=True, name="dvsfake")
+    env = _env(QT_QPA_PLATFORM="dvsfake", QT_QPA_PLATFORM_PLUGIN_PATH=str(plugin.parent),
                LD_LIBRARY_PATH=str(tmp_path / "lib"))
     assert missing_libraries(plugin, env) == []
     assert platform_problem(env) is None
@@ -118,12 +119,50 @@ def test_the_installed_xcb_plugin_is_judged_by_the_loader():
     missing = missing_libraries(plugin, env)
     problem = platform_problem(env)
     if not missing:
-        assert problem is None
+        assert problem is None or "system libraries" not in problem  # at most: no X server here
         return
     for name in missing:
         with pytest.raises(OSError):
             ctypes.CDLL(name)
         assert name in problem and debian_package(name) in problem
+
+
+def _no_server(display: str = ":97") -> str:
+    if Path(f"/tmp/.X11-unix/X{display[1:]}").exists():
+        pytest.skip(f"an X server runs at {display}")
+    return display
+
+
+@needs_linux
+def test_no_x_server_at_display_is_one_line_not_an_abort(tmp_path):
+    """DISPLAY set but no X server there (a stale ssh -X, Xvfb not started): Qt's xcb
+    plugin aborts the process (134) after "could not connect to display"."""
+    from dvsstream.gui.platform_check import x_display_problem
+
+    display = _no_server()
+    assert x_display_problem({"DISPLAY": display}) == f"no X server answers at DISPLAY={display}"
+    env = _env(DISPLAY=display, HOME=str(tmp_path), PYTHONPATH=str(ROOT), DVSSTREAM_GUI_SETTINGS=str(tmp_path / "g"))
+    env.pop("WAYLAND_DISPLAY", None)
+    proc = subprocess.run([sys.executable, "-m", "dvsstream", "gui", "--exit-after", "1"], env=env,
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dvsstream gui: Qt's xcb platform"), lines
+
+
+@needs_linux
+def test_a_running_x_server_passes():
+    """Under Xvfb (xvfb-run) the check finds the server (and, there, every library)."""
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed")
+    code = ("from dvsstream.gui.platform_check import x_display_problem, platform_problem as p; "
+            "print(x_display_problem(), '|', p())")
+    proc = subprocess.run(["xvfb-run", "-a", sys.executable, "-c", code], env=_env(PYTHONPATH=str(ROOT)),
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    x_problem, problem = (part.strip() for part in proc.stdout.strip().rsplit("\n", 1)[-1].split("|"))
+    assert x_problem == "None"
+    assert problem == "None" or "system libraries" in problem  # only missing libraries could stop it there
 
 
 # ============================================================================ offscreen
