@@ -46,7 +46,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the clip to write: .mp4 (H.264) or .gif")
     p.add_argument("--checkpoint", default=None, help="our checkpoint (default: the shipped gesture model)")
     add_trust_argument(p)
-    p.add_argument("--start", type=nonneg_float, default=0.0, help="from this many seconds after the first event (default 0)")
+    p.add_argument("--start", type=nonneg_float, default=None, metavar="S",
+                   help="from S seconds after the first event (default: the first prediction, one model window in)")
     p.add_argument("--duration", type=positive_float, default=None, help="seconds of stream (default: to the end)")
     p.add_argument("--fps", type=at_most(positive_float, 1000), default=None,
                    help="frames per second of stream time (default 20, at most 1000)")

@@ -131,15 +131,20 @@ def _load_settings(path: Path, reset: bool):
 def _running_application():
     """``(app, owns_app, no_display)``: the ``QApplication`` already running (a notebook,
     pytest-qt) or None, whether this run must create its own, and why it cannot (no
-    screen; :func:`_no_display`) or None. The window's modules (Qt, pyqtgraph) are
-    imported here, before the model starts loading in the background."""
+    screen: :func:`_no_display`; system libraries Qt's platform plugin needs are missing:
+    :func:`~dvsstream.gui.platform_check.platform_problem`) or None. The window's
+    modules (Qt, pyqtgraph) are imported here, before the model starts loading in the background."""
     from PySide6 import QtWidgets
 
     import dvsstream.gui.qt.window  # noqa: F401
 
     app = QtWidgets.QApplication.instance()
     owns_app = app is None
-    no_display = _no_display() if owns_app else None
+    no_display = None
+    if owns_app:
+        from dvsstream.gui.platform_check import platform_problem
+
+        no_display = _no_display() or platform_problem()
     return app, owns_app, no_display
 
 
@@ -149,10 +154,34 @@ def _new_application():
 
     from dvsstream.gui.qt.window import apply_theme
 
+    _quiet_qt_messages()
     app = QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("dvsstream")
     apply_theme(app)
     return app
+
+
+#: Qt's messages that tell a user nothing (the offscreen platform has no window manager to
+#: pass a window's size hints to); the others go to stderr as Qt prints them
+SILENCED_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+
+
+def _quiet_qt_messages() -> None:
+    """Install a Qt message handler that drops :data:`SILENCED_QT_MESSAGES` and hands every
+    other message to the handler before it (or prints it as Qt's default one does)."""
+    from PySide6 import QtCore
+
+    previous = None
+
+    def handler(mode, context, message: str) -> None:
+        if message.strip() in SILENCED_QT_MESSAGES:
+            return
+        if previous is not None:
+            previous(mode, context, message)
+        else:
+            sys.stderr.write(QtCore.qFormatLogMessage(mode, context, message) + "\n")
+
+    previous = QtCore.qInstallMessageHandler(handler)
 
 
 def _open_window(settings, settings_path: Optional[Path], *, start_s: Optional[float],

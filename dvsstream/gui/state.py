@@ -17,7 +17,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from dvsstream.render.display import ATTENTION_KINDS
+from dvsstream.render.display import ATTENTION_KINDS, domain_note
 from dvsstream.stream.live import REPLAY_PACKET_US, default_recording
 
 __all__ = [
@@ -27,7 +27,7 @@ __all__ = [
     "domain_note",
     "format_stats",
     "history_arrays",
-    "history_breaks",
+    "history_timeline",
     "load_settings",
     "reset_settings",
     "save_settings",
@@ -200,47 +200,65 @@ def source_options(uri: str, speed: float = 1.0, loop: bool = True) -> dict[str,
     return {}
 
 
-def domain_note(synthetic_only: bool, kind: Optional[str], camera: Optional[str] = None) -> Optional[str]:
-    """The standing note when a model trained only on synthetic data (its checkpoint's
-    metadata says so) meets real sensor data: a camera, a network stream or a recording
-    not made by dvsstream's emulator (``camera`` as the file names it). None otherwise."""
-    if not synthetic_only:
-        return None
-    synthetic = kind == "synthetic" or (kind == "file" and str(camera or "").startswith("dvsstream"))
-    if synthetic:
-        return None
-    return ("Trained on synthetic stick figures only (its checkpoint says so): "
-            "on real sensor data its predictions are not reliable.")
-
-
 def source_title(uri: str) -> str:
     """A short name for window titles and lists."""
     kind = source_kind(uri)
     return Path(uri).name if kind == "file" else uri
 
 
-def history_arrays(predictions: Sequence[Any], n_classes: int, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """The last ``n_cols`` predictions as ``probs [n_classes, n_cols]`` (newest in the
-    last column; columns without a prediction are 0) and the true labels ``[n_cols]``
-    (NaN where unknown): the history strip and its ground-truth track."""
+def history_timeline(predictions: Sequence[Any], hop_us: int,
+                     recording: Optional[tuple[int, int]] = None) -> tuple[np.ndarray, list[int]]:
+    """Where the history strip puts each prediction: ``(x_us, restarts)``.
+
+    ``x_us`` ``int64 [n]``: each prediction's window end on a clock of stream time that runs
+    on across loops and seeks (oldest first, as given). ``restarts``: the clock times where
+    the stream started again. A prediction ending before the one before it means the stream
+    jumped back: a loop of the recording ``(start_us, end_us)`` when its window starts
+    within one hop of the recording's start (the clock goes on by the recording's length,
+    so loop marks are one recording apart and the warm-up after each loop shows as a gap),
+    else a seek (the clock goes on by one hop)."""
+    x = np.zeros(len(predictions), np.int64)
+    restarts: list[int] = []
+    offset, prev = 0, None
+    for j, pred in enumerate(predictions):
+        t_end = int(pred.t_end)
+        if prev is not None and t_end < prev:
+            t_start = int(getattr(pred, "t_start", t_end))
+            if recording is not None and t_start - int(recording[0]) < hop_us:
+                offset += int(recording[1]) - int(recording[0])
+                restarts.append(int(recording[0]) + offset)
+            else:
+                offset = int(x[j - 1]) + hop_us - t_end
+                restarts.append(int(x[j - 1]) + hop_us // 2)
+        x[j] = t_end + offset
+        prev = t_end
+    return x, restarts
+
+
+def history_arrays(predictions: Sequence[Any], n_classes: int, n_cols: int, hop_us: int,
+                   recording: Optional[tuple[int, int]] = None) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """The history strip, one column per hop of stream time: ``probs [n_classes, n_cols]``
+    (the newest prediction in the last column; columns without one are 0), the true labels
+    ``[n_cols]`` (NaN where unknown) and where the stream started again, in seconds before
+    the newest prediction's end (:func:`history_timeline`; ``recording``: the replayed
+    recording's ``(start_us, end_us)``, to tell its loops: a loop of a 0.59 s recording is
+    0.59 s wide)."""
     probs = np.zeros((n_classes, n_cols), np.float32)
     labels = np.full(n_cols, np.nan, np.float32)
-    recent = list(predictions)[-n_cols:]
-    start = n_cols - len(recent)
-    for j, pred in enumerate(recent, start):
+    preds = list(predictions)
+    x, restarts = history_timeline(preds, int(hop_us), recording)
+    newest = int(x[-1]) if len(x) else 0
+    for pred, u in zip(preds, x):
+        c = n_cols - 1 - round((newest - int(u)) / hop_us)
+        if c < 0:
+            continue
         p = np.asarray(pred.probs, np.float32)
-        probs[: min(n_classes, p.size), j] = p[:n_classes]
-        if pred.label is not None and 0 <= pred.label < n_classes:
-            labels[j] = pred.label
-    return probs, labels
-
-
-def history_breaks(predictions: Sequence[Any], n_cols: int) -> list[int]:
-    """Columns of :func:`history_arrays` (same ``n_cols``) whose prediction ends before
-    the one to its left: the stream jumped back there (a recording looped, or a seek)."""
-    recent = list(predictions)[-n_cols:]
-    start = n_cols - len(recent)
-    return [start + j for j in range(1, len(recent)) if recent[j].t_end < recent[j - 1].t_end]
+        probs[:, c] = 0.0
+        probs[: min(n_classes, p.size), c] = p[:n_classes]
+        labels[c] = pred.label if pred.label is not None and 0 <= pred.label < n_classes else np.nan
+    span = n_cols * hop_us
+    marks = [(r - newest) / 1e6 for r in restarts if -span <= r - newest <= 0]
+    return probs, labels, marks
 
 
 def _ms(value: float) -> str:

@@ -140,6 +140,38 @@ def blend_overlay(rgb: np.ndarray, spatial: Optional[np.ndarray], levels: tuple[
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
+def blend_overlay_region(rgb: np.ndarray, spatial: Optional[np.ndarray], levels: tuple[float, float],
+                         roi: Optional[Sequence[int]]) -> np.ndarray:
+    """:func:`blend_overlay` over the region ``roi = (x0, y0, w, h)`` of the whole sensor's
+    picture ``rgb uint8 [H, W, 3]`` (None: all of it): the attention's patch grid tiles the
+    region the model sees, as in the window; the rest of the sensor is left as it is (a new
+    array)."""
+    if roi is None or spatial is None:
+        return blend_overlay(rgb, spatial, levels)
+    x0, y0, w, h = (int(v) for v in roi)
+    height, width = rgb.shape[:2]
+    blended = blend_overlay(crop_region(rgb, roi, channels_first=False), spatial, levels)
+    out = rgb.copy()
+    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + w, width), min(y0 + h, height)
+    if xa < xb and ya < yb:
+        out[ya:yb, xa:xb] = blended[ya - y0:yb - y0, xa - x0:xb - x0]
+    return out
+
+
+def domain_note(synthetic_only: bool, kind: Optional[str], camera: Optional[str] = None) -> Optional[str]:
+    """The standing note when a model trained only on synthetic data (its checkpoint's
+    metadata says so) meets real sensor data: a camera, a network stream or a recording
+    not made by dvsstream's emulator (``camera`` as the file names it). None otherwise.
+    The window shows it above its bars, the clips above theirs."""
+    if not synthetic_only:
+        return None
+    synthetic = kind == "synthetic" or (kind == "file" and str(camera or "").startswith("dvsstream"))
+    if synthetic:
+        return None
+    return ("Trained on synthetic stick figures only (its checkpoint says so): "
+            "on real sensor data its predictions are not reliable.")
+
+
 def overlay_levels(head_dim: int) -> tuple[float, float]:
     """Fixed levels of the attention drawn over the events (the spatial map averaged over
     heads and the window's steps): ``head_dim / 8`` is full opacity. (The shipped model,

@@ -127,9 +127,10 @@ def _time_range(path: str) -> tuple[int, Optional[int]]:
 
 
 def _check_render(source: str, out: os.PathLike | str, start_s: float, duration_s: Optional[float],
-                  fps: float, overwrite: bool) -> tuple[ClipWriter, int]:
-    """Check :func:`render_recording`'s arguments (one-line errors, no torch): the
-    writer for ``out`` and the recording's first event time (µs)."""
+                  fps: float, overwrite: bool) -> tuple[ClipWriter, tuple[int, Optional[int]]]:
+    """Check :func:`render_recording`'s arguments (one-line errors, no torch; ``start_s``
+    0 when the clip starts at the first prediction): the writer for ``out`` and the
+    recording's first and (when its header knows it) last event time (µs)."""
     if not (math.isfinite(start_s) and start_s >= 0):
         raise DvsstreamError(f"--start must be 0 or more seconds, got {start_s:g}")
     if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
@@ -143,24 +144,39 @@ def _check_render(source: str, out: os.PathLike | str, start_s: float, duration_
     if t_last is not None and t0 + start_s * 1e6 > t_last:
         raise DvsstreamError(f"{source}: --start {start_s:g} s is past the end of the recording "
                              f"({(t_last - t0) / 1e6:.2f} s)")
-    return writer, t0
+    return writer, (t0, t_last)
+
+
+def _first_prediction_frame(t0: int, t_last: Optional[int], window_us: int, fps: float) -> int:
+    """The time (µs) of a clip's first frame when it starts at the first prediction: the
+    first frame time ``t0 + k / fps`` at or after the first full window's end
+    (``t0 + window_us``: the binner's windows start at the first event); ``t0`` when the
+    recording ends before that."""
+    k = math.ceil(window_us * fps / 1e6 - 1e-9)
+    t = t0 + round(k * 1e6 / fps)
+    return t0 if t_last is not None and t > t_last else t
 
 
 def render_recording(source: str, out: os.PathLike | str, *, checkpoint: Optional[str] = None,
-                     start_s: float = 0.0, duration_s: Optional[float] = None, fps: float = DEFAULT_FPS,
+                     start_s: Optional[float] = None, duration_s: Optional[float] = None, fps: float = DEFAULT_FPS,
                      overwrite: bool = False, device: Optional[str] = None, min_height: int = MIN_HEIGHT,
                      progress: Optional[Callable[[int], None]] = None) -> RenderSummary:
     """Render a clip of a recording headless: the live pipeline as ``dvsstream run``
     runs it on a file (unpaced, nothing skipped: deterministic), with attention taps and
     the event view, one frame per ``1 / fps`` of stream time from ``start_s`` (seconds
-    since the first event) for ``duration_s`` (None: to the last event).
+    since the first event; None: from the first prediction, one model window in) for
+    ``duration_s`` (None: to the last event). A frame shows the whole sensor with the
+    region the model sees outlined, and the window's caveat when a synthetic-only model
+    meets a real recording (:func:`~dvsstream.render.display.domain_note`).
 
     Reading starts one model window before ``start_s`` so that the first frame has a
     full window and a prediction (from 0: the window fills up during the first frames).
     ``progress(frames)`` is called after each frame. Raises a one-line
     :class:`~dvsstream.errors.DvsstreamError` on bad input."""
     wall0 = time.perf_counter()
-    writer, t0 = _check_render(source, out, start_s, duration_s, fps, overwrite)  # before torch loads
+    from_prediction = start_s is None
+    start_s = 0.0 if start_s is None else start_s
+    writer, (t0, t_last) = _check_render(source, out, start_s, duration_s, fps, overwrite)  # before torch loads
     t_first = t0 + round(start_s * 1e6)
     from dvsstream.stream.live import REPLAY_PACKET_US
     from dvsstream.stream.pipeline import Pipeline, load_classifier_model, pipeline_binning
@@ -175,6 +191,9 @@ def render_recording(source: str, out: os.PathLike | str, *, checkpoint: Optiona
         if start_s > 0:
             src.seek(max(t0, t_first - loaded.binning.window_us))
         n_max = None if duration_s is None else max(1, round(duration_s * fps))
+        if from_prediction:
+            t_first = _first_prediction_frame(t0, t_last, loaded.binning.window_us, fps)
+            start_s = (t_first - t0) / 1e6
         tap = _SampleTap(src, t_first, fps, n_max, samples, abort)
         pipe = Pipeline(tap, loaded, binning=pipeline_binning(loaded, tap.sensor_size), mode="step", drop_stale=False,
                         attention=True, firing_rates=False, event_view=True, history=2, max_lag_ms=None,
@@ -187,11 +206,11 @@ def render_recording(source: str, out: os.PathLike | str, *, checkpoint: Optiona
         raise
     tap.pipe = pipe
     config = loaded.model.config
-    frame_of = functools.partial(ClipFrame, class_names=tuple(pipe.class_names),
-                                 levels=display.overlay_levels(config.dim // config.heads))
+    note = display.domain_note(loaded.synthetic_only, "file", getattr(src, "camera", None)) or ""
+    frame_of = functools.partial(ClipFrame, class_names=tuple(pipe.class_names), region=pipe.binning.roi,
+                                 levels=display.overlay_levels(config.dim // config.heads), note=note)
 
     def make_frame(t_k: int, image: np.ndarray, pred: Optional[tuple]) -> ClipFrame:
-        image = display.crop_region(image, pipe.binning.roi)  # what the model sees, under its attention
         if pred is None:  # before the first prediction
             return frame_of(events=image, t_us=t_k - t0)
         return frame_of(events=image, t_us=t_k - t0, probs=pred[1], label=pred[2], attention=pred[3])

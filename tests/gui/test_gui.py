@@ -63,19 +63,23 @@ def test_attention_maps_kinds_and_levels():
 
 
 class _P:
-    def __init__(self, probs, label):
-        self.probs, self.label = np.asarray(probs), label
+    def __init__(self, probs, label, t_end, t_start=None):
+        self.probs, self.label, self.t_end = np.asarray(probs), label, t_end
+        self.t_start = t_end - 400_000 if t_start is None else t_start
 
 
 def test_history_arrays_newest_last_with_labels():
-    preds = [_P([1, 0, 0], 0), _P([0, 1, 0], None), _P([0, 0.5, 0.5], 2)]
-    probs, labels = state.history_arrays(preds, 3, 5)
-    assert probs.shape == (3, 5) and labels.shape == (5,)
+    preds = [_P([1, 0, 0], 0, 1_000_000), _P([0, 1, 0], None, 1_050_000), _P([0, 0.5, 0.5], 2, 1_100_000)]
+    probs, labels, marks = state.history_arrays(preds, 3, 5, 50_000)
+    assert probs.shape == (3, 5) and labels.shape == (5,) and marks == []
     assert np.array_equal(probs[:, :2], np.zeros((3, 2)))
     assert np.array_equal(probs[:, 2], [1, 0, 0]) and np.array_equal(probs[:, 4], [0, 0.5, 0.5])
     assert np.isnan(labels[:2]).all() and labels[2] == 0 and np.isnan(labels[3]) and labels[4] == 2
-    probs, _ = state.history_arrays(preds, 3, 2)  # only the last two fit
+    probs, _, _ = state.history_arrays(preds, 3, 2, 50_000)  # only the last two fit
     assert np.array_equal(probs[:, 1], [0, 0.5, 0.5])
+    gap = preds[:1] + [_P([0, 0, 1], None, 1_150_000)]  # 150 ms later: two empty columns between
+    probs, _, _ = state.history_arrays(gap, 3, 5, 50_000)
+    assert np.array_equal(probs[:, 1], [1, 0, 0]) and not probs[:, 2:4].any() and probs[2, 4] == 1
 
 
 def test_settings_roundtrip_and_tolerant_load(tmp_path):
@@ -744,14 +748,23 @@ def test_matrix_view_has_patch_row_ticks(window, qtbot):
     assert len(left) // rows == len(top) // cols > 0  # every row and column of head tiles has ticks
 
 
-def test_history_breaks_mark_loops():
-    class P:
-        def __init__(self, t):
-            self.t_end, self.probs, self.label = t, np.ones(2) / 2, None
-
-    preds = [P(t) for t in (100, 200, 300, 50, 150, 20)]
-    assert state.history_breaks(preds, 10) == [7, 9]
-    assert state.history_breaks(preds, 3) == [2]  # only the last three columns: 50, 150, 20
+def test_history_marks_loops_one_recording_apart():
+    """A 0.59 s recording looping with a 400 ms window and a 50 ms hop: after each loop the
+    model warms up for a window, so only 4 predictions (and the flushed end) per loop; the
+    marks are one recording apart on the strip's seconds axis, not 5 columns (0.25 s)."""
+    start, end, hop = 10_000_000, 10_590_000, 50_000
+    one_loop = [start + 400_000 + k * hop for k in range(4)] + [start + 600_000]  # the flushed end
+    preds = [_P(np.ones(2) / 2, None, t, t - 400_000 if t < start + 600_000 else start + 200_000)
+             for _ in range(4) for t in one_loop]
+    x, restarts = state.history_timeline(preds, hop, (start, end))
+    assert np.all(np.diff(x) > 0) and np.diff(restarts) == pytest.approx([end - start] * 2)
+    _, _, marks = state.history_arrays(preds, 2, 200, hop, (start, end))
+    assert len(marks) == 3 and np.diff(marks) == pytest.approx([0.59, 0.59])
+    assert all(-10.0 <= m <= 0 for m in marks)
+    # a seek back (its window starts far from the recording's start): one hop on, a mark
+    seek = [_P(np.ones(2) / 2, None, t) for t in (start + 500_000, start + 550_000, start + 450_000)]
+    x, restarts = state.history_timeline(seek, hop, (start, end))
+    assert list(np.diff(x)) == [hop, hop] and restarts == [int(x[1]) + hop // 2]
 
 
 def test_domain_note_only_for_synthetic_models_on_real_data():

@@ -127,6 +127,7 @@ class PredictionPanel(QtWidgets.QWidget):
         self.domain_label.setObjectName("domain")
         self.domain_label.setWordWrap(True)
         self.domain_label.setVisible(False)
+        self.domain_note = ""
         lay.addWidget(self.top_label)
         lay.addWidget(self.truth_label)
         lay.addWidget(self.domain_label)
@@ -173,6 +174,7 @@ class PredictionPanel(QtWidgets.QWidget):
     def set_domain_note(self, text: Optional[str]) -> None:
         """A standing note above the bars (None: hidden): the model meets data unlike
         what it was trained on."""
+        self.domain_note = text or ""  # the clips show it too
         self.domain_label.setText(f"⚠ {text}" if text else "")
         self.domain_label.setVisible(bool(text))
 
@@ -303,19 +305,27 @@ class HistoryStrip(pg.GraphicsLayoutWidget):
             parts.append("┆ the stream started again here (a loop or a seek)")
         self.frame.set_legend(f"<span style='color:{MUTED}'>" + " &nbsp;·&nbsp; ".join(parts) + "</span>")
 
-    def _show_marks(self, columns: Sequence[int]) -> None:
-        columns = list(columns)[-self.MAX_MARKS:]
-        for k, (line, col) in enumerate(zip(self.marks, columns)):
-            line.setValue((col - self.n_cols) * self.hop_s)
-            line.label.setVisible(k == len(columns) - 1)  # one "loop" word, on the newest
+    def _show_marks(self, xs: Sequence[float]) -> None:
+        """Dashed lines at ``xs`` (seconds on the strip's axis), one "loop" word on the newest."""
+        xs = list(xs)[-self.MAX_MARKS:]
+        for k, (line, x) in enumerate(zip(self.marks, xs)):
+            line.setValue(x)
+            line.label.setVisible(k == len(xs) - 1)
             line.setVisible(True)
-        for line in self.marks[len(columns):]:
+        for line in self.marks[len(xs):]:
             line.setVisible(False)
-        self.loops_shown = len(columns)
+        self.loops_shown = len(xs)
 
-    def update_history(self, predictions: Sequence) -> None:
+    def mark_positions(self) -> list[float]:
+        """Where the "stream started again" lines are (seconds on the axis), oldest first."""
+        return [line.value() for line in self.marks if line.isVisible()]
+
+    def update_history(self, predictions: Sequence, recording: Optional[tuple[int, int]] = None) -> None:
+        """Draw the recent predictions, one column per hop of stream time
+        (:func:`~dvsstream.gui.state.history_arrays`; ``recording``: the looping recording's
+        ``(start_us, end_us)``, so that its loops are marked one recording apart)."""
         n = max(1, len(self.class_names))
-        probs, labels = state.history_arrays(predictions, n, self.n_cols)
+        probs, labels, marks = state.history_arrays(predictions, n, self.n_cols, round(self.hop_s * 1e6), recording)
         self.image.setImage(probs, autoLevels=False, levels=(0, 1))
         labelled = bool(np.isfinite(labels).any())
         if labelled:
@@ -324,7 +334,7 @@ class HistoryStrip(pg.GraphicsLayoutWidget):
         else:
             self.truth_curve.setData([], [])
         shown = self.loops_shown
-        self._show_marks(state.history_breaks(predictions, self.n_cols))
+        self._show_marks(marks)
         if labelled != self.has_labels or bool(shown) != bool(self.loops_shown):
             self._legend(labelled, bool(self.loops_shown))
 

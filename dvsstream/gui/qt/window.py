@@ -45,7 +45,12 @@ from dvsstream.gui.qt.window_teach import TeachMixin
 from dvsstream.gui.state import Settings
 from dvsstream.render.writer import ClipBuffer
 
-__all__ = ["FRAME_MS", "MainWindow", "apply_theme", "clamp_to_screen", "fit_rect"]
+__all__ = ["FRAME_MS", "HEADLESS_SCREEN", "MainWindow", "apply_theme", "clamp_to_screen", "fit_rect"]
+
+#: Qt platforms without a screen (``QT_QPA_PLATFORM``), and the desktop the window is laid
+#: out for there, ``(width, height)`` px: a 1280x720 screen, the smallest it is made for
+HEADLESS_PLATFORMS = ("offscreen", "minimal")
+HEADLESS_SCREEN = (1280, 720)
 
 
 def fit_rect(want: QtCore.QRect, avail: QtCore.QRect) -> QtCore.QRect:
@@ -264,7 +269,9 @@ class MainWindow(MessagesMixin, SourceMixin, PlaybackMixin, ModelMixin, ClipsMix
 
     def _place_on_screen(self) -> None:
         """The remembered geometry, or 1560x940; either clamped to the screen's available
-        area (a window larger than a 1280x720 screen opened cut off)."""
+        area (a window larger than a 1280x720 screen opened cut off). Without a real
+        screen (the offscreen platform, whose pretend screen is 800x600), the area of
+        :data:`HEADLESS_SCREEN`: screenshots show the layout of a 1280x720 desktop."""
         restored = False
         if self.settings.geometry:
             try:
@@ -273,6 +280,10 @@ class MainWindow(MessagesMixin, SourceMixin, PlaybackMixin, ModelMixin, ClipsMix
                 restored = False
         if not restored:
             self.resize(1560, 940)
+        if QtGui.QGuiApplication.platformName() in HEADLESS_PLATFORMS:
+            self.move(0, 0)
+            clamp_to_screen(self, QtCore.QRect(0, 0, *HEADLESS_SCREEN))
+            return
         screen = self.screen() or QtGui.QGuiApplication.primaryScreen()
         if screen is not None:
             clamp_to_screen(self, screen.availableGeometry())

@@ -27,10 +27,12 @@ class ClipsMixin:
         self.output_label.setText(f"to {out}")
 
     def _keep_for_clip(self, p, image, t_us: int) -> None:
-        """Offer what is on screen to the clip buffer (only when it starts a new slot)."""
+        """Offer what is on screen to the clip buffer (only when it starts a new slot): the
+        whole sensor's ``image`` with the model's region outlined, and the standing note."""
         if self.clip_buffer.due(t_us):
             self.clip_buffer.push(ClipFrame.from_prediction(
-                image, t_us, p.class_names, self._last_pred, self.attention.head_dim, self.settings.overlay))
+                image, t_us, p.class_names, self._last_pred, self.attention.head_dim, self.settings.overlay,
+                region=p.binning.roi, note=self.predictions.domain_note))
 
     def _record_clicked(self, checked: bool) -> None:
         if checked != self.controller.recording:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
+import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from dvsstream.errors import DvsstreamError
@@ -61,8 +62,7 @@ class PlaybackMixin:
             self._last_pred = pred
             self._draw_prediction(p, pred)
         if new_frame and image is not None and t_end is not None:
-            self._keep_for_clip(p, display.crop_region(image, p.binning.roi),
-                                t_end - (snap["stats"].stream_start_us or 0))
+            self._keep_for_clip(p, image, t_end - (snap["stats"].stream_start_us or 0))
         self._update_fps(now)
         if now - self._last_stats > STATS_MS / 1000:
             self._last_stats = now
@@ -73,12 +73,22 @@ class PlaybackMixin:
 
     def _draw_prediction(self, p, pred) -> None:
         self.predictions.update_prediction(pred)
-        self.history.update_history(p.recent_predictions())
+        looping = self.controller.kind == "file" and self.settings.loop
+        self.history.update_history(p.recent_predictions(), self.controller.time_range() if looping else None)
         if pred.attention:
             self.attention.update_maps(display.attention_maps(pred.attention, self.attention.kind))
-            self.attention.update_scene(display.crop_region(self.event_view.rgb, p.binning.roi, channels_first=False))
+            if self._view_overlaps(pred):  # else (just after a loop) the heads keep the last scene
+                self.attention.update_scene(display.crop_region(self.event_view.rgb, p.binning.roi,
+                                                                channels_first=False))
             overlay = display.overlay_map(pred.attention) if self.settings.overlay else None
             self.event_view.update_overlay(overlay, display.overlay_levels(self.attention.head_dim))
+
+    def _view_overlaps(self, pred) -> bool:
+        """Do the events on screen overlap ``pred``'s window? Not just after the stream
+        jumped back (a loop, a seek): the event view starts empty while the last window of
+        the stretch before is still being drawn."""
+        shown = self._last_t_end
+        return isinstance(shown, (int, np.integer)) and shown >= pred.t_start
 
     def _update_fps(self, now: float) -> None:
         times = self._frame_times
