@@ -231,7 +231,7 @@ def _sample_object(rng, unit: float, size: tuple[int, int], background: float, n
     sign = float(rng.choice([-1.0, 1.0], p=[0.4, 0.6]))
     level = float(np.clip(background * np.exp(sign * rng.uniform(0.4, 2.0)), 0.01, 1.0))
     obj = {"shape": _sample_shape(rng, shape_kind, float(rng.uniform(6, 26) * unit)),
-           "texture": _sample_texture(rng, unit, (0.15, 1.0)), "level": level}
+           "texture": _sample_texture(rng, unit, (0.15, 0.8)), "level": level}
     if shape_kind == "hand":
         obj["texture"] = {"kind": "flat", "contrast": 0.0, "seed": 0} if rng.random() < 0.7 else obj["texture"]
         obj["hand"] = _sample_hand(rng, unit, size)
@@ -245,10 +245,10 @@ def _sample_object(rng, unit: float, size: tuple[int, int], background: float, n
 
 
 def _sample_camera(rng, unit: float) -> dict:
-    kind = str(rng.choice(CAMERA_MOTIONS, p=[0.55, 0.15, 0.15, 0.15]))
+    kind = str(rng.choice(CAMERA_MOTIONS, p=[0.6, 0.13, 0.13, 0.14]))
     d = {"kind": kind}
     if kind in ("shake", "wander"):
-        amp, freq = ((0.5, 2.5), (2.0, 8.0)) if kind == "shake" else ((3.0, 14.0), (0.1, 0.6))
+        amp, freq = ((0.3, 1.5), (1.5, 6.0)) if kind == "shake" else ((3.0, 14.0), (0.1, 0.6))
         d["waves"] = [[float(rng.uniform(*amp) * unit), _logu(rng, *freq), float(rng.uniform(0, 2 * np.pi))]
                       for _ in range(4)]  # x, x, y, y
     elif kind == "pan":
@@ -269,7 +269,7 @@ def _sample_emulator(rng) -> EmulatorParams:
 def _sample_description(rng, size: tuple[int, int]) -> dict:
     unit = math.sqrt(size[0] * size[1]) / 128.0
     bg_level = _logu(rng, 0.03, 0.7)
-    background = {"level": bg_level, "texture": _sample_texture(rng, unit, (0.1, 0.8))}
+    background = {"level": bg_level, "texture": _sample_texture(rng, unit, (0.1, 0.6))}
     n_objects = int(rng.choice([1, 2, 3, 4], p=[0.3, 0.3, 0.25, 0.15]))
     objects = [_sample_object(rng, unit, size, bg_level, i) for i in range(n_objects)]
     order = np.argsort([o["motion"]["parallax"] + (1.0 if o["motion"]["kind"] == "cross" else 0.0)
@@ -279,8 +279,11 @@ def _sample_description(rng, size: tuple[int, int]) -> dict:
     lighting = {"gradient": [float(v) for v in rng.uniform(-0.4, 0.4, 2)], "vignette": float(rng.uniform(0, 0.5)),
                 "drift": bool(rng.random() < 0.2), "drift_amp": float(rng.uniform(0.03, 0.15)),
                 "drift_period_s": float(rng.uniform(3, 12)), "drift_phase": float(rng.uniform(0, 2 * np.pi))}
+    camera = _sample_camera(rng, unit)
+    if camera["kind"] != "none":  # a moving textured background fires everywhere: keep its contrast lower
+        background["texture"]["contrast"] *= float(rng.uniform(0.3, 1.0))
     return {"unit": unit, "background": background, "objects": objects, "draw_order": [int(i) for i in order],
-            "camera": _sample_camera(rng, unit), "lighting": lighting, "still": bool(rng.random() < 0.35)}
+            "camera": camera, "lighting": lighting, "still": bool(rng.random() < 0.35)}
 
 
 def _sprite(mask: np.ndarray, obj: dict, px: float) -> tuple[np.ndarray, np.ndarray]:
