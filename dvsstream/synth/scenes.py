@@ -40,8 +40,8 @@ emulator interpolates event times linearly in between). Linear intensities lie i
 ``[0.002, 1]``.
 
 The emulator's parameters (:class:`~dvsstream.synth.emulator.EmulatorParams`) are
-drawn per recording: thresholds 0.15-0.35, their per-pixel spread, the refractory
-period, background activity 0.03-1 Hz per pixel and up to eight hot pixels.
+drawn per recording: thresholds 0.13-0.32, their per-pixel spread, the refractory
+period, background activity 0.02-0.5 Hz per pixel and up to eight hot pixels.
 
 Reproducibility: recording ``index`` of ``seed`` draws everything from
 ``numpy.random.SeedSequence([seed, index])`` (the emulator from ``[seed, index, 1]``),
@@ -230,7 +230,7 @@ def _sample_object(rng, unit: float, size: tuple[int, int], background: float, n
     shape_kind = str(rng.choice(SHAPES, p=[0.1, 0.08, 0.1, 0.08, 0.09, 0.07, 0.08, 0.1, 0.09, 0.09, 0.12]))
     sign = float(rng.choice([-1.0, 1.0], p=[0.4, 0.6]))
     level = float(np.clip(background * np.exp(sign * rng.uniform(0.4, 2.0)), 0.01, 1.0))
-    obj = {"shape": _sample_shape(rng, shape_kind, float(rng.uniform(6, 26) * unit)),
+    obj = {"shape": _sample_shape(rng, shape_kind, float(rng.uniform(7, 28) * unit)),
            "texture": _sample_texture(rng, unit, (0.15, 0.8)), "level": level}
     if shape_kind == "hand":
         obj["texture"] = {"kind": "flat", "contrast": 0.0, "seed": 0} if rng.random() < 0.7 else obj["texture"]
@@ -258,11 +258,11 @@ def _sample_camera(rng, unit: float) -> dict:
 
 
 def _sample_emulator(rng) -> EmulatorParams:
-    theta = float(rng.uniform(0.15, 0.35))
+    theta = float(rng.uniform(0.13, 0.32))
     return EmulatorParams(
         theta_on=theta * float(rng.uniform(0.85, 1.15)), theta_off=theta,
         threshold_sigma=float(rng.uniform(0.02, 0.05)), refractory_us=int(rng.integers(100, 1500)),
-        noise_rate_hz=_logu(rng, 0.03, 1.0), noise_on_fraction=float(rng.uniform(0.4, 0.75)),
+        noise_rate_hz=_logu(rng, 0.02, 0.5), noise_on_fraction=float(rng.uniform(0.4, 0.75)),
         n_hot_pixels=int(rng.integers(0, 9)), hot_pixel_rate_hz=_logu(rng, 5.0, 200.0))
 
 

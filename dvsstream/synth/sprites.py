@@ -88,7 +88,7 @@ def shape_mask(shape: dict, px: float) -> np.ndarray:
     """Coverage ``float32 [side, side]`` of a shape centred in its sprite; ``px`` image
     pixels per sprite pixel."""
     kind, r = shape["kind"], shape["radius"] / px
-    extent = r * (1.45 if kind in ("rectangle", "glyph") else 1.2 if kind == "blob" else 1.0)
+    extent = r * (1.45 if kind in ("rectangle", "glyph") else 1.3 if kind == "blob" else 1.0)
     side = 2 * int(np.ceil(extent)) + 4
     if kind == "glyph":
         m = _glyph_mask(shape["char"], side, r)
@@ -124,38 +124,11 @@ def capsule_mask(length: float, width: float) -> np.ndarray:
     return shape_mask({"kind": "bar", "radius": length / 2, "half_width": width / 2}, 1.0)
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
-def _bilinear(a, off, h, w, u, v, clamp):
-    """``a`` (flat, image at ``off`` of ``h`` x ``w``) at column ``u``, row ``v``;
-    outside the image: the nearest pixel when ``clamp``, else 0."""
-    if clamp:
-        u = min(max(u, 0.0), w - 1.0)
-        v = min(max(v, 0.0), h - 1.0)
-    elif u <= -1.0 or v <= -1.0 or u >= w or v >= h:
-        return 0.0
-    x0 = int(np.floor(u))
-    y0 = int(np.floor(v))
-    fx = u - x0
-    fy = v - y0
-    acc = 0.0
-    for dy in range(2):
-        yy = y0 + dy
-        wy = fy if dy else 1.0 - fy
-        if yy < 0 or yy >= h or wy == 0.0:
-            continue
-        for dx in range(2):
-            xx = x0 + dx
-            wx = fx if dx else 1.0 - fx
-            if xx < 0 or xx >= w or wx == 0.0:
-                continue
-            acc += wy * wx * a[off + yy * w + xx]
-    return acc
-
-
 @nb.njit(cache=True, nogil=True)
 def _draw_part(img, alpha, value, off, sh, sw, cx, cy, ang, sc):
-    """Alpha-blend one sprite (``sh`` x ``sw`` at ``off``), centred at ``(cx, cy)``,
-    rotated by ``ang`` and scaled by ``sc``, into ``img``."""
+    """Alpha-blend one sprite (``sh`` x ``sw`` at ``off``; coverage 0 on its border),
+    centred at ``(cx, cy)``, rotated by ``ang`` and scaled by ``sc``, into ``img``
+    (bilinear sampling)."""
     h, w = img.shape
     c = np.cos(ang)
     s = np.sin(ang)
@@ -166,17 +139,50 @@ def _draw_part(img, alpha, value, off, sh, sw, cx, cy, ang, sc):
     ya = max(int(np.floor(cy - ey - 1.0)), 0)
     yb = min(int(np.ceil(cy + ey + 1.0)), h - 1)
     inv = 1.0 / sc
+    umax = sw - 1.0
+    vmax = sh - 1.0
     for y in range(ya, yb + 1):
         py = y + 0.5 - cy
         for x in range(xa, xb + 1):
             px = x + 0.5 - cx
             u = (c * px + s * py) * inv + 0.5 * sw - 0.5
             v = (-s * px + c * py) * inv + 0.5 * sh - 0.5
-            a = _bilinear(alpha, off, sh, sw, u, v, False)
+            if u < 0.0 or v < 0.0 or u >= umax or v >= vmax:
+                continue  # only the sprite's empty border (and beyond) is sampled there
+            x0 = int(u)
+            y0 = int(v)
+            fx = u - x0
+            fy = v - y0
+            i = off + y0 * sw + x0
+            w00 = (1.0 - fx) * (1.0 - fy)
+            w01 = fx * (1.0 - fy)
+            w10 = (1.0 - fx) * fy
+            w11 = fx * fy
+            a = w00 * alpha[i] + w01 * alpha[i + 1] + w10 * alpha[i + sw] + w11 * alpha[i + sw + 1]
             if a <= 0.0:
                 continue
-            val = _bilinear(value, off, sh, sw, u, v, True)
+            val = w00 * value[i] + w01 * value[i + 1] + w10 * value[i + sw] + w11 * value[i + sw + 1]
             img[y, x] = img[y, x] * (1.0 - a) + val * a
+
+
+@nb.njit(cache=True, nogil=True)
+def _shifted(bg, ox, oy, base):
+    """``base [H, W]`` = ``bg`` seen from offset ``(ox, oy)`` px (bilinear; the same
+    weights everywhere since the shift is uniform; indices clamped to ``bg``)."""
+    h, w = base.shape
+    bh, bw = bg.shape
+    ix = int(np.floor(ox))
+    iy = int(np.floor(oy))
+    fx = ox - ix
+    fy = oy - iy
+    for y in range(h):
+        y0 = min(max(y + iy, 0), bh - 1)
+        y1 = min(max(y + iy + 1, 0), bh - 1)
+        for x in range(w):
+            x0 = min(max(x + ix, 0), bw - 1)
+            x1 = min(max(x + ix + 1, 0), bw - 1)
+            base[y, x] = ((1.0 - fy) * ((1.0 - fx) * bg[y0, x0] + fx * bg[y0, x1])
+                          + fy * ((1.0 - fx) * bg[y1, x0] + fx * bg[y1, x1]))
 
 
 @nb.njit(cache=True, nogil=True)
@@ -184,16 +190,13 @@ def draw_frames(bg, margin, camera, gain, illum, alpha, value, sprite_shape, par
     """Frames ``out [n, H, W]``: the background at the camera offset (``base`` caches it
     while the camera is still; ``last`` [2] its offset), the parts back to front, times
     the illumination and the gain, clipped to ``[MIN_INTENSITY, 1]``."""
-    n, h, w = out.shape
-    bh, bw = bg.shape
-    flat = bg.ravel()
+    n = out.shape[0]
+    h, w = base.shape
     for f in range(n):
         ox = camera[f, 0] + margin
         oy = camera[f, 1] + margin
         if ox != last[0] or oy != last[1]:
-            for y in range(h):
-                for x in range(w):
-                    base[y, x] = _bilinear(flat, 0, bh, bw, x + ox, y + oy, True)
+            _shifted(bg, ox, oy, base)
             last[0] = ox
             last[1] = oy
         img = out[f]

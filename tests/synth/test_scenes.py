@@ -192,3 +192,20 @@ def test_cli_bad_values_are_one_line_errors(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_every_sprite_has_an_empty_border():
+    """The renderer skips samples on a sprite's border row/column: every shape, at any
+    size and sprite scale, must leave it empty."""
+    from dvsstream.synth.scenes import _sample_shape
+    from dvsstream.synth.sprites import capsule_mask, shape_mask
+
+    rng = np.random.default_rng(0)
+    masks = [capsule_mask(rng.uniform(5, 60), rng.uniform(1, 10)) for _ in range(10)]
+    for kind in SHAPES[:-1]:
+        for _ in range(8):
+            shape = _sample_shape(rng, kind, float(rng.uniform(3, 60)))
+            masks.append(shape_mask(shape, float(rng.uniform(0.6, 1.6))))
+    for m in masks:
+        assert m.sum() > 1.0  # something is drawn
+        assert not (m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any())
