@@ -159,7 +159,7 @@ def _sample_shape(rng, kind: str, radius: float) -> dict:
             ang = np.arange(2 * m) * np.pi / m + rng.uniform(0, 2 * np.pi)
             r = np.where(np.arange(2 * m) % 2 == 0, radius, radius * rng.uniform(0.35, 0.6))
         else:
-            ang = np.sort(rng.uniform(0, 2 * np.pi, m))
+            ang = rng.uniform(0, 2 * np.pi) + (np.arange(m) + rng.uniform(-0.3, 0.3, m)) * (2 * np.pi / m)
             r = radius * rng.uniform(0.65 if kind == "polygon" else 0.9, 1.0, m)
         d["vertices"] = np.round(np.stack([r * np.cos(ang), r * np.sin(ang)], 1), 3).tolist()
     elif kind == "ring":
