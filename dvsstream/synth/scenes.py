@@ -96,6 +96,7 @@ MOTIONS = ("translate", "rotate", "approach", "oscillate", "cross", "static", "a
 CAMERA_MOTIONS = ("none", "shake", "pan", "wander")
 BASE_FPS = 1000  # motions are computed at this rate; frames at BASE_FPS / stride
 MAX_STRIDE = 5
+MAX_DURATION_S = 600.0  #: longest recording (its 1 kHz motion tracks are held in memory: ~1 GB at 600 s)
 
 
 @dataclass
@@ -610,8 +611,9 @@ def write_scene_recordings(out_dir, n_recordings: int, duration_s: float, seed: 
     sizes = _checked_sizes(sensor_size)
     if int(n_recordings) < 1:
         raise DvsstreamError(f"--recordings must be at least 1, got {n_recordings}")
-    if not (math.isfinite(duration_s) and duration_s > 0):
-        raise DvsstreamError(f"--duration must be a positive number of seconds, got {duration_s}")
+    if not (math.isfinite(duration_s) and 0 < duration_s <= MAX_DURATION_S):
+        raise DvsstreamError(f"--duration {duration_s} s: a scene recording lasts more than 0 and at most "
+                             f"{MAX_DURATION_S:g} s (its motions are planned in memory); write more recordings instead")
     if int(workers) < 1:
         raise DvsstreamError(f"--workers must be at least 1, got {workers}")
     out = Path(out_dir)

@@ -154,7 +154,8 @@ def test_a_folder_that_holds_anything_is_refused_and_left_alone(tmp_path):
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
     with pytest.raises(DvsstreamError, match="does not exist"):
         write_scene_recordings(tmp_path / "no" / "such", 1, 0.1, progress=False)
-    for kwargs in ({"n_recordings": 0}, {"duration_s": float("nan")}, {"sensor_size": (4, 4)}, {"workers": 0}):
+    for kwargs in ({"n_recordings": 0}, {"duration_s": float("nan")}, {"duration_s": 601.0}, {"sensor_size": (4, 4)},
+                   {"workers": 0}):
         args = {"n_recordings": 1, "duration_s": 0.1, **kwargs}
         with pytest.raises(DvsstreamError):
             write_scene_recordings(tmp_path / "new", progress=False, **args)
@@ -181,6 +182,7 @@ def test_cli_scenes_end_to_end(tmp_path, capsys):
     (["--kind", "scenes", "--sensor-size", "128"], "--sensor-size"),
     (["--kind", "scenes", "--sensor-size", "2x2"], "--sensor-size"),
     (["--kind", "scenes", "--duration", "nan"], "--duration"),
+    (["--kind", "scenes", "--duration", "1000"], "--duration 1000.0 s"),
     (["--kind", "scenes", "--format", "tonic"], "--format is not an option of --kind scenes"),
     (["--kind", "scenes", "--samples-per-class", "2"], "--samples-per-class"),
     (["--recordings", "3"], "--recordings is not an option of --kind gestures"),
