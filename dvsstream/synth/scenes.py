@@ -96,6 +96,7 @@ MOTIONS = ("translate", "rotate", "approach", "oscillate", "cross", "static", "a
 CAMERA_MOTIONS = ("none", "shake", "pan", "wander")
 BASE_FPS = 1000  # motions are computed at this rate; frames at BASE_FPS / stride
 MAX_STRIDE = 5
+MIN_DURATION_S = 0.01  #: shortest recording (10 frames at most)
 MAX_DURATION_S = 600.0  #: longest recording (its 1 kHz motion tracks are held in memory: ~1 GB at 600 s)
 
 
@@ -611,9 +612,10 @@ def write_scene_recordings(out_dir, n_recordings: int, duration_s: float, seed: 
     sizes = _checked_sizes(sensor_size)
     if int(n_recordings) < 1:
         raise DvsstreamError(f"--recordings must be at least 1, got {n_recordings}")
-    if not (math.isfinite(duration_s) and 0 < duration_s <= MAX_DURATION_S):
-        raise DvsstreamError(f"--duration {duration_s} s: a scene recording lasts more than 0 and at most "
-                             f"{MAX_DURATION_S:g} s (its motions are planned in memory); write more recordings instead")
+    if not (math.isfinite(duration_s) and MIN_DURATION_S <= duration_s <= MAX_DURATION_S):
+        raise DvsstreamError(f"--duration {duration_s} s: a scene recording lasts {MIN_DURATION_S:g} to "
+                             f"{MAX_DURATION_S:g} s (its motions are planned in memory: for more data, write more "
+                             "recordings)")
     if int(workers) < 1:
         raise DvsstreamError(f"--workers must be at least 1, got {workers}")
     out = Path(out_dir)

@@ -154,7 +154,7 @@ def test_a_folder_that_holds_anything_is_refused_and_left_alone(tmp_path):
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
     with pytest.raises(DvsstreamError, match="does not exist"):
         write_scene_recordings(tmp_path / "no" / "such", 1, 0.1, progress=False)
-    for kwargs in ({"n_recordings": 0}, {"duration_s": float("nan")}, {"duration_s": 601.0}, {"sensor_size": (4, 4)},
+    for kwargs in ({"n_recordings": 0}, {"duration_s": float("nan")}, {"duration_s": 601.0}, {"duration_s": 0.001}, {"sensor_size": (4, 4)},
                    {"workers": 0}):
         args = {"n_recordings": 1, "duration_s": 0.1, **kwargs}
         with pytest.raises(DvsstreamError):
