@@ -23,7 +23,8 @@ One to four objects over a background, all drawn from a seed:
   object with a parallax factor of 1 to 1.6;
 * **lighting and contrast**: the background level (log-uniform over 0.03-0.7), objects
   brighter or darker than it by a random factor, a static illumination field (gradient
-  and vignetting) and, in some scenes, a slow global brightness drift.
+  and vignetting) and, in some scenes, a slow global brightness drift (which, like every
+  motion, stops while the scene stands still).
 
 Sizes and speeds are in pixels of a 128x128 sensor and scale with ``sqrt(W * H) / 128``
 on other sensors (320x240, 346x260...), so a scene looks alike on any of them.
@@ -421,10 +422,10 @@ def render_frames(scene: Scene, start: int = 0, stop: int | None = None, out: np
     if out is None:
         out = np.empty((n, h, w), np.float32)
     draw_frames(scene.background, float(scene.margin), np.ascontiguousarray(scene.camera[start:stop]),
-            np.ascontiguousarray(scene.gain[start:stop]), scene.illumination, scene.sprite_alpha,
-            scene.sprite_value, scene.sprite_shape, scene.part_sprite,
-            np.ascontiguousarray(scene.parts[start:stop]), np.empty((h, w), np.float32),
-            np.full(2, np.nan), out[:n])
+                np.ascontiguousarray(scene.gain[start:stop]), scene.illumination, scene.sprite_alpha,
+                scene.sprite_value, scene.sprite_shape, scene.part_sprite,
+                np.ascontiguousarray(scene.parts[start:stop]), np.empty((h, w), np.float32),
+                np.full(2, np.nan), out[:n])
     return out[:n]
 
 
@@ -495,9 +496,8 @@ def make_scene(seed: int, index: int = 0, duration_s: float = 10.0, sensor_size=
         idx = np.append(idx, n - 1)
     light = desc["lighting"]
     gain = np.ones(n)
-    if light["drift"]:
-        gain = np.exp(light["drift_amp"] * np.sin(2 * np.pi * np.arange(n) / BASE_FPS / light["drift_period_s"]
-                                                  + light["drift_phase"]))
+    if light["drift"]:  # slow, and it stops while the scene stands still
+        gain = np.exp(light["drift_amp"] * np.sin(2 * np.pi * s_scene / light["drift_period_s"] + light["drift_phase"]))
     margin = int(np.ceil(np.abs(camera).max(initial=0.0))) + 2
     desc.update(sensor_size=list(size), duration_s=float(duration_s), fps=BASE_FPS / stride)
     return Scene(
