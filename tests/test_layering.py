@@ -249,6 +249,8 @@ DATA_PATH = [
     "dvsstream.synth.emulator",
     "dvsstream.synth.gestures",
     "dvsstream.synth.dataset",
+    "dvsstream.synth.scenes",
+    "dvsstream.synth.sprites",
     "dvsstream.training.plots",
     "dvsstream.cli",
     "dvsstream.render.clip",  # clips: torch and PyAV load only when a clip is written

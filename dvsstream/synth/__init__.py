@@ -1,4 +1,6 @@
 """Synthetic event data: a DVS pixel emulator (:mod:`~dvsstream.synth.emulator`), stick
 figures performing the eleven DVS128 Gesture classes (:mod:`~dvsstream.synth.gestures`),
-and the synthetic gesture set written as HDF5 recordings and in tonic's layout
-(:mod:`~dvsstream.synth.dataset`). No torch, no Qt."""
+the synthetic gesture set written as HDF5 recordings and in tonic's layout
+(:mod:`~dvsstream.synth.dataset`), and unlabelled recordings of varied scenes (shapes,
+textures, motions, hands, camera motion) for pre-training (:mod:`~dvsstream.synth.scenes`,
+drawn by :mod:`~dvsstream.synth.sprites`). No torch, no Qt."""
