@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from dvsstream.cli.args import nonneg_int, positive_float, positive_int
-from dvsstream.cli.validate import check_output_folder
+from dvsstream.cli.validate import check_output_folder, check_set_size
 from dvsstream.errors import DvsstreamError
 
 
@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
     a summary line; warnings on stderr."""
     from dvsstream.synth.dataset import generate_gesture_set, shipped_model_mismatch
 
-    formats = ("hdf5", "tonic") if args.format == "both" else (args.format,)
+    formats = _formats(args)
     if args.workers < 1:
         raise DvsstreamError(f"--workers must be at least 1, got {args.workers}")
     mismatch = shipped_model_mismatch(args.duration)
@@ -31,6 +31,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _formats(args: argparse.Namespace) -> tuple:
+    return ("hdf5", "tonic") if args.format == "both" else (args.format,)
+
+
 def add_parser(sub) -> argparse.ArgumentParser:
     """The ``dvsstream synth`` parser, added to the subcommands ``sub``."""
     p = sub.add_parser("synth", help="generate the synthetic gesture set with the DVS emulator")
@@ -41,11 +45,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--format", default="both", choices=("hdf5", "tonic", "both"))
     p.add_argument("--workers", type=positive_int, default=1, help="processes")
+    p.add_argument("--force", action="store_true", help="--out may be a folder holding other files")
     p.set_defaults(func=run, check=check)
     return p
 
 
 def check(args: argparse.Namespace) -> None:
     """Before any work: one line and exit status 2 on bad input."""
-    check_output_folder(args.out, "--out")
+    check_output_folder(args.out, "--out", own="synth", force=args.force)
+    check_set_size(args.out, args.samples_per_class, args.duration, _formats(args), args.workers)
 
