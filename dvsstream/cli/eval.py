@@ -75,5 +75,5 @@ def check(args: argparse.Namespace) -> None:
         check_output_file(args.export, "--export checkpoint", inputs=inputs, force=getattr(args, "force", False),
                           kind="checkpoint")
     check_output_folder(args.out, "--out", inputs=inputs, own=args.command, force=getattr(args, "force", False),
-                        keep=[getattr(args, "cache_dir", None)])
+                        keep=[getattr(args, "cache_dir", None), getattr(args, "export", None)])
 

@@ -112,8 +112,8 @@ def check_output_folder(path: PathLike, what: str = "--out", inputs: Iterable[Op
     """An output folder: an existing writable folder, or a new one whose parent exists
     (the folder named is created by the command; its missing parents never are).
     ``own`` (a verb of :data:`OWN_OUTPUTS`): an existing folder must also be empty or
-    that verb's earlier output, unless ``force``; ``keep``: folders inside it the same
-    command names (``--cache-dir``), which do not count."""
+    that verb's earlier output, unless ``force``; ``keep``: what the same command names
+    inside it (``--cache-dir``, ``--export``), which does not count."""
     if not os.fspath(path).strip():
         raise DvsstreamError(f"{what} is an empty name; give a folder")
     p = Path(path)

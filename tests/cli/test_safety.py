@@ -161,10 +161,11 @@ def test_force_writes_beside_other_files_and_own_output_is_reused(place):
         (folder / marker).unlink()
         with pytest.raises(DvsstreamError, match="notes.txt"):
             check_output_folder(folder, own=verb)
-    cache = place / "eval-out" / "cache"  # the command's own --cache-dir inside --out does not count
+    cache = place / "eval-out" / "cache"  # the command's own --cache-dir and --export inside --out do not count
     (place / "eval-out" / "notes.txt").unlink()
     cache.mkdir()
-    check_output_folder(place / "eval-out", own="eval", keep=[cache])
+    (place / "eval-out" / "model.pt").write_text("x")
+    check_output_folder(place / "eval-out", own="eval", keep=[cache, "eval-out/model.pt"])
 
 
 # ------------------------------------------------------------------ the machine exhausted
