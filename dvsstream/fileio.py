@@ -15,8 +15,8 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 from dvsstream.errors import DvsstreamError
 
-__all__ = ["check_file_target", "check_not_an_input", "is_uri", "json_safe", "replace_atomically", "same_file",
-           "temporary_beside"]
+__all__ = ["OUTPUT_SUFFIXES", "check_file_target", "check_not_an_input", "check_suffix", "is_uri",
+           "json_safe", "replace_atomically", "same_file", "temporary_beside"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -71,6 +71,33 @@ def check_file_target(path: Union[str, os.PathLike], what: str = "output") -> Pa
     if not folder.is_dir():
         raise DvsstreamError(f"{path}: the folder {folder} does not exist; create it or choose another {what}")
     return path
+
+
+#: what each kind of output file holds, and the suffixes that name it (the first one is
+#: what to suggest): a name with another suffix is refused, ``--force`` or not, so that a
+#: report never lands in a recording's name nor a recording in a text file's
+OUTPUT_SUFFIXES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "recording": ("an HDF5 recording", (".h5", ".hdf5")),
+    "report": ("a JSON report", (".json",)),
+    "settings": ("a JSON settings file", (".json",)),
+    "picture": ("a PNG picture", (".png",)),
+    "clip": ("an MP4 or GIF clip", (".mp4", ".gif")),
+    "checkpoint": ("a PyTorch checkpoint", (".pt", ".pth")),
+}
+
+
+def check_suffix(path: PathLike, kind: str, what: str = "output") -> None:
+    """Before any work: ``path``'s suffix (any case) fits ``kind`` (a key of
+    :data:`OUTPUT_SUFFIXES`); a one-line :class:`~dvsstream.errors.DvsstreamError` otherwise."""
+    holds, suffixes = OUTPUT_SUFFIXES[kind]
+    suffix = Path(path).suffix
+    if suffix.lower() not in suffixes:
+        label = what.split()[0] if what.strip() else "output"
+        label = label if label.startswith("-") else f"the {label}"
+        named = f"its name ends in {suffix}" if suffix else "its name has no suffix"
+        stem = Path(path).name[: -len(suffix)] if suffix else Path(path).name
+        raise DvsstreamError(f"{os.fspath(path)}: {label} is written as {holds}, but {named}; name it "
+                             f"{' or '.join(stem + s for s in suffixes)} (nothing was written)")
 
 
 def same_file(a: Path, b: Path) -> bool:

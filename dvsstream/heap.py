@@ -18,7 +18,8 @@ to the system, for code that builds a large structure out of many larger tempora
 a time, left ~6x their size of freed heap behind).
 
 :func:`check_memory` refuses, in one line, a request that needs more memory than the
-machine has now (:func:`available_memory_bytes`), before any work starts.
+machine has now (:func:`available_memory_bytes`), before any work starts;
+:func:`check_disk_space` the same for the free space of a disk.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Callable, Optional
 
 from dvsstream.errors import DvsstreamError
 
-__all__ = ["keep_freed_memory", "release_freed_memory"]
+__all__ = ["available_memory_bytes", "check_disk_space", "check_memory", "keep_freed_memory", "release_freed_memory"]
 
 #: mallopt parameters (glibc's malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
@@ -111,3 +112,22 @@ def check_memory(need_bytes: float, what: str, advice: str,
     if have is not None and need_bytes > have:
         raise DvsstreamError(f"{what} would take about {fmt_bytes(need_bytes)} of memory but "
                              f"{fmt_bytes(have)} is available; {advice}")
+
+
+def check_disk_space(need_bytes: float, path: str | os.PathLike, what: str, advice: str) -> None:
+    """Before any work: refuse (one line) when ``need_bytes`` exceed the free space of
+    the file system that would hold ``path`` (its nearest existing folder); nothing is
+    refused when the free space cannot be read."""
+    import shutil
+    from pathlib import Path
+
+    folder = Path(os.path.abspath(path))
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if need_bytes > free:
+        raise DvsstreamError(f"{what} would write about {fmt_bytes(need_bytes)} but {fmt_bytes(free)} is free "
+                             f"on the disk of {folder}; {advice}")

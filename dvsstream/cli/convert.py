@@ -52,5 +52,5 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def check(args: argparse.Namespace) -> None:
     """Before any work: one line and exit status 2 on bad input."""
     check_input(args.input, "recording to convert")
-    check_output_file(args.output, "output", inputs=[args.input], force=args.force)
+    check_output_file(args.output, "output", inputs=[args.input], force=args.force, kind="recording")
 

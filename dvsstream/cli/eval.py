@@ -56,7 +56,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--export", default=None, metavar="CKPT",
                    help="also save the model as a dvsstream checkpoint (outputs in the dataset's order, class "
                         "names, frame spec) for dvsstream run / gui")
-    p.add_argument("--force", action="store_true", help="--export may replace an existing file")
+    p.add_argument("--force", action="store_true",
+                   help="--export may replace an existing file, and --out may be a folder holding other files")
     p.add_argument("--out", required=True, help="folder for report.json, confusion.png, samples.csv")
     add_geometry_arguments(p)
     p.set_defaults(func=run, check=check)
@@ -71,6 +72,8 @@ def check(args: argparse.Namespace) -> None:
     if getattr(args, "cache_dir", None) is not None:
         check_output_folder(args.cache_dir, "--cache-dir", inputs=inputs)
     if getattr(args, "export", None) is not None:
-        check_output_file(args.export, "--export checkpoint", inputs=inputs, force=getattr(args, "force", False))
-    check_output_folder(args.out, "--out", inputs=inputs)
+        check_output_file(args.export, "--export checkpoint", inputs=inputs, force=getattr(args, "force", False),
+                          kind="checkpoint")
+    check_output_folder(args.out, "--out", inputs=inputs, own=args.command, force=getattr(args, "force", False),
+                        keep=[getattr(args, "cache_dir", None), getattr(args, "export", None)])
 

@@ -16,7 +16,12 @@ from dvsstream.cli.args import (
     positive_float,
     trust_named_checkpoints,
 )
-from dvsstream.cli.validate import check_checkpoints, check_output_file, check_source
+from dvsstream.cli.validate import (
+    check_checkpoints,
+    check_output_file,
+    check_settings_file,
+    check_source,
+)
 from dvsstream.errors import DvsstreamError
 
 
@@ -38,13 +43,15 @@ def check(args: argparse.Namespace) -> None:
     check_checkpoints(args)
     inputs = [args.source, args.checkpoint]
     if args.screenshot is not None:
-        check_output_file(args.screenshot, "--screenshot", inputs=inputs, force=args.force)
+        check_output_file(args.screenshot, "--screenshot", inputs=inputs, force=args.force, kind="picture")
     if args.export_clip is not None:
         from dvsstream.render.writer import check_clip_output
 
+        check_output_file(args.export_clip, "--export-clip", kind="clip")  # the suffix first, whatever --force
         check_clip_output(args.export_clip, overwrite=args.force)
         check_output_file(args.export_clip, "--export-clip", inputs=inputs)
     if args.settings is not None:
+        check_settings_file(args.settings)
         check_output_file(args.settings, "--settings file", inputs=inputs)
 
 

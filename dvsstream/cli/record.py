@@ -69,5 +69,5 @@ def check(args: argparse.Namespace) -> None:
     if args.speed is not None and is_uri(args.source):
         raise DvsstreamError(f"--speed applies to recordings only, not to {args.source} (a live source "
                              "comes at its own pace)")
-    check_output_file(args.out, "--out recording", inputs=[args.source], force=args.force)
+    check_output_file(args.out, "--out recording", inputs=[args.source], force=args.force, kind="recording")
 

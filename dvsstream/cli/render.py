@@ -64,6 +64,7 @@ def check(args: argparse.Namespace) -> None:
     check_checkpoints(args)
     from dvsstream.render.writer import check_clip_output
 
+    check_output_file(args.out, "--out clip", kind="clip")  # the suffix first, whatever --force
     check_clip_output(args.out, overwrite=args.force)
     check_output_file(args.out, "--out clip", inputs=[args.source, args.checkpoint])
 

@@ -33,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
         start_source_at(source, args.start, args.file)
         w, h = source.sensor_size
         check_memory(4.0 * 2 * args.bins * 2 * (w // args.downsample or 1) * (h // args.downsample or 1),
-                     f"--bins {args.bins}", "use fewer --bins")  # a window of float32 frames, twice
+                     f"--bins {args.bins} of the {w}x{h} sensor",  # a window of float32 frames, twice
+                     "use fewer --bins" + (" or a smaller --sensor-size" if args.sensor_size else "")
+                     + " or a larger --downsample")
         try:
             binner = StreamingBinner(source.sensor_size, int(args.window_ms * 1000), args.bins,
                                      int(args.hop_ms * 1000), downsample=args.downsample)

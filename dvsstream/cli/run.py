@@ -98,5 +98,5 @@ def check(args: argparse.Namespace) -> None:
     check_checkpoints(args)
     if args.json_out is not None:
         check_output_file(args.json_out, "--json-out report", inputs=[args.source, args.checkpoint],
-                          force=args.force)
+                          force=args.force, kind="report")
 

@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from dvsstream.cli.args import argument_type, nonneg_int, positive_float, positive_int
-from dvsstream.cli.validate import check_output_folder
+from dvsstream.cli.validate import check_output_folder, check_set_size
 from dvsstream.errors import DvsstreamError
 
 
@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "scenes":
         return run_scenes(args)
     _gesture_defaults(args)
-    formats = ("hdf5", "tonic") if args.format == "both" else (args.format,)
+    formats = _formats(args)
     if args.workers < 1:
         raise DvsstreamError(f"--workers must be at least 1, got {args.workers}")
     mismatch = shipped_model_mismatch(args.duration)
@@ -34,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
           f"{s['events']} events ({s['events_per_sample']:.0f}/sample), {s['wall_s']:.1f} s "
           f"({s['samples_per_s']:.1f} samples/s) -> {', '.join(s['paths'].values())}")
     return 0
+
+
+def _formats(args: argparse.Namespace) -> tuple:
+    return ("hdf5", "tonic") if args.format == "both" else (args.format,)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -55,14 +59,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--sensor-size", type=argument_type(parse_sizes), default=None, metavar="WxH[,WxH...]",
                    help="scenes: the sensor, or several used in turn (default 128x128; e.g. 128x128,346x260)")
     p.add_argument("--workers", type=positive_int, default=1, help="processes")
+    p.add_argument("--force", action="store_true", help="--out may be a folder holding other files")
     p.set_defaults(func=run, check=check)
     return p
 
 
 def check(args: argparse.Namespace) -> None:
     """Before any work: one line and exit status 2 on bad input."""
-    check_output_folder(args.out, "--out")
+    check_output_folder(args.out, "--out", own="synth", force=args.force)
     check_kind_options(args)
+    if args.kind == "gestures":
+        _gesture_defaults(args)
+        check_set_size(args.out, args.samples_per_class, args.duration, _formats(args), args.workers)
 
 
 # ------------------------------------------------------------------ --kind scenes

@@ -91,6 +91,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="class order of an --init release checkpoint's outputs (its head is permuted to the dataset's)")
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", required=True, help="folder for checkpoints and the training log")
+    p.add_argument("--force", action="store_true", help="--out may be a folder holding other files")
     add_geometry_arguments(p)
     p.set_defaults(func=run, check=check)
     return p

@@ -6,7 +6,12 @@
   :func:`check_output_folder`, :func:`check_device`, :func:`check_memory`): inputs exist,
   an output's folder exists and is writable, an output is neither a folder nor an input
   (same resolved path or same inode), folders the user did not name are never created,
-  and a request that needs more memory than the machine has is refused.
+  and a request that needs more memory than the machine has is refused;
+* no write destroys a file: an output file's suffix fits what is written
+  (:data:`~dvsstream.fileio.OUTPUT_SUFFIXES`, ``--force`` or not), ``--settings`` replaces
+  only a dvsstream settings file, and ``--out DIR`` is empty, new or the verb's own
+  earlier output (:data:`OWN_OUTPUTS`) unless ``--force``;
+* ``--workers`` is capped at the CPUs this process may use (:func:`cap_workers`, a note).
 
 Every failure is a :class:`~dvsstream.errors.DvsstreamError` whose text says what, why
 and what to do; the CLI prints it as one line and exits with status 2. No torch import
@@ -16,19 +21,37 @@ here (``dvsstream info`` stays fast); :func:`check_device` imports it when asked
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Iterable, Optional
 
 from dvsstream import fileio
 from dvsstream.errors import DvsstreamError
-from dvsstream.fileio import PathLike, check_not_an_input, is_uri, same_file
+from dvsstream.fileio import (
+    PathLike,
+    check_not_an_input,
+    check_suffix,
+    is_uri,
+    same_file,
+)
 
-__all__ = ["check_arguments", "check_checkpoints", "check_device", "check_input", "check_input_folder",
-           "check_output_file", "check_output_folder", "check_source"]
+__all__ = ["OWN_OUTPUTS", "cap_workers", "check_arguments", "check_checkpoints", "check_device", "check_input",
+           "check_input_folder", "check_output_file", "check_output_folder", "check_settings_file", "check_source",
+           "cpu_count"]
 
-
+#: what ``synth``, ``train`` and ``eval`` write into their ``--out DIR``: ``(marker, names)``.
+#: A non-empty folder is the verb's own earlier output when it holds the marker or
+#: nothing but those names (and hidden temporaries); any other is refused without
+#: ``--force``. (tests/cli/test_safety.py checks these against what the verbs write.)
+OWN_OUTPUTS: dict[str, tuple[str, frozenset]] = {
+    "synth": ("synth_summary.json", frozenset({"synth_summary.json", "hdf5", "tonic"})),
+    "train": ("last.pt", frozenset({"last.pt", "best.pt", "log.csv", "result.json", "tb"})),
+    "eval": ("report.json", frozenset({"report.json", "samples.csv", "confusion.png", "per_class_accuracy.png",
+                                       "confidence.png"})),
+}
 
 
 
@@ -65,14 +88,17 @@ def check_input_folder(path: PathLike, what: str = "--root") -> None:
 
 
 def check_output_file(path: PathLike, what: str = "output", inputs: Iterable[Optional[PathLike]] = (),
-                      force: Optional[bool] = None) -> Path:
-    """Before any work: ``path`` can become a file -- it is not a folder, its folder
-    exists and is writable, it is not an input, and (``force`` False) it does not
-    exist yet (``force`` None: existing files are the caller's business)."""
+                      force: Optional[bool] = None, kind: Optional[str] = None) -> Path:
+    """Before any work: ``path`` can become a file -- its suffix fits ``kind`` (a key of
+    :data:`~dvsstream.fileio.OUTPUT_SUFFIXES`, whatever ``force``), it is not a folder,
+    its folder exists and is writable, it is not an input, and (``force`` False) it does
+    not exist yet (``force`` None: existing files are the caller's business)."""
     if not os.fspath(path).strip():
         raise DvsstreamError(f"the {what} is an empty name; give a file name")
     p = fileio.check_file_target(path, what)
     check_not_an_input(p, inputs, what)
+    if kind is not None:
+        check_suffix(path, kind, what)
     folder = p.parent if str(p.parent) else Path(".")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise DvsstreamError(f"{p}: cannot write into the folder {folder} (permission denied); choose another {what}")
@@ -81,9 +107,13 @@ def check_output_file(path: PathLike, what: str = "output", inputs: Iterable[Opt
     return p
 
 
-def check_output_folder(path: PathLike, what: str = "--out", inputs: Iterable[Optional[PathLike]] = ()) -> Path:
+def check_output_folder(path: PathLike, what: str = "--out", inputs: Iterable[Optional[PathLike]] = (),
+                        own: Optional[str] = None, force: bool = False, keep: Iterable[Optional[PathLike]] = ()) -> Path:
     """An output folder: an existing writable folder, or a new one whose parent exists
-    (the folder named is created by the command; its missing parents never are)."""
+    (the folder named is created by the command; its missing parents never are).
+    ``own`` (a verb of :data:`OWN_OUTPUTS`): an existing folder must also be empty or
+    that verb's earlier output, unless ``force``; ``keep``: what the same command names
+    inside it (``--cache-dir``, ``--export``), which does not count."""
     if not os.fspath(path).strip():
         raise DvsstreamError(f"{what} is an empty name; give a folder")
     p = Path(path)
@@ -102,7 +132,76 @@ def check_output_folder(path: PathLike, what: str = "--out", inputs: Iterable[Op
     for item in inputs:
         if item is not None and p.exists() and same_file(p, Path(item)):
             raise DvsstreamError(f"{what} {p}: is also an input ({item}); choose another folder")
+    if own is not None and not force and p.is_dir():
+        _check_own_folder(p, what, own, keep)
     return p
+
+
+def _check_own_folder(p: Path, what: str, verb: str, keep: Iterable[Optional[PathLike]]) -> None:
+    """``p`` is empty or ``verb``'s own earlier output (see :data:`OWN_OUTPUTS`)."""
+    marker, names = OWN_OUTPUTS[verb]
+    kept = [Path(k) for k in keep if k is not None]
+    try:
+        entries = sorted(e for e in os.listdir(p) if not (e.startswith(".") and e.endswith(".tmp")))
+    except OSError as exc:
+        raise DvsstreamError(f"{what} {p}: cannot list it ({exc.strerror or exc})") from None
+    entries = [e for e in entries if not any(same_file(p / e, k) for k in kept)]
+    if not entries or marker in entries or all(e in names for e in entries):
+        return
+    others = [e for e in entries if e not in names]
+    shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    raise DvsstreamError(f"{what} {p}: the folder holds other files ({shown}) and is not an earlier {verb} "
+                         f"output; choose a new or empty folder, or pass --force to write {verb}'s files beside them")
+
+
+def check_settings_file(path: PathLike, what: str = "--settings") -> None:
+    """Before any work: ``path`` may become the window's settings file -- a ``.json``
+    name, and an existing file only when it is a dvsstream settings file (or empty):
+    the window replaces it when it closes."""
+    check_suffix(path, "settings", f"{what} file")
+    p = Path(path)
+    if p.is_dir():
+        raise DvsstreamError(f"{what} {p}: is a folder; give a settings file name (.json)")
+    if not p.exists() or (p.is_file() and p.stat().st_size == 0):
+        return
+    from dvsstream.gui.state import is_settings_data
+
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None
+    if not is_settings_data(data):
+        raise DvsstreamError(f"{what} {p}: is not a dvsstream settings file, and the window would replace it "
+                             "when it closes; give a new file name or an earlier settings file")
+
+
+def check_set_size(out: PathLike, samples_per_class: int, duration_s: float, formats: tuple,
+                   workers: int) -> None:
+    """``synth``'s sizes, before anything is made: the set fits the memory and the disk
+    (:func:`dvsstream.synth.dataset.check_set_fits`)."""
+    from dvsstream.synth.dataset import check_set_fits
+
+    check_set_fits(out, samples_per_class, duration_s, formats, min(workers, cpu_count()))
+
+
+def cpu_count() -> int:
+    """The CPUs this process may use (its affinity where the system says; at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def cap_workers(args: argparse.Namespace) -> None:
+    """``--workers N`` above the CPUs this process may use becomes that count, with a
+    one-line note on stderr (more processes than CPUs only share them, and each holds
+    its own memory)."""
+    workers = getattr(args, "workers", None)
+    cpus = cpu_count()
+    if isinstance(workers, int) and workers > cpus:
+        print(f"note: --workers {workers} is more than the {cpus} CPU(s) this process may use; using {cpus}",
+              file=sys.stderr)
+        args.workers = cpus
 
 
 # ------------------------------------------------------------------ devices, memory
@@ -169,5 +268,6 @@ def check_arguments(args: argparse.Namespace) -> None:
         check(args)
     if getattr(args, "device", None) is not None:
         check_device(args.device)
+    cap_workers(args)
 
 

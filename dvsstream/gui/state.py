@@ -17,6 +17,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from dvsstream.fileio import replace_atomically
 from dvsstream.render.display import ATTENTION_KINDS, domain_note
 from dvsstream.stream.live import REPLAY_PACKET_US, default_recording
 
@@ -28,6 +29,7 @@ __all__ = [
     "format_stats",
     "history_arrays",
     "history_timeline",
+    "is_settings_data",
     "load_settings",
     "reset_settings",
     "save_settings",
@@ -37,6 +39,9 @@ __all__ = [
 
 
 SETTINGS_ENV = "DVSSTREAM_GUI_SETTINGS"
+#: the key and value that mark a file as the window's settings (written with them since
+#: issue 24; older files are recognised by their keys, see :func:`is_settings_data`)
+SETTINGS_MARKER = ("dvsstream", "gui settings")
 
 
 # ====================================================================== settings
@@ -121,6 +126,32 @@ def default_settings_path() -> Path:
     return base / "dvsstream" / "gui.json"
 
 
+def is_settings_data(data: Any) -> bool:
+    """Whether ``data`` (a file's parsed JSON) is the window's settings: a JSON object
+    with :data:`SETTINGS_MARKER`, or (a file from before the marker) one whose keys are
+    all :class:`Settings` fields. Only such a file is ever replaced by the window."""
+    if not isinstance(data, dict):
+        return False
+    key, value = SETTINGS_MARKER
+    if data.get(key) == value:
+        return True
+    return set(data) <= {f.name for f in fields(Settings)}
+
+
+def _replaceable(path: Path) -> bool:
+    """``path`` may be (re)written as settings: missing, empty, or a settings file."""
+    if not path.exists():
+        return True
+    if not path.is_file():
+        return False
+    if path.stat().st_size == 0:
+        return True
+    try:
+        return is_settings_data(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return False
+
+
 def load_settings(path: Optional[os.PathLike | str] = None) -> Settings:
     """Settings from a JSON file; defaults when it is missing or unreadable."""
     path = Path(path) if path is not None else default_settings_path()
@@ -136,7 +167,7 @@ def reset_settings(path: Optional[os.PathLike | str] = None) -> Optional[Path]:
     (returned; a previous ``.bak`` is replaced), nothing is deleted. None when there
     was no file."""
     path = Path(path) if path is not None else default_settings_path()
-    if not path.is_file():
+    if not path.is_file() or not _replaceable(path):
         return None
     kept = path.with_name(path.name + ".bak")
     try:
@@ -147,14 +178,17 @@ def reset_settings(path: Optional[os.PathLike | str] = None) -> Optional[Path]:
 
 
 def save_settings(settings: Settings, path: Optional[os.PathLike | str] = None) -> Optional[Path]:
-    """Write the settings as JSON (atomically); returns the path, or None when the
-    folder cannot be written (settings are a convenience, never an error)."""
+    """Write the settings as JSON (atomically, with :data:`SETTINGS_MARKER`); returns the
+    path, or None when the folder cannot be written or ``path`` is a file that is not
+    settings (never replaced; settings are a convenience, never an error)."""
     path = Path(path) if path is not None else default_settings_path()
+    if not _replaceable(path):
+        return None
+    key, value = SETTINGS_MARKER
+    text = json.dumps({key: value, **settings.to_dict()}, indent=2)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(settings.to_dict(), indent=2), encoding="utf-8")
-        os.replace(tmp, path)
+        replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except OSError:
         return None
     return path

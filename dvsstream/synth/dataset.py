@@ -63,6 +63,7 @@ from dvsstream.synth.emulator import Emulator
 from dvsstream.errors import DvsstreamError
 from dvsstream.events import EVENT_DTYPE
 from dvsstream.fileio import replace_atomically
+from dvsstream.heap import check_disk_space, check_memory
 
 __all__ = [
     "CLASS_NAMES",
@@ -73,6 +74,8 @@ __all__ = [
     "session_of",
     "events_to_tonic_array",
     "generate_gesture_set",
+    "check_set_fits",
+    "set_resources",
 ]
 
 CLASS_NAMES = G.CLASS_NAMES
@@ -80,6 +83,17 @@ CLASS_NAMES = G.CLASS_NAMES
 LIGHTINGS = ("fluorescent", "fluorescent_led", "lab", "led", "natural")
 DEFAULT_FPS = 1000.0
 TONIC_MIN_FILES = 100  # tonic 1.7.0 DVSGesture._check_exists
+
+# What a set costs, measured on the default set (0.4 s samples, 1000 fps, all classes):
+# 21,900 events per second of sample on average (13,000-34,000 by class); on disk 5.8
+# bytes an event in HDF5 and 40.7 in tonic's layout (the .npy files and their .tar.gz);
+# a sample's working memory 9 MB plus 0.6 MB per second. The estimates round up.
+EVENTS_PER_S = 25_000
+DISK_BYTES_PER_EVENT = {"hdf5": 7.0, "tonic": 45.0}
+#: bookkeeping per sample (its task, its future in a pool and its result), bytes
+BYTES_PER_SAMPLE = 2_000
+#: a worker's memory: the process with numpy and h5py, a sample's fixed part, and per second of sample
+WORKER_BYTES, SAMPLE_BYTES_PER_S = 150e6, 3e6
 
 
 # ============================================================ one sample
@@ -245,6 +259,7 @@ def generate_gesture_set(out_dir, samples_per_class: int = 20, duration_s: float
     formats = _checked_formats(formats, samples_per_class, duration_s, fps, test_fraction)
     classes = list(range(G.N_CLASSES)) if classes is None else [int(c) for c in classes]
     out = Path(out_dir)
+    check_set_fits(out, samples_per_class, duration_s, formats, workers, fps=fps, n_classes=len(classes))
     _make_output_folder(out, formats)
     tonic_root = out / "tonic" / "DVSGesture"
 
@@ -283,6 +298,31 @@ def generate_gesture_set(out_dir, samples_per_class: int = 20, duration_s: float
     }
     _write_summary_file(out, summary, fps, test_fraction)
     return summary
+
+
+def set_resources(samples_per_class: int, duration_s: float, formats=("hdf5", "tonic"), workers: int = 1,
+                  fps: float = DEFAULT_FPS, n_classes: int = G.N_CLASSES) -> tuple[float, float]:
+    """Estimated ``(memory, disk)`` bytes of a set (see :data:`EVENTS_PER_S`): memory
+    for every sample's bookkeeping and each worker's sample, disk for the events in
+    ``formats``; rounded up (a slower ``fps`` does not make fewer events)."""
+    n = float(samples_per_class) * n_classes
+    per_sample_s = max(1.0, fps / DEFAULT_FPS) * SAMPLE_BYTES_PER_S
+    memory = n * BYTES_PER_SAMPLE + max(1, int(workers)) * (WORKER_BYTES + duration_s * per_sample_s)
+    disk = n * duration_s * EVENTS_PER_S * sum(DISK_BYTES_PER_EVENT[f] for f in formats)
+    return memory, disk
+
+
+def check_set_fits(out, samples_per_class: int, duration_s: float, formats=("hdf5", "tonic"), workers: int = 1,
+                   fps: float = DEFAULT_FPS, n_classes: int = G.N_CLASSES) -> None:
+    """Before anything is made: refuse (one line) a set that needs more memory than the
+    machine has or more disk than ``out``'s file system has free (:func:`set_resources`)."""
+    formats = (formats,) if isinstance(formats, str) else tuple(formats)
+    memory, disk = set_resources(samples_per_class, duration_s, formats, workers, fps, n_classes)
+    n = int(samples_per_class) * n_classes
+    what = f"a set of {n:,} samples of {duration_s:g} s"
+    advice = "use fewer --samples-per-class or a shorter --duration"
+    check_memory(memory, what, advice + (" or fewer --workers" if workers > 1 else ""))
+    check_disk_space(disk, out, what, advice + (" or one --format" if len(formats) > 1 else ""))
 
 
 def _checked_formats(formats, samples_per_class: int, duration_s: float, fps: float,

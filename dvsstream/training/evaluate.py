@@ -406,6 +406,10 @@ def evaluate_dataset(config: EvalConfig) -> int:
         if len(dataset) == 0:
             raise DvsstreamError(f"the {config.split} split of {config.dataset} under {config.root} holds no "
                                  f"samples ({dataset.info.get('message', '')})")
+        from dvsstream.training.memory import fit_batch
+
+        batch_size = fit_batch(config.batch_size, len(dataset), model.config, False, config.split,
+                               (lambda s: print(s, file=sys.stderr)) if ranks.is_main else None)
         if ranks.is_main:
             _warn_clip_mismatch(dataset, spec, info["meta"])
         if ranks.is_main and config.limit is not None and dataset.info.get("limit_exceeds"):
@@ -413,7 +417,7 @@ def evaluate_dataset(config: EvalConfig) -> int:
                   f"({dataset.info['split_size']} samples); evaluating all {len(dataset)}", file=sys.stderr)
         model = prepare_for_inference(model, device)
         keep_freed_memory(device)  # on a CPU, each batch's activations reuse the last batch's pages
-        part = evaluate(model, dataset, device, config.batch_size, config.workers,
+        part = evaluate(model, dataset, device, batch_size, config.workers,
                         indices=_shard(len(dataset), ranks.rank, ranks.world), progress=ranks.is_main,
                         energy_batch=ranks.is_main)
         part["n"] = len(part["rows"])

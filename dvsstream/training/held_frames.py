@@ -18,7 +18,12 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset
 
-from dvsstream.heap import release_freed_memory
+from dvsstream.heap import (
+    available_memory_bytes,
+    check_memory,
+    fmt_bytes,
+    release_freed_memory,
+)
 from dvsstream.training.distributed import DistInfo, on_rank0
 
 __all__ = ["hold_in_memory"]
@@ -40,7 +45,15 @@ def hold_in_memory(dataset: Dataset, mode: str = "auto", budget_mb: float = 2048
         return dataset  # (frames cut from recordings are in memory already)
 
     budget = int(budget_mb * 2**20)
-    if mode == "auto" and FramesInMemory.estimate_bytes(dataset) > budget:
+    need = FramesInMemory.estimate_bytes(dataset)
+    have = available_memory_bytes()
+    if mode == "on":  # asked for: refused in one line rather than exhausting the machine
+        check_memory(need, f"--cache-frames on (the {what} frames)", "use --cache-frames auto or off")
+    elif have is not None and need > have // 2:  # a budget above the machine's memory is no licence to fill it
+        say(f"  the {what} frames ({fmt_bytes(need)}) would take more than half the memory available "
+            f"({fmt_bytes(have)}): read from the dataset every epoch")
+        return dataset
+    if mode == "auto" and need > budget:
         say(f"  the {what} frames do not fit the memory budget ({budget_mb:g} MiB): read from the dataset every epoch")
         return dataset
     t0 = time.perf_counter()

@@ -1,7 +1,10 @@
 """Memory of one training step: :func:`measure_step_memory` (forward, loss, backward of
 a batch) counts the activations autograd keeps for the backward and, on CUDA, the peak
 allocation (:class:`StepMemory`). Used by the benchmarks and by the ``recompute``
-tests."""
+tests. :func:`estimate_sample_bytes` is its estimate before any work, from the model's
+shape, and :func:`fit_batch` what ``train`` and ``eval`` do with the ``--batch-size``
+they are given: at most the dataset, and refused (one line, the amount) when a batch
+would not fit the memory."""
 
 from __future__ import annotations
 
@@ -16,7 +19,15 @@ from dvsstream.datasets.augment import one_hot_smooth
 from dvsstream.training.config import resolve_amp
 from dvsstream.training.steps import forward_loss
 
-__all__ = ["StepMemory", "measure_step_memory"]
+__all__ = ["StepMemory", "estimate_sample_bytes", "fit_batch", "measure_step_memory"]
+
+#: bytes of a training step per float of :func:`_step_elements`: the saved activations
+#: (:func:`measure_step_memory` on the registered models: 2.5 to 4.2 floats, spikformer_dvs
+#: 2.7, the tiny one 3.1) are about half of the step's growth of resident memory on a CPU
+#: (measured 5.0 floats for spikformer_dvs at B=2, 7.8 for the tiny one at B=16)
+TRAIN_FACTOR = 6.0
+#: an inference forward (no autograd) holds about two stages' outputs at a time
+EVAL_FACTOR = 2.0
 
 
 @dataclass
@@ -35,6 +46,38 @@ class StepMemory:
     saved_bytes: int
     peak_bytes: int
     step_s: float
+
+
+def _step_elements(config) -> float:
+    """Elements of one sample's activations over its ``T`` steps: the input, the first
+    stage's ``dim/8`` maps twice, and the blocks' tokens x dim x 4."""
+    h, w = config.img_size
+    shift = sum(bool(p) for p in getattr(config, "pools", (True,) * 4))
+    tokens = max(1, (h >> shift) * (w >> shift))
+    per_step = config.in_channels * h * w + 2 * max(config.dim // 8, 1) * h * w + config.depth * tokens * config.dim * 4
+    return float(config.T) * per_step
+
+
+def estimate_sample_bytes(config, training: bool = True) -> float:
+    """Estimated bytes one sample of a batch holds in a training step (``training``) or
+    an inference forward, for a model of ``config`` (float32)."""
+    return 4.0 * _step_elements(config) * (TRAIN_FACTOR if training else EVAL_FACTOR)
+
+
+def fit_batch(batch_size: int, n_samples: int, config, training: bool, what: str, say=None,
+              extra_bytes: float = 0.0) -> int:
+    """The batch size to use: ``batch_size`` clamped to ``n_samples`` (a one-line note
+    through ``say``), after a one-line refusal when such a batch (plus ``extra_bytes``)
+    would need more memory than is available (:func:`dvsstream.heap.check_memory`)."""
+    from dvsstream.heap import check_memory
+
+    batch = max(1, min(int(batch_size), int(n_samples)))
+    if batch < batch_size and say is not None:
+        say(f"note: --batch-size {batch_size} is more than the {n_samples} {what} samples; using {batch}")
+    need = batch * estimate_sample_bytes(config, training) + extra_bytes
+    check_memory(need, f"--batch-size {batch} ({what}, {'a training step' if training else 'a forward'})",
+                 "use a smaller --batch-size")
+    return batch
 
 
 def measure_step_memory(model: nn.Module, frames: Tensor, labels: Optional[Tensor] = None,

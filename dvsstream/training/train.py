@@ -131,6 +131,21 @@ def _fine_tune_from(model, init: str, dataset: str, label_order: Optional[str], 
         say(f"  its outputs were in {order['why']}; head permuted to the dataset's class order")
 
 
+def _fit_batch(config: TrainConfig, mcfg, train_set, say: Callable[[str], Any]) -> TrainConfig:
+    """``config`` with ``batch_size`` at most the training set (a note), refused in one
+    line when a batch, and the batches the loader processes prepare ahead, would not
+    fit the memory (:func:`dvsstream.training.memory.fit_batch`)."""
+    from dvsstream.training.memory import fit_batch
+
+    n = len(train_set)
+    if n == 0:
+        return config
+    h, w = mcfg.img_size
+    ahead = config.workers * config.prefetch * min(config.batch_size, n) * 4.0 * mcfg.T * mcfg.in_channels * h * w
+    batch = fit_batch(config.batch_size, n, mcfg, True, "training", say, extra_bytes=ahead)
+    return config if batch == config.batch_size else dataclasses.replace(config, batch_size=batch)
+
+
 def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: str, config: TrainConfig,
                      out_dir: Union[str, os.PathLike], *, device: Optional[str] = None, frames: str = "count",
                      convention: str = "spikingjelly", roi: Optional[Sequence[int]] = None,
@@ -171,6 +186,7 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
         meta["frame_spec"]["sensor_size"] = list(spec.sensor_size)
         if few_labels is not None:
             train_set, meta["few_labels"] = _few_labels(train_set, classes, few_labels, say)
+        config = _fit_batch(config, mcfg, train_set, say)
         torch.manual_seed(config.seed)
         model = create_model(model_name, num_classes=len(classes))
         if init:  # fine-tune: start from these weights

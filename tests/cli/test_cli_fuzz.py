@@ -11,7 +11,11 @@ For every case:
 * nothing is created outside the test's folder (the command runs with the folder as its
   working directory and HOME; the repository tree and the folder's siblings are compared
   before and after);
-* every input file is byte-identical afterwards.
+* every input file is byte-identical afterwards, and after a refused command (exit 2)
+  every file that was there before keeps its checksum (recordings, notes, a report and
+  the window's settings named as outputs or ``--settings`` included);
+* sizes up to 1e12 on every verb (:func:`huge_argv`) are refused before any work or used
+  at what fits (issue 24: nothing exhausts the machine).
 
 Long work is avoided by construction: the recordings are short (0.3 s), synthetic
 sources carry a duration, paced replays go at least at half speed, synth always gets a
@@ -39,7 +43,7 @@ from dvsstream.cli import main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 #: previous outputs: replaced only with --force
-PREVIOUS = ("old.h5", "old.mp4")
+PREVIOUS = ("old.h5", "old.mp4", "notes.txt", "report.json", "settings.json")
 SHIPPED = REPO / "dvsstream" / "data" / "gesture_tiny.pt"
 FUZZ = settings(max_examples=int(os.environ.get("DVSSTREAM_FUZZ_EXAMPLES", "25")), deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck), database=None)
@@ -71,6 +75,9 @@ def play(tmp_path_factory):
     (root / "garbage.pt").write_bytes(b"not a checkpoint at all\n" * 10)
     (root / "old.h5").write_bytes(b"a previous output")
     (root / "old.mp4").write_bytes(b"a previous clip")
+    (root / "notes.txt").write_text("a user's notes\n")
+    (root / "report.json").write_text('{"predictions": [], "source": "rec.h5"}\n')
+    (root / "settings.json").write_text('{"dvsstream": "gui settings", "speed": 2.0}\n')
     (root / "folder").mkdir()
     (root / "data").mkdir()
     (root / "home").mkdir()
@@ -182,7 +189,14 @@ SPEEDS = st.sampled_from(["0", "-1", "-2", "nan", "inf", "abc", "1e-30", "0.5", 
 INPUTS = st.sampled_from(["rec.h5", "ev.npy", "garbage.pt", "folder", "missing.h5", "no/such/dir/x.h5", "",
                           "old.h5", "/"])
 OUTPUTS = st.sampled_from(["out.h5", "rec.h5", "ev.npy", "folder", "no/such/dir/x.h5", "/", "old.h5", "",
-                           "./rec.h5", "folder/../rec.h5", "/nonexistent-dvsstream/x.h5"])
+                           "./rec.h5", "folder/../rec.h5", "/nonexistent-dvsstream/x.h5", "notes.txt", "report.json",
+                           "out.txt", "x.mp4", "s.png", "r.json"])
+#: --settings: recordings, notes, a report, the window's own settings, a new name
+SETTINGS = st.sampled_from(["rec.h5", "old.h5", "notes.txt", "report.json", "settings.json", "new.json", "folder",
+                            "ck.pt"])
+#: sizes up to the largest an option takes (1e12)
+HUGE = st.sampled_from(["1e12", "999999999999", "1000000000", "1e9", "4294967296", "2147483648", "65536"])
+HUGE_SIZES = st.sampled_from(["1000000000000x1000000000000", "100000x100000", "1000000x1", "65536x65536"])
 SOURCES = st.sampled_from(["rec.h5", "ev.npy", "garbage.pt", "folder", "missing.h5", "bogus://x", "http://x",
                            "tcp://127.0.0.1:1", "unix:///nonexistent-dvsstream.sock", "camera:", "camera:NOPE",
                            "synthetic:rate=nan", "synthetic:rate=-1", "synthetic:rate=1e4,duration=0.2",
@@ -249,6 +263,7 @@ def render_argv(draw):
 def gui_argv(draw):
     return ["gui"] + _options(draw, {"--source": SOURCES, "--checkpoint": CHECKPOINTS, "--speed": SPEEDS,
                                      "--screenshot": OUTPUTS, "--exit-after": NUMBERS, "--device": DEVICES,
+                                     "--settings": SETTINGS, "--force": None,
                                      "--export-clip": st.sampled_from(["a.gif", "old.mp4", "rec.h5", "x.avi"]),
                                      "--roi": REGIONS, "--resize": SIZES})
 
@@ -276,6 +291,48 @@ def synth_argv(draw):  # always one bad value: generating a set takes seconds pe
             "--duration", draw(st.sampled_from(["0", "-1", "nan", "inf", "abc", ""]))] + _options(
         draw, {"--samples-per-class": NUMBERS, "--workers": NUMBERS, "--seed": NUMBERS,
                "--format": st.sampled_from(["hdf5", "tonic", "both", "zip"])})
+
+
+@st.composite
+def huge_argv(draw):
+    """Every verb with sizes up to 1e12 on its size options (otherwise valid inputs):
+    refused before any work (memory, disk) or used at what fits (a note)."""
+    verb = draw(st.sampled_from(["info", "convert", "record", "replay", "run", "render", "gui", "eval", "train",
+                                 "synth"]))
+    if verb == "info":
+        return ["info", "rec.h5"] + _options(draw, {"--peak-bin-us": HUGE, "--sensor-size": HUGE_SIZES})
+    if verb == "convert":
+        return ["convert", "ev.npy", "out.h5"] + _options(draw, {"--sensor-size": HUGE_SIZES})
+    if verb == "record":
+        return ["record", "--source", "rec.h5", "--out", draw(OUTPUTS)] + _options(
+            draw, {"--duration": HUGE, "--start": HUGE, "--speed": HUGE, "--force": None})
+    if verb == "replay":
+        return ["replay", draw(st.sampled_from(["rec.h5", "ev.npy"]))] + _options(draw, {
+            "--window-ms": HUGE, "--bins": HUGE, "--hop-ms": HUGE, "--downsample": HUGE, "--progress-s": HUGE,
+            "--start": HUGE, "--sensor-size": HUGE_SIZES})
+    if verb == "run":
+        return ["run", "--source", draw(st.sampled_from(["rec.h5", "ev.npy"])), "--checkpoint", "ck.pt",
+                "--duration", "3", "--quiet"] + _options(draw, {
+                    "--window-ms": HUGE, "--hop-ms": HUGE, "--bins": HUGE, "--start": HUGE, "--speed": HUGE,
+                    "--sensor-size": HUGE_SIZES, "--resize": HUGE_SIZES, "--json-out": OUTPUTS, "--force": None})
+    if verb == "render":  # a start past the end is refused; a long duration ends with the file
+        return ["render", "rec.h5", "--checkpoint", "ck.pt", "--out", draw(st.sampled_from(["a.gif", "old.h5"])),
+                "--start", draw(HUGE)] + _options(draw, {"--duration": HUGE})
+    if verb == "gui":
+        return ["gui"] + _options(draw, {"--exit-after": HUGE, "--speed": HUGE, "--start": HUGE,
+                                         "--settings": SETTINGS, "--screenshot": OUTPUTS, "--force": None})
+    if verb in ("eval", "train"):
+        argv = [verb, "--dataset", "dvsgesture", "--root", "data", "--out", draw(st.sampled_from(["res", "folder"]))]
+        sizes = {"--batch-size": HUGE, "--limit": HUGE, "--workers": HUGE}
+        if verb == "eval":
+            return argv + ["--checkpoint", "ck.pt"] + _options(draw, {**sizes, "--export": OUTPUTS, "--force": None})
+        return argv + _options(draw, {**sizes, "--epochs": HUGE, "--prefetch": HUGE, "--memory-budget-mb": HUGE,
+                                      "--warmup-epochs": HUGE, "--seed": HUGE})
+    # at least a billion samples: always refused (a set that fits would take minutes to make)
+    return ["synth", "--out", draw(st.sampled_from(["set", "folder", "."])),
+            "--samples-per-class", draw(st.sampled_from(["1e12", "999999999999", "1000000000", "4294967296"])),
+            "--format", draw(st.sampled_from(["hdf5", "tonic", "both"]))] + _options(
+        draw, {"--workers": HUGE, "--seed": HUGE, "--duration": HUGE})
 
 
 #: numbers an option accepts, in odd combinations (windows that do not split into bins...)
@@ -313,11 +370,27 @@ def test_fuzz_mostly_valid(play, argv):
 
 
 def _fuzz(play, argv: list[str]) -> None:
+    before = _checksums(play["root"])
     code, out, err = _call(argv, argv[0])
     try:
         _check(play, argv, code, out, err)
+        if code == 2:  # refused: every file that was there is as it was
+            after = _checksums(play["root"])
+            changed = sorted(name for name, digest in before.items() if after.get(name) != digest)
+            assert not changed, f"dvsstream {' '.join(argv)}: refused but changed {changed}"
     finally:
         _fresh(play)
+
+
+def _checksums(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (HOME aside), by relative path."""
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "home"]
+        for name in files:
+            path = Path(folder, name)
+            found[str(path.relative_to(root))] = _hash(path)
+    return found
 
 
 @FUZZ
@@ -347,6 +420,12 @@ def test_fuzz_render_and_gui(play, argv):
 @FUZZ
 @given(argv=st.one_of(dataset_argv(), synth_argv()))
 def test_fuzz_datasets(play, argv):
+    _fuzz(play, argv)
+
+
+@FUZZ
+@given(argv=huge_argv())
+def test_fuzz_huge_sizes(play, argv):
     _fuzz(play, argv)
 
 
