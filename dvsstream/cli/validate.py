@@ -26,7 +26,7 @@ from dvsstream.errors import DvsstreamError
 from dvsstream.fileio import PathLike, check_not_an_input, is_uri, same_file
 
 __all__ = ["check_arguments", "check_checkpoints", "check_device", "check_input", "check_input_folder",
-           "check_output_file", "check_output_folder", "check_source"]
+           "check_model_name", "check_output_file", "check_output_folder", "check_source"]
 
 
 
@@ -151,6 +151,21 @@ def check_source(uri: Optional[str], option: str = "--source") -> None:
     check_input(text, f"{option} recording", uri_ok=True)
 
 
+def check_model_name(name: Optional[str], option: str = "--model") -> None:
+    """A model name the registry knows (imports torch: only the verbs with ``--model``)."""
+    if name is None:
+        return
+    from dvsstream.models.registry import list_models
+
+    models = list_models()
+    if name not in models:
+        import difflib
+
+        close = difflib.get_close_matches(name, models, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise DvsstreamError(f"{option} {name}: unknown model{hint}; the models are: {', '.join(models)}")
+
+
 def check_checkpoints(args: argparse.Namespace) -> None:
     """``--checkpoint`` and ``--init``, where the verb has them, are readable files."""
     path = getattr(args, "checkpoint", None)
@@ -169,5 +184,6 @@ def check_arguments(args: argparse.Namespace) -> None:
         check(args)
     if getattr(args, "device", None) is not None:
         check_device(args.device)
+    check_model_name(getattr(args, "model", None))
 
 

@@ -77,7 +77,7 @@ def test_sensor_size_option_when_header_has_none(real_data):
     ev, src = read_all(real_data(NCARS), sensor_size=(120, 100))  # N-CARS crops are 120x100
     assert tuple(src.sensor_size) == (120, 100) and src.geometry_from == "sensor_size"
     assert ev.size == NCARS_EVENTS
-    assert any("sensor_size=120x100" in w for w in src.stats.warnings)
+    assert any("sensor size 120x100" in w for w in src.stats.warnings)
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
