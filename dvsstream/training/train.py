@@ -126,14 +126,14 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
     info, dev, initialised = init_distributed(device)
     say = print if info.is_main else (lambda s: None)
     try:
-        if dataset == "dvsgesture" and config.hflip:
-            say("warning: random horizontal flips mirror DVS128 Gesture's left-arm / right-arm classes "
-                "without relabelling them (the papers' recipe does this); pass --no-hflip to avoid it")
         train_set, test_set, classes = _load_splits(load_dataset, dataset, root, spec, cache_dir, limit, info, say)
         torch.manual_seed(config.seed)
         model = create_model(model_name, num_classes=len(classes))
         if init:  # fine-tune: start from these weights (same architecture and classes)
             _fine_tune_from(model, init, dataset, label_order, say)
+        if dataset == "dvsgesture" and config.hflip:  # once the data and --init are known good (no line before an error)
+            say("warning: random horizontal flips mirror DVS128 Gesture's left-arm / right-arm classes "
+                "without relabelling them (the papers' recipe does this); pass --no-hflip to avoid it")
         meta = {"dataset": dataset, "frame_spec": dataclasses.asdict(spec), "root": str(root)}
         meta["frame_spec"]["sensor_size"] = list(spec.sensor_size)
         return train(model, train_set, test_set, config, out_dir, device=dev, log=print, classes=classes, meta=meta)
