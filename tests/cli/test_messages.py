@@ -430,3 +430,51 @@ def _models() -> list[str]:
     from dvsstream.models import list_models
 
     return list_models()
+
+
+# ------------------------------------------------------------------ the fuzz test's command lines
+def _fuzz_strategies():
+    """The fuzz test's generated command lines (tests/cli/test_cli_fuzz.py): the same
+    names of inputs as this module's playground."""
+    pytest.importorskip("hypothesis")
+    import test_cli_fuzz as fuzz  # beside this file (pytest puts the folder on sys.path)
+    from hypothesis import strategies as st
+
+    return st.one_of(fuzz.info_argv(), fuzz.convert_argv(), fuzz.record_argv(), fuzz.replay_argv(), fuzz.run_argv(),
+                     fuzz.render_argv(), fuzz.gui_argv(), fuzz.dataset_argv(), fuzz.synth_argv(), fuzz.valid_argv())
+
+
+def test_fuzzed_command_lines_speak_the_command_lines_language(play):
+    """Whatever the fuzz test throws at the verbs: an error is one line, and no message
+    (errors, warnings, notes, results) is Python."""
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import HealthCheck, given, settings
+
+    inputs = {p: p.read_bytes() for p in play.iterdir() if p.is_file()}
+    keep = set(inputs) | {play / name for name in ("folder", "data", "home")}
+
+    @settings(max_examples=int(os.environ.get("DVSSTREAM_FUZZ_EXAMPLES", "40")), deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck), database=None)
+    @given(argv=_fuzz_strategies())
+    def case(argv):
+        try:
+            code, out, err = _call(argv)
+            what = f"dvsstream {' '.join(argv)}"
+            assert code in (0, 2), f"{what}: exit {code}\n{err[-2000:]}"
+            if code == 2:
+                lines = [line for line in err.splitlines() if line.strip()]
+                # (the window's own "dvsstream gui: no display ..." is item 4's)
+                assert lines and lines[-1].startswith(("dvsstream: error: ", "dvsstream gui: ")), f"{what}:\n{err[-2000:]}"
+                assert all(line.startswith(("warning: ", "note: ")) for line in lines[:-1]), f"{what}:\n{err[-2000:]}"
+            found = python_words(out + err, argv)
+            assert not found, f"{what}:\n" + "\n".join(found)
+        finally:
+            for p in play.iterdir():
+                if p not in keep:
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+            for p, data in inputs.items():
+                if not p.is_file() or p.read_bytes() != data:
+                    p.write_bytes(data)
+
+    assert hypothesis  # the module, for the skip above
+    case()
