@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
             binner = StreamingBinner(source.sensor_size, int(args.window_ms * 1000), args.bins,
                                      int(args.hop_ms * 1000), downsample=args.downsample)
         except ValueError as exc:
-            raise DvsstreamError(f"replay: {exc}") from None
+            raise DvsstreamError(f"{args.file}: {exc}") from None
         total = getattr(source, "n_events", None)
         for packet in source:
             meter.update(packet)

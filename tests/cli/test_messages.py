@@ -212,6 +212,7 @@ BAD = [
     (["replay", "rec.h5", "--speed", "nan"], "--speed"),
     (["replay", "rec.h5", "--window-ms", "10", "--bins", "3"], "--bins"),
     (["replay", "rec.h5", "--downsample", "-2"], "--downsample"),
+    (["replay", "rec.h5", "--downsample", "3"], "rec.h5: the 128x128 region does not divide into blocks of 3x3"),
     # run
     (["run", "--source", "missing.h5"], "missing.h5"),
     (["run", "--source", "rec.h5", "--checkpoint", "garbage.pt"], "garbage.pt"),
@@ -222,6 +223,7 @@ BAD = [
     (["run", "--source", "rec.h5", "--roi", "-10,0,64,64"], "not inside"),
     (["run", "--source", "rec.h5", "--roi", "0,0,0,0"], None),
     (["run", "--source", "rec.h5", "--resize", "32x32"], "--resize"),
+    (["run", "--source", "rec.h5", "--roi", "0,0,63,64"], "frames of 64x64 (the model's input or --resize)"),
     (["run", "--source", "rec.h5", "--mode", "bogus"], "--mode"),
     (["run", "--source", "rec.h5", "--device", "foo"], "--device"),
     (["run", "--source", "rec.h5", "--device", "cuda:99"], "cuda:99"),
