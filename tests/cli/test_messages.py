@@ -466,7 +466,8 @@ def test_fuzzed_command_lines_speak_the_command_lines_language(play):
             if code == 2:
                 lines = [line for line in err.splitlines() if line.strip()]
                 # (the window's own "dvsstream gui: no display ..." is item 4's)
-                assert lines and lines[-1].startswith(("dvsstream: error: ", "dvsstream gui: ")), f"{what}:\n{err[-2000:]}"
+                last = lines[-1] if lines else ""
+                assert last.startswith(("dvsstream: error: ", "dvsstream gui: ")), f"{what}:\n{err[-2000:]}"
                 assert all(line.startswith(("warning: ", "note: ")) for line in lines[:-1]), f"{what}:\n{err[-2000:]}"
             found = python_words(out + err, argv)
             assert not found, f"{what}:\n" + "\n".join(found)
