@@ -17,7 +17,13 @@ from typing import Any, Mapping, Optional, Sequence
 
 def app_parser(parser: argparse.ArgumentParser, doc: str) -> argparse.ArgumentParser:
     """Name ``parser`` after the running script and describe it with the script's
-    docstring (``doc``: first paragraph as the description, the rest kept as written)."""
+    docstring (``doc``: first paragraph as the description, the rest kept as written).
+    As ``dvsstream``'s, options must be spelled out (no abbreviations) and negative
+    numbers and regions (``--roi -10,0,64,64``) are values."""
+    from dvsstream.cli.args import NEGATIVE_VALUE
+
+    parser.allow_abbrev = False
+    parser._negative_number_matcher = NEGATIVE_VALUE
     parser.prog = os.path.basename(sys.argv[0]) or parser.prog
     parser.description = doc.strip()
     parser.formatter_class = argparse.RawDescriptionHelpFormatter

@@ -17,7 +17,7 @@ from _appargs import app_parser, parse_app_args
 from dvsstream.cli.gui import add_gui_arguments, run_gui_from_args
 
 if __name__ == "__main__":
-    parser = app_parser(add_gui_arguments(argparse.ArgumentParser()), __doc__)
+    parser = app_parser(add_gui_arguments(argparse.ArgumentParser(allow_abbrev=False)), __doc__)
     parser.add_argument("--serial", default="", help="the camera's serial number (default: the first one found)")
     # a camera sets the pace: no replay speed, nothing to wait for
     args = parse_app_args(parser, {"source": None, "speed": None, "deterministic": False},

@@ -20,7 +20,7 @@ RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"
 
 if __name__ == "__main__":
     names = sorted(p.stem.removeprefix("gestures_") for p in RECORDINGS.glob("gestures_*.h5"))
-    parser = app_parser(add_gui_arguments(argparse.ArgumentParser()), __doc__)
+    parser = app_parser(add_gui_arguments(argparse.ArgumentParser(allow_abbrev=False)), __doc__)
     parser.add_argument("--recording", default="waves_and_clap", choices=names or None,
                         help="which shipped recording (default: waves_and_clap)")
     parser.set_defaults(speed=1.0)  # real time, whatever the window last used

@@ -79,7 +79,7 @@ def geometry_for(model_size: tuple[int, int], sensor_size, roi: Sequence[int] | 
     mw, mh = (int(v) for v in model_size)
     size = tuple(int(v) for v in resize) if resize is not None else (mw, mh)
     if tuple(size) != (mw, mh):
-        raise ValueError(f"resize {size[0]}x{size[1]} does not match the model's {mw}x{mh} input")
+        raise ValueError(f"--resize {size[0]}x{size[1]} does not match the model's {mw}x{mh} input")
     if roi is not None:
         region = check_region(roi, (w, h), padded=True)
     elif w % mw == 0 and h % mh == 0 and w // mw == h // mh:

@@ -58,13 +58,14 @@ def output_size(rw: int, rh: int, downsample: int, size: tuple[int, int] | None)
     if size is not None:
         out_w, out_h = (int(v) for v in size)
         if out_w < 1 or out_h < 1:
-            raise ValueError(f"resize {out_w}x{out_h} must be at least 1x1")
+            raise ValueError(f"--resize {out_w}x{out_h} must be at least 1x1")
         if out_w > rw or out_h > rh:
-            raise ValueError(f"resize {out_w}x{out_h} is larger than the {rw}x{rh} region; "
-                             "choose a size at most the region's (or a larger region)")
+            raise ValueError(f"frames of {out_w}x{out_h} (the model's input or --resize) are larger than the "
+                             f"{rw}x{rh} region (--roi); choose a size at most the region's (or a larger region)")
         return out_w, out_h
     if rw % downsample or rh % downsample:
-        raise ValueError(f"roi size {rw}x{rh} is not divisible by downsample={downsample}")
+        raise ValueError(f"the {rw}x{rh} region does not divide into blocks of {downsample}x{downsample} "
+                         f"(--downsample {downsample}); choose a pooling that divides both sides")
     return rw // downsample, rh // downsample
 
 

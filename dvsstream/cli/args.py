@@ -38,9 +38,37 @@ def print_warnings(stats) -> None:
         print(f"warning: {message}", file=sys.stderr)
 
 
+#: what argparse takes for a value rather than an option although it starts with "-": a
+#: negative number, region or size (``--roi -10,0,64,64``, ``--start -1e3``, ``--resize -1x5``),
+#: which the option's type then judges (argparse's own matcher knows only ``-10`` and ``-1.5``)
+NEGATIVE_VALUE = re.compile(r"^-\.?\d[\d.,xXeE+-]*$")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are one line (what, why, where to read more)
-    and exit status 2, without the usage text; its subparsers are of the same class."""
+    and exit status 2, without the usage text; its subparsers are of the same class.
+    Options must be spelled out (no abbreviations: ``--resiz`` is refused, not taken for
+    ``--resize``), and negative values are values (:data:`NEGATIVE_VALUE`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_VALUE
+
+    def parse_known_args(self, args=None, namespace=None):
+        """As argparse's, but what is left over is refused here, by the (sub)command that
+        was given it (its ``--help`` named; a misspelt option gets the closest one), and
+        never left to the parent to call "unrecognized"."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            import difflib
+
+            option = next((a.split("=")[0] for a in extras if a.startswith("-") and not NEGATIVE_VALUE.match(a)), None)
+            close = difflib.get_close_matches(option, list(self._option_string_actions), n=1,
+                                               cutoff=0.7) if option else []
+            hint = f"; did you mean {close[0]}?" if close else ""
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return namespace, extras
 
     def error(self, message: str):
         name = self.prog.split()[0]  # "dvsstream" for its subcommands, an app's own name for apps/
@@ -173,6 +201,19 @@ def at_most(kind: Callable[[str], Union[int, float]], limit: float) -> Callable[
     return convert
 
 
+#: the longest window ``--window-ms`` takes: an hour (a model sees a fraction of a second;
+#: far longer windows are typos, and hold every event of the window in memory)
+MAX_WINDOW_MS = 3_600_000
+
+
+def window_ms(text: str) -> float:
+    """A window length in ms: a finite number > 0, at most :data:`MAX_WINDOW_MS`."""
+    value = positive_float(text)
+    if value > MAX_WINDOW_MS:
+        raise argparse.ArgumentTypeError(f"{text!r} ms is too long a window (at most {MAX_WINDOW_MS} ms, an hour)")
+    return value
+
+
 _DEVICE = re.compile(r"^(cpu|cuda(:\d{1,3})?|mps)$")
 
 
@@ -184,5 +225,6 @@ def device_name(text: str) -> str:
 
 
 for _f, _name in ((finite_float, "number"), (positive_float, "positive number"), (nonneg_float, "number >= 0"),
-                  (positive_int, "whole number >= 1"), (nonneg_int, "whole number >= 0"), (device_name, "device")):
+                  (positive_int, "whole number >= 1"), (nonneg_int, "whole number >= 0"), (device_name, "device"),
+                  (window_ms, "window length")):
     _f.__name__ = _name  # argparse names the type in "invalid <name> value" messages

@@ -27,11 +27,12 @@ def run(args: argparse.Namespace) -> int:
     meter = EventRateMeter(bin_us=args.peak_bin_us)
     with open_source(args.file, sensor_size=args.sensor_size) as source:
         info = source.describe()
+        view = _model_view((info["width"], info["height"]), args)  # a region that cannot be: before any output
         print(f"file:        {args.file}")
         print(f"format:      {info['format']}")
         print(f"camera:      {info['camera'] or '(not recorded)'}")
         print(f"resolution:  {info['width']} x {info['height']}")
-        _print_model_view((info["width"], info["height"]), args)
+        print(view)
         sys.stdout.flush()
         with progress_bar(getattr(source, "n_events", None), desc="reading") as bar:
             for packet in source:
@@ -54,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_model_view(sensor_size, args: argparse.Namespace) -> None:
-    """The region of the sensor a model of ``--model-size`` (default: the shipped model's
+def _model_view(sensor_size, args: argparse.Namespace) -> str:
+    """The "model sees" line: the region of the sensor a model of ``--model-size`` (default: the shipped model's
     64x64) would see, and how it is scaled; or why that region cannot be used."""
     from dvsstream.binning import geometry_for
 
@@ -67,7 +68,7 @@ def _print_model_view(sensor_size, args: argparse.Namespace) -> None:
         if args.roi is not None or args.resize is not None:  # what the user asked for cannot be
             raise DvsstreamError(f"{args.file}: {exc}") from None
         text = f"nothing: {exc}"  # the file is still described
-    print(f"model sees:  {text} (a {size[0]}x{size[1]} model; --roi / --resize to change)")
+    return f"model sees:  {text} (a {size[0]}x{size[1]} model; --roi / --resize to change)"
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from dvsstream.cli.args import (
     positive_float,
     positive_int,
     print_warnings,
+    window_ms,
 )
 from dvsstream.cli.validate import check_input
 from dvsstream.errors import DvsstreamError
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             binner = StreamingBinner(source.sensor_size, int(args.window_ms * 1000), args.bins,
                                      int(args.hop_ms * 1000), downsample=args.downsample)
         except ValueError as exc:
-            raise DvsstreamError(f"replay: {exc}") from None
+            raise DvsstreamError(f"{args.file}: {exc}") from None
         total = getattr(source, "n_events", None)
         for packet in source:
             meter.update(packet)
@@ -73,7 +74,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--start", type=nonneg_float, default=None, metavar="S",
                    help="start S seconds after the recording's first event (default 0)")
     p.add_argument("--progress-s", type=positive_float, default=1.0, help="seconds between progress lines")
-    p.add_argument("--window-ms", type=positive_float, default=160.0, help="sliding window length (ms)")
+    p.add_argument("--window-ms", type=window_ms, default=160.0, help="sliding window length (ms; at most an hour)")
     p.add_argument("--bins", type=positive_int, default=16, help="time bins T per window")
     p.add_argument("--hop-ms", type=positive_float, default=10.0, help="hop between windows (ms; a multiple of window/bins)")
     p.add_argument("--downsample", type=positive_int, default=1, help="spatial down-sampling factor (2: 128 -> 64)")

@@ -14,6 +14,7 @@ from dvsstream.cli.args import (
     nonneg_float,
     positive_float,
     positive_int,
+    window_ms,
 )
 from dvsstream.cli.validate import check_checkpoints, check_output_file, check_source
 
@@ -71,7 +72,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "(default: the shipped recording recordings/gestures_waves_and_clap.h5)")
     p.add_argument("--checkpoint", default=None, help="our checkpoint (default: the shipped gesture model)")
     add_trust_argument(p)
-    p.add_argument("--window-ms", type=positive_float, default=None, help="window length (default: the checkpoint's)")
+    p.add_argument("--window-ms", type=window_ms, default=None,
+                   help="window length (ms; default: the checkpoint's; at most an hour)")
     p.add_argument("--hop-ms", type=positive_float, default=None, help="a prediction every HOP ms (default: the checkpoint's)")
     p.add_argument("--bins", type=positive_int, default=None, help="time bins T per window (default: the checkpoint's)")
     p.add_argument("--mode", default="step", choices=("step", "window"),

@@ -38,6 +38,9 @@ from dvsstream.fileio import (
     same_file,
 )
 
+__all__ = ["check_arguments", "check_checkpoints", "check_device", "check_input", "check_input_folder",
+           "check_model_name", "check_output_file", "check_output_folder", "check_source"]
+
 __all__ = ["OWN_OUTPUTS", "cap_workers", "check_arguments", "check_checkpoints", "check_device", "check_input",
            "check_input_folder", "check_output_file", "check_output_folder", "check_settings_file", "check_source",
            "cpu_count"]
@@ -250,6 +253,21 @@ def check_source(uri: Optional[str], option: str = "--source") -> None:
     check_input(text, f"{option} recording", uri_ok=True)
 
 
+def check_model_name(name: Optional[str], option: str = "--model") -> None:
+    """A model name the registry knows (imports torch: only the verbs with ``--model``)."""
+    if name is None:
+        return
+    from dvsstream.models.registry import list_models
+
+    models = list_models()
+    if name not in models:
+        import difflib
+
+        close = difflib.get_close_matches(name, models, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise DvsstreamError(f"{option} {name}: unknown model{hint}; the models are: {', '.join(models)}")
+
+
 def check_checkpoints(args: argparse.Namespace) -> None:
     """``--checkpoint`` and ``--init``, where the verb has them, are readable files."""
     path = getattr(args, "checkpoint", None)
@@ -269,5 +287,6 @@ def check_arguments(args: argparse.Namespace) -> None:
     if getattr(args, "device", None) is not None:
         check_device(args.device)
     cap_workers(args)
+    check_model_name(getattr(args, "model", None))
 
 

@@ -74,8 +74,8 @@ def sj_frames_layout(root: Path, spec: FrameSpec, per_label: str) -> tuple[Optio
             continue
         T, split_by = int(m.group(1)), m.group(2)
         if T != spec.n_bins or split_by != SPLIT_BY[spec.mode]:
-            why_not.append(f"{d.name} holds T={T} split_by={split_by} but the frames asked for are "
-                           f"T={spec.n_bins} split_by={SPLIT_BY[spec.mode]}")
+            why_not.append(f"{d.name} holds T={T} frames split by {split_by} but the frames asked for are "
+                           f"T={spec.n_bins} split by {SPLIT_BY[spec.mode]}")
         elif tuple(spec.sensor_size) != (128, 128):
             why_not.append(f"{d.name} holds 128x128 frames but the sensor size asked for is "
                            f"{spec.sensor_size[0]}x{spec.sensor_size[1]}")

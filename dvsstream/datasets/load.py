@@ -96,6 +96,6 @@ def load_dataset(
                 raise OSError("not writable")
         except OSError as exc:
             log.warning("frame cache %s unusable (%s); frames are recomputed every time "
-                        "(pass cache_dir / --cache-dir to a writable folder)", cache, exc)
+                        "(give --cache-dir a writable folder)", cache, exc)
             cache = None
     return FrameDataset(name, root, split, spec, items, cache, info, skipped)

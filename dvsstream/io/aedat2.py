@@ -203,8 +203,8 @@ class Aedat2Source(FileSource):
             addr, t = addr[keep], t[keep]
             self.special_events += n_special
             self.stats.warn(
-                f"{Path(self.path).name}: special (external / timestamp-reset) events carry no "
-                "pixel and were skipped; see .special_events for the count"
+                f"{Path(self.path).name}: {self.special_events} special (external / timestamp-reset) "
+                "event(s) carry no pixel and were skipped", key="special_events"
             )
         ev = np.empty(addr.size, dtype=EVENT_DTYPE)
         ev["t"] = t

@@ -252,8 +252,8 @@ class Aedat31Source(FileSource):
         self.skipped_events[etype] += n
         name = _TYPE_NAMES.get(etype, f"type-{etype}")
         self.stats.warn(
-            f"{Path(self.path).name}: non-polarity ({name}) events were skipped; "
-            "see .skipped_events for the counts"
+            f"{Path(self.path).name}: {self.skipped_events[etype]} non-polarity ({name}) event(s) were skipped",
+            key=f"skipped_events:{etype}"
         )
 
     def _chunks(self) -> Iterator[np.ndarray]:

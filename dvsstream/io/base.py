@@ -72,10 +72,19 @@ class SourceStats:
     out_of_bounds: int = 0
     out_of_order: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: where each keyed warning sits in :attr:`warnings`
+    _keyed: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
-    def warn(self, message: str) -> None:
-        """Record a one-line warning (kept once; repeats are not stored twice)."""
+    def warn(self, message: str, key: str | None = None) -> None:
+        """Record a one-line warning (kept once; repeats are not stored twice). A warning
+        with a ``key`` replaces the earlier one of the same key in place: a condition met
+        packet after packet stays one line whose count is the running total."""
+        if key is not None and key in self._keyed:
+            self.warnings[self._keyed[key]] = message
+            return
         if message not in self.warnings:
+            if key is not None:
+                self._keyed[key] = len(self.warnings)
             self.warnings.append(message)
 
 
@@ -143,8 +152,8 @@ class EventSource(ABC):
         if n_oob:
             self.stats.out_of_bounds += n_oob
             self.stats.warn(
-                f"{n_oob} event(s) outside the {self.sensor_size.width}x"
-                f"{self.sensor_size.height} sensor were dropped and counted"
+                f"{self.stats.out_of_bounds} event(s) outside the {self.sensor_size.width}x"
+                f"{self.sensor_size.height} sensor were dropped and counted", key="out_of_bounds"
             )
         if packet.size == 0:
             return packet

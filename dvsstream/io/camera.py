@@ -161,7 +161,7 @@ def open_camera(serial: str | None = None, *, biases: dict | None = None, **opti
         raise SourceError(f"camera discovery failed ({_reason(exc)}); check USB permissions (udev rules)") from None
     if not found:
         raise SourceError(
-            "no iniVation camera is connected (dv_processing.io.camera.discover() found none); "
+            "no iniVation camera is connected (dv-processing found none); "
             "plug in a DVS128/DVXplorer/DAVIS or use a recording"
         )
     serials = [str(d.serialNumber) for d in found]

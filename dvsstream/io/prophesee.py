@@ -271,16 +271,16 @@ class PropheseeSource(FileSource):
         if given is not None:
             self.geometry_from = "sensor_size"
             if header.geometry is None:
-                self.stats.warn(f"{name}: the header states no geometry; using sensor_size={given.width}x{given.height}")
+                self.stats.warn(f"{name}: the header states no geometry; using the given sensor size {given.width}x{given.height}")
             elif header.geometry != given:
-                self.stats.warn(f"{name}: sensor_size={given.width}x{given.height} overrides the header's "
+                self.stats.warn(f"{name}: the given sensor size {given.width}x{given.height} overrides the header's "
                                 f"geometry {header.geometry.width}x{header.geometry.height}")
         elif header.geometry is None:
             self.geometry_from = "data"
             self.sensor_size = self._scan_geometry()
             self.stats.warn(f"{name}: the header states no geometry; {self.sensor_size.width}x"
                             f"{self.sensor_size.height} taken from the data (max x + 1, max y + 1); "
-                            "pass sensor_size=(width, height) to set it")
+                            "set it with --sensor-size WxH")
 
     def describe(self) -> dict:
         info = super().describe()
@@ -392,9 +392,11 @@ class PropheseeSource(FileSource):
     def _out_of_sensor(self, n_oob: int) -> None:
         w, h = self.sensor_size
         self.stats.out_of_bounds += n_oob
-        source = {"header": "header's geometry", "sensor_size": "given sensor_size"}.get(self.geometry_from, "sensor")
-        self.stats.warn(f"{Path(self.path).name}: events lie outside the {source} {w}x{h} (the header "
-                        "contradicts the data); they are left out and counted in out_of_bounds")
+        source = {"header": "header's geometry", "sensor_size": "given sensor size"}.get(self.geometry_from, "sensor")
+        why = "the header contradicts the data" if self.geometry_from == "header" else "the data do not fit it"
+        self.stats.warn(f"{Path(self.path).name}: {self.stats.out_of_bounds} event(s) lie outside the {source} "
+                        f"{w}x{h} ({why}); they are left out and counted",
+                        key="out_of_bounds")
 
     def _validate(self, packet: np.ndarray) -> np.ndarray:
         """The base checks, skipped for packets that :meth:`_read`'s kernel already

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -164,7 +165,10 @@ def _read(
                               "torch.save)")
     try:
         # timm-style training checkpoints (the releases') also pickle their argparse args
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        # torch's own warnings (a pickle protocol its weights-only unpickler was not written
+        # for, ...) name its source files; what matters reaches the user as our one line
+        with torch.serialization.safe_globals([argparse.Namespace]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             obj = torch.load(path, map_location="cpu", weights_only=not trusted)
     except Exception as e:  # damaged archive (torch raises OSError too), or a pickle with arbitrary objects
         raise CheckpointError(_load_failure(path, e, trusted)) from None
@@ -226,9 +230,10 @@ def _check_architecture(cfg: SpikformerConfig, own: Mapping[str, Tensor], sd: Ma
         theirs = header.get("config", {})
         for k in ("variant", "dim", "depth", "heads", "mixer"):
             if k in theirs and theirs[k] != getattr(cfg, k):
+                name = header.get("model_name") or theirs.get("variant")
                 raise CheckpointError(
-                    f"{source} is a {theirs.get('variant')} with {k}={theirs[k]!r} but the model has "
-                    f"{k}={getattr(cfg, k)!r}; use load_model() to build the checkpoint's own architecture"
+                    f"{source} is a {name} with {k} {theirs[k]!r} but the model ({cfg.name or cfg.variant}) has "
+                    f"{k} {getattr(cfg, k)!r}; use the checkpoint's own model (--model {name})"
                 )
 
 
@@ -264,8 +269,8 @@ def load_checkpoint(
                 else:
                     raise CheckpointError(
                         f"{source}: {k} has shape {tuple(v.shape)} but the model expects "
-                        f"{tuple(own[k].shape)} (architecture mismatch: checkpoint vs {cfg.name or cfg.variant} "
-                        f"dim={cfg.dim} depth={cfg.depth} img={cfg.img_size})"
+                        f"{tuple(own[k].shape)} (architecture mismatch: checkpoint vs {cfg.name or cfg.variant} of "
+                        f"dim {cfg.dim}, depth {cfg.depth}, input {cfg.img_size[1]}x{cfg.img_size[0]})"
                     )
             new[k] = v
         elif _UNUSED_RELEASE.search(k):
@@ -277,13 +282,13 @@ def load_checkpoint(
         raise CheckpointError(
             f"{source} lacks {len(missing)} of the model's parameters (e.g. {', '.join(missing[:3])}): "
             f"architecture mismatch between the checkpoint and {cfg.name or cfg.variant} "
-            f"(depth={cfg.depth}, dim={cfg.dim})"
+            f"(depth {cfg.depth}, dim {cfg.dim})"
         )
     if unexpected and strict:
         raise CheckpointError(
             f"{source} has {len(unexpected)} parameters the model does not have (e.g. "
             f"{', '.join(unexpected[:3])}): architecture mismatch with {cfg.name or cfg.variant} "
-            f"(depth={cfg.depth}); use a checkpoint of that model"
+            f"(depth {cfg.depth}); use a checkpoint of that model"
         )
     report.ignored += unexpected
     model.load_state_dict(new, strict=False)

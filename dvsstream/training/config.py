@@ -75,7 +75,7 @@ class TrainConfig:
         if not isinstance(self.amp, bool) and self.amp not in AMP_MODES:
             raise DvsstreamError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if self.cache_frames not in ("auto", "on", "off"):
-            raise DvsstreamError(f"cache_frames must be auto, on or off, got {self.cache_frames!r}")
+            raise DvsstreamError(f"--cache-frames must be auto, on or off, got {self.cache_frames!r}")
         if self.workers < 0 or self.prefetch < 1:
             raise DvsstreamError(f"workers must be >= 0 and prefetch >= 1, got {self.workers} and {self.prefetch}")
         if not self.memory_budget_mb >= 0:

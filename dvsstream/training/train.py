@@ -146,6 +146,24 @@ def _fit_batch(config: TrainConfig, mcfg, train_set, say: Callable[[str], Any]) 
     return config if batch == config.batch_size else dataclasses.replace(config, batch_size=batch)
 
 
+def _new_model(model_name: str, n_classes: int, seed: int, init: Optional[str], dataset: str,
+               label_order: Optional[str], freeze_encoder: bool, meta: dict, say: Callable[[str], Any]):
+    """The model to train: new (seeded), started from ``init`` (its encoder, or all of it
+    for the same classes) and with a frozen encoder when asked; ``meta`` records both."""
+    from dvsstream.models import create_model
+
+    torch.manual_seed(seed)
+    model = create_model(model_name, num_classes=n_classes)
+    if init:  # fine-tune: start from these weights
+        _fine_tune_from(model, init, dataset, label_order, say)
+        meta["init"] = str(init)
+    if freeze_encoder:
+        model.freeze_encoder()
+        meta["frozen_encoder"] = True
+        say("the encoder is frozen: only the classifier head learns (a linear probe)")
+    return model
+
+
 def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: str, config: TrainConfig,
                      out_dir: Union[str, os.PathLike], *, device: Optional[str] = None, frames: str = "count",
                      convention: str = "spikingjelly", roi: Optional[Sequence[int]] = None,
@@ -167,7 +185,7 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
         from dvsstream.datasets.load import load_dataset
     except ImportError as exc:
         raise DvsstreamError(f"dataset support is unavailable: {exc}") from None
-    from dvsstream.models import create_model, get_config
+    from dvsstream.models import get_config
 
     if label_order and not init:
         raise DvsstreamError("--label-order says how an --init checkpoint's outputs are ordered; "
@@ -178,24 +196,17 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
     info, dev, initialised = init_distributed(device)
     say = print if info.is_main else (lambda s: None)
     try:
-        if dataset == "dvsgesture" and config.hflip:
-            say("warning: random horizontal flips mirror DVS128 Gesture's left-arm / right-arm classes "
-                "without relabelling them (the papers' recipe does this); pass --no-hflip to avoid it")
         train_set, test_set, classes = _load_splits(load_dataset, dataset, root, spec, cache_dir, limit, info, say)
         meta = {"dataset": dataset, "frame_spec": dataclasses.asdict(spec), "root": str(root)}
         meta["frame_spec"]["sensor_size"] = list(spec.sensor_size)
         if few_labels is not None:
             train_set, meta["few_labels"] = _few_labels(train_set, classes, few_labels, say)
         config = _fit_batch(config, mcfg, train_set, say)
-        torch.manual_seed(config.seed)
-        model = create_model(model_name, num_classes=len(classes))
-        if init:  # fine-tune: start from these weights
-            _fine_tune_from(model, init, dataset, label_order, say)
-            meta["init"] = str(init)
-        if freeze_encoder:
-            model.freeze_encoder()
-            meta["frozen_encoder"] = True
-            say("the encoder is frozen: only the classifier head learns (a linear probe)")
+        model = _new_model(model_name, len(classes), config.seed, init, dataset, label_order, freeze_encoder,
+                           meta, say)
+        if dataset == "dvsgesture" and config.hflip:  # once the data and --init are known good (no line before an error)
+            say("warning: random horizontal flips mirror DVS128 Gesture's left-arm / right-arm classes "
+                "without relabelling them (the papers' recipe does this); pass --no-hflip to avoid it")
         return train(model, train_set, test_set, config, out_dir, device=dev, log=print, classes=classes, meta=meta)
     finally:
         close_distributed(initialised)

@@ -152,10 +152,12 @@ def _prepare_resume(model: nn.Module, config: TrainConfig, last_path: Path,
     theirs, ours = dict(state["config"]), model.config.to_dict()
     diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
     if diff:
-        k = diff[0]
+        words = [{"img_size": "input size", "num_classes": "classes", "T": "T"}.get(k, k.replace("_", " "))
+                 for k in diff]
         raise DvsstreamError(
-            f"--resume: {last_path} holds a {state.get('model_name')} with {k}={theirs.get(k)!r} "
-            f"but the model to train has {k}={ours.get(k)!r} (also differing: {diff[1:] or 'nothing else'})"
+            f"--resume: {last_path} holds a {state.get('model_name')} with {words[0]} {theirs.get(diff[0])!r} "
+            f"but the model to train has {words[0]} {ours.get(diff[0])!r} "
+            f"(also differing: {', '.join(words[1:]) or 'nothing else'})"
         )
     saved_classes = state.get("meta", {}).get("classes")
     if saved_classes is not None and list(saved_classes) != classes:

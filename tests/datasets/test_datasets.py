@@ -270,8 +270,8 @@ def test_gesture_mixed_layouts_and_spikingjelly_frames_of_another_T(tmp_path):
         load_dataset("dvsgesture", tmp_path)
     other = tmp_path / "sj"
     (other / "frames_number_10_split_by_time" / "test" / "3").mkdir(parents=True)
-    with pytest.raises(DvsstreamError, match=r"frames_number_10_split_by_time holds T=10 split_by=time but the frames "
-                                             r"asked for are T=4 split_by=number.*no events_np/ or extract/DvsGesture/"):
+    with pytest.raises(DvsstreamError, match=r"frames_number_10_split_by_time holds T=10 frames split by time but the frames "
+                                             r"asked for are T=4 split by number.*no events_np/ or extract/DvsGesture/"):
         load_dataset("dvsgesture", other, spec=SPEC)
     # the same folder, asked for what it holds
     np.savez(other / "frames_number_10_split_by_time" / "test" / "3" / "user24_led_0.npz",

@@ -212,8 +212,8 @@ def test_mixed_layouts_refused(cifar, tmp_path):
 def test_frames_folder_of_another_T(cifar, tmp_path):
     _, sj, _, _ = cifar
     (tmp_path / "frames_number_16_split_by_number").symlink_to(sj / "frames_number_16_split_by_number")
-    with pytest.raises(DvsstreamError, match=r"frames_number_16_split_by_number holds T=16 split_by=number but the "
-                                             r"frames asked for are T=10 split_by=number"):
+    with pytest.raises(DvsstreamError, match=r"frames_number_16_split_by_number holds T=16 frames split by number but the "
+                                             r"frames asked for are T=10 split by number"):
         load_dataset("cifar10dvs", tmp_path, spec=FrameSpec(n_bins=10))
     (tmp_path / "events_np").symlink_to(sj / "events_np")  # binned from events instead, and said why
     d = load_dataset("cifar10dvs", tmp_path, spec=FrameSpec(n_bins=10), cache_dir=False)

@@ -77,7 +77,7 @@ def test_sensor_size_option_when_header_has_none(real_data):
     ev, src = read_all(real_data(NCARS), sensor_size=(120, 100))  # N-CARS crops are 120x100
     assert tuple(src.sensor_size) == (120, 100) and src.geometry_from == "sensor_size"
     assert ev.size == NCARS_EVENTS
-    assert any("sensor_size=120x100" in w for w in src.stats.warnings)
+    assert any("sensor size 120x100" in w for w in src.stats.warnings)
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
@@ -363,7 +363,7 @@ def test_cli_sensor_size_for_a_header_without_geometry(real_data, tmp_path, caps
     out, err = capsys.readouterr()
     assert "resolution:  120 x 100" in out and "events:      2,009" in out
     assert "model sees:  120x100 sensor, region 100x100 at (10, 0)" in out
-    assert "using sensor_size=120x100" in err and "taken from the data" not in err
+    assert "using the given sensor size 120x100" in err and "taken from the data" not in err
     assert main(["convert", path, str(tmp_path / "n.h5"), "--sensor-size", "120x100"]) == 0
     with RecordingReader(tmp_path / "n.h5") as rec:
         assert tuple(rec.sensor_size) == (120, 100) and rec.n_events == NCARS_EVENTS

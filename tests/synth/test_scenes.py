@@ -173,7 +173,7 @@ def test_cli_scenes_end_to_end(tmp_path, capsys):
     np.testing.assert_array_equal(ev, generate_scene(5, 1, 0.3, (346, 260))[0])  # workers change nothing
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert main(["synth", "--kind", "scenes", "--out", str(out), "--recordings", "1", "--duration", "0.1"]) == 2
-    assert "not empty" in capsys.readouterr().err
+    assert "holds other files" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
