@@ -32,18 +32,20 @@ def background_activity_kernel(ev, last, window_us, diagonals, out):
         if x >= width or y >= height:
             continue
         keep = False
-        for dy in range(-1, 2):
-            yy = y + dy
-            if yy < 0 or yy >= height:
-                continue
-            for dx in range(-1, 2):
-                xx = x + dx
-                if xx < 0 or xx >= width or (dx == 0 and dy == 0):
-                    continue
-                if not diagonals and dx != 0 and dy != 0:
-                    continue
-                if t - last[yy, xx] < window_us:
-                    keep = True
+        # a neighbour fired less than window_us ago <=> its time > t - window_us
+        since = t - window_us
+        x0 = max(x - 1, 0)
+        x1 = min(x + 1, width - 1)
+        for yy in range(max(y - 1, 0), min(y + 1, height - 1) + 1):
+            if yy == y:
+                keep = (x0 < x and last[y, x0] > since) or (x1 > x and last[y, x1] > since)
+            elif diagonals:
+                for xx in range(x0, x1 + 1):
+                    keep = keep or last[yy, xx] > since
+            else:
+                keep = last[yy, x] > since
+            if keep:
+                break
         last[y, x] = t
         if keep:
             out[n_out] = ev[i]
