@@ -236,6 +236,7 @@ DATA_PATH = [
     "dvsstream.fileio",
     "dvsstream.heap",
     "dvsstream.binning",
+    "dvsstream.filters",
     "dvsstream.io",
     "dvsstream.io.aedat2",
     "dvsstream.io.aedat3",

@@ -10,13 +10,6 @@ event (see :mod:`~dvsstream.filters.noise`). Above :mod:`dvsstream.binning`, bel
 :mod:`dvsstream.io`. No torch, no I/O.
 """
 
-from dvsstream.filters.noise import (
-    BackgroundActivity,
-    EventFilter,
-    FilterChain,
-    RefractoryPeriod,
-    apply_filter,
-)
 from dvsstream.filters.spec import (
     FILTER_HELP,
     FILTER_KINDS,
@@ -24,6 +17,11 @@ from dvsstream.filters.spec import (
     FilterStep,
     parse_filter,
 )
+from dvsstream.lazy import lazy_attributes
+
+# the filter objects load Numba on first use: parsing --filter (the CLI) does not
+_DEFINED_IN = {name: "dvsstream.filters.noise" for name in
+               ("BackgroundActivity", "EventFilter", "FilterChain", "RefractoryPeriod", "apply_filter")}
 
 __all__ = [
     "FILTER_HELP",
@@ -37,3 +35,5 @@ __all__ = [
     "apply_filter",
     "parse_filter",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _DEFINED_IN)

@@ -20,14 +20,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dvsstream.errors import DvsstreamError
-from dvsstream.filters.noise import (
-    BackgroundActivity,
-    EventFilter,
-    FilterChain,
-    RefractoryPeriod,
-)
+
+if TYPE_CHECKING:
+    from dvsstream.filters.noise import EventFilter
 
 #: the filter names and what each means (``--help`` text)
 FILTER_KINDS = {
@@ -53,6 +51,9 @@ class FilterStep:
         return f"{self.kind}:{self.window_us}"
 
     def build(self, sensor_size) -> EventFilter:
+        """A fresh filter of this step for a ``(width, height)`` sensor."""
+        from dvsstream.filters.noise import BackgroundActivity, RefractoryPeriod
+
         if self.kind == "refractory":
             return RefractoryPeriod(sensor_size, self.window_us)
         return BackgroundActivity(sensor_size, self.window_us, neighbours=8 if self.kind == "ba" else 4)
@@ -76,16 +77,19 @@ class FilterSpec:
             return None
         if len(self.steps) == 1:
             return self.steps[0].build(sensor_size)
+        from dvsstream.filters.noise import FilterChain
+
         return FilterChain(s.build(sensor_size) for s in self.steps)
 
 
 def _parse_step(text: str, option: str) -> FilterStep:
+    where = f"{option} {text!r}".strip()
     kind, sep, value = text.partition(":")
     kind = kind.strip().lower()
     if kind not in FILTER_KINDS:
-        raise DvsstreamError(f"{option} {text!r}: unknown filter {kind!r}; use ba:T, denoise:T, refractory:T "
+        raise DvsstreamError(f"{where}: unknown filter {kind!r}; use ba:T, denoise:T, refractory:T "
                              "(T in microseconds) or none")
-    what = (f"{option} {text!r}: T must be a whole number of microseconds from 1 to {MAX_WINDOW_US}, "
+    what = (f"{where}: T must be a whole number of microseconds from 1 to {MAX_WINDOW_US}, "
             f"e.g. {kind}:2000")
     try:
         number = float(value)
