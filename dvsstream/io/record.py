@@ -108,11 +108,8 @@ def record(
         file on a sensor large enough for any event and declares the file's own).
     description: the recording's ``source`` attribute (default: the source's
         ``describe()`` as JSON).
-    event_filter: a ``--filter`` (:class:`~dvsstream.filters.FilterSpec` or its text):
-        the events go through these noise filters (on ``sensor_size``, else the source's
-        sensor; events outside it are removed) before the region; the summary counts the
-        removed events in ``filtered`` and the file keeps the spec in its
-        ``noise_filter`` attribute.
+    event_filter: a ``--filter`` (text or :class:`~dvsstream.filters.FilterSpec`), applied
+        before the region (see :func:`_build_filter`).
     writer_options: passed to :class:`RecordingWriter` (``overwrite``,
         ``compression``, ``flush_interval_s``...).
 
@@ -128,12 +125,9 @@ def record(
     the recording's ``(width, height)``.
     """
     roi, sensor, desc, extent = _recording_sensor(source, roi, sensor_size, description)
-    spec = parse_filter(event_filter)
-    if spec:
-        writer_options.setdefault("noise_filter", str(spec))
+    event_filter = _build_filter(event_filter, source, sensor_size, writer_options)
     writer, target, replacing = _open_writer(source, path, sensor, desc, writer_options)
-    tally = _Tally(source, writer, target)
-    tally.event_filter = spec.build(sensor_size if sensor_size is not None else source.sensor_size)
+    tally = _Tally(source, writer, target, event_filter)
     deadline = wall_deadline(source, duration_s)
     try:
         try:
@@ -184,6 +178,17 @@ def _recording_sensor(source, roi, sensor_size, description: str | None) -> tupl
     return roi, sensor, desc, extent
 
 
+def _build_filter(event_filter, source, sensor_size, writer_options: dict):
+    """:func:`record`'s noise filter, or None: ``event_filter`` built on ``sensor_size``,
+    else the source's sensor (events outside it are removed); the summary counts the
+    events it removes in ``filtered`` and the file keeps its spec in the
+    ``noise_filter`` attribute."""
+    spec = parse_filter(event_filter)
+    if spec:
+        writer_options.setdefault("noise_filter", str(spec))
+    return spec.build(sensor_size if sensor_size is not None else source.sensor_size)
+
+
 def _open_writer(source, path, sensor, desc: str, writer_options: dict) -> tuple[RecordingWriter, Path, bool]:
     """:func:`record`'s writer for ``source`` on ``sensor`` ``(width, height)``, with its
     description and class names unless ``writer_options`` name them: ``(writer, target,
@@ -205,13 +210,13 @@ class _Tally:
     """What :func:`record` has done so far: packets written, events outside the region
     (``outside[0]``), whether Ctrl-C stopped it; :meth:`summary` is its summary dict."""
 
-    def __init__(self, source, writer: RecordingWriter, target: Path) -> None:
+    def __init__(self, source, writer: RecordingWriter, target: Path, event_filter=None) -> None:
         self.source, self.writer, self.target = source, writer, target
         self.wall0 = time.monotonic()
         self.packets = 0
         self.outside = [0]
         self.interrupted = False
-        self.event_filter = None  # the --filter's EventFilter, when there is one
+        self.event_filter = event_filter  # the --filter's EventFilter, when there is one
 
     def summary(self) -> dict:
         stats = getattr(self.source, "stats", None)

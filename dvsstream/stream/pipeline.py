@@ -59,11 +59,11 @@ import torch
 from dvsstream.binning.geometry import BinningConfig, default_binning, live_binning
 from dvsstream.binning.streaming import StreamingBinner, Window
 from dvsstream.events import EVENT_DTYPE, SensorSize
-from dvsstream.filters import parse_filter
 from dvsstream.models.spikformer import Spikformer
 from dvsstream.io.base import is_realtime
 from dvsstream.stream.classifier import Classifier, Prediction
 from dvsstream.stream.event_image import EventImage
+from dvsstream.stream.filtering import LiveFilter
 from dvsstream.stream.recorder import StreamRecorder
 from dvsstream.stream.stats import LagClock, PipelineMeters, PipelineStats
 
@@ -250,9 +250,7 @@ class Pipeline:
         self._last_t: Optional[int] = None
         self._loops_seen = 0  # the source's loop count at the last packet (FileSource.loops)
         self._recorder = StreamRecorder(source, self.sensor_size)
-        self._filter = parse_filter(event_filter).build(self.sensor_size)
-        self._next_filter: tuple | None = None  # (filter,) set by set_filter, taken by the source thread
-        self._filtered_before = 0  # events removed by the filters replaced so far
+        self._filter = LiveFilter(event_filter, self.sensor_size)
         if max_lag_ms == "auto":
             max_lag_ms = binning.window_us / 1e3 if is_realtime(source) else None
         self.max_lag_us = None if max_lag_ms is None else float(max_lag_ms) * 1e3
@@ -359,29 +357,12 @@ class Pipeline:
     def set_filter(self, event_filter) -> None:
         """Filter with ``event_filter`` (``--filter`` text or spec; None or ``"none"``: no
         filter) from the next packet on, with a fresh history."""
-        self._next_filter = (parse_filter(event_filter).build(self.sensor_size),)
+        self._filter.set(event_filter)
 
     @property
     def filter_spec(self) -> str:
         """The ``--filter`` text of the filter in use (``"none"``)."""
-        pending = self._next_filter
-        current = pending[0] if pending is not None else self._filter
-        return current.spec if current is not None else "none"
-
-    def _filtered(self, packet: np.ndarray) -> np.ndarray:
-        """``packet`` through the noise filter (in the source thread), after taking up a
-        filter :meth:`set_filter` left."""
-        if self._next_filter is not None:
-            (new,), self._next_filter = self._next_filter, None
-            with self._lock:
-                self._retire_filter()
-                self._filter = new
-        return packet if self._filter is None else self._filter(packet)
-
-    def _retire_filter(self) -> None:
-        """Keep the filter's count of removed events before it is replaced or reset."""
-        if self._filter is not None:
-            self._filtered_before += self._filter.events_removed
+        return self._filter.spec
 
     # ------------------------------------------------------------- threads
     def _guard(self, target):
@@ -420,7 +401,7 @@ class Pipeline:
             if self.max_lag_us is not None and self._shed(packet, t_recv):
                 continue
             n_read = packet.size
-            packet = self._filtered(packet)
+            packet = self._filter(packet)
             windows = self._binner.push(packet)
             t_bin = time.perf_counter()
             if self.view is not None:
@@ -492,10 +473,7 @@ class Pipeline:
                 self._enqueue(_Job(w, t_recv, self._generation))
         self._meters.retire(self._binner)
         self._binner = self.binning.binner(self.sensor_size)
-        with self._lock:
-            self._retire_filter()
-            if self._filter is not None:
-                self._filter.reset()
+        self._filter.reset()
         if self.view is not None:
             self.view = EventImage(self.sensor_size, self.binning.window_us)
         with self._cond:  # queued windows of the old stretch are still classified
@@ -569,10 +547,7 @@ class Pipeline:
         s = self.stats
         with self._lock:
             src = getattr(self.source, "stats", None)
-            current = self._filter
-            s.events_filtered = self._filtered_before + (current.events_removed if current is not None else 0)
-            s.filter = current.spec if current is not None else "none"
-            s.filter_removed_share = current.removed_share if current is not None else 0.0
+            self._filter.fill(s)
             self._meters.fill(s, self._binner, src.out_of_bounds if src is not None else 0)
             s.recorded_events = self._recorder.events
             s.stream_time_us = self._last_t
