@@ -6,9 +6,11 @@ import argparse
 
 from dvsstream.cli.args import (
     DATASETS,
+    add_filter_argument,
     add_geometry_arguments,
     add_trust_argument,
     device_name,
+    filter_of,
     nonneg_float,
     nonneg_int,
     positive_float,
@@ -34,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     )
     train_on_dataset(args.dataset, args.root, args.model, config, args.out, device=args.device, frames=args.frames,
                      convention=args.convention, roi=args.roi, resize=args.resize,
-                     cache_dir=args.cache_dir, limit=args.limit, init=args.init, label_order=args.label_order)
+                     cache_dir=args.cache_dir, limit=args.limit, init=args.init, label_order=args.label_order,
+                     event_filter=filter_of(args) if args.filter else None)
     return 0
 
 
@@ -81,5 +84,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", required=True, help="folder for checkpoints and the training log")
     add_geometry_arguments(p)
+    add_filter_argument(p)
     p.set_defaults(func=run, check=check)
     return p

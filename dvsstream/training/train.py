@@ -103,14 +103,15 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
                      convention: str = "spikingjelly", roi: Optional[Sequence[int]] = None,
                      resize: Optional[Sequence[int]] = None, cache_dir: Optional[str] = None,
                      limit: Optional[int] = None, init: Optional[str] = None,
-                     label_order: Optional[str] = None) -> TrainResult:
+                     label_order: Optional[str] = None, event_filter=None) -> TrainResult:
     """Train the model ``model_name`` on ``dataset`` (``"cifar10dvs"`` or
     ``"dvsgesture"``) from the folder ``root`` with ``config``; checkpoints and logs go
     to ``out_dir``. ``frames`` / ``convention`` / ``roi`` / ``resize``: the binning (see
     :func:`frame_spec_for`); ``cache_dir``: the frame cache (None: the dataset's
     default); ``limit``: at most that many training samples; ``init``: fine-tune from
-    this checkpoint, whose outputs are in ``label_order`` (None: what the file says).
-    Under ``torchrun`` the process group is initialised here and torn down at the end."""
+    this checkpoint, whose outputs are in ``label_order`` (None: what the file says);
+    ``event_filter``: the ``--filter`` every sample's events go through before the binning
+    (kept in the checkpoint's frame spec, so ``eval`` filters the same way). Under ``torchrun`` the process group is initialised here and torn down at the end."""
     try:
         from dvsstream.datasets.load import load_dataset
     except ImportError as exc:
@@ -122,6 +123,8 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
                              "it needs --init CKPT (a new model is trained in the dataset's class order)")
     mcfg = get_config(model_name)
     spec = frame_spec_for(mcfg, frames, convention or "spikingjelly", roi, resize)
+    if event_filter is not None:
+        spec = dataclasses.replace(spec, noise_filter=str(event_filter))
     resolve_amp(config.amp, resolve_device(device))  # --amp fp16 on a CPU: one line before any work
     info, dev, initialised = init_distributed(device)
     say = print if info.is_main else (lambda s: None)
