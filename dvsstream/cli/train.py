@@ -9,6 +9,7 @@ from dvsstream.cli.args import (
     add_filter_argument,
     add_geometry_arguments,
     add_trust_argument,
+    at_most,
     device_name,
     filter_of,
     nonneg_float,
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         epochs=epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs, mixup_until=args.mixup_until, hflip=not args.no_hflip,
+        drop_event=args.drop_event, spatial_jitter=args.spatial_jitter, time_jitter_us=args.time_jitter_us,
         workers=args.workers, seed=args.seed, resume=args.resume, progress=True,
         amp=args.amp, channels_last=args.channels_last, recompute=args.recompute,
         prefetch=args.prefetch, cache_frames=args.cache_frames, memory_budget_mb=args.memory_budget_mb,
@@ -54,6 +56,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=nonneg_int, default=10)
     p.add_argument("--mixup-until", type=nonneg_int, default=75, help="last epoch with mixup")
     p.add_argument("--no-hflip", action="store_true", help="never mirror left/right (right for Gesture's left/right classes)")
+    p.add_argument("--drop-event", type=at_most(nonneg_float, 0.99), default=0.0, metavar="P",
+                   help="event augmentation: drop this share of each training sample's events (tonic's DropEvent; "
+                        "default 0: off, the papers' recipe)")
+    p.add_argument("--spatial-jitter", type=at_most(nonneg_float, 10_000), default=0.0, metavar="VAR",
+                   help="event augmentation: move each event by a Gaussian of this variance in px^2 on both axes "
+                        "(tonic's SpatialJitter; default 0: off)")
+    p.add_argument("--time-jitter-us", type=at_most(nonneg_float, 10_000_000), default=0.0, metavar="STD",
+                   help="event augmentation: move each event's time by a Gaussian of this deviation in us "
+                        "(tonic's TimeJitter; default 0: off)")
     p.add_argument("--frames", default="count", choices=("count", "time"),
                    help="T bins of equal event count (the papers') or of equal time (as a live window)")
     p.add_argument("--device", type=device_name, default=None)

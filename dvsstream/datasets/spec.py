@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -181,14 +182,19 @@ class FrameSpec:
         return dataclasses.replace(self, roi=geo.roi, size=geo.size, downsample=1)
 
 
-def frames_from_events(events: np.ndarray, spec: FrameSpec, parallel: bool = True) -> np.ndarray:
+def frames_from_events(events: np.ndarray, spec: FrameSpec, parallel: bool = True,
+                       augment: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Bin one sample's events exactly as spikingjelly's
     ``integrate_events_by_fixed_frames_number`` does (``mode`` "count" = ``split_by``
-    "number", "time" = "time"; Numba), then keep the spec's region and pool or resize it
-    (:func:`pool_frames`): ``float32`` :attr:`FrameSpec.frame_shape`."""
+    "number", "time" = "time"; Numba), after the spec's noise filter and then ``augment``
+    (events -> events, e.g. :class:`~dvsstream.datasets.event_augment.EventAugment`), then
+    keep the spec's region and pool or resize it (:func:`pool_frames`): ``float32``
+    :attr:`FrameSpec.frame_shape`."""
     w, h = spec.sensor_size
     if spec.noise_filter != "none":
         events = parse_filter(spec.noise_filter).build((w, h))(events)
+    if augment is not None:
+        events = augment(events)
     frames = spikingjelly_frames(events, SPLIT_BY[spec.mode], spec.n_bins, w, h, parallel=parallel)
     return pool_frames(frames, spec)
 

@@ -133,6 +133,10 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
             say("warning: random horizontal flips mirror DVS128 Gesture's left-arm / right-arm classes "
                 "without relabelling them (the papers' recipe does this); pass --no-hflip to avoid it")
         train_set, test_set, classes = _load_splits(load_dataset, dataset, root, spec, cache_dir, limit, info, say)
+        if config.event_augment():
+            train_set.event_augment = config.event_augment()
+            say(f"event augmentation of the training samples: {config.event_augment().to_dict()} "
+                "(binned afresh every epoch)")
         torch.manual_seed(config.seed)
         model = create_model(model_name, num_classes=len(classes))
         if init:  # fine-tune: start from these weights (same architecture and classes)
