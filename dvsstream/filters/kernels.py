@@ -16,14 +16,22 @@ import numba as nb
 import numpy as np
 
 
+#: the time of a pixel that never fired (the border of a padded time surface): never
+#: within any window, and far enough from the int64 limits that no subtraction overflows
+NEVER = -(1 << 62)
+
+
 @nb.njit(cache=True, nogil=True)
 def background_activity_kernel(ev, last, window_us, diagonals, out):
     """Keep an event when a neighbour pixel (not the pixel itself) fired less than
     ``window_us`` µs before it (``t - t_neighbour < window_us``), whatever either's
     polarity. ``diagonals``: the 8 neighbours (dv-processing's
     ``BackgroundActivityNoiseFilter``); otherwise the 4 of tonic's ``denoise``.
-    Every event, kept or not, writes its time into ``last``. Returns the kept count."""
-    height, width = last.shape
+    ``last`` is padded: ``[H + 2, W + 2]``, pixel ``(x, y)`` at ``[y + 1, x + 1]``, its
+    border at :data:`NEVER` (no neighbour there). Every event, kept or not, writes its
+    time into ``last``. Returns the kept count."""
+    height = last.shape[0] - 2
+    width = last.shape[1] - 2
     n_out = 0
     for i in range(ev.shape[0]):
         x = np.int64(ev[i].x)
@@ -31,22 +39,15 @@ def background_activity_kernel(ev, last, window_us, diagonals, out):
         t = ev[i].t
         if x >= width or y >= height:
             continue
-        keep = False
         # a neighbour fired less than window_us ago <=> its time > t - window_us
         since = t - window_us
-        x0 = max(x - 1, 0)
-        x1 = min(x + 1, width - 1)
-        for yy in range(max(y - 1, 0), min(y + 1, height - 1) + 1):
-            if yy == y:
-                keep = (x0 < x and last[y, x0] > since) or (x1 > x and last[y, x1] > since)
-            elif diagonals:
-                for xx in range(x0, x1 + 1):
-                    keep = keep or last[yy, xx] > since
-            else:
-                keep = last[yy, x] > since
-            if keep:
-                break
-        last[y, x] = t
+        r = y + 1
+        c = x + 1
+        keep = last[r, c - 1] > since or last[r, c + 1] > since or last[r - 1, c] > since or last[r + 1, c] > since
+        if diagonals and not keep:
+            keep = (last[r - 1, c - 1] > since or last[r - 1, c + 1] > since or last[r + 1, c - 1] > since
+                    or last[r + 1, c + 1] > since)
+        last[r, c] = t
         if keep:
             out[n_out] = ev[i]
             n_out += 1

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from dvsstream.events import as_events, sensor_size_of
-from dvsstream.filters.kernels import background_activity_kernel, refractory_kernel
+from dvsstream.filters.kernels import NEVER, background_activity_kernel, refractory_kernel
 
 
 class EventFilter:
@@ -75,18 +75,23 @@ class EventFilter:
 
 
 class _TimeSurfaceFilter(EventFilter):
-    """A filter whose state is one int64 time per pixel, ``last[H, W]``."""
+    """A filter whose state is one int64 time per pixel, ``last[H, W]`` (``pad``: with a
+    border of one pixel that never fired, ``[H + 2, W + 2]``)."""
 
-    def __init__(self, sensor_size, window_us: int, start_us: int) -> None:
+    def __init__(self, sensor_size, window_us: int, start_us: int, pad: int = 0) -> None:
         super().__init__()
         self.sensor_size = sensor_size_of(sensor_size)
         self.window_us = int(window_us)
         self._start_us = int(start_us)
-        self.last = np.empty((self.sensor_size.height, self.sensor_size.width), np.int64)
+        self._pad = int(pad)
+        w, h = self.sensor_size
+        self.last = np.empty((h + 2 * self._pad, w + 2 * self._pad), np.int64)
         self._reset_state()
 
     def _reset_state(self) -> None:
-        self.last.fill(self._start_us)
+        self.last.fill(NEVER)
+        p = self._pad
+        self.last[p:self.last.shape[0] - p, p:self.last.shape[1] - p] = self._start_us
 
 
 class BackgroundActivity(_TimeSurfaceFilter):
@@ -97,7 +102,7 @@ class BackgroundActivity(_TimeSurfaceFilter):
     def __init__(self, sensor_size, window_us: int, neighbours: int = 8) -> None:
         if neighbours not in (4, 8):
             raise ValueError(f"neighbours must be 4 or 8, got {neighbours}")
-        super().__init__(sensor_size, window_us, start_us=0)
+        super().__init__(sensor_size, window_us, start_us=0, pad=1)
         self.neighbours = neighbours
         self.spec = f"{'ba' if neighbours == 8 else 'denoise'}:{self.window_us}"
 
