@@ -15,7 +15,6 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-
 #: the time of a pixel that never fired (the border of a padded time surface): never
 #: within any window, and far enough from the int64 limits that no subtraction overflows
 NEVER = -(1 << 62)

@@ -31,7 +31,11 @@ from __future__ import annotations
 import numpy as np
 
 from dvsstream.events import as_events, sensor_size_of
-from dvsstream.filters.kernels import NEVER, background_activity_kernel, refractory_kernel
+from dvsstream.filters.kernels import (
+    NEVER,
+    background_activity_kernel,
+    refractory_kernel,
+)
 
 
 class EventFilter:
