@@ -29,7 +29,9 @@ class LiveFilter:
     def set(self, event_filter) -> None:
         """Filter with ``event_filter`` (``--filter`` text or spec; None or ``"none"``: no
         filter) from the next packet on."""
-        self._next = (parse_filter(event_filter).build(self.sensor_size),)
+        new = parse_filter(event_filter).build(self.sensor_size)
+        with self._lock:
+            self._next = (new,)
 
     @property
     def spec(self) -> str:
@@ -40,8 +42,8 @@ class LiveFilter:
 
     def __call__(self, packet: np.ndarray) -> np.ndarray:
         if self._next is not None:
-            (new,), self._next = self._next, None
             with self._lock:
+                (new,), self._next = self._next, None
                 self._retire()
                 self._filter = new
         return packet if self._filter is None else self._filter(packet)
