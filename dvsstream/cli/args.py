@@ -114,6 +114,31 @@ def add_sensor_size_argument(parser: argparse.ArgumentParser) -> None:
                              "the DVS128)")
 
 
+def add_filter_argument(parser: argparse.ArgumentParser) -> None:
+    """``--filter NAME:T[,NAME:T...]`` (repeatable): noise filters before anything else
+    sees the events; :func:`filter_of` joins the repeats into one
+    :class:`~dvsstream.filters.FilterSpec`."""
+    from dvsstream.errors import DvsstreamError
+    from dvsstream.filters import FILTER_HELP, parse_filter
+
+    def filter_spec(text: str):
+        try:
+            return parse_filter(text, option="")
+        except DvsstreamError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parser.add_argument("--filter", action="append", type=filter_spec, default=None, metavar="NAME:T",
+                        help=FILTER_HELP)
+
+
+def filter_of(args: argparse.Namespace):
+    """The :class:`~dvsstream.filters.FilterSpec` of ``--filter`` (all its repeats, in
+    order; no filter when absent)."""
+    from dvsstream.filters import parse_filter
+
+    return parse_filter(getattr(args, "filter", None))
+
+
 def trust_named_checkpoints(args: argparse.Namespace) -> None:
     """``--trust-checkpoint``: the checkpoints the command names (``--checkpoint``,
     ``--init``, ``--resume``'s ``OUT/last.pt``) may be unpickled fully."""

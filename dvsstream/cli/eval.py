@@ -6,9 +6,11 @@ import argparse
 
 from dvsstream.cli.args import (
     DATASETS,
+    add_filter_argument,
     add_geometry_arguments,
     add_trust_argument,
     device_name,
+    filter_of,
     nonneg_int,
     positive_int,
 )
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         dataset=args.dataset, root=args.root, checkpoint=args.checkpoint, out=args.out, model=args.model,
         split=args.split, device=args.device, batch_size=args.batch_size, limit=args.limit, workers=args.workers,
         cache_dir=args.cache_dir, convention=args.convention, label_order=args.label_order, export=args.export,
-        roi=args.roi, resize=args.resize,
+        roi=args.roi, resize=args.resize, noise_filter=str(filter_of(args)) if args.filter else None,
     ))
 
 
@@ -60,6 +62,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="--export may replace an existing file, and --out may be a folder holding other files")
     p.add_argument("--out", required=True, help="folder for report.json, confusion.png, samples.csv")
     add_geometry_arguments(p)
+    add_filter_argument(p)
     p.set_defaults(func=run, check=check)
     return p
 

@@ -8,10 +8,12 @@ from typing import Optional, Sequence
 
 from dvsstream.cli.args import (
     OneLineParser,
+    add_filter_argument,
     add_geometry_arguments,
     add_sensor_size_argument,
     add_trust_argument,
     device_name,
+    filter_of,
     nonneg_float,
     positive_float,
     trust_named_checkpoints,
@@ -81,6 +83,7 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--force", action="store_true", help="--screenshot and --export-clip may replace existing files")
     add_geometry_arguments(parser)
     add_sensor_size_argument(parser)
+    add_filter_argument(parser)
     return parser
 
 
@@ -108,6 +111,7 @@ def run_gui_from_args(args: argparse.Namespace) -> int:
         resize=getattr(args, "resize", None),
         start_s=getattr(args, "start", None),
         sensor_size=getattr(args, "sensor_size", None),
+        noise_filter=filter_of(args) if getattr(args, "filter", None) else None,
     )
 
 

@@ -7,10 +7,12 @@ import sys
 
 from dvsstream.cli.args import (
     STREAM_CLOCK,
+    add_filter_argument,
     add_geometry_arguments,
     add_sensor_size_argument,
     add_trust_argument,
     device_name,
+    filter_of,
     nonneg_float,
     positive_float,
     positive_int,
@@ -25,7 +27,8 @@ def run_config(args: argparse.Namespace):
 
     return RunConfig(checkpoint=args.checkpoint, device=args.device, window_ms=args.window_ms, hop_ms=args.hop_ms,
                      bins=args.bins, mode=args.mode, speed=args.speed, duration_s=args.duration,
-                     start_s=args.start, roi=args.roi, resize=args.resize, sensor_size=args.sensor_size)
+                     start_s=args.start, roi=args.roi, resize=args.resize, sensor_size=args.sensor_size,
+                     event_filter=filter_of(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,6 +93,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     add_geometry_arguments(p)
     add_sensor_size_argument(p)
+    add_filter_argument(p)
     p.set_defaults(func=run, check=check)
     return p
 

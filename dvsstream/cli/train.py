@@ -6,9 +6,12 @@ import argparse
 
 from dvsstream.cli.args import (
     DATASETS,
+    add_filter_argument,
     add_geometry_arguments,
     add_trust_argument,
+    at_most,
     device_name,
+    filter_of,
     nonneg_float,
     nonneg_int,
     positive_float,
@@ -28,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         epochs=epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs, mixup_until=args.mixup_until, hflip=not args.no_hflip,
+        drop_event=args.drop_event, spatial_jitter=args.spatial_jitter, time_jitter_us=args.time_jitter_us,
         workers=args.workers, seed=args.seed, resume=args.resume, progress=True,
         amp=args.amp, channels_last=args.channels_last, recompute=args.recompute,
         prefetch=args.prefetch, cache_frames=args.cache_frames, memory_budget_mb=args.memory_budget_mb,
@@ -37,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
                      cache_dir=args.cache_dir, limit=args.limit, init=args.init, label_order=args.label_order,
                      few_labels=(FewLabels(args.labels_per_class, args.label_seed, args.allow_fewer_labels)
                                  if args.labels_per_class else None),
-                     freeze_encoder=args.freeze_encoder)
+                     freeze_encoder=args.freeze_encoder,
+                     event_filter=filter_of(args) if args.filter else None)
     return 0
 
 
@@ -54,6 +59,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--warmup-epochs", type=nonneg_int, default=10)
     p.add_argument("--mixup-until", type=nonneg_int, default=75, help="last epoch with mixup")
     p.add_argument("--no-hflip", action="store_true", help="never mirror left/right (right for Gesture's left/right classes)")
+    p.add_argument("--drop-event", type=at_most(nonneg_float, 0.99), default=0.0, metavar="P",
+                   help="event augmentation: drop this share of each training sample's events (tonic's DropEvent; "
+                        "default 0: off, the papers' recipe)")
+    p.add_argument("--spatial-jitter", type=at_most(nonneg_float, 10_000), default=0.0, metavar="VAR",
+                   help="event augmentation: move each event by a Gaussian of this variance in px^2 on both axes "
+                        "(tonic's SpatialJitter; default 0: off)")
+    p.add_argument("--time-jitter-us", type=at_most(nonneg_float, 10_000_000), default=0.0, metavar="STD",
+                   help="event augmentation: move each event's time by a Gaussian of this deviation in us "
+                        "(tonic's TimeJitter; default 0: off)")
     p.add_argument("--frames", default="count", choices=("count", "time"),
                    help="T bins of equal event count (the papers') or of equal time (as a live window)")
     p.add_argument("--device", type=device_name, default=None)
@@ -93,5 +107,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for checkpoints and the training log")
     p.add_argument("--force", action="store_true", help="--out may be a folder holding other files")
     add_geometry_arguments(p)
+    add_filter_argument(p)
     p.set_defaults(func=run, check=check)
     return p

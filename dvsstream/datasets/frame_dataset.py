@@ -30,6 +30,7 @@ the main process's list is otherwise empty). A skipped sample is never replaced 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -40,6 +41,7 @@ from typing import Any, Iterable, Optional
 import numpy as np
 import torch
 
+from dvsstream.errors import DvsstreamError
 from dvsstream.fileio import replace_atomically
 from dvsstream.datasets.frame_cache import CACHE_VERSION, decode_entry, encode_entry
 from dvsstream.datasets.listing import Sample
@@ -59,7 +61,10 @@ class FrameDataset(torch.utils.data.Dataset):
     Attributes: ``name``, ``split``, ``spec``, ``root``, ``classes``, ``samples`` (list of
     ``(path or path#segment, label)``), ``skipped`` (``(path, reason)`` found so far in this
     process), ``info`` (layout, folder, per-class counts, the summary ``message``),
-    ``cache_dir`` (None: no cache).
+    ``cache_dir`` (None: no cache), ``event_augment`` (an
+    :class:`~dvsstream.datasets.event_augment.EventAugment`, None: none; when on, every
+    :meth:`get` bins the sample's events afresh through it, past the frame cache, with a
+    seed drawn from torch's generator: a training set's samples differ every epoch).
     """
 
     def __init__(
@@ -86,6 +91,7 @@ class FrameDataset(torch.utils.data.Dataset):
         self.cache_dir = cache_dir
         self.event_reads = 0  # files whose events were read in this process (tests, stats)
         self._memo: Optional[tuple[str, np.ndarray]] = None  # last raw file's events
+        self.event_augment = None  # EventAugment: each get() augments the events afresh
 
     # ------------------------------------------------------------ API
     def __len__(self) -> int:
@@ -126,7 +132,7 @@ class FrameDataset(torch.utils.data.Dataset):
     def get(self, i: int) -> tuple[Optional[np.ndarray], int, Optional[str]]:
         """``(frames or None, label, reason or None)`` for sample ``i``."""
         item = self._items[i]
-        key = self._key(item)
+        key = self._key(item) if not self.event_augment else None  # augmented frames are never cached
         if key is not None:
             cached = self._cache_read(key)
             if cached is not None:
@@ -259,6 +265,9 @@ class FrameDataset(torch.utils.data.Dataset):
         return ev[lo:hi]
 
     def _compute(self, item: Sample) -> np.ndarray:
+        if item.kind == "frames_npz" and self.event_augment:
+            raise DvsstreamError(f"{item.id}: event augmentation needs the events, but this layout holds "
+                                 "spikingjelly's frames; point --root at the events (events_np/, extract/)")
         if item.kind == "frames_npz":
             self.event_reads += 1
             return read_sample_frames(item, self.spec, self.name)
@@ -267,8 +276,12 @@ class FrameDataset(torch.utils.data.Dataset):
             where = f" in [{item.start}, {item.end}) µs" if item.segment >= 0 else ""
             raise CorruptSample(f"{item.id}: no events{where}")
         in_worker = torch.utils.data.get_worker_info() is not None
-        frames = frames_from_events(events, self.spec, parallel=not in_worker)
-        if self.cache_dir is not None and item.segment >= 0:
+        augment = None
+        if self.event_augment:
+            seed = int(torch.randint(0, 2**31 - 1, ()))
+            augment = functools.partial(self.event_augment, sensor_size=self.spec.sensor_size, seed=seed)
+        frames = frames_from_events(events, self.spec, parallel=not in_worker, augment=augment)
+        if self.cache_dir is not None and item.segment >= 0 and not self.event_augment:
             self._fill_segments(item)
         return frames
 

@@ -66,7 +66,8 @@ class Layout:
 
 def sj_frames_layout(root: Path, spec: FrameSpec, per_label: str) -> tuple[Optional[Layout], list[str]]:
     """spikingjelly's ``frames_number_<T>_split_by_<s>`` folder matching ``spec`` (T and
-    split, 128x128 frames) or None, and why each other frames folder cannot be used."""
+    split, 128x128 frames, no noise filter) or None, and why each other frames folder cannot
+    be used."""
     why_not = []
     for d in sorted(root.glob("frames_number_*_split_by_*")):
         m = SJ_FRAMES_DIR.match(d.name)
@@ -79,6 +80,8 @@ def sj_frames_layout(root: Path, spec: FrameSpec, per_label: str) -> tuple[Optio
         elif tuple(spec.sensor_size) != (128, 128):
             why_not.append(f"{d.name} holds 128x128 frames but the sensor size asked for is "
                            f"{spec.sensor_size[0]}x{spec.sensor_size[1]}")
+        elif spec.noise_filter != "none":
+            why_not.append(f"{d.name} holds frames, but --filter {spec.noise_filter} needs the events")
         else:
             return Layout(f"spikingjelly {d.name}/{per_label}/*.npz", d, "*.npz", "frames_npz"), why_not
     return None, why_not

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from dvsstream.errors import DvsstreamError
+from dvsstream.filters import parse_filter
 from dvsstream.datasets.release import CONVENTIONS, DEFAULT_CONVENTION, spikingjelly_frames
 
 __all__ = ["FrameSpec", "frames_from_events", "pool_frames", "SPLIT_BY"]
@@ -51,6 +53,9 @@ class FrameSpec:
     ``integrate_events_by_fixed_frames_number`` (``split_by="number"`` for ``"count"``,
     ``"time"`` for ``"time"``; the count split counts every event of the sample, inside
     the region or not) before the region and the pooling.
+    noise_filter: a ``--filter`` (canonical text, ``"none"`` by default) the sample's
+    events go through before the binning (:mod:`dvsstream.filters`, on ``sensor_size``:
+    events outside it are removed); the count split then counts the events it keeps.
     """
 
     n_bins: int = 16
@@ -60,9 +65,11 @@ class FrameSpec:
     convention: str = DEFAULT_CONVENTION
     roi: Optional[tuple[int, int, int, int]] = None
     size: Optional[tuple[int, int]] = None
+    noise_filter: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sensor_size", tuple(int(s) for s in self.sensor_size)[:2])
+        object.__setattr__(self, "noise_filter", str(parse_filter(self.noise_filter)))
         if int(self.n_bins) < 1:
             raise DvsstreamError(f"FrameSpec: n_bins must be >= 1, got {self.n_bins}")
         if self.mode not in ("count", "time"):
@@ -115,6 +122,8 @@ class FrameSpec:
             tag += "-roi{}_{}_{}x{}".format(*self.roi)
         if self.size is not None:
             tag += "-to{}x{}".format(*self.size)
+        if self.noise_filter != "none":  # a folder name: ba:2000,refractory:500 -> ba2000+refractory500
+            tag += "-" + self.noise_filter.replace(":", "").replace(",", "+")
         return tag
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,6 +133,8 @@ class FrameSpec:
             d["roi"] = list(self.roi)
         if self.size is not None:
             d["size"] = list(self.size)
+        if self.noise_filter != "none":
+            d["noise_filter"] = self.noise_filter
         return d
 
     @classmethod
@@ -171,12 +182,19 @@ class FrameSpec:
         return dataclasses.replace(self, roi=geo.roi, size=geo.size, downsample=1)
 
 
-def frames_from_events(events: np.ndarray, spec: FrameSpec, parallel: bool = True) -> np.ndarray:
+def frames_from_events(events: np.ndarray, spec: FrameSpec, parallel: bool = True,
+                       augment: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Bin one sample's events exactly as spikingjelly's
     ``integrate_events_by_fixed_frames_number`` does (``mode`` "count" = ``split_by``
-    "number", "time" = "time"; Numba), then keep the spec's region and pool or resize it
-    (:func:`pool_frames`): ``float32`` :attr:`FrameSpec.frame_shape`."""
+    "number", "time" = "time"; Numba), after the spec's noise filter and then ``augment``
+    (events -> events, e.g. :class:`~dvsstream.datasets.event_augment.EventAugment`), then
+    keep the spec's region and pool or resize it (:func:`pool_frames`): ``float32``
+    :attr:`FrameSpec.frame_shape`."""
     w, h = spec.sensor_size
+    if spec.noise_filter != "none":
+        events = parse_filter(spec.noise_filter).build((w, h))(events)
+    if augment is not None:
+        events = augment(events)
     frames = spikingjelly_frames(events, SPLIT_BY[spec.mode], spec.n_bins, w, h, parallel=parallel)
     return pool_frames(frames, spec)
 

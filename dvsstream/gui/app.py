@@ -53,6 +53,7 @@ def run_gui(
     resize: Optional[tuple[int, int]] = None,
     start_s: Optional[float] = None,
     sensor_size: Optional[tuple[int, int]] = None,
+    noise_filter: str | None = None,
 ) -> int:
     """Open the window and run the Qt event loop until it closes; returns the exit code.
     ``start_s``: a recording starts this many seconds after its first event.
@@ -75,6 +76,7 @@ def run_gui(
     sensor the model sees and its size (default: the largest centred region of the
     model's shape when the sensor does not pool exactly to it). ``sensor_size`` ``(w, h)``:
     the sensor of the Prophesee and ``.npy`` recordings opened whose header states none.
+    ``noise_filter``: a ``--filter`` (text or spec) in place of the settings' one.
 
     Failures (a source or checkpoint that does not load, a stream that stops with an
     error) are shown in a banner and printed to stderr; an unattended run
@@ -93,7 +95,7 @@ def run_gui(
     if problem:
         print(f"dvsstream gui: {problem}", file=sys.stderr)
         return 2
-    settings = _load_settings(path, reset_settings)
+    settings = _load_settings(path, reset_settings, speed=speed, noise_filter=noise_filter)
     app, owns_app, no_display = _running_application()
     if no_display:
         print(f"dvsstream gui: {no_display}", file=sys.stderr)
@@ -102,8 +104,6 @@ def run_gui(
     preload(checkpoint if checkpoint is not None else settings.checkpoint, device)
     if owns_app:
         app = _new_application()
-    if speed is not None:
-        settings.speed = float(speed)
     win = _open_window(settings, path if save_settings else None, source=source, checkpoint=checkpoint,
                        device=device, deterministic=deterministic, t_origin=t_origin, roi=roi, resize=resize,
                        start_s=start_s, sensor_size=sensor_size, export_clip=export_clip)
@@ -116,16 +116,22 @@ def run_gui(
     return result["code"]
 
 
-def _load_settings(path: Path, reset: bool):
+def _load_settings(path: Path, reset: bool, speed: float | None = None, noise_filter=None):
     """The settings in ``path`` (:class:`~dvsstream.gui.state.Settings`); ``reset``: start
-    from the defaults, the old file kept beside it (said on stderr)."""
+    from the defaults, the old file kept beside it (said on stderr); ``speed`` and
+    ``noise_filter`` (not None) replace the file's."""
     from dvsstream.gui import state
 
     if reset:
         kept = state.reset_settings(path)
         print("dvsstream gui: settings reset to the defaults" + (f" (the old ones are in {kept})" if kept else ""),
               file=sys.stderr)
-    return state.load_settings(path)
+    settings = state.load_settings(path)
+    if speed is not None:
+        settings.speed = float(speed)
+    if noise_filter is not None:
+        settings.noise_filter = str(noise_filter)
+    return settings
 
 
 def _running_application():

@@ -190,7 +190,8 @@ class Controller:
             pipeline = Pipeline(new_source, loaded, binning=binning, mode=self.settings.mode,
                                 drop_stale=not self.deterministic,
                                 max_lag_ms=None if self.deterministic else "auto",
-                                attention=True, energy_every_s=1.0, event_view=True, history=history)
+                                attention=True, energy_every_s=1.0, event_view=True, history=history,
+                                event_filter=self.settings.noise_filter)
         except BaseException:
             new_source.close()
             raise
@@ -301,6 +302,18 @@ class Controller:
         src = self.file_source
         if src is not None:
             src.speed = float(speed)  # the pipeline's lag clock follows the new pace
+
+    def set_filter(self, text: str) -> str:
+        """Filter the events with ``text`` (``--filter`` syntax; ``none``: no filter) from
+        the next packet on; returns its canonical text. A bad one raises
+        :class:`DvsstreamError` and changes nothing."""
+        from dvsstream.filters import parse_filter
+
+        spec = parse_filter(text, option="noise filter")
+        self.settings.noise_filter = str(spec)
+        if self.pipeline is not None:
+            self.pipeline.set_filter(spec)
+        return str(spec)
 
     def set_loop(self, loop: bool) -> None:
         self.settings.loop = bool(loop)

@@ -55,6 +55,8 @@ class Settings:
     (1 = real time). ``attention_kind``: one of :data:`ATTENTION_KINDS`. ``overlay``: draw
     the spatial attention over the events. ``output_dir``: where recordings and
     screenshots go (None: ``~/dvsstream``). ``geometry``: the window's, hex encoded.
+    ``noise_filter``: the ``--filter`` the events go through before the model and the
+    display (``"none"``; an unreadable one is dropped).
     """
 
     source: Optional[str] = None
@@ -70,8 +72,10 @@ class Settings:
     output_dir: Optional[str] = None
     geometry: Optional[str] = None
     recent_sources: list[str] = field(default_factory=list)
+    noise_filter: str = "none"
 
     def __post_init__(self) -> None:
+        self.noise_filter = _filter_text(self.noise_filter)
         if self.mode not in ("step", "window"):
             self.mode = "step"
         if self.attention_kind not in ATTENTION_KINDS:
@@ -108,6 +112,17 @@ class Settings:
                 value = [v for v in value if isinstance(v, str)]
             kwargs[f.name] = value
         return cls(**kwargs)
+
+
+def _filter_text(text: Any) -> str:
+    """The canonical ``--filter`` text of ``text``, or ``"none"`` when it is not one."""
+    from dvsstream.errors import DvsstreamError
+    from dvsstream.filters import parse_filter
+
+    try:
+        return str(parse_filter(text if isinstance(text, str) else "none"))
+    except DvsstreamError:
+        return "none"
 
 
 def default_settings_path() -> Path:
@@ -307,6 +322,14 @@ def _si(value: float, unit: str) -> str:
     return f"{value:.0f} {unit}"
 
 
+def _filter_row(stats: Any) -> str:
+    """The noise filter in use and the share of events it removed since it was set."""
+    spec = getattr(stats, "filter", "none")
+    if spec == "none":
+        return "off"
+    return f"{100 * getattr(stats, 'filter_removed_share', 0.0):.1f} % removed · {spec}"
+
+
 def format_stats(stats: Any, display_fps: float = 0.0, firing_rate: Optional[float] = None,
                  first_frame_s: Optional[float] = None) -> list[tuple[str, str]]:
     """``(name, value)`` pairs for the status panel from a
@@ -317,7 +340,7 @@ def format_stats(stats: Any, display_fps: float = 0.0, firing_rate: Optional[flo
     if stats is None:
         rows = [("Events", dash), ("Display", f"{display_fps:.0f} fps"), ("Inference", dash),
                 ("Latency", dash), ("Dropped", dash), ("Lag", dash), ("Firing rate", dash), ("Energy", dash),
-                ("Stream time", dash)]
+                ("Stream time", dash), ("Noise filter", dash)]
     else:
         lat = stats.latency_ms or {}
         latency = f"p50 {_ms(lat['p50'])} · p95 {_ms(lat['p95'])} ms" if "p50" in lat else dash
@@ -339,6 +362,7 @@ def format_stats(stats: Any, display_fps: float = 0.0, firing_rate: Optional[flo
             ("Energy", energy),
             ("Stream time", f"{(t - (getattr(stats, 'stream_start_us', None) or 0)) / 1e6:.2f} s"
              if t is not None else dash),
+            ("Noise filter", _filter_row(stats)),
         ]
     if first_frame_s is not None:
         rows.append(("First frame", f"{first_frame_s:.2f} s"))

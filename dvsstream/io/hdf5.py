@@ -119,6 +119,8 @@ class RecordingWriter:
     class_names: names of the label classes (index = class id); more are added
         when :meth:`add_label` gets a new name.
     source: free-text description of where the events came from.
+    noise_filter: the ``--filter`` the events went through (e.g. ``"ba:2000"``), kept
+        in the ``noise_filter`` attribute; empty: none (no attribute written).
     overwrite: replace an existing file; by default an existing file is an error.
 
     Packets must be time-sorted, within and across packets (every
@@ -140,6 +142,7 @@ class RecordingWriter:
         class_names: list[str] | tuple[str, ...] | None = None,
         source: str = "",
         overwrite: bool = False,
+        noise_filter: str = "",
     ) -> None:
         self.path = Path(path)
         self.sensor_size = sensor_size_of(sensor_size)
@@ -167,6 +170,8 @@ class RecordingWriter:
         f = self._f
         try:
             self._write_attributes(str(source))
+            if noise_filter:
+                f.attrs["noise_filter"] = str(noise_filter)
             self._create_datasets(_filters(compression, compression_opts))
             f.flush()
             f.swmr_mode = True

@@ -23,6 +23,7 @@ import numpy as np
 from dvsstream.errors import DvsstreamError
 from dvsstream.events import sensor_size_of
 from dvsstream.fileio import check_not_an_input, temporary_beside
+from dvsstream.filters import parse_filter
 from dvsstream.io import SIZED_BY_USER, detect_format, open_file
 from dvsstream.io.base import LABEL_DTYPE, wall_deadline
 from dvsstream.io.hdf5 import RecordingWriter
@@ -83,6 +84,7 @@ def record(
     roi: tuple[int, int, int, int] | None = None,
     sensor_size=None,
     description: str | None = None,
+    event_filter=None,
     **writer_options,
 ) -> dict:
     """Copy events from any :class:`~dvsstream.io.base.EventSource` into a
@@ -106,6 +108,8 @@ def record(
         file on a sensor large enough for any event and declares the file's own).
     description: the recording's ``source`` attribute (default: the source's
         ``describe()`` as JSON).
+    event_filter: a ``--filter`` (text or :class:`~dvsstream.filters.FilterSpec`), applied
+        before the region (see :func:`_build_filter`).
     writer_options: passed to :class:`RecordingWriter` (``overwrite``,
         ``compression``, ``flush_interval_s``...).
 
@@ -116,13 +120,14 @@ def record(
 
     Returns ``{"path", "events", "packets", "start_time_us", "end_time_us",
     "duration_s", "wall_s", "out_of_bounds", "out_of_order", "warnings",
-    "interrupted", "outside_roi", "sensor", "file_bytes"}`` (and ``outside_declared``
-    with ``sensor_size``); ``duration_s`` is the event-time span written, ``sensor``
+    "interrupted", "outside_roi", "sensor", "file_bytes", "filtered", "filter"}`` (and
+    ``outside_declared`` with ``sensor_size``); ``duration_s`` is the event-time span written, ``sensor``
     the recording's ``(width, height)``.
     """
     roi, sensor, desc, extent = _recording_sensor(source, roi, sensor_size, description)
+    event_filter = _build_filter(event_filter, source, sensor_size, writer_options)
     writer, target, replacing = _open_writer(source, path, sensor, desc, writer_options)
-    tally = _Tally(source, writer, target)
+    tally = _Tally(source, writer, target, event_filter)
     deadline = wall_deadline(source, duration_s)
     try:
         try:
@@ -173,6 +178,17 @@ def _recording_sensor(source, roi, sensor_size, description: str | None) -> tupl
     return roi, sensor, desc, extent
 
 
+def _build_filter(event_filter, source, sensor_size, writer_options: dict):
+    """:func:`record`'s noise filter, or None: ``event_filter`` built on ``sensor_size``,
+    else the source's sensor (events outside it are removed); the summary counts the
+    events it removes in ``filtered`` and the file keeps its spec in the
+    ``noise_filter`` attribute."""
+    spec = parse_filter(event_filter)
+    if spec:
+        writer_options.setdefault("noise_filter", str(spec))
+    return spec.build(sensor_size if sensor_size is not None else source.sensor_size)
+
+
 def _open_writer(source, path, sensor, desc: str, writer_options: dict) -> tuple[RecordingWriter, Path, bool]:
     """:func:`record`'s writer for ``source`` on ``sensor`` ``(width, height)``, with its
     description and class names unless ``writer_options`` name them: ``(writer, target,
@@ -194,12 +210,13 @@ class _Tally:
     """What :func:`record` has done so far: packets written, events outside the region
     (``outside[0]``), whether Ctrl-C stopped it; :meth:`summary` is its summary dict."""
 
-    def __init__(self, source, writer: RecordingWriter, target: Path) -> None:
+    def __init__(self, source, writer: RecordingWriter, target: Path, event_filter=None) -> None:
         self.source, self.writer, self.target = source, writer, target
         self.wall0 = time.monotonic()
         self.packets = 0
         self.outside = [0]
         self.interrupted = False
+        self.event_filter = event_filter  # the --filter's EventFilter, when there is one
 
     def summary(self) -> dict:
         stats = getattr(self.source, "stats", None)
@@ -218,6 +235,8 @@ class _Tally:
             "warnings": list(getattr(stats, "warnings", [])),
             "interrupted": self.interrupted,
             "outside_roi": self.outside[0],
+            "filtered": self.event_filter.events_removed if self.event_filter is not None else 0,
+            "filter": self.event_filter.spec if self.event_filter is not None else "none",
         }
 
 
@@ -239,6 +258,8 @@ def _copy_events(source, writer: RecordingWriter, tally: _Tally, deadline: float
             if packet["t"][-1] >= stop_t:
                 packet = packet[: int(np.searchsorted(packet["t"], stop_t, side="left"))]
                 last = True
+        if tally.event_filter is not None:
+            packet = tally.event_filter(packet)
         if roi is not None:
             packet = _crop(packet, roi, tally.outside)
         if packet.size:
@@ -325,7 +346,7 @@ def _packets_until(source, deadline: float | None) -> Iterator[np.ndarray]:
 
 # ============================================================================ convert()
 def convert(path, out, *, overwrite: bool = False, roi: tuple[int, int, int, int] | None = None,
-            progress: Callable[[dict], None] | None = None, sensor_size=None) -> dict:
+            progress: Callable[[dict], None] | None = None, sensor_size=None, event_filter=None) -> dict:
     """Convert the recording at ``path`` (any readable format) to a dvsstream HDF5 file
     ``out``, keeping **every** event: when events lie outside the sensor the file
     declares (or the reader assumes, e.g. 128x128 for ``.npy``), the recording's sensor
@@ -337,7 +358,9 @@ def convert(path, out, *, overwrite: bool = False, roi: tuple[int, int, int, int
     The file is written beside ``out`` and renamed onto it once complete: an existing
     ``out`` (``overwrite``) stays whole until then; the input is never written.
     ``sensor_size`` (``--sensor-size``): the sensor of a Prophesee or ``.npy`` file whose
-    header states none (see :func:`~dvsstream.io.open_file`).
+    header states none (see :func:`~dvsstream.io.open_file`). ``event_filter``
+    (``--filter``): write only the events the noise filters keep (:func:`record`); their
+    state lives on the declared sensor, so events past it are removed, not kept.
     Returns :func:`record`'s summary plus ``sensor`` ``(w, h)``."""
     target = Path(out)
     if target.exists() and not overwrite:
@@ -345,9 +368,9 @@ def convert(path, out, *, overwrite: bool = False, roi: tuple[int, int, int, int
     tmp = temporary_beside(target)
     try:
         if roi is None and detect_format(path) in SIZED_BY_USER:
-            summary = _convert_growing(path, target, tmp, sensor_size, progress)
+            summary = _convert_growing(path, target, tmp, sensor_size, progress, event_filter)
         else:
-            summary = _convert_declared(path, target, tmp, roi, sensor_size, progress)
+            summary = _convert_declared(path, target, tmp, roi, sensor_size, progress, event_filter)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -357,13 +380,13 @@ def convert(path, out, *, overwrite: bool = False, roi: tuple[int, int, int, int
     return summary
 
 
-def _convert_declared(path, target: Path, tmp: Path, roi, sensor_size, progress) -> dict:
+def _convert_declared(path, target: Path, tmp: Path, roi, sensor_size, progress, event_filter=None) -> dict:
     """:func:`convert` on the file's own sensor: with ``roi``, the region (what lies
     outside the sensor is outside the region too); without, every event must fit."""
     with open_file(path, sensor_size=sensor_size) as source:
         _check_not_the_source(source, target)
         declared = tuple(source.sensor_size)
-        summary = record(source, tmp, roi=roi, progress=progress)
+        summary = record(source, tmp, roi=roi, progress=progress, event_filter=event_filter)
         dropped = source.stats.out_of_bounds
     if dropped and roi is None:
         w, h = declared
@@ -376,7 +399,7 @@ def _convert_declared(path, target: Path, tmp: Path, roi, sensor_size, progress)
     return summary
 
 
-def _convert_growing(path, target: Path, tmp: Path, sensor_size, progress) -> dict:
+def _convert_growing(path, target: Path, tmp: Path, sensor_size, progress, event_filter=None) -> dict:
     """:func:`convert` for a reader that takes its sensor from the user: read once on a
     sensor large enough for any uint16 coordinate, written with the file's declared
     sensor grown to hold every event (its opening's warnings and description kept)."""
@@ -386,7 +409,8 @@ def _convert_growing(path, target: Path, tmp: Path, sensor_size, progress) -> di
         desc = json.dumps(probe.describe(), default=str)
     with open_file(path, sensor_size=(1 << 16, 1 << 16)) as source:
         source.stats.warnings[:] = warnings  # not "sensor_size=65536x65536 overrides ..."
-        summary = record(source, tmp, progress=progress, sensor_size=declared, description=desc)
+        summary = record(source, tmp, progress=progress, sensor_size=declared, description=desc,
+                         event_filter=event_filter)
     if summary["outside_declared"]:
         summary["sensor_grown_from"] = declared
     return summary

@@ -62,7 +62,9 @@ class RunConfig:
     ``roi`` ``(x0, y0, w, h)`` / ``resize`` ``(w, h)``: the region of the sensor the
     model sees and its size (default: :func:`~dvsstream.binning.geometry.geometry_for`).
     ``sensor_size`` ``(w, h)``: the sensor of a Prophesee or ``.npy`` recording whose
-    header states none (``--sensor-size``)."""
+    header states none (``--sensor-size``). ``event_filter``: the noise filters
+    (``--filter`` text or :class:`~dvsstream.filters.FilterSpec`; None: none) before the
+    binning."""
 
     checkpoint: Optional[str] = None
     device: Optional[str] = None
@@ -76,6 +78,7 @@ class RunConfig:
     roi: Optional[tuple[int, int, int, int]] = None
     resize: Optional[tuple[int, int]] = None
     sensor_size: Optional[tuple[int, int]] = None
+    event_filter: Any = None
 
 
 def classify_stream(
@@ -112,6 +115,7 @@ def classify_stream(
             names = loaded.class_names
             pipe = Pipeline(source, loaded, binning=binning, mode=config.mode, drop_stale=not deterministic,
                             energy_every_s=1.0, history=None if spill is None and keep_predictions else 16,
+                            event_filter=config.event_filter,
                             on_prediction=_prediction_sink(on_prediction, spill, names))
         except BaseException:
             if spill is not None:
@@ -237,6 +241,8 @@ def _report(source_uri: str, source, loaded, pipe, mode: str, deterministic: boo
         "events_late": stats.events_late,
         "events_outside_roi": stats.events_outside_roi,
         "events_shed": stats.events_shed,
+        "events_filtered": stats.events_filtered,
+        "filter": stats.filter,
         "windows": stats.windows,
         "windows_classified": stats.windows_classified,
         "windows_skipped": stats.windows_skipped,
@@ -326,6 +332,14 @@ def source_or_default(source: Optional[str], option: str = "--source URI") -> st
     return str(rec)
 
 
+def _filtered_part(report: dict[str, Any]) -> str:
+    """`` + N removed by --filter SPEC (X %)`` of the summary, or nothing without a filter."""
+    if report.get("filter", "none") == "none":
+        return ""
+    share = 100 * report["events_filtered"] / report["events_read"] if report["events_read"] else 0.0
+    return f" + {report['events_filtered']:,} removed by --filter {report['filter']} ({share:.1f} %)"
+
+
 def format_summary(report: dict[str, Any]) -> str:
     """One line: the accounting of a :func:`classify_stream` report (predictions and
     their rate, the events read and where they went, the windows skipped, latency
@@ -336,7 +350,8 @@ def format_summary(report: dict[str, Any]) -> str:
                f"{report['events_out_of_bounds']:,} out of bounds + "
                + (f"{report['events_outside_roi']:,} outside the region + " if report["events_outside_roi"] else "")
                + f"{report['events_late']:,} late"
-               + (f" + {report['events_shed']:,} shed (behind the source)" if report["events_shed"] else "") + "; "
+               + (f" + {report['events_shed']:,} shed (behind the source)" if report["events_shed"] else "")
+               + _filtered_part(report) + "; "
                f"{report['windows_skipped']:,} windows skipped")
     if lat:
         summary += f"; latency p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms"

@@ -64,6 +64,7 @@ from dvsstream.models.spikformer import Spikformer
 from dvsstream.io.base import is_realtime
 from dvsstream.stream.classifier import Classifier, Prediction
 from dvsstream.stream.event_image import EventImage
+from dvsstream.stream.filtering import LiveFilter
 from dvsstream.stream.recorder import StreamRecorder
 from dvsstream.stream.stats import LagClock, PipelineMeters, PipelineStats
 
@@ -196,6 +197,10 @@ class Pipeline:
     bounded however long the stream).
     ``max_lag_ms``: shed load when a real-time source runs this far ahead ("auto": one
     window for real-time sources, never for unpaced replays; None: never).
+    ``event_filter``: a ``--filter`` (:class:`~dvsstream.filters.FilterSpec` or its text;
+    :meth:`set_filter` changes it while running): the noise filters every packet goes
+    through after the recorder (which keeps every event) and before the binner and the
+    view; the events removed are counted in ``events_filtered``.
     """
 
     def __init__(
@@ -214,6 +219,7 @@ class Pipeline:
         on_prediction: Optional[Callable[[Prediction], None]] = None,
         history: Optional[int] = None,
         max_lag_ms: Optional[float] | str = "auto",
+        event_filter=None,
     ) -> None:
         self.source = source
         self.loaded = loaded
@@ -249,6 +255,7 @@ class Pipeline:
         self._last_t: Optional[int] = None
         self._loops_seen = 0  # the source's loop count at the last packet (FileSource.loops)
         self._recorder = StreamRecorder(source, self.sensor_size)
+        self._filter = LiveFilter(event_filter, self.sensor_size)
         if max_lag_ms == "auto":
             max_lag_ms = binning.window_us / 1e3 if is_realtime(source) else None
         self.max_lag_us = None if max_lag_ms is None else float(max_lag_ms) * 1e3
@@ -352,6 +359,16 @@ class Pipeline:
     def recording(self) -> bool:
         return self._recorder.active
 
+    def set_filter(self, event_filter) -> None:
+        """Filter with ``event_filter`` (``--filter`` text or spec; None or ``"none"``: no
+        filter) from the next packet on, with a fresh history."""
+        self._filter.set(event_filter)
+
+    @property
+    def filter_spec(self) -> str:
+        """The ``--filter`` text of the filter in use (``"none"``)."""
+        return self._filter.spec
+
     # ------------------------------------------------------------- threads
     def _guard(self, target):
         def run():
@@ -388,6 +405,8 @@ class Pipeline:
             self._last_t = int(packet["t"][-1])
             if self.max_lag_us is not None and self._shed(packet, t_recv):
                 continue
+            n_read = packet.size
+            packet = self._filter(packet)
             windows = self._binner.push(packet)
             t_bin = time.perf_counter()
             if self.view is not None:
@@ -397,7 +416,7 @@ class Pipeline:
             stage["record"] += t_rec - t_recv
             stage["bin"] += t_bin - t_rec
             stage["view"] += t_view - t_bin
-            self._meters.rate_meter.append((t_recv, packet.size))
+            self._meters.rate_meter.append((t_recv, n_read))
             self.stats.packets += 1
             for w in windows:
                 self._enqueue(_Job(w, t_recv, self._generation))
@@ -459,6 +478,7 @@ class Pipeline:
                 self._enqueue(_Job(w, t_recv, self._generation))
         self._meters.retire(self._binner)
         self._binner = self.binning.binner(self.sensor_size)
+        self._filter.reset()
         if self.view is not None:
             self.view = EventImage(self.sensor_size, self.binning.window_us)
         with self._cond:  # queued windows of the old stretch are still classified
@@ -532,6 +552,7 @@ class Pipeline:
         s = self.stats
         with self._lock:
             src = getattr(self.source, "stats", None)
+            self._filter.fill(s)
             self._meters.fill(s, self._binner, src.out_of_bounds if src is not None else 0)
             s.recorded_events = self._recorder.events
             s.stream_time_us = self._last_t

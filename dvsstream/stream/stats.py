@@ -20,7 +20,9 @@ __all__ = ["LagClock", "PipelineMeters", "PipelineStats", "binner_counts"]
 @dataclass
 class PipelineStats:
     """Accounting and timing. ``events_read = events_binned + events_out_of_bounds +
-    events_outside_roi + events_late + events_shed`` (outside the region of the sensor
+    events_outside_roi + events_late + events_shed + events_filtered`` (filtered: removed
+    by the noise filter, ``filter`` the spec now in use and ``filter_removed_share`` the
+    share of events it removed since it was set; outside the region of the sensor
     the model sees; late: older than the window being built, not binnable;
     shed: read and recorded but not binned while a real-time source ran ahead of the
     pipeline, their windows counted in ``windows_skipped``). ``lag_ms``: how far the
@@ -34,6 +36,9 @@ class PipelineStats:
     events_late: int = 0
     events_outside_roi: int = 0
     events_shed: int = 0
+    events_filtered: int = 0
+    filter: str = "none"
+    filter_removed_share: float = 0.0
     lag_ms: float = 0.0
     packets: int = 0
     windows: int = 0
@@ -103,7 +108,7 @@ class PipelineMeters:
         s.events_out_of_bounds = source_out_of_bounds + counts["out_of_bounds"]
         s.events_late = counts["late"]
         s.events_outside_roi = counts["outside_roi"]
-        s.events_read = counts["events_in"] + source_out_of_bounds + s.events_shed
+        s.events_read = counts["events_in"] + source_out_of_bounds + s.events_shed + s.events_filtered
         s.empty_windows = counts["empty"]
         s.latency_ms = _percentiles(self.latencies)
         s.inference_ms = _percentiles(self.infer_ms)

@@ -11,6 +11,7 @@ from typing import Any, Optional, Union
 import torch
 
 from dvsstream.datasets.augment import AugmentConfig
+from dvsstream.datasets.event_augment import EventAugment
 from dvsstream.errors import DvsstreamError
 
 __all__ = ["AMP_MODES", "AMP_NAMES", "TrainConfig", "TrainResult", "resolve_amp"]
@@ -33,6 +34,11 @@ class TrainConfig:
     ``"auto"`` (hold the frames in memory when they fit ``memory_budget_mb`` MiB, the
     training and test sets together, per process). ``betas``: AdamW's (the
     classification recipe's 0.9 / 0.999; masked pre-training uses 0.9 / 0.95).
+    ``drop_event`` (a share),
+    ``spatial_jitter`` (px²) and ``time_jitter_us`` (µs): tonic's event-level
+    augmentations of the training samples (:mod:`dvsstream.datasets.event_augment`; 0:
+    off, the papers' recipe); with any on, the training frames are binned afresh every
+    epoch and never held in memory.
     """
 
     epochs: int = 106
@@ -49,6 +55,9 @@ class TrainConfig:
     label_smoothing: float = 0.1
     augment: bool = True
     hflip: bool = True
+    drop_event: float = 0.0
+    spatial_jitter: float = 0.0
+    time_jitter_us: float = 0.0
     amp: Union[bool, str] = "auto"
     channels_last: bool = False
     recompute: bool = False
@@ -81,8 +90,14 @@ class TrainConfig:
         if not self.memory_budget_mb >= 0:
             raise DvsstreamError(f"the memory budget must be >= 0 MiB, got {self.memory_budget_mb}")
 
+        self.event_augment()  # one line for an augmentation out of range
+
     def augment_config(self) -> AugmentConfig:
         return AugmentConfig(hflip=self.hflip)
+
+    def event_augment(self) -> EventAugment:
+        """The event-level augmentation of the training samples (falsy when off)."""
+        return EventAugment(self.drop_event, self.spatial_jitter, self.time_jitter_us)
 
 
 #: values of ``TrainConfig.amp`` / ``--amp``

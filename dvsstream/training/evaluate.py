@@ -82,7 +82,9 @@ class EvalConfig:
     available); ``limit``: at most that many samples; ``workers``: loader processes;
     ``cache_dir``: the frame cache (None: ``ROOT/.dvsstream-cache``); ``convention``,
     ``label_order``, ``roi`` / ``resize``: see the module docstring; ``export``: also
-    save the model as our checkpoint there; ``out``: the folder for the report."""
+    save the model as our checkpoint there; ``out``: the folder for the report;
+    ``noise_filter``: the ``--filter`` the samples' events go through (None: the
+    checkpoint's frame spec's, none without one)."""
 
     dataset: str
     root: str
@@ -100,6 +102,7 @@ class EvalConfig:
     export: Optional[str] = None
     roi: Optional[Sequence[int]] = None
     resize: Optional[Sequence[int]] = None
+    noise_filter: str | None = None
 
 
 def _start_processes(device: Optional[str]) -> tuple[DistInfo, torch.device, bool]:
@@ -256,10 +259,11 @@ def export_checkpoint(model, path, classes, spec, info: Mapping, dataset: str) -
     print(f"exported {path} (classes in the dataset's order, frame spec {spec.tag()})", file=sys.stderr)
 
 
-def _frame_spec(model, meta: Mapping, convention: Optional[str] = None, roi=None, resize=None):
+def _frame_spec(model, meta: Mapping, convention: Optional[str] = None, roi=None, resize=None, noise_filter=None):
     """The FrameSpec for ``model``: from its checkpoint's ``frame_spec`` meta, else from its
     config; ``convention`` (``--convention``) overrides the orientation / polarity, ``roi`` /
-    ``resize`` (``--roi`` / ``--resize``) the region of the dataset's sensor the model sees."""
+    ``resize`` (``--roi`` / ``--resize``) the region of the dataset's sensor the model sees,
+    ``noise_filter`` (``--filter``) the noise filter."""
     import dataclasses
 
     from dvsstream.datasets.spec import FrameSpec
@@ -273,6 +277,9 @@ def _frame_spec(model, meta: Mapping, convention: Optional[str] = None, roi=None
     if convention is not None and convention != spec.convention:
         spec = dataclasses.replace(spec, convention=convention)
         source += f"; --convention {convention}"
+    if noise_filter is not None and noise_filter != spec.noise_filter:
+        spec = dataclasses.replace(spec, noise_filter=noise_filter)
+        source += f"; --filter {spec.noise_filter}"
     if roi is not None or resize is not None:
         h, w = (int(v) for v in model.config.img_size)
         spec = spec.with_geometry((w, h), roi, resize)
@@ -396,7 +403,8 @@ def evaluate_dataset(config: EvalConfig) -> int:
         raise DvsstreamError(f"--limit must be >= 1, got {config.limit}")
     classes = dataset_classes(config.dataset)
     model, info = load_eval_model(config.checkpoint, config.model, len(classes), config.dataset, config.label_order)
-    spec, spec_source = _frame_spec(model, info["meta"], config.convention, config.roi, config.resize)
+    spec, spec_source = _frame_spec(model, info["meta"], config.convention, config.roi, config.resize,
+                                    config.noise_filter)
     if config.export and int(os.environ.get("RANK", "0")) == 0:
         export_checkpoint(model, config.export, classes, spec, info, config.dataset)
     ranks, device, initialised = _start_processes(config.device)

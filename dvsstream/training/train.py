@@ -170,7 +170,7 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
                      resize: Optional[Sequence[int]] = None, cache_dir: Optional[str] = None,
                      limit: Optional[int] = None, init: Optional[str] = None,
                      label_order: Optional[str] = None, few_labels: Optional[FewLabels] = None,
-                     freeze_encoder: bool = False) -> TrainResult:
+                     freeze_encoder: bool = False, event_filter=None) -> TrainResult:
     """Train the model ``model_name`` on ``dataset`` (``"cifar10dvs"`` or
     ``"dvsgesture"``) from the folder ``root`` with ``config``; checkpoints and logs go
     to ``out_dir``. ``frames`` / ``convention`` / ``roi`` / ``resize``: the binning (see
@@ -179,7 +179,9 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
     this checkpoint (a pre-trained encoder, or a model trained on other classes: its
     encoder), whose outputs are in ``label_order`` (None: what the file says);
     ``few_labels``: train on that many labelled samples per class only;
-    ``freeze_encoder``: train the head alone (a linear probe).
+    ``freeze_encoder``: train the head alone (a linear probe); ``event_filter``: the
+    ``--filter`` every sample's events go through before the binning (kept in the
+    checkpoint's frame spec, so ``eval`` filters the same way).
     Under ``torchrun`` the process group is initialised here and torn down at the end."""
     try:
         from dvsstream.datasets.load import load_dataset
@@ -192,11 +194,17 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
                              "it needs --init CKPT (a new model is trained in the dataset's class order)")
     mcfg = get_config(model_name)
     spec = frame_spec_for(mcfg, frames, convention or "spikingjelly", roi, resize)
+    if event_filter is not None:
+        spec = dataclasses.replace(spec, noise_filter=str(event_filter))
     resolve_amp(config.amp, resolve_device(device))  # --amp fp16 on a CPU: one line before any work
     info, dev, initialised = init_distributed(device)
     say = print if info.is_main else (lambda s: None)
     try:
         train_set, test_set, classes = _load_splits(load_dataset, dataset, root, spec, cache_dir, limit, info, say)
+        if config.event_augment():
+            train_set.event_augment = config.event_augment()
+            say(f"event augmentation of the training samples: {config.event_augment().to_dict()} "
+                "(binned afresh every epoch)")
         meta = {"dataset": dataset, "frame_spec": dataclasses.asdict(spec), "root": str(root)}
         meta["frame_spec"]["sensor_size"] = list(spec.sensor_size)
         if few_labels is not None:

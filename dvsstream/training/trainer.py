@@ -219,8 +219,9 @@ class Trainer:
         if self.info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         c = self.config
-        self.train_set = hold_in_memory(self.train_set, c.cache_frames, c.memory_budget_mb, c.workers, "training",
-                                        self.say, self.info, self.dev)
+        augmented = bool(getattr(self.train_set, "event_augment", None))  # new frames every epoch: none held
+        self.train_set = hold_in_memory(self.train_set, "off" if augmented else c.cache_frames, c.memory_budget_mb,
+                                        c.workers, "training", self.say, self.info, self.dev)
         if self.test_set is not None:  # the budget covers both sets
             left = max(0.0, c.memory_budget_mb - getattr(self.train_set, "nbytes", 0) / 2**20)
             self.test_set = hold_in_memory(self.test_set, c.cache_frames, left, c.workers, "test", self.say,

@@ -23,10 +23,10 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 GUI_COMMON = {"-h", "--help", "--checkpoint", "--screenshot", "--exit-after", "--settings", "--device", "--verbose", "-v",
               "--reset-settings", "--export-clip", "--force", "--roi", "--resize", "--sensor-size", "--trust-checkpoint",
-              "--start"}
+              "--start", "--filter"}
 EVAL_COMMON = {"-h", "--help", "--root", "--checkpoint", "--model", "--split", "--device", "--batch-size", "--limit",
                "--workers", "--cache-dir", "--out", "--convention", "--label-order", "--export", "--roi", "--resize",
-               "--trust-checkpoint", "--force"}
+               "--trust-checkpoint", "--force", "--filter"}
 #: app -> (the options its --help lists, the options it sets itself)
 OPTIONS = {
     "live_gui.py": (GUI_COMMON | {"--serial"}, {"--source", "--speed", "--deterministic"}),

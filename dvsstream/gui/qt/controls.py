@@ -10,7 +10,10 @@ from PySide6 import QtCore, QtWidgets
 
 from dvsstream.gui.qt.panels import ElidedLabel
 
-__all__ = ["ControlPanel"]
+__all__ = ["FILTER_CHOICES", "ControlPanel"]
+
+#: the noise filters offered in the Display box (any --filter text may be typed)
+FILTER_CHOICES = ("none", "ba:2000", "ba:10000", "denoise:5000", "refractory:1000", "ba:2000,refractory:1000")
 
 
 class ControlPanel(QtWidgets.QWidget):
@@ -21,7 +24,7 @@ class ControlPanel(QtWidgets.QWidget):
     WIDGETS = ("source_combo", "open_button", "cameras_button", "network_edit", "connect_button",
                "play_button", "speed_spin", "loop_check", "checkpoint_label", "checkpoint_button",
                "shipped_button", "window_spin", "hop_spin", "t_spin", "mode_combo", "kind_combo",
-               "overlay_check", "record_button", "screenshot_button", "clip_button", "output_label",
+               "overlay_check", "filter_combo", "record_button", "screenshot_button", "clip_button", "output_label",
                "output_button")
 
     def __init__(self, clip_seconds: float, parent: Optional[QtWidgets.QWidget] = None) -> None:
@@ -130,6 +133,16 @@ class ControlPanel(QtWidgets.QWidget):
         g.addWidget(self.kind_combo, 0, 1)
         self.overlay_check = QtWidgets.QCheckBox("Attention over events")
         g.addWidget(self.overlay_check, 1, 0, 1, 2)
+        g.addWidget(QtWidgets.QLabel("Noise filter"), 2, 0)
+        self.filter_combo = QtWidgets.QComboBox()
+        self.filter_combo.setEditable(True)
+        self.filter_combo.setInsertPolicy(QtWidgets.QComboBox.InsertPolicy.NoInsert)
+        self.filter_combo.addItems(FILTER_CHOICES)
+        self.filter_combo.setToolTip("Events go through it before the model and the display (Enter to apply): "
+                                     "ba:T keeps an event when one of its 8 neighbours fired within T µs, "
+                                     "denoise:T the same with 4 (tonic's), refractory:T drops an event when its "
+                                     "pixel fired within T µs; chain with commas")
+        g.addWidget(self.filter_combo, 2, 1)
         return box
 
     def _output_box(self, clip_seconds: float) -> QtWidgets.QGroupBox:

@@ -310,6 +310,8 @@ class MainWindow(MessagesMixin, SourceMixin, PlaybackMixin, ModelMixin, ClipsMix
         self.mode_combo.currentIndexChanged.connect(self._guarded(self._mode_changed))
         self.kind_combo.currentIndexChanged.connect(self._guarded(self._kind_changed))
         self.overlay_check.toggled.connect(self._guarded(self._overlay_changed))
+        self.filter_combo.activated.connect(self._guarded(self._filter_entered))
+        self.filter_combo.lineEdit().returnPressed.connect(self._guarded(self._filter_entered))
         self.record_button.clicked.connect(self._guarded(self._record_clicked))
         self.screenshot_button.clicked.connect(self._guarded(lambda: self.save_screenshot()))
         self.clip_button.clicked.connect(self._guarded(lambda: self.save_clip_in_background()))
@@ -347,6 +349,7 @@ class MainWindow(MessagesMixin, SourceMixin, PlaybackMixin, ModelMixin, ClipsMix
         self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(s.mode)))
         self.kind_combo.setCurrentIndex(max(0, self.kind_combo.findData(s.attention_kind)))
         self.overlay_check.setChecked(s.overlay)
+        self.filter_combo.setEditText(s.noise_filter)
         for w in (self.speed_spin, self.loop_check, self.mode_combo, self.kind_combo, self.overlay_check):
             w.blockSignals(False)
         self._fill_sources()

@@ -151,6 +151,22 @@ class ModelMixin:
     def toggle_attention_kind(self) -> None:
         self.set_attention_kind("matrix" if self.settings.attention_kind == "spatial" else "spatial")
 
+    def _filter_entered(self, *_) -> None:
+        self.set_noise_filter(self.filter_combo.currentText())
+
+    def set_noise_filter(self, text: str) -> bool:
+        """Filter the events with ``text`` (``--filter`` syntax) from now on; a bad one is
+        refused with its reason and the filter in use stays (the box shows it again)."""
+        try:
+            shown = self.controller.set_filter(text)
+        except DvsstreamError as exc:
+            self.show_error(str(exc), "Noise filter")
+            shown, ok = self.settings.noise_filter, False
+        else:
+            ok = True
+        self.filter_combo.setEditText(shown)
+        return ok
+
     def _overlay_changed(self, on: bool) -> None:
         self.settings.overlay = bool(on)
         if not on:
