@@ -14,7 +14,8 @@ from dvsstream.cli.args import (
     positive_float,
     positive_int,
 )
-from dvsstream.cli.eval import check  # the same checks: --root, --init, --cache-dir, --out
+from dvsstream.cli.eval import check as eval_check  # the same checks: --root, --init, --cache-dir, --out
+from dvsstream.training.presets import PRESETS, apply_preset, defer_to_preset
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from dvsstream.training.config import TrainConfig
     from dvsstream.training.train import RECIPE_EPOCHS, train_on_dataset
 
+    apply_preset(args)
     epochs = args.epochs if args.epochs is not None else RECIPE_EPOCHS.get(args.dataset, 100)
     config = TrainConfig(
         epochs=epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
@@ -34,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     )
     train_on_dataset(args.dataset, args.root, args.model, config, args.out, device=args.device, frames=args.frames,
                      convention=args.convention, roi=args.roi, resize=args.resize,
-                     cache_dir=args.cache_dir, limit=args.limit, init=args.init, label_order=args.label_order)
+                     cache_dir=args.cache_dir, limit=args.limit, init=args.init, label_order=args.label_order,
+                     allow_no_test=args.no_test)
     return 0
 
 
@@ -43,6 +46,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model with the papers' recipe (torchrun for several GPUs)")
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--root", required=True)
+    p.add_argument("--preset", default="paper", choices=tuple(PRESETS),
+                   help="paper: the papers' recipe (the defaults below); quick: a few minutes on a CPU for "
+                        "dvsstream synth's set (the tiny model, 30 epochs, no mixup); options given override it")
     p.add_argument("--model", default="spikformer_dvs")
     p.add_argument("--epochs", type=positive_int, default=None, help="default: the recipe's (106 CIFAR10-DVS, 202 Gesture)")
     p.add_argument("--batch-size", type=positive_int, default=16)
@@ -80,6 +86,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="class order of an --init release checkpoint's outputs (its head is permuted to the dataset's)")
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", required=True, help="folder for checkpoints and the training log")
+    p.add_argument("--no-test", action="store_true",
+                   help="train even when the data has no test split (no accuracy is measured)")
     add_geometry_arguments(p)
     p.set_defaults(func=run, check=check)
+    defer_to_preset(p)  # --preset fills the options it sets that were not given
     return p
+
+
+def check(args: argparse.Namespace) -> None:
+    """Before any work: ``--preset``'s values for the options not given, then ``eval``'s
+    checks (``--root``, ``--init``, ``--cache-dir``, ``--out``)."""
+    apply_preset(args)
+    eval_check(args)

@@ -2,3 +2,7 @@
 figures performing the eleven DVS128 Gesture classes (:mod:`~dvsstream.synth.gestures`),
 and the synthetic gesture set written as HDF5 recordings and in tonic's layout
 (:mod:`~dvsstream.synth.dataset`). No torch, no Qt."""
+
+#: the summary ``dvsstream synth`` writes into its output folder; its presence marks the
+#: folder as a synthetic set (``train`` / ``eval --root`` find the set's layouts under it)
+SUMMARY_NAME = "synth_summary.json"

@@ -58,6 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dvsstream.synth import SUMMARY_NAME
 from dvsstream.synth import gestures as G
 from dvsstream.synth.emulator import Emulator
 from dvsstream.errors import DvsstreamError
@@ -363,14 +364,14 @@ def _write_tonic_archives(tonic_root: Path) -> list[str]:
 
 
 def _write_summary_file(out: Path, summary: dict, fps: float, test_fraction: float) -> None:
-    """``out/synth_summary.json``: the summary, the class names, ``fps`` and
+    """``out/synth_summary.json`` (:data:`~dvsstream.synth.SUMMARY_NAME`): the summary, the class names, ``fps`` and
     ``test_fraction`` (written atomically)."""
     def dump(tmp: Path) -> None:
         with open(tmp, "w") as f:
             json.dump({**summary, "class_names": list(CLASS_NAMES), "fps": fps, "test_fraction": test_fraction}, f,
                       indent=1)
 
-    replace_atomically(out / "synth_summary.json", dump)
+    replace_atomically(out / SUMMARY_NAME, dump)
 
 
 def _write_archive(path: Path, folder: Path) -> None:
