@@ -66,7 +66,8 @@ def _class_files(base: Path, pattern: str) -> dict[str, list[str]]:
 
 def _cifar_expected(root: Path) -> str:
     return ("looked for tonic's CIFAR10DVS/<class>/*.aedat4, the original release's CIFAR10DVS/<class>/*.aedat and "
-            "spikingjelly's extract/, events_np/ or frames_number_<T>_split_by_<s>/ folders, <class> one of "
+            "spikingjelly's extract/<class>/*.aedat, events_np/<class>/*.npz or frames_number_<T>_split_by_<s>/<class>/, "
+            "<class> one of "
             f"{', '.join(CIFAR10DVS_CLASSES)} (see the README's Datasets section)")
 
 

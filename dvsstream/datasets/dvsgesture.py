@@ -15,6 +15,9 @@ raw (the release)   ``DvsGesture/userNN_<lighting>.aedat`` (AEDAT 3.1) +
 spikingjelly        spikingjelly's root: ``extract/DvsGesture/`` (the raw release),
                     ``events_np/train|test/<label>/*.npz``,
                     ``frames_number_<T>_split_by_<s>/train|test/<label>/*.npz``
+dvsstream synth     ``synth --out`` folder (``synth_summary.json``): its ``tonic/DVSGesture/``,
+                    else its ``hdf5/train|test/<class_name>_<index>.h5``
+                    (:mod:`dvsstream.datasets.synth_layout`)
 ==================  =======================================================================
 
 Split: the official user split (users 1-23 train, 24-29 test); tonic's archives and

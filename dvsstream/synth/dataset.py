@@ -39,6 +39,11 @@ Output layout (``out`` = the output folder)
     test split) does not satisfy (b): tonic's own class would then try to
     download; :mod:`dvsstream.datasets` reads any size. The summary warns.
 
+``out/synth_summary.json``
+    the summary (:data:`dvsstream.synth.SUMMARY_NAME`); it marks the folder, so that
+    ``dvsstream train`` / ``eval --root out`` read the set from it (tonic's layout, else
+    the HDF5 files: :mod:`dvsstream.datasets.synth_layout`).
+
 Every sample draws its random parameters from
 ``numpy.random.SeedSequence([seed, class_id, index])``, so a set is the same
 for a seed whatever the number of workers, and a sample does not depend on
