@@ -5,7 +5,9 @@ with the DVS emulator."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from pathlib import Path
 
 from dvsstream.cli.args import argument_type, nonneg_int, positive_float, positive_int
 from dvsstream.cli.validate import check_output_folder, check_set_size
@@ -33,11 +35,40 @@ def run(args: argparse.Namespace) -> int:
     print(f"synth: {s['samples']} samples ({s['splits']['train']} train, {s['splits']['test']} test), "
           f"{s['events']} events ({s['events_per_sample']:.0f}/sample), {s['wall_s']:.1f} s "
           f"({s['samples_per_s']:.1f} samples/s) -> {', '.join(s['paths'].values())}")
+    for line in next_steps(args.out, s["splits"]["test"] > 0, args.samples_per_class):
+        print(line)
     return 0
 
 
 def _formats(args: argparse.Namespace) -> tuple:
     return ("hdf5", "tonic") if args.format == "both" else (args.format,)
+
+
+def next_steps(out: str, has_test: bool, samples_per_class: int) -> list[str]:
+    """The lines that end ``synth``'s output: the ``train`` and ``eval`` commands for the
+    set in ``out`` (``train --preset quick`` into ``<out>-run``, ``eval`` of its
+    ``best.pt`` into ``<out>-run/eval``), and a note when the set is smaller than the
+    preset wants or has no test split."""
+    from dvsstream.training.presets import QUICK_SYNTH_SAMPLES_PER_CLASS
+
+    folder = Path(out)
+    if folder.name in ("", ".", ".."):  # "." or "..": name the run folder after the real one
+        folder = folder.resolve()
+    run_dir = str(folder.with_name(folder.name + "-run"))
+    q = shlex.quote
+    train = f"dvsstream train --dataset dvsgesture --root {q(out)} --model spikformer_dvs_tiny --preset quick"
+    train += f" --out {q(run_dir)}" if has_test else f" --no-test --out {q(run_dir)}"
+    evaluate = (f"dvsstream eval --dataset dvsgesture --root {q(out)} --checkpoint {q(run_dir + '/best.pt')} "
+                f"--out {q(run_dir + '/eval')}" + ("" if has_test else " --split train"))
+    lines = ["next: train a model on this set (a few minutes on a CPU), then evaluate it:", f"  {train}",
+             f"  {evaluate}"]
+    if not has_test:
+        lines.append("note: this set has no test split (one sample per class), so the model is evaluated on its "
+                     "own training samples; --samples-per-class 2 or more makes one")
+    elif samples_per_class < QUICK_SYNTH_SAMPLES_PER_CLASS:
+        lines.append(f"note: --preset quick was measured on --samples-per-class {QUICK_SYNTH_SAMPLES_PER_CLASS}; "
+                     f"with {samples_per_class} the accuracy is lower and noisier")
+    return lines
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

@@ -17,7 +17,8 @@ from dvsstream.cli.args import (
     positive_float,
     positive_int,
 )
-from dvsstream.cli.eval import check  # the same checks: --root, --init, --cache-dir, --out
+from dvsstream.cli.eval import check as eval_check  # the same checks: --root, --init, --cache-dir, --out
+from dvsstream.training.presets import PRESETS, apply_preset, defer_to_preset
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from dvsstream.training.config import TrainConfig
     from dvsstream.training.train import RECIPE_EPOCHS, FewLabels, train_on_dataset
 
+    apply_preset(args)
     epochs = args.epochs if args.epochs is not None else RECIPE_EPOCHS.get(args.dataset, 100)
     config = TrainConfig(
         epochs=epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
                      few_labels=(FewLabels(args.labels_per_class, args.label_seed, args.allow_fewer_labels)
                                  if args.labels_per_class else None),
                      freeze_encoder=args.freeze_encoder,
-                     event_filter=filter_of(args) if args.filter else None)
+                     event_filter=filter_of(args) if args.filter else None,
+                     allow_no_test=args.no_test)
     return 0
 
 
@@ -51,6 +54,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model with the papers' recipe (torchrun for several GPUs)")
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--root", required=True)
+    p.add_argument("--preset", default="paper", choices=tuple(PRESETS),
+                   help="paper (default): the papers' recipe (spikformer_dvs, 202 or 106 epochs, 10 warm-up, "
+                        "lr 1e-3, batch 16, mixup until 75); quick: a few minutes on a CPU for dvsstream synth's "
+                        "set (spikformer_dvs_tiny, 40 epochs, 2 warm-up, lr 3e-3, no mixup, --no-hflip, "
+                        "--frames time); options given override the preset's")
     p.add_argument("--model", default="spikformer_dvs")
     p.add_argument("--epochs", type=positive_int, default=None, help="default: the recipe's (106 CIFAR10-DVS, 202 Gesture)")
     p.add_argument("--batch-size", type=positive_int, default=16)
@@ -106,7 +114,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", required=True, help="folder for checkpoints and the training log")
     p.add_argument("--force", action="store_true", help="--out may be a folder holding other files")
+    p.add_argument("--no-test", action="store_true",
+                   help="train even when the data has no test split (no accuracy is measured)")
     add_geometry_arguments(p)
     add_filter_argument(p)
     p.set_defaults(func=run, check=check)
+    defer_to_preset(p)  # --preset fills the options it sets that were not given
     return p
+
+
+def check(args: argparse.Namespace) -> None:
+    """Before any work: ``--preset``'s values for the options not given, then ``eval``'s
+    checks (``--root``, ``--init``, ``--cache-dir``, ``--out``)."""
+    apply_preset(args)
+    eval_check(args)

@@ -6,7 +6,8 @@ One module per concern:
 
 * :mod:`~dvsstream.datasets.load`: :func:`load_dataset`, the entry point;
 * :mod:`~dvsstream.datasets.cifar10dvs`, :mod:`~dvsstream.datasets.dvsgesture`: each
-  dataset's classes, layouts (detection and listing) and split;
+  dataset's classes, layouts (detection and listing) and split
+  (:mod:`~dvsstream.datasets.synth_layout`: a ``dvsstream synth`` folder as a Gesture root);
   :mod:`~dvsstream.datasets.listing`: what their listings share;
   :mod:`~dvsstream.datasets.names`: the datasets by name;
 * :mod:`~dvsstream.datasets.spec`: :class:`FrameSpec`, how events become frames;

@@ -33,6 +33,7 @@ from typing import Any, Sequence
 from dvsstream.errors import DvsstreamError
 from dvsstream.datasets.listing import Layout, Sample, file_stamp, sj_frames_layout
 from dvsstream.datasets.release import SPLIT_RULE, release_split
+from dvsstream.datasets.synth_layout import synth_output_near
 from dvsstream.datasets.spec import FrameSpec
 
 __all__ = ["CIFAR10DVS_CLASSES", "cifar10dvs_split", "list_cifar10dvs"]
@@ -64,16 +65,19 @@ def _class_files(base: Path, pattern: str) -> dict[str, list[str]]:
 
 
 def _cifar_expected(root: Path) -> str:
-    return (f"looked for tonic's {root}/CIFAR10DVS/<class>/*.aedat4, the original release's "
-            f"{root}/CIFAR10DVS/<class>/cifar10_<class>_<k>.aedat (unpack each <class>.zip of the figshare "
-            f"release into {root}/CIFAR10DVS/<class>/), and spikingjelly's {root}/extract/<class>/*.aedat, "
-            f"{root}/events_np/<class>/*.npz or {root}/frames_number_<T>_split_by_<number|time>/<class>/*.npz; "
-            f"<class> one of {', '.join(CIFAR10DVS_CLASSES)}")
+    return ("looked for tonic's CIFAR10DVS/<class>/*.aedat4, the original release's CIFAR10DVS/<class>/*.aedat and "
+            "spikingjelly's extract/<class>/*.aedat, events_np/<class>/*.npz or frames_number_<T>_split_by_<s>/<class>/, "
+            "<class> one of "
+            f"{', '.join(CIFAR10DVS_CLASSES)} (see the README's Datasets section)")
 
 
 def _detect_cifar(root: Path, spec: FrameSpec) -> Layout:
     """The one CIFAR10-DVS layout under ``root`` (see :func:`_cifar_expected`). Raises
     one line for a folder that mixes layouts, or holds none."""
+    synth = synth_output_near(root)
+    if synth is not None:
+        raise DvsstreamError(f"{root} is in the dvsstream synth output {synth}, a DVS128 Gesture-like set: "
+                             f"pass --dataset dvsgesture --root {synth}")
     base = root / "CIFAR10DVS"
     tonic_n = sum(map(len, _class_files(base, "*.aedat4").values())) if base.is_dir() else 0
     orig_n = sum(map(len, _class_files(base, "*.aedat").values())) if base.is_dir() else 0

@@ -15,6 +15,9 @@ raw (the release)   ``DvsGesture/userNN_<lighting>.aedat`` (AEDAT 3.1) +
 spikingjelly        spikingjelly's root: ``extract/DvsGesture/`` (the raw release),
                     ``events_np/train|test/<label>/*.npz``,
                     ``frames_number_<T>_split_by_<s>/train|test/<label>/*.npz``
+dvsstream synth     ``synth --out`` folder (``synth_summary.json``): its ``tonic/DVSGesture/``,
+                    else its ``hdf5/train|test/<class_name>_<index>.h5``
+                    (:mod:`dvsstream.datasets.synth_layout`)
 ==================  =======================================================================
 
 Split: the official user split (users 1-23 train, 24-29 test); tonic's archives and
@@ -34,6 +37,12 @@ import numpy as np
 from dvsstream.errors import DvsstreamError
 from dvsstream.datasets.listing import Layout, Sample, file_stamp, sj_frames_layout
 from dvsstream.datasets.spec import FrameSpec
+from dvsstream.datasets.synth_layout import (
+    list_synth_hdf5,
+    synth_gesture_base,
+    synth_output_near,
+    synth_outputs_in,
+)
 
 __all__ = ["GESTURE_CLASSES", "list_gesture"]
 
@@ -74,13 +83,20 @@ def _gesture_raw_dir(root: Path) -> Optional[Path]:
     return None
 
 
-def _gesture_expected(root: Path) -> str:
-    return (f"expected tonic's layout {root}/DVSGesture/ibmGestureTrain|ibmGestureTest/userNN_<lighting>/"
-            f"<label>.npy (unpack ibmGestureTrain.tar.gz and ibmGestureTest.tar.gz into {root}/DVSGesture/) "
-            f"or the raw release {root}/DvsGesture/userNN_<lighting>.aedat with _labels.csv files and "
-            f"trials_to_train.txt / trials_to_test.txt (unpack DvsGesture.tar.gz into {root}/), or "
-            f"spikingjelly's root {root}/extract/DvsGesture/, {root}/events_np/train|test/<label>/*.npz or "
-            f"{root}/frames_number_<T>_split_by_<number|time>/train|test/<label>/*.npz")
+def _gesture_missing(root: Path) -> str:
+    """The one line for a ``root`` holding no DVS128 Gesture layout: the right ``--root``
+    when ``root`` sits inside a ``dvsstream synth`` output, else the layouts looked for,
+    briefly (the README's Datasets section has them in full)."""
+    synth = synth_output_near(root)
+    if synth is not None and synth != root.resolve():
+        return f"{root} holds no DVS128 Gesture layout; it is inside the dvsstream synth output {synth}: pass --root {synth}"
+    below = synth_outputs_in(root)
+    if below:
+        return (f"no DVS128 Gesture data under {root}; it holds the dvsstream synth output(s) "
+                f"{', '.join(p.name for p in below)}: pass --root {below[0]}")
+    return (f"no DVS128 Gesture data under {root}; expected tonic's DVSGesture/ibmGestureTrain|ibmGestureTest/, the "
+            f"raw release's DvsGesture/*.aedat, spikingjelly's events_np/ or frames_number_<T>_split_by_<s>/, or "
+            f"a dvsstream synth --out folder (see the README's Datasets section)")
 
 
 def _list_gesture_tonic(base: Path, split: str) -> tuple[list[Sample], dict[str, Any], list]:
@@ -193,8 +209,12 @@ def _list_gesture_sj(layout: Layout, split: str) -> tuple[list[Sample], dict[str
 
 
 def _detect_gesture(root: Path, spec: FrameSpec) -> tuple[str, Path, Optional[Layout]]:
-    """-> ``(kind, base, sj layout)``: kind is "tonic", "raw" or "sj". Raises one line for
-    a folder that mixes layouts, or holds none."""
+    """-> ``(kind, base, sj layout)``: kind is "tonic", "raw", "sj" or "synth_hdf5" (a
+    ``dvsstream synth`` folder's recordings). Raises one line for a folder that mixes
+    layouts, or holds none."""
+    synth = synth_gesture_base(root)  # synth --out S: S/tonic/DVSGesture, else S/hdf5
+    if synth is not None:
+        return synth[0], synth[1], None
     found = []
     tonic = _gesture_tonic_dirs(root)
     if tonic is not None:
@@ -221,7 +241,7 @@ def _detect_gesture(root: Path, spec: FrameSpec) -> tuple[str, Path, Optional[La
         if why_not:
             raise DvsstreamError(f"{root}: spikingjelly's frames cannot be used ({'; '.join(why_not)}) and there "
                                  f"is no events_np/ or extract/DvsGesture/ to bin from")
-        raise DvsstreamError(f"no DVS128 Gesture data under {root}; {_gesture_expected(root)}")
+        raise DvsstreamError(_gesture_missing(root))
     # spikingjelly's root holds extract/ (the raw release) beside events_np/ and frames: the
     # converted samples are the same data; the frames (then events_np) are used
     for kind in ("tonic", "sj", "raw"):
@@ -240,6 +260,8 @@ def list_gesture(root: Path, split: str, spec: FrameSpec) -> tuple[list[Sample],
         if layout.note:
             info["layout_note"] = layout.note
             log.info("DVS128 Gesture at %s: %s", root, layout.note)
+    elif kind == "synth_hdf5":
+        samples, info, skipped = list_synth_hdf5(base, split, len(GESTURE_CLASSES))
     else:
         samples, info, skipped = _list_gesture_raw(base, split)
     counts = np.bincount([s.label for s in samples], minlength=len(GESTURE_CLASSES))

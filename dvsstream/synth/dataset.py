@@ -39,6 +39,11 @@ Output layout (``out`` = the output folder)
     test split) does not satisfy (b): tonic's own class would then try to
     download; :mod:`dvsstream.datasets` reads any size. The summary warns.
 
+``out/synth_summary.json``
+    the summary (:data:`dvsstream.synth.SUMMARY_NAME`); it marks the folder, so that
+    ``dvsstream train`` / ``eval --root out`` read the set from it (tonic's layout, else
+    the HDF5 files: :mod:`dvsstream.datasets.synth_layout`).
+
 Every sample draws its random parameters from
 ``numpy.random.SeedSequence([seed, class_id, index])``, so a set is the same
 for a seed whatever the number of workers, and a sample does not depend on
@@ -58,6 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dvsstream.synth import SUMMARY_NAME
 from dvsstream.synth import gestures as G
 from dvsstream.synth.emulator import Emulator
 from dvsstream.errors import DvsstreamError
@@ -403,14 +409,14 @@ def _write_tonic_archives(tonic_root: Path) -> list[str]:
 
 
 def _write_summary_file(out: Path, summary: dict, fps: float, test_fraction: float) -> None:
-    """``out/synth_summary.json``: the summary, the class names, ``fps`` and
+    """``out/synth_summary.json`` (:data:`~dvsstream.synth.SUMMARY_NAME`): the summary, the class names, ``fps`` and
     ``test_fraction`` (written atomically)."""
     def dump(tmp: Path) -> None:
         with open(tmp, "w") as f:
             json.dump({**summary, "class_names": list(CLASS_NAMES), "fps": fps, "test_fraction": test_fraction}, f,
                       indent=1)
 
-    replace_atomically(out / "synth_summary.json", dump)
+    replace_atomically(out / SUMMARY_NAME, dump)
 
 
 def _write_archive(path: Path, folder: Path) -> None:

@@ -8,9 +8,11 @@ as one of several processes."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass
 import sys
+from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
@@ -111,6 +113,32 @@ def _load_splits(load_dataset: Callable, dataset: str, root: Union[str, os.PathL
     return train_set, test_set, classes
 
 
+def _refuse_missing_test(load_dataset: Callable, dataset: str, root: str | os.PathLike, spec) -> None:
+    """One line when the test split of ``dataset`` under ``root`` holds no sample (the
+    run would measure no accuracy), saying how to make one; only lists the files (no
+    frame cache is made, nothing is written)."""
+    from dvsstream.datasets.synth_layout import synth_output_near
+
+    quiet = logging.getLogger("dvsstream.datasets")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the listing's "0 samples" warning: the refusal below says it
+    try:
+        n_test = len(load_dataset(dataset, root, split="test", spec=spec, cache_dir=False))
+    finally:
+        quiet.setLevel(level)
+    if n_test > 0:
+        return
+    if synth_output_near(Path(root)) is not None:
+        how = ("run dvsstream synth again with --samples-per-class 2 or more (50 for --preset quick; the last "
+               "fifth of each class's samples form the test split)")
+    elif dataset == "dvsgesture":
+        how = "add the test folder of the layout (e.g. tonic's DVSGesture/ibmGestureTest/)"
+    else:
+        how = "give each class 10 or more recordings (the last tenth of each class is the test split)"
+    raise DvsstreamError(f"--root {root}: the test split of {dataset} holds no samples, so no accuracy would be "
+                         f"measured; {how}, or pass --no-test to train without one")
+
+
 def _fine_tune_from(model, init: str, dataset: str, label_order: Optional[str], say: Callable[[str], Any]) -> None:
     """Start from the weights of the checkpoint ``init``: a model of the same family and
     input size. With another class count (or a pre-trained encoder) its encoder is loaded
@@ -170,7 +198,8 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
                      resize: Optional[Sequence[int]] = None, cache_dir: Optional[str] = None,
                      limit: Optional[int] = None, init: Optional[str] = None,
                      label_order: Optional[str] = None, few_labels: Optional[FewLabels] = None,
-                     freeze_encoder: bool = False, event_filter=None) -> TrainResult:
+                     freeze_encoder: bool = False, event_filter=None,
+                     allow_no_test: bool = False) -> TrainResult:
     """Train the model ``model_name`` on ``dataset`` (``"cifar10dvs"`` or
     ``"dvsgesture"``) from the folder ``root`` with ``config``; checkpoints and logs go
     to ``out_dir``. ``frames`` / ``convention`` / ``roi`` / ``resize``: the binning (see
@@ -182,6 +211,7 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
     ``freeze_encoder``: train the head alone (a linear probe); ``event_filter``: the
     ``--filter`` every sample's events go through before the binning (kept in the
     checkpoint's frame spec, so ``eval`` filters the same way).
+    ``allow_no_test``: train when the test split is empty (else a one-line refusal).
     Under ``torchrun`` the process group is initialised here and torn down at the end."""
     try:
         from dvsstream.datasets.load import load_dataset
@@ -197,6 +227,8 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
     if event_filter is not None:
         spec = dataclasses.replace(spec, noise_filter=str(event_filter))
     resolve_amp(config.amp, resolve_device(device))  # --amp fp16 on a CPU: one line before any work
+    if not allow_no_test:  # before any file is written (frame cache, --out)
+        _refuse_missing_test(load_dataset, dataset, root, spec)
     info, dev, initialised = init_distributed(device)
     say = print if info.is_main else (lambda s: None)
     try:

@@ -309,7 +309,7 @@ class Trainer:
             f"{' (' + ', '.join(extras) + ')' if extras else ''}")
         n_test = len(self.test_set) if self.test_set is not None else 0  # type: ignore[arg-type]
         say(f"  {len(self.train_set):,} training samples, {n_test:,} test samples; "  # type: ignore[arg-type]
-            f"{self.steps_per_epoch} steps/epoch of {c.batch_size} per process; epochs {c.epochs}, "
+            f"{self.steps_per_epoch} steps/epoch of {c.batch_size} per process; lr {c.lr:g}, epochs {c.epochs}, "
             f"warm-up {c.warmup_epochs}, mixup until {c.mixup_until}, hflip {'on' if c.hflip else 'off'}")
         if c.warmup_epochs >= c.epochs:
             say(f"warning: warm-up ({c.warmup_epochs} epochs) spans the whole run ({c.epochs}): "

@@ -281,7 +281,8 @@ def dataset_argv(draw):
         argv += _options(draw, {**common, "--export": OUTPUTS, "--force": None, "--trust-checkpoint": None})
     else:
         argv += _options(draw, {**common, "--epochs": NUMBERS, "--lr": NUMBERS, "--init": CHECKPOINTS,
-                                "--seed": NUMBERS})
+                                "--seed": NUMBERS, "--preset": st.sampled_from(["quick", "paper", "fast", ""]),
+                                "--no-test": None})
     return argv
 
 
