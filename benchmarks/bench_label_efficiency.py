@@ -46,6 +46,7 @@ from dvsstream.training.pretrain_data import decoder_for  # noqa: E402
 from dvsstream.training.trainer import train  # noqa: E402
 
 MODEL = "spikformer_dvs_tiny"
+FEW_LR = 1e-3
 
 
 def real_windows(hop_ms: float):
@@ -94,6 +95,23 @@ def pretrain(train_set, test_set, epochs: int, work: Path, target: str, log) -> 
     return out / "encoder.pt", result.samples_per_s
 
 
+def throughput(train_set, classes, work: Path, rounds: int = 2) -> tuple[float, float]:
+    """Samples/s of one pre-training epoch and one training epoch of the same model on the
+    same windows, alternated ``rounds`` times in this process (the best of each)."""
+    pre, cls = [], []
+    for k in range(rounds):
+        torch.manual_seed(0)
+        mae = MaskedAutoencoder(create_model(MODEL, num_classes=0), decoder_for(64))
+        cfg = dict(epochs=1, batch_size=16, warmup_epochs=0, tensorboard=False, hflip=False, cache_frames="off")
+        pre.append(PretrainTrainer(mae, train_set, None, TrainConfig(mixup_alpha=0.0, mixup_until=0, **cfg),
+                                   work / f"tp-pre{k}", log=None, classes=[]).run().samples_per_s)
+        torch.manual_seed(0)
+        model = create_model(MODEL, num_classes=len(classes))
+        cls.append(train(model, train_set, None, TrainConfig(mixup_until=0, **cfg), work / f"tp-cls{k}",
+                         log=None, classes=classes).samples_per_s)
+    return max(pre), max(cls)
+
+
 def fine_tune(train_set, test_set, classes, init, indices, epochs: int, work: Path, tag: str) -> tuple[float, float]:
     torch.manual_seed(0)
     model = create_model(MODEL, num_classes=len(classes))
@@ -102,7 +120,7 @@ def fine_tune(train_set, test_set, classes, init, indices, epochs: int, work: Pa
     subset = Subset(train_set, indices) if indices is not None else train_set
     few = indices is not None and len(indices) < 20 * len(classes)
     batch = 8 if few else 16
-    lr = 1e-3
+    lr = FEW_LR if few else 1e-3
     config = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, warmup_epochs=max(1, epochs // 10),
                          mixup_until=0 if few else epochs // 2, hflip=False, tensorboard=False)
     result = train(model, subset, test_set, config, work / tag, log=None, classes=classes)
@@ -115,10 +133,17 @@ def run(data: str, args, work: Path) -> dict:
     else:
         train_set, test_set, classes = synth_windows(args.synth_per_class, work)
     print(f"[{data}] {len(classes)} classes; {len(train_set)} training, {len(test_set)} held-out samples", flush=True)
+    pre_rate, train_rate = throughput(train_set, classes, work / data)
+    print(f"[{data}] throughput in this run: pretrain {pre_rate:.1f} samples/s, train {train_rate:.1f} samples/s "
+          f"(train / pretrain = {train_rate / pre_rate:.2f}x)", flush=True)
     t0 = time.perf_counter()
-    encoder, pre_rate = pretrain(train_set, test_set, args.pretrain_epochs, work / data, args.target,
-                                 log=lambda s: print(f"  {s}", flush=True) if "epoch" in s else None)
-    print(f"[{data}] pre-trained {args.pretrain_epochs} epochs in {time.perf_counter() - t0:.0f} s", flush=True)
+    if args.encoder:
+        encoder = Path(args.encoder)
+        print(f"[{data}] the encoder: {encoder} (not pre-trained here)", flush=True)
+    else:
+        encoder, _ = pretrain(train_set, test_set, args.pretrain_epochs, work / data, args.target,
+                              log=lambda s: print(f"  {s}", flush=True) if "epoch" in s else None)
+        print(f"[{data}] pre-trained {args.pretrain_epochs} epochs in {time.perf_counter() - t0:.0f} s", flush=True)
     targets = targets_of(train_set)
     rows = []
     for seed in range(args.seeds):
@@ -128,7 +153,7 @@ def run(data: str, args, work: Path) -> dict:
         rows.append((scratch, pre))
         print(f"[{data}] {args.labels} labels/class, draw {seed}: scratch {100 * scratch:.1f} %, "
               f"pre-trained {100 * pre:.1f} %", flush=True)
-    scratch_full, train_rate = fine_tune(train_set, test_set, classes, None, None, args.full_epochs, work / data, "sf")
+    scratch_full, _ = fine_tune(train_set, test_set, classes, None, None, args.full_epochs, work / data, "sf")
     pre_full, _ = fine_tune(train_set, test_set, classes, encoder, None, args.full_epochs, work / data, "pf")
     few_s, few_p = (float(np.mean([r[i] for r in rows])) for i in (0, 1))
     out = {"data": data, "classes": len(classes), "train": len(train_set), "held_out": len(test_set),
@@ -139,8 +164,6 @@ def run(data: str, args, work: Path) -> dict:
     print(f"[{data}] {args.labels} labels/class: scratch {100 * few_s:.1f} %, pre-trained {100 * few_p:.1f} % "
           f"-> {out['few_gain_points']:+.1f} points; full labels: scratch {100 * scratch_full:.1f} %, "
           f"pre-trained {100 * pre_full:.1f} % -> {out['full_gain_points']:+.1f} points", flush=True)
-    print(f"[{data}] throughput: pretrain {pre_rate:.1f} samples/s, train {train_rate:.1f} samples/s "
-          f"(train / pretrain = {out['throughput_ratio']:.2f}x)", flush=True)
     return out
 
 
@@ -156,10 +179,14 @@ def main() -> None:
     p.add_argument("--synth-per-class", type=int, default=30)
     p.add_argument("--target", choices=("window", "steps"), default="window")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--encoder", default=None, help="fine-tune this encoder.pt instead of pre-training one here")
+    p.add_argument("--few-lr", type=float, default=1e-3, help="learning rate of the few-label runs")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    global FEW_LR
+    FEW_LR = args.few_lr
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for data in (("real", "synth") if args.data == "both" else (args.data,)):

@@ -21,6 +21,7 @@ from dvsstream.cli.args import (
 from dvsstream.cli.validate import (
     check_checkpoints,
     check_output_file,
+    check_output_folder,
     check_settings_file,
     check_source,
 )
@@ -52,6 +53,8 @@ def check(args: argparse.Namespace) -> None:
         check_output_file(args.export_clip, "--export-clip", kind="clip")  # the suffix first, whatever --force
         check_clip_output(args.export_clip, overwrite=args.force)
         check_output_file(args.export_clip, "--export-clip", inputs=inputs)
+    if getattr(args, "teach", None) is not None:
+        check_output_folder(args.teach, "--teach", inputs=inputs)
     if args.settings is not None:
         check_settings_file(args.settings)
         check_output_file(args.settings, "--settings file", inputs=inputs)
@@ -71,6 +74,9 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--screenshot", default=None, help="save a PNG of the window after --exit-after seconds")
     parser.add_argument("--exit-after", type=nonneg_float, default=None,
                         help="close the window after this many seconds")
+    parser.add_argument("--teach", default=None, metavar="FOLDER",
+                        help="open the Teach panel on this folder of class recordings (FOLDER/<class>/...; "
+                             "made when missing): record classes, train, and the new model runs")
     parser.add_argument("--settings", default=None, help="settings file (default: the user's config folder)")
     parser.add_argument("--device", type=device_name, default=None, help="cpu, cuda (default: cuda when available)")
     parser.add_argument("--deterministic", action="store_true",
@@ -112,6 +118,7 @@ def run_gui_from_args(args: argparse.Namespace) -> int:
         start_s=getattr(args, "start", None),
         sensor_size=getattr(args, "sensor_size", None),
         noise_filter=filter_of(args) if getattr(args, "filter", None) else None,
+        teach_folder=getattr(args, "teach", None),
     )
 
 

@@ -54,6 +54,7 @@ def run_gui(
     start_s: Optional[float] = None,
     sensor_size: Optional[tuple[int, int]] = None,
     noise_filter: str | None = None,
+    teach_folder: Optional[str | os.PathLike] = None,
 ) -> int:
     """Open the window and run the Qt event loop until it closes; returns the exit code.
     ``start_s``: a recording starts this many seconds after its first event.
@@ -106,7 +107,8 @@ def run_gui(
         app = _new_application()
     win = _open_window(settings, path if save_settings else None, source=source, checkpoint=checkpoint,
                        device=device, deterministic=deterministic, t_origin=t_origin, roi=roi, resize=resize,
-                       start_s=start_s, sensor_size=sensor_size, export_clip=export_clip)
+                       start_s=start_s, sensor_size=sensor_size, export_clip=export_clip,
+                       teach_folder=teach_folder)
     unattended = screenshot is not None or exit_after is not None
     result = _schedule_the_end(win, screenshot, exit_after, verbose, age0)
     win.show()
@@ -191,7 +193,8 @@ def _quiet_qt_messages() -> None:
 
 
 def _open_window(settings, settings_path: Optional[Path], *, start_s: Optional[float],
-                 sensor_size: Optional[tuple[int, int]], export_clip: Optional[str | os.PathLike], **options):
+                 sensor_size: Optional[tuple[int, int]], export_clip: Optional[str | os.PathLike],
+                 teach_folder: Optional[str | os.PathLike] = None, **options):
     """The :class:`~dvsstream.gui.qt.window.MainWindow` (``options``: its keyword
     arguments), not shown yet; its first build (a zero-delay timer) opens the source."""
     from dvsstream.gui.qt.window import MainWindow
@@ -201,6 +204,9 @@ def _open_window(settings, settings_path: Optional[Path], *, start_s: Optional[f
     win.controller.sensor_size = sensor_size
     if export_clip is not None:
         win.export_clip_on_close = Path(export_clip)
+    if teach_folder is not None:
+        win.set_teach_folder(teach_folder)
+        win.show_teach()
     return win
 
 

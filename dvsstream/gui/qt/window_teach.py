@@ -5,6 +5,7 @@ Failures go to the red banner."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -21,13 +22,25 @@ __all__ = ["TeachMixin", "teach_in_background"]
 POLL_MS = 200
 
 
-def teach_in_background(root: Path, out: Path, progress) -> str:
-    """What the Train button runs in its thread: ``dvsstream teach ROOT --out OUT --force``
-    with the defaults; returns the checkpoint written."""
-    from dvsstream.training.teach import TeachOptions, teach_folder
+def teach_in_background(root: Path, out: Path, progress, **options: Any) -> str:
+    """What the Train button runs in its thread: ``dvsstream teach ROOT --out OUT`` with
+    the defaults (``options``: other :class:`~dvsstream.training.teach.TeachConfig`
+    fields); ``progress(fraction, line)`` follows its epochs. Returns the checkpoint."""
+    from dvsstream.training.teach import TeachConfig, teach
 
-    result = teach_folder(TeachOptions(root=root, out=out, force=True), progress=progress, log=lambda s: None)
-    return str(getattr(result, "checkpoint", out))
+    def say(line: str) -> None:
+        m = _EPOCH.search(line)
+        if m:
+            progress(0.1 + 0.85 * int(m.group(1)) / max(1, int(m.group(2))), line.strip())
+        elif line.strip():
+            progress(0.05, line.strip())
+
+    result = teach(TeachConfig(root=root, out=out, progress=False, **options), say=say)
+    return str(result.checkpoint)
+
+
+#: an epoch line of the training log ("epoch   3/15 ...")
+_EPOCH = re.compile(r"epoch\s+(\d+)/(\d+)")
 
 
 class TeachMixin:
@@ -54,6 +67,10 @@ class TeachMixin:
     def set_teach_folder(self, root) -> None:
         self.teach_folder = TeachFolder(root)
         self.refresh_teach()
+
+    def show_teach(self) -> None:
+        """Scroll the control column to the Teach panel."""
+        self.controls_scroll.ensureWidgetVisible(self.teach, 0, 0)
 
     def choose_teach_folder(self) -> None:
         path = QtWidgets.QFileDialog.getExistingDirectory(self, "Folder of class recordings",
