@@ -44,13 +44,17 @@ TARGETS = ("window", "steps")
 @dataclass
 class DecoderConfig:
     """The decoder and the task: ``dim`` / ``depth`` / ``heads`` of the non-spiking ViT
-    decoder, ``mask_ratio`` in (0, 1), ``target`` one of :data:`TARGETS`."""
+    decoder, ``mask_ratio`` in (0, 1), ``target`` one of :data:`TARGETS`, ``norm_floor``
+    the variance floor of the per-patch normalisation."""
 
     dim: int = 256
     depth: int = 4
     heads: int = 4
     mask_ratio: float = 0.75
     target: str = "window"
+    #: added to each patch's variance before dividing (counts²): MAE's 1e-6; larger values
+    #: keep a patch of one or two noise events from becoming a full-scale target
+    norm_floor: float = 1e-6
 
     def __post_init__(self) -> None:
         if not 0.0 < self.mask_ratio < 1.0:
@@ -189,7 +193,7 @@ class MaskedAutoencoder(nn.Module):
             counts = patchify(frames, self.encoder.grid)
         mean = counts.mean(-1, keepdim=True)
         var = counts.var(-1, keepdim=True, unbiased=False)
-        return (counts - mean) / (var + 1e-6).sqrt()
+        return (counts - mean) / (var + self.decoder_config.norm_floor).sqrt()
 
     def encode(self, frames: Tensor, masks: Tensor) -> Tensor:
         """Masked pixels zeroed, then the spiking encoder: per-token firing rates ``[B, N, dim]``."""
