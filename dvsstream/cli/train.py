@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from dvsstream.cli.args import (
-    DATASETS,
     add_geometry_arguments,
     add_trust_argument,
+    dataset_name,
     device_name,
     nonneg_float,
     nonneg_int,
@@ -22,9 +22,9 @@ def run(args: argparse.Namespace) -> int:
     recipe's :class:`~dvsstream.training.config.TrainConfig` with the options'
     overrides (epochs: the recipe's for the dataset unless ``--epochs``); exit status 0."""
     from dvsstream.training.config import TrainConfig
-    from dvsstream.training.train import RECIPE_EPOCHS, train_on_dataset
+    from dvsstream.training.train import recipe_epochs, train_on_dataset
 
-    epochs = args.epochs if args.epochs is not None else RECIPE_EPOCHS.get(args.dataset, 100)
+    epochs = args.epochs if args.epochs is not None else recipe_epochs(args.dataset)
     config = TrainConfig(
         epochs=epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs, mixup_until=args.mixup_until, hflip=not args.no_hflip,
@@ -41,10 +41,12 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub) -> argparse.ArgumentParser:
     """The ``dvsstream train`` parser, added to the subcommands ``sub``."""
     p = sub.add_parser("train", help="train a model with the papers' recipe (torchrun for several GPUs)")
-    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--dataset", required=True, type=dataset_name, metavar="NAME",
+                   help="cifar10dvs, dvsgesture or tonic:NAME (NMNIST, NCALTECH101, CIFAR10DVS, DVSGesture, ASLDVS, "
+                        "POKERDVS, DVSLip) in tonic's save_to layout under --root")
     p.add_argument("--root", required=True)
     p.add_argument("--model", default="spikformer_dvs")
-    p.add_argument("--epochs", type=positive_int, default=None, help="default: the recipe's (106 CIFAR10-DVS, 202 Gesture)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="default: the recipe's (106 CIFAR10-DVS, 202 Gesture; 100 for other tonic sets)")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--weight-decay", type=nonneg_float, default=0.06)
