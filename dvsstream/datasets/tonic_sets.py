@@ -155,8 +155,12 @@ def tonic_classes(name: str, root=None) -> tuple[str, ...]:
         if root is None:
             raise DvsstreamError("tonic:NCALTECH101's classes are its class folders: the dataset folder (--root) "
                                  "is needed to name them")
-        base = Path(root).expanduser() / "NCALTECH101" / "Caltech101"
-        return tuple(_folder_classes(base, TONIC_SETS[name])) if base.is_dir() else ()
+        root = Path(root).expanduser()
+        base = root / "NCALTECH101" / "Caltech101"
+        classes = tuple(_folder_classes(base, TONIC_SETS[name])) if base.is_dir() else ()
+        if not classes:
+            raise _missing(TONIC_SETS[name], root, base, "all")
+        return classes
     return tuple(str(c) for c in _tonic_class(name).classes)
 
 
@@ -215,7 +219,7 @@ def list_tonic(name: str, root: Path, split: str) -> tuple[list[Sample], dict[st
     found_total = 0
     per_class: dict[str, int] = {c: 0 for c in classes}
     for part, where in folders:
-        found = _list_folder(where, ts, label) if where.is_dir() and classes else {}
+        found = _list_folder(where, ts, label) if where.is_dir() else {}
         if not found:
             raise _missing(ts, root, where, part)
         _check_classes(ts, where, classes, found, root, part)
