@@ -1,4 +1,5 @@
-"""``dvsstream eval``: a checkpoint evaluated on CIFAR10-DVS or DVS128 Gesture from a local folder."""
+"""``dvsstream eval``: a checkpoint evaluated on CIFAR10-DVS, DVS128 Gesture or a tonic set
+(``tonic:NAME``) from a local folder."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """The ``dvsstream eval`` parser, added to the subcommands ``sub``."""
-    p = sub.add_parser("eval", help="evaluate a checkpoint on CIFAR10-DVS or DVS128 Gesture from a local folder")
+    p = sub.add_parser("eval", help="evaluate a checkpoint on CIFAR10-DVS, DVS128 Gesture or a tonic set "
+                                         "(tonic:NAME) from a local folder")
     p.add_argument("--dataset", required=True, type=dataset_name, metavar="NAME",
                    help="cifar10dvs, dvsgesture or tonic:NAME (NMNIST, NCALTECH101, CIFAR10DVS, DVSGesture, ASLDVS, "
                         "POKERDVS, DVSLip) in tonic's save_to layout under --root")

@@ -46,7 +46,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "POKERDVS, DVSLip) in tonic's save_to layout under --root")
     p.add_argument("--root", required=True)
     p.add_argument("--model", default="spikformer_dvs")
-    p.add_argument("--epochs", type=positive_int, default=None, help="default: the recipe's (106 CIFAR10-DVS, 202 Gesture; 100 for other tonic sets)")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="default: the recipe's (106 CIFAR10-DVS, 202 Gesture; 100 for other tonic sets)")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--weight-decay", type=nonneg_float, default=0.06)

@@ -75,8 +75,8 @@ __all__ = ["EvalConfig", "evaluate", "evaluate_dataset", "load_eval_model"]
 @dataclass
 class EvalConfig:
     """What :func:`evaluate_dataset` evaluates, and where its files go (the options of
-    ``dvsstream eval``). ``dataset``: ``"cifar10dvs"`` or ``"dvsgesture"`` under the
-    folder ``root``; ``checkpoint``: ours or a release state dict (``model``: its
+    ``dvsstream eval``). ``dataset``: ``"cifar10dvs"``, ``"dvsgesture"`` or ``"tonic:NAME"``
+    under the folder ``root``; ``checkpoint``: ours or a release state dict (``model``: its
     architecture, None: from the checkpoint); ``split``: ``"test"``, ``"train"`` or
     ``"all"``; ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (None: CUDA when
     available); ``limit``: at most that many samples; ``workers``: loader processes;

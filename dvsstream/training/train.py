@@ -118,8 +118,9 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
                      limit: Optional[int] = None, init: Optional[str] = None,
                      label_order: Optional[str] = None) -> TrainResult:
     """Train the model ``model_name`` on ``dataset`` (``"cifar10dvs"``, ``"dvsgesture"`` or
-    ``"tonic:NAME"``, see :func:`dvsstream.datasets.load.load_dataset`) from the folder ``root`` with ``config``; checkpoints and logs go
-    to ``out_dir``. ``frames`` / ``convention`` / ``roi`` / ``resize``: the binning (see
+    ``"tonic:NAME"``, see :func:`dvsstream.datasets.load.load_dataset`) from the folder
+    ``root`` with ``config``; checkpoints and logs go to ``out_dir``. ``frames`` /
+    ``convention`` / ``roi`` / ``resize``: the binning on the dataset's sensor (see
     :func:`frame_spec_for`); ``cache_dir``: the frame cache (None: the dataset's
     default); ``limit``: at most that many training samples; ``init``: fine-tune from
     this checkpoint, whose outputs are in ``label_order`` (None: what the file says).
@@ -141,6 +142,9 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
     info, dev, initialised = init_distributed(device)
     say = print if info.is_main else (lambda s: None)
     try:
+        if loader_name(dataset) == "tonic:NMNIST" and config.hflip:
+            say("warning: random horizontal flips mirror N-MNIST's digits (a mirrored 2 is no digit); "
+                "pass --no-hflip to avoid it")
         if loader_name(dataset) == "dvsgesture" and config.hflip:
             say("warning: random horizontal flips mirror DVS128 Gesture's left-arm / right-arm classes "
                 "without relabelling them (the papers' recipe does this); pass --no-hflip to avoid it")
