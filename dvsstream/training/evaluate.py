@@ -273,8 +273,8 @@ def _frame_spec(model, meta: Mapping, convention: Optional[str] = None, roi=None
             spec = spec.on_sensor(sensor, (w, h), roi, resize)
             source += f", re-fitted from its {trained} sensor to the dataset's {sensor[0]}x{sensor[1]}"
             print(f"warning: the checkpoint's frames were binned on a {trained} sensor but this dataset's is "
-                  f"{sensor[0]}x{sensor[1]}; they are fitted to the model's input as --roi / --resize say "
-                  f"(default: the default geometry); accuracy may drop", file=sys.stderr)
+                  f"{sensor[0]}x{sensor[1]}; they are fitted to the model's input by the default geometry "
+                  f"(or --roi / --resize); accuracy may drop", file=sys.stderr)
             roi = resize = None
     else:
         spec = FrameSpec.for_model(model.config, sensor)

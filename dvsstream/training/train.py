@@ -1,6 +1,6 @@
 """Training on a dataset folder, what ``dvsstream train`` runs: :func:`train_on_dataset`
-reads CIFAR10-DVS, DVS128 Gesture or a tonic set (``tonic:NAME``) from a local folder (:mod:`dvsstream.datasets`),
-binned as the model needs (:func:`frame_spec_for`), builds the model (or fine-tunes one
+reads CIFAR10-DVS, DVS128 Gesture or a tonic set (``tonic:NAME``) from a local folder
+(:mod:`dvsstream.datasets`), binned as the model needs (:func:`frame_spec_for`), builds the model (or fine-tunes one
 from an ``init`` checkpoint, its outputs mapped to the dataset's class order) and trains
 it with the papers' recipe (:func:`dvsstream.training.trainer.train`), under ``torchrun``
 as one of several processes."""

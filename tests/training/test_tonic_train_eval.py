@@ -84,3 +84,23 @@ def test_a_bad_dataset_name_is_one_line(tmp_path, capsys, verb, name, needle):
     assert main(argv) == 2
     _one_line_error(capsys, needle)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_checkpoint_binned_on_another_sensor_is_refitted_with_a_warning(capsys):
+    """eval of a checkpoint trained on 128x128 frames against tonic:NMNIST's 34x34 sensor:
+    the bins and convention are kept, the geometry is the dataset sensor's, a warning says so."""
+    from dvsstream.datasets.spec import FrameSpec
+    from dvsstream.models import create_model
+    from dvsstream.training.evaluate import _frame_spec
+
+    model = create_model("spikformer_dvs_tiny", num_classes=10)
+    meta = {"frame_spec": FrameSpec(n_bins=8, mode="time", downsample=2).to_dict()}
+    spec, source = _frame_spec(model, meta, sensor_size=(34, 34))
+    assert (spec.n_bins, spec.mode, spec.sensor_size, spec.roi, spec.size) == (8, "time", (34, 34),
+                                                                           (-15, -15, 64, 64), (64, 64))
+    assert "re-fitted from its 128x128 sensor" in source
+    assert "binned on a 128x128 sensor but this dataset's is 34x34" in capsys.readouterr().err
+    enlarged, _ = _frame_spec(model, meta, resize=(64, 64), sensor_size=(34, 34))
+    assert (enlarged.roi, enlarged.size) == ((0, 0, 34, 34), (64, 64)) and "warning" in capsys.readouterr().err
+    same, source = _frame_spec(model, {"frame_spec": spec.to_dict()}, sensor_size=(34, 34))
+    assert same == spec and source == "checkpoint meta" and capsys.readouterr().err == ""
