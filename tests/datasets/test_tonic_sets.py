@@ -249,3 +249,21 @@ def test_names():
     with pytest.raises(DvsstreamError, match=r"did you mean tonic:NMNIST"):
         canonical_name("nmnist")
     assert dataset_sensor_size("tonic:ASLDVS") == (240, 180) and dataset_sensor_size("cifar10dvs") == (128, 128)
+
+
+def test_tonic_cifar10dvs_and_dvsgesture_are_the_existing_loaders_on_tonics_folder(tmp_path):
+    """tonic:CIFAR10DVS and tonic:DVSGesture read tonic's folders with dvsstream's own
+    loaders (the same samples, classes and split as --dataset cifar10dvs / dvsgesture);
+    another layout under --root is not tonic's: one line naming the tonic call."""
+    from test_datasets import make_cifar, make_gesture_npy, make_gesture_raw
+
+    root = make_gesture_npy(make_cifar(tmp_path / "t", per_class=2, n_events=300), n=300)
+    for tonic_name, ours in (("tonic:cifar10dvs", "cifar10dvs"), ("tonic:DVSGESTURE", "dvsgesture")):
+        a = load_dataset(tonic_name, root, "all", FrameSpec(), cache_dir=False)
+        b = load_dataset(ours, root, "all", FrameSpec(), cache_dir=False)
+        assert a.samples == b.samples and a.classes == b.classes and len(a) > 0
+        assert a.info["split_rule"] == b.info["split_rule"]
+    raw = make_gesture_raw(tmp_path / "raw", per_seg=100)
+    assert len(load_dataset("dvsgesture", raw, "all", FrameSpec(), cache_dir=False)) > 0
+    with pytest.raises(DvsstreamError, match=r'no .*DVSGesture folder.*tonic\.datasets\.DVSGesture\(save_to='):
+        load_dataset("tonic:DVSGesture", raw, "all", FrameSpec(), cache_dir=False)
