@@ -60,7 +60,6 @@ __all__ = [
     "read_tonic_events",
     "tonic_classes",
     "tonic_sensor_size",
-    "tonic_set",
 ]
 
 log = logging.getLogger(__name__)
@@ -124,11 +123,6 @@ NON_VISION = {
     "EBSSA": "a space object detection set, not classification",
     "THREEET_EYETRACKING": "an eye tracking (regression) set, not classification",
 }
-
-
-def tonic_set(name: str) -> TonicSet:
-    """The :class:`TonicSet` of canonical ``name`` (one of :data:`TONIC_SETS`)."""
-    return TONIC_SETS[name]
 
 
 def _tonic_class(name: str):
@@ -232,9 +226,9 @@ def list_tonic(name: str, root: Path, split: str) -> tuple[list[Sample], dict[st
     where_text = " and ".join(str(f) for _, f in folders)
     msg = (f"tonic:{name} at {where_text}: found {found_total} {ts.suffix} files in {len(classes)} classes; "
            f"the {split} split holds {len(samples)}")
-    if found_total < ts.min_files:
-        log.warning(msg + f" (a partial set: tonic's own check wants at least {ts.min_files} and would download "
-                          f"the rest; reading what is there)")
+    if found_total < ts.min_files * len(folders):  # tonic checks each split's folder
+        log.warning(msg + f" (a partial set: tonic's own check wants at least {ts.min_files} per split and would "
+                          f"download the rest; reading what is there)")
     else:
         log.info(msg)
     info = {"layout": f"tonic {ts.name}", "folder": where_text, "found_per_class": per_class, "found": found_total,
