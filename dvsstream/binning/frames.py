@@ -26,7 +26,7 @@ from dvsstream.binning.kernels import (
     _time_bins,
     range_kernel,
 )
-from dvsstream.binning.region import check_region, output_size, padded_crop
+from dvsstream.binning.region import check_region, output_size, padded_crop, spans_sensor
 from dvsstream.events import EVENT_DTYPE, sensor_size_of
 
 __all__ = ["BinStats", "as_event_array", "batch_events_to_frames", "events_to_frames", "region_frames"]
@@ -125,20 +125,36 @@ def region_frames(frames: np.ndarray, roi: Sequence[int] | None, size: Sequence[
     them), resized to ``size = (width, height)`` (None: the region's size) exactly as
     :class:`StreamingBinner` maps events: region pixel ``(x, y)`` adds into output pixel
     ``(x * width // w, y * height // h)`` -- sum-pooling for integer ratios, the exact
-    nearest-bin resize otherwise. Every count of the region lands in exactly one output
-    pixel (totals exact). A region reaching past the frames' edge reads zeros there.
+    nearest-bin resize otherwise (enlarging, along an axis where the region is the whole
+    sensor: each region pixel its own output pixel). Every count of the region lands in
+    exactly one output pixel (totals exact). A region reaching past the frames' edge reads zeros there.
     Returns ``float32 [..., height, width]``. Raises ``ValueError`` (one line) for a
     region :func:`~dvsstream.binning.region.check_region` refuses (``padded``) or a size larger
     than the region."""
     height, width = frames.shape[-2:]
     x0, y0, rw, rh = check_region(roi if roi is not None else (0, 0, width, height), (width, height), padded=True)
-    out_w, out_h = output_size(rw, rh, 1, size)
+    out_w, out_h = output_size(rw, rh, 1, size, spans_sensor((x0, y0, rw, rh), (width, height)))
     out = padded_crop(frames, x0, y0, rw, rh)
-    if out_w != rw:
-        out = np.add.reduceat(out, _group_starts(rw, out_w), axis=-1, dtype=np.float32)
-    if out_h != rh:
-        out = np.add.reduceat(out, _group_starts(rh, out_h), axis=-2, dtype=np.float32)
+    out = _resize_axis(out, rw, out_w, -1)
+    out = _resize_axis(out, rh, out_h, -2)
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _resize_axis(frames: np.ndarray, n_in: int, n_out: int, axis: int) -> np.ndarray:
+    """Input index ``i`` of ``axis`` added into output index ``i * n_out // n_in``:
+    sum-pooling or the nearest-bin shrink when ``n_out < n_in``; when enlarging, each
+    input index lands in its own output index (the others stay zero)."""
+    if n_out == n_in:
+        return frames
+    if n_out < n_in:
+        return np.add.reduceat(frames, _group_starts(n_in, n_out), axis=axis, dtype=np.float32)
+    shape = list(frames.shape)
+    shape[axis] = n_out
+    out = np.zeros(shape, np.float32)
+    index = [slice(None)] * frames.ndim
+    index[axis] = (np.arange(n_in, dtype=np.int64) * n_out) // n_in  # injective for n_out > n_in
+    out[tuple(index)] = frames
+    return out
 
 
 def _group_starts(n_in: int, n_out: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from dvsstream.binning.region import check_region, output_size, region_is_padded
+from dvsstream.binning.region import check_region, output_size, region_is_padded, spans_sensor
 from dvsstream.binning.streaming import StreamingBinner
 from dvsstream.errors import DvsstreamError
 
@@ -54,6 +54,8 @@ class Geometry:
         scale = f"{rw / ow:.3g}:1" if rw * oh == rh * ow else f"{rw / ow:.3g}:1 x {rh / oh:.3g}:1"
         if (rw, rh) == (ow, oh):
             scaling = f"not scaled, {ow}x{oh}"
+        elif rw < ow or rh < oh:
+            scaling = f"enlarged {scale} (nearest pixel, every event kept) to {ow}x{oh}"
         else:
             scaling = f"{f'pooled by {rw // ow}' if pooled else f'resized {scale} (nearest bin)'} to {ow}x{oh}"
         region = "the whole sensor" if (x0, y0, rw, rh) == (0, 0, w, h) else f"region {rw}x{rh} at ({x0}, {y0})"
@@ -69,7 +71,10 @@ def geometry_for(model_size: tuple[int, int], sensor_size, roi: Sequence[int] | 
     the input (128x128 -> 64x64: pooled by 2), else the largest centred region with the
     input's aspect ratio, resized to the input (320x240 -> the centred 240x240 ->
     64x64), but never enlarged: a sensor narrower or lower than the input sits centred
-    in an input-sized region, zeros past its edge (78x42 -> 64x64 at (7, -11)).
+    in an input-sized region, zeros past its edge (78x42 -> 64x64 at (7, -11)), unless
+    ``resize`` is given: then the whole small sensor is resized to the input, enlarged
+    along an axis where it is smaller (34x34 -> 64x64: each sensor pixel lands in one
+    input pixel, every event kept, nearest pixel; 78x42 -> 64x64: x shrunk, y enlarged).
     ``roi`` / ``resize`` override it (along each axis a region lies inside the sensor or
     spans all of it: :func:`~dvsstream.binning.region.check_region` with ``padded``). Raises
     ``ValueError`` (one line) for another region or one smaller than the input, or a
@@ -82,13 +87,15 @@ def geometry_for(model_size: tuple[int, int], sensor_size, roi: Sequence[int] | 
         raise ValueError(f"--resize {size[0]}x{size[1]} does not match the model's {mw}x{mh} input")
     if roi is not None:
         region = check_region(roi, (w, h), padded=True)
+    elif resize is not None and (w < mw or h < mh):
+        return Geometry((0, 0, w, h), size)  # a small sensor enlarged: every event kept
     elif w % mw == 0 and h % mh == 0 and w // mw == h // mh:
         return Geometry(None, size)
     else:
         scale = max(1.0, min(w / mw, h / mh))
         rw, rh = int(mw * scale), int(mh * scale)
         region = ((w - rw) // 2, (h - rh) // 2, rw, rh)
-    output_size(region[2], region[3], 1, size)  # the region must hold the input (the binner's rule)
+    output_size(region[2], region[3], 1, size, spans_sensor(region, (w, h)))  # the binner's rule
     return Geometry(region, size)
 
 

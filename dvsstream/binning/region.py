@@ -14,7 +14,7 @@ import numpy as np
 
 from dvsstream.events import sensor_size_of
 
-__all__ = ["check_region", "output_size", "padded_crop", "region_is_padded"]
+__all__ = ["check_region", "output_size", "padded_crop", "region_is_padded", "spans_sensor"]
 
 
 def check_region(roi, sensor_size, padded: bool = False) -> tuple[int, int, int, int]:
@@ -51,15 +51,29 @@ def region_is_padded(roi, sensor_size) -> bool:
     return not (_inside(x0, rw, w) and _inside(y0, rh, h))
 
 
-def output_size(rw: int, rh: int, downsample: int, size: tuple[int, int] | None) -> tuple[int, int]:
-    """Frame ``(width, height)`` of a ``rw x rh`` region: ``size`` when given (at most
-    the region: a larger frame would have pixels no event reaches), else the region
-    pooled by ``downsample`` (which must divide it)."""
+def spans_sensor(roi, sensor_size) -> tuple[bool, bool]:
+    """Along x and along y, whether the region ``roi = (x0, y0, w, h)`` (None: the whole
+    sensor) is exactly the sensor's whole extent (what :func:`output_size` may enlarge)."""
+    w, h = sensor_size_of(sensor_size)
+    if roi is None:
+        return True, True
+    x0, y0, rw, rh = (int(v) for v in roi)
+    return (x0 == 0 and rw == w), (y0 == 0 and rh == h)
+
+
+def output_size(rw: int, rh: int, downsample: int, size: tuple[int, int] | None,
+                spans: tuple[bool, bool] = (False, False)) -> tuple[int, int]:
+    """Frame ``(width, height)`` of a ``rw x rh`` region: ``size`` when given, else the
+    region pooled by ``downsample`` (which must divide it). ``size`` is at most the region
+    (a larger frame would have pixels no event reaches), except along an axis where the
+    region is the sensor's whole extent (``spans``, see :func:`spans_sensor`): a sensor
+    smaller than the frame may be enlarged there (each sensor pixel lands in exactly one
+    frame pixel, every event kept; the pixels between stay empty)."""
     if size is not None:
         out_w, out_h = (int(v) for v in size)
         if out_w < 1 or out_h < 1:
             raise ValueError(f"--resize {out_w}x{out_h} must be at least 1x1")
-        if out_w > rw or out_h > rh:
+        if (out_w > rw and not spans[0]) or (out_h > rh and not spans[1]):
             raise ValueError(f"frames of {out_w}x{out_h} (the model's input or --resize) are larger than the "
                              f"{rw}x{rh} region (--roi); choose a size at most the region's (or a larger region)")
         return out_w, out_h

@@ -14,7 +14,7 @@ import numpy as np
 
 from dvsstream.binning.frames import BinStats, as_event_array
 from dvsstream.binning.kernels import _emit_kernel, _stream_kernel
-from dvsstream.binning.region import check_region, output_size
+from dvsstream.binning.region import check_region, output_size, spans_sensor
 from dvsstream.events import sensor_size_of
 
 __all__ = ["StreamingBinner", "Window"]
@@ -61,7 +61,8 @@ class StreamingBinner:
     ``size`` (``(width, height)`` of the frames: the region resized to it, each
     region pixel ``(x, y)`` landing in frame pixel ``(x * width // roi_w,
     y * height // roi_h)`` -- sum-pooling for integer ratios, the exact nearest-bin
-    resize otherwise; instead of ``downsample``; never larger than the region),
+    resize otherwise; instead of ``downsample``; never larger than the region, except
+    along an axis where the region is the whole sensor: a small sensor enlarged),
     ``merge_polarity`` (one channel), ``clip`` (cap each bin's count per pixel
     in the emitted frames, e.g. 1 for binary frames), ``emit``: ``"window"``
     (each :class:`Window` carries all T bins) or ``"new"`` (only its
@@ -106,7 +107,7 @@ class StreamingBinner:
             raise ValueError(f"downsample must be >= 1, got {downsample}")
         w, h = self.sensor_size
         x0, y0, rw, rh = check_region(roi if roi is not None else (0, 0, w, h), (w, h), padded=True)
-        out_w, out_h = output_size(rw, rh, downsample, size)
+        out_w, out_h = output_size(rw, rh, downsample, size, spans_sensor((x0, y0, rw, rh), (w, h)))
         self.roi = (x0, y0, rw, rh)
         self.size = (out_w, out_h)
         self.merge_polarity = bool(merge_polarity)

@@ -12,7 +12,7 @@ import re
 import sys
 from typing import Callable, Union
 
-#: the datasets ``eval`` and ``train`` read
+#: the datasets ``eval`` and ``train`` read (and ``tonic:NAME``: :func:`dataset_name`)
 DATASETS = ("cifar10dvs", "dvsgesture")
 
 #: the one clock of ``record --duration`` and ``run --duration``, for their help
@@ -239,6 +239,19 @@ def window_ms(text: str) -> float:
     return value
 
 
+def dataset_name(text: str) -> str:
+    """``--dataset``: cifar10dvs, dvsgesture or ``tonic:NAME`` (any case), as
+    :func:`dvsstream.datasets.names.canonical_name` spells it; one line naming the valid
+    names otherwise."""
+    from dvsstream.datasets.names import canonical_name
+    from dvsstream.errors import DvsstreamError
+
+    try:
+        return canonical_name(text)
+    except DvsstreamError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 _DEVICE = re.compile(r"^(cpu|cuda(:\d{1,3})?|mps)$")
 
 
@@ -251,5 +264,5 @@ def device_name(text: str) -> str:
 
 for _f, _name in ((finite_float, "number"), (positive_float, "positive number"), (nonneg_float, "number >= 0"),
                   (positive_int, "whole number >= 1"), (nonneg_int, "whole number >= 0"), (device_name, "device"),
-                  (window_ms, "window length")):
+                  (window_ms, "window length"), (dataset_name, "dataset")):
     _f.__name__ = _name  # argparse names the type in "invalid <name> value" messages

@@ -1,14 +1,15 @@
-"""``dvsstream eval``: a checkpoint evaluated on CIFAR10-DVS or DVS128 Gesture from a local folder."""
+"""``dvsstream eval``: a checkpoint evaluated on CIFAR10-DVS, DVS128 Gesture or a tonic set
+(``tonic:NAME``) from a local folder."""
 
 from __future__ import annotations
 
 import argparse
 
 from dvsstream.cli.args import (
-    DATASETS,
     add_filter_argument,
     add_geometry_arguments,
     add_trust_argument,
+    dataset_name,
     device_name,
     filter_of,
     nonneg_int,
@@ -37,8 +38,11 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """The ``dvsstream eval`` parser, added to the subcommands ``sub``."""
-    p = sub.add_parser("eval", help="evaluate a checkpoint on CIFAR10-DVS or DVS128 Gesture from a local folder")
-    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p = sub.add_parser("eval", help="evaluate a checkpoint on CIFAR10-DVS, DVS128 Gesture or a tonic set "
+                                         "(tonic:NAME) from a local folder")
+    p.add_argument("--dataset", required=True, type=dataset_name, metavar="NAME",
+                   help="cifar10dvs, dvsgesture or tonic:NAME (NMNIST, NCALTECH101, CIFAR10DVS, DVSGesture, ASLDVS, "
+                        "POKERDVS, DVSLip) in tonic's save_to layout under --root")
     p.add_argument("--root", required=True, help="folder holding the dataset (see README)")
     p.add_argument("--checkpoint", required=True, help="our checkpoint or the original release's state dict")
     add_trust_argument(p)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from dvsstream.cli.args import (
-    DATASETS,
+    add_filter_argument,
     add_geometry_arguments,
     add_sensor_size_argument,
     device_name,
@@ -15,7 +15,9 @@ from dvsstream.cli.args import (
     nonneg_int,
     positive_float,
     positive_int,
+    filter_of,
 )
+from dvsstream.cli.args import dataset_name as _dataset_name
 from dvsstream.cli.validate import check_input_folder, check_output_folder
 from dvsstream.errors import DvsstreamError
 
@@ -28,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
     data = PretrainData(args.dataset, args.root, window_ms=args.window_ms, bins=args.bins, roi=args.roi,
                         resize=args.resize, sensor_size=args.sensor_size, skip_unreadable=args.skip_unreadable,
-                        frames=args.frames, cache_dir=args.cache_dir, limit=args.limit, min_events=args.min_events)
+                        frames=args.frames, cache_dir=args.cache_dir, limit=args.limit, min_events=args.min_events,
+                        noise_filter=filter_of(args) if args.filter else None)
     decoder = decoder_for(get_config(args.model).dim, args.mask_ratio, args.target, args.decoder_dim,
                           args.decoder_depth)
     config = TrainConfig(
@@ -41,6 +44,14 @@ def run(args: argparse.Namespace) -> int:
     )
     pretrain_on_data(data, args.model, decoder, config, args.out, device=args.device)
     return 0
+
+
+def unlabelled_data(text: str) -> str:
+    """``--dataset``: ``folder`` or a dataset name ``train`` takes."""
+    return "folder" if text == "folder" else _dataset_name(text)
+
+
+unlabelled_data.__name__ = "dataset"
 
 
 def check(args: argparse.Namespace) -> None:
@@ -60,9 +71,9 @@ def check(args: argparse.Namespace) -> None:
 def add_parser(sub) -> argparse.ArgumentParser:
     """The ``dvsstream pretrain`` parser, added to the subcommands ``sub``."""
     p = sub.add_parser("pretrain", help="pre-train a model's encoder on unlabelled events (masked reconstruction)")
-    p.add_argument("--dataset", required=True, choices=("folder",) + tuple(DATASETS),
+    p.add_argument("--dataset", required=True, type=unlabelled_data, metavar="folder|DATASET",
                    help="folder: every recording under --root, in any format; or a dataset train reads "
-                        "(its train split, labels ignored)")
+                        "(cifar10dvs, dvsgesture, tonic:NAME: its train split, labels ignored)")
     p.add_argument("--root", required=True)
     p.add_argument("--model", default="spikformer_dvs")
     p.add_argument("--mask-ratio", type=finite_float, default=0.75,
@@ -105,5 +116,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", required=True, help="folder for encoder.pt, last.pt, reconstruction.png and the log")
     add_geometry_arguments(p)
+    add_filter_argument(p)
     p.set_defaults(func=run, check=check)
     return p

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 
 from dvsstream.cli.args import (
-    DATASETS,
     add_filter_argument,
     add_geometry_arguments,
     add_trust_argument,
     at_most,
+    dataset_name,
     device_name,
     filter_of,
     nonneg_float,
@@ -26,10 +26,10 @@ def run(args: argparse.Namespace) -> int:
     recipe's :class:`~dvsstream.training.config.TrainConfig` with the options'
     overrides (epochs: the recipe's for the dataset unless ``--epochs``); exit status 0."""
     from dvsstream.training.config import TrainConfig
-    from dvsstream.training.train import RECIPE_EPOCHS, FewLabels, train_on_dataset
+    from dvsstream.training.train import FewLabels, recipe_epochs, train_on_dataset
 
     apply_preset(args)
-    epochs = args.epochs if args.epochs is not None else RECIPE_EPOCHS.get(args.dataset, 100)
+    epochs = args.epochs if args.epochs is not None else recipe_epochs(args.dataset)
     config = TrainConfig(
         epochs=epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs, mixup_until=args.mixup_until, hflip=not args.no_hflip,
@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub) -> argparse.ArgumentParser:
     """The ``dvsstream train`` parser, added to the subcommands ``sub``."""
     p = sub.add_parser("train", help="train a model with the papers' recipe (torchrun for several GPUs)")
-    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--dataset", required=True, type=dataset_name, metavar="NAME",
+                   help="cifar10dvs, dvsgesture or tonic:NAME (NMNIST, NCALTECH101, CIFAR10DVS, DVSGesture, ASLDVS, "
+                        "POKERDVS, DVSLip) in tonic's save_to layout under --root")
     p.add_argument("--root", required=True)
     p.add_argument("--preset", default="paper", choices=tuple(PRESETS),
                    help="paper (default): the papers' recipe (spikformer_dvs, 202 or 106 epochs, 10 warm-up, "
@@ -60,7 +62,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "set (spikformer_dvs_tiny, 40 epochs, 2 warm-up, lr 3e-3, no mixup, --no-hflip, "
                         "--frames time); options given override the preset's")
     p.add_argument("--model", default="spikformer_dvs")
-    p.add_argument("--epochs", type=positive_int, default=None, help="default: the recipe's (106 CIFAR10-DVS, 202 Gesture)")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="default: the recipe's (106 CIFAR10-DVS, 202 Gesture; 100 for other tonic sets)")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--weight-decay", type=nonneg_float, default=0.06)

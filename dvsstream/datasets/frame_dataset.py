@@ -77,12 +77,13 @@ class FrameDataset(torch.utils.data.Dataset):
         cache_dir: Optional[Path],
         info: dict[str, Any],
         skipped: Iterable[tuple[str, str]] = (),
+        classes: Optional[Iterable[str]] = None,
     ) -> None:
         self.name = name
         self.root = Path(root)
         self.split = split
         self.spec = spec
-        self.classes = dataset_classes(name)
+        self.classes = tuple(classes) if classes is not None else dataset_classes(name)
         self._items = list(items)
         self.samples: list[tuple[str, int]] = [(s.id, s.label) for s in self._items]
         self.skipped: list[tuple[str, str]] = list(skipped)
@@ -197,7 +198,8 @@ class FrameDataset(torch.utils.data.Dataset):
         return hashlib.sha1(text.encode()).hexdigest()
 
     def _entry(self, key: str) -> Path:
-        return self.cache_dir / self.name / self.spec.tag() / key[:2] / f"{key}.h5"
+        folder = self.name.replace(":", "-")  # tonic:NMNIST -> tonic-NMNIST (a valid folder name everywhere)
+        return self.cache_dir / folder / self.spec.tag() / key[:2] / f"{key}.h5"
 
     def _cache_read(self, key: str):
         import h5py

@@ -1,4 +1,5 @@
-"""CIFAR10-DVS and DVS128 Gesture from a local folder, as cached event frames:
+"""CIFAR10-DVS, DVS128 Gesture and tonic's vision classification sets (``tonic:NAME``,
+:mod:`dvsstream.datasets.tonic_sets`) from a local folder, as cached event frames:
 :func:`load_dataset`, the entry point.
 
 Nothing is ever downloaded. Each dataset's layouts (tonic's, the original release's,
@@ -27,7 +28,8 @@ from dvsstream.errors import DvsstreamError
 from dvsstream.datasets.cifar10dvs import list_cifar10dvs
 from dvsstream.datasets.dvsgesture import list_gesture
 from dvsstream.datasets.frame_dataset import FrameDataset
-from dvsstream.datasets.names import canonical_name
+from dvsstream.datasets.names import canonical_name, loader_name
+from dvsstream.datasets.tonic_sets import check_native_folder, list_tonic
 from dvsstream.datasets.spec import FrameSpec
 
 __all__ = ["load_dataset"]
@@ -52,7 +54,9 @@ def load_dataset(
     cache_dir=None,
     limit: Optional[int] = None,
 ) -> FrameDataset:
-    """Open a split of ``"cifar10dvs"`` or ``"dvsgesture"`` under ``root`` (never downloads).
+    """Open a split of ``"cifar10dvs"``, ``"dvsgesture"`` or ``"tonic:NAME"`` (tonic's vision
+    classification sets in tonic's ``save_to`` layout: :mod:`dvsstream.datasets.tonic_sets`)
+    under ``root`` (never downloads).
 
     ``split``: ``"train"``, ``"test"`` or ``"all"``. ``spec``: how frames are made.
     ``cache_dir``: where binned frames are cached (default ``<root>/.dvsstream-cache``;
@@ -61,7 +65,8 @@ def load_dataset(
     (``dataset.info["limit_exceeds"]`` says so). Raises :class:`DvsstreamError` with what
     is expected where when the folder is missing or empty.
     """
-    name = canonical_name(name)
+    asked = canonical_name(name)
+    name = loader_name(asked)
     if split not in _SPLITS:
         raise DvsstreamError(f"unknown split {split!r}; expected one of {', '.join(_SPLITS)}")
     if not isinstance(spec, FrameSpec):
@@ -69,13 +74,20 @@ def load_dataset(
     root = Path(root).expanduser()
     if not root.is_dir():
         hint = ("CIFAR10DVS/<class>/*.aedat4" if name == "cifar10dvs"
-                else "DVSGesture/ibmGestureTrain|ibmGestureTest/... or DvsGesture/*.aedat")
+                else "DVSGesture/ibmGestureTrain|ibmGestureTest/... or DvsGesture/*.aedat" if name == "dvsgesture"
+                else f"tonic's {name.split(':', 1)[1]}/ folder (its save_to)")
         raise DvsstreamError(f"dataset folder {root} does not exist; expected it to hold {hint}")
+    classes = None
+    skipped: list = []
+    if asked.startswith("tonic:") and not name.startswith("tonic:"):
+        check_native_folder(asked.split(":", 1)[1], root)  # tonic:CIFAR10DVS / tonic:DVSGesture: tonic's folder
     if name == "cifar10dvs":
         items, info = list_cifar10dvs(root, split, spec)
-        skipped: list = []
-    else:
+    elif name == "dvsgesture":
         items, info, skipped = list_gesture(root, split, spec)
+    else:
+        items, info, classes = list_tonic(name.split(":", 1)[1], root, split)
+        _check_sensor(name, spec, info["sensor_size"])
     info["convention"] = spec.convention
     info["split_size"] = len(items)
     if limit is not None:
@@ -98,4 +110,12 @@ def load_dataset(
             log.warning("frame cache %s unusable (%s); frames are recomputed every time "
                         "(give --cache-dir a writable folder)", cache, exc)
             cache = None
-    return FrameDataset(name, root, split, spec, items, cache, info, skipped)
+    return FrameDataset(name, root, split, spec, items, cache, info, skipped, classes=classes)
+
+
+def _check_sensor(name: str, spec: FrameSpec, sensor) -> None:
+    """Frames of a tonic set are made on its sensor: a spec for another one is refused."""
+    if tuple(spec.sensor_size) != tuple(sensor):
+        raise DvsstreamError(f"{name}'s sensor is {sensor[0]}x{sensor[1]} but the frames asked for are binned on "
+                             f"{spec.sensor_size[0]}x{spec.sensor_size[1]}; make the FrameSpec with "
+                             f"sensor_size={tuple(sensor)} (dvsstream.datasets.names.dataset_sensor_size)")

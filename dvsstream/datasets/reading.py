@@ -76,6 +76,10 @@ def read_sample_events(item: Sample, spec: FrameSpec, dataset: str) -> np.ndarra
     native = spec.convention == "native"
     cifar = dataset == "cifar10dvs"
     try:
+        if item.kind.startswith("tonic:"):
+            from dvsstream.datasets.tonic_sets import read_tonic_events
+
+            return read_tonic_events(item.path, item.kind.split(":", 1)[1])
         if item.kind == "aedat2" and not native:
             return read_cifar10dvs_aedat(item.path)
         if item.kind == "events_npz":

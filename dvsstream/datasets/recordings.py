@@ -161,6 +161,7 @@ def recording_windows(
     keep_fraction: float = 1.0,
     seed: int = 0,
     skip_unreadable: bool = False,
+    noise_filter: Any = None,
     say: Callable[[str], Any] = lambda s: None,
     progress: Optional[Callable[[int], Any]] = None,
 ) -> WindowSet:
@@ -168,7 +169,8 @@ def recording_windows(
     ``base`` (window, bins, hop) and the geometry that feeds a model of input
     ``model_size = (width, height)`` from each file's sensor (``roi`` / ``resize``:
     ``--roi`` / ``--resize``; ``sensor_size``: ``--sensor-size`` for files that state
-    none). ``keep_fraction``: keep that random share of the windows (seeded by ``seed``).
+    none; ``noise_filter``: a :class:`~dvsstream.filters.FilterSpec` the events go through
+    first, as ``--filter`` filters a live stream). ``keep_fraction``: keep that random share of the windows (seeded by ``seed``).
     An unreadable file raises :class:`DvsstreamError` naming it, or is skipped (and
     listed in ``skipped``) with ``skip_unreadable``. ``progress(n)``: called after each file."""
     rng = np.random.default_rng(seed)
@@ -185,6 +187,8 @@ def recording_windows(
             continue
         for w in warnings:
             say(f"warning: {w}")
+        if noise_filter:
+            events = noise_filter.build(sensor)(events)
         binnings[str(src.path)] = {"sensor_size": list(sensor), **binning.to_dict()}
         for frames, t_start, t_end, n in _windows_of(events, sensor, binning, src.span, min_events, keep):
             cut.frames.append(_compact(torch.from_numpy(frames)))

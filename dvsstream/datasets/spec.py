@@ -84,7 +84,7 @@ class FrameSpec:
                                  f"got {self.convention!r}")
 
     def _check_geometry(self) -> None:
-        from dvsstream.binning.region import check_region, output_size
+        from dvsstream.binning.region import check_region, output_size, spans_sensor
 
         roi, size = self.roi, self.size
         try:
@@ -97,7 +97,7 @@ class FrameSpec:
                 if int(self.downsample) != 1:
                     raise ValueError(f"size {size[0]}x{size[1]} and downsample {self.downsample} both set; "
                                      "give one of them")
-                output_size(*self.region[2:], 1, size)
+                output_size(*self.region[2:], 1, size, spans_sensor(self.region, self.sensor_size))
         except ValueError as exc:
             raise DvsstreamError(f"FrameSpec: {exc}") from None
 
@@ -165,6 +165,14 @@ class FrameSpec:
         if roi is None and resize is None:
             return self
         return self._fed_to(model_size, roi, resize)
+
+    def on_sensor(self, sensor_size: Sequence[int], model_size: Sequence[int], roi: Optional[Sequence[int]] = None,
+                  resize: Optional[Sequence[int]] = None) -> "FrameSpec":
+        """This spec's bins and convention on another sensor ``sensor_size``, with the
+        geometry that feeds a model of input ``model_size = (width, height)`` from it."""
+        base = dataclasses.replace(self, sensor_size=tuple(int(v) for v in sensor_size), roi=None, size=None,
+                                   downsample=1)
+        return base._fed_to(model_size, roi, resize)
 
     def _fed_to(self, model_size: Sequence[int], roi: Optional[Sequence[int]],
                 resize: Optional[Sequence[int]]) -> "FrameSpec":

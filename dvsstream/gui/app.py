@@ -78,13 +78,11 @@ def run_gui(
     model's shape when the sensor does not pool exactly to it). ``sensor_size`` ``(w, h)``:
     the sensor of the Prophesee and ``.npy`` recordings opened whose header states none.
     ``noise_filter``: a ``--filter`` (text or spec) in place of the settings' one.
-
-    Failures (a source or checkpoint that does not load, a stream that stops with an
-    error) are shown in a banner and printed to stderr; an unattended run
-    (``screenshot`` or ``exit_after``) that saw one returns 2.
-
-    With a ``QApplication`` already running (a notebook, pytest-qt) the window runs in
-    a local event loop until it closes.
+    ``teach_folder``: the Teach panel's folder (scrolled into view). Failures (a source
+    or checkpoint that does not load, a stream that stops with an error) are shown in a
+    banner and printed to stderr; an unattended run (``screenshot`` or ``exit_after``)
+    that saw one returns 2. With a ``QApplication`` already running (a notebook,
+    pytest-qt) the window runs in a local event loop until it closes.
     """
     t_origin = time.perf_counter()
     age0 = process_age_s()

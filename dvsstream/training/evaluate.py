@@ -75,8 +75,8 @@ __all__ = ["EvalConfig", "evaluate", "evaluate_dataset", "load_eval_model"]
 @dataclass
 class EvalConfig:
     """What :func:`evaluate_dataset` evaluates, and where its files go (the options of
-    ``dvsstream eval``). ``dataset``: ``"cifar10dvs"`` or ``"dvsgesture"`` under the
-    folder ``root``; ``checkpoint``: ours or a release state dict (``model``: its
+    ``dvsstream eval``). ``dataset``: ``"cifar10dvs"``, ``"dvsgesture"`` or ``"tonic:NAME"``
+    under the folder ``root``; ``checkpoint``: ours or a release state dict (``model``: its
     architecture, None: from the checkpoint); ``split``: ``"test"``, ``"train"`` or
     ``"all"``; ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (None: CUDA when
     available); ``limit``: at most that many samples; ``workers``: loader processes;
@@ -259,21 +259,33 @@ def export_checkpoint(model, path, classes, spec, info: Mapping, dataset: str) -
     print(f"exported {path} (classes in the dataset's order, frame spec {spec.tag()})", file=sys.stderr)
 
 
-def _frame_spec(model, meta: Mapping, convention: Optional[str] = None, roi=None, resize=None, noise_filter=None):
+def _frame_spec(model, meta: Mapping, convention: Optional[str] = None, roi=None, resize=None,
+                sensor_size=(128, 128), noise_filter=None):
     """The FrameSpec for ``model``: from its checkpoint's ``frame_spec`` meta, else from its
-    config; ``convention`` (``--convention``) overrides the orientation / polarity, ``roi`` /
-    ``resize`` (``--roi`` / ``--resize``) the region of the dataset's sensor the model sees,
-    ``noise_filter`` (``--filter``) the noise filter."""
+    config on the dataset's ``sensor_size``; ``convention`` (``--convention``) overrides the
+    orientation / polarity, ``roi`` / ``resize`` (``--roi`` / ``--resize``) the region of
+    the dataset's sensor the model sees, ``noise_filter`` (``--filter``) the noise filter.
+    A checkpoint binned on another sensor is re-fitted to this one's (a warning says so)."""
     import dataclasses
 
     from dvsstream.datasets.spec import FrameSpec
 
+    sensor = tuple(int(v) for v in sensor_size)
     if isinstance(meta.get("frame_spec"), Mapping):
         spec = FrameSpec.from_dict(dict(meta["frame_spec"]))
         source = "checkpoint meta"
+        if tuple(spec.sensor_size) != sensor:
+            trained = "x".join(str(int(v)) for v in spec.sensor_size)
+            h, w = (int(v) for v in model.config.img_size)
+            spec = spec.on_sensor(sensor, (w, h), roi, resize)
+            source += f", re-fitted from its {trained} sensor to the dataset's {sensor[0]}x{sensor[1]}"
+            print(f"warning: the checkpoint's frames were binned on a {trained} sensor but this dataset's is "
+                  f"{sensor[0]}x{sensor[1]}; they are fitted to the model's input by the default geometry "
+                  f"(or --roi / --resize); accuracy may drop", file=sys.stderr)
+            roi = resize = None
     else:
-        spec = FrameSpec.for_model(model.config)
-        source = "model config (T count bins, 128x128 down-sampled to the input size)"
+        spec = FrameSpec.for_model(model.config, sensor)
+        source = f"model config (T count bins, the {sensor[0]}x{sensor[1]} sensor fitted to the input size)"
     if convention is not None and convention != spec.convention:
         spec = dataclasses.replace(spec, convention=convention)
         source += f"; --convention {convention}"
@@ -393,7 +405,7 @@ def evaluate_dataset(config: EvalConfig) -> int:
     """What ``dvsstream eval`` does (see the module docstring): evaluate
     ``config.checkpoint`` on a dataset split, write the report, the CSV and the figures
     into ``config.out``; the exit status (0; 2 when no sample could be evaluated)."""
-    from dvsstream.datasets.names import dataset_classes
+    from dvsstream.datasets.names import dataset_classes, dataset_sensor_size
     from dvsstream.datasets.load import load_dataset
     from dvsstream.models import prepare_for_inference
 
@@ -401,10 +413,10 @@ def evaluate_dataset(config: EvalConfig) -> int:
         raise DvsstreamError(f"--batch-size must be >= 1, got {config.batch_size}")
     if config.limit is not None and config.limit < 1:
         raise DvsstreamError(f"--limit must be >= 1, got {config.limit}")
-    classes = dataset_classes(config.dataset)
+    classes = dataset_classes(config.dataset, config.root)
     model, info = load_eval_model(config.checkpoint, config.model, len(classes), config.dataset, config.label_order)
     spec, spec_source = _frame_spec(model, info["meta"], config.convention, config.roi, config.resize,
-                                    config.noise_filter)
+                                    dataset_sensor_size(config.dataset), config.noise_filter)
     if config.export and int(os.environ.get("RANK", "0")) == 0:
         export_checkpoint(model, config.export, classes, spec, info, config.dataset)
     ranks, device, initialised = _start_processes(config.device)

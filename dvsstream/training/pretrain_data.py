@@ -38,7 +38,8 @@ class PretrainData:
     """Where the unlabelled windows come from: ``dataset`` ``"folder"`` (recordings under
     ``root``) or a dataset name ``train`` takes; the live binning (``window_ms``, ``bins``;
     None: the model's T bins of 50 ms); ``roi`` / ``resize`` / ``sensor_size``: the geometry
-    options; ``skip_unreadable``: leave unreadable recordings out (else an error naming
+    options; ``noise_filter``: ``--filter`` (a :class:`~dvsstream.filters.FilterSpec`,
+    applied before the binning); ``skip_unreadable``: leave unreadable recordings out (else an error naming
     them); ``frames``, ``cache_dir``, ``limit``: a dataset's binning mode, frame cache and
     sample limit; ``min_events``: quieter windows are left out."""
 
@@ -54,6 +55,7 @@ class PretrainData:
     cache_dir: Optional[str] = None
     limit: Optional[int] = None
     min_events: int = 16
+    noise_filter: Any = None
 
 
 def decoder_for(encoder_dim: int, mask_ratio: float = 0.75, target: str = "window",
@@ -85,7 +87,7 @@ def _folder_windows(data: PretrainData, mcfg: Any, say: Callable[[str], Any]):
     base = BinningConfig(window_us, bins, window_us // bins)
     size = tuple(mcfg.img_size[::-1])  # (width, height)
     kw = dict(roi=data.roi, resize=data.resize, sensor_size=data.sensor_size, min_events=data.min_events,
-              skip_unreadable=data.skip_unreadable, say=say)
+              skip_unreadable=data.skip_unreadable, noise_filter=data.noise_filter, say=say)
     keep = min(1.0, WINDOW_DENSITY / bins)
     train = recording_windows([WindowSource(p, 0, (0.0, 1.0 - HELD_OUT)) for p in files], [], base, size,
                               keep_fraction=keep, **kw)
@@ -100,6 +102,7 @@ def _folder_windows(data: PretrainData, mcfg: Any, say: Callable[[str], Any]):
     say(f"{len(train):,} training and {len(test):,} held-out windows of {window_us / 1000:g} ms ({bins} bins) "
         f"from {n_files} recording(s) under {data.root}")
     meta = {"dataset": "folder", "root": str(data.root), "recordings": n_files,
+            "noise_filter": str(data.noise_filter) if data.noise_filter else None,
             "live_binning": base.to_dict(), "binnings": train.binnings}
     return train, test, meta
 
@@ -109,7 +112,11 @@ def _dataset_windows(data: PretrainData, mcfg: Any, seed: int, say: Callable[[st
     from dvsstream.datasets.load import load_dataset
     from dvsstream.training.train import frame_spec_for
 
-    spec = frame_spec_for(mcfg, data.frames, "spikingjelly", data.roi, data.resize)
+    from dvsstream.datasets.names import dataset_sensor_size
+
+    spec = frame_spec_for(mcfg, data.frames, "spikingjelly", data.roi, data.resize, dataset_sensor_size(data.dataset))
+    if data.noise_filter:
+        spec = dataclasses.replace(spec, noise_filter=str(data.noise_filter))
     full = load_dataset(data.dataset, data.root, split="train", spec=spec, cache_dir=data.cache_dir, limit=data.limit)
     order = torch.randperm(len(full), generator=torch.Generator().manual_seed(seed)).tolist()
     n_test = max(1, int(round(DATASET_HELD_OUT * len(full)))) if len(full) > 1 else 0

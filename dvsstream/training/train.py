@@ -1,6 +1,6 @@
 """Training on a dataset folder, what ``dvsstream train`` runs: :func:`train_on_dataset`
-reads CIFAR10-DVS or DVS128 Gesture from a local folder (:mod:`dvsstream.datasets`),
-binned as the model needs (:func:`frame_spec_for`), builds the model (or fine-tunes one
+reads CIFAR10-DVS, DVS128 Gesture or a tonic set (``tonic:NAME``) from a local folder
+(:mod:`dvsstream.datasets`), binned as the model needs (:func:`frame_spec_for`), builds the model (or fine-tunes one
 from an ``init`` checkpoint, its outputs mapped to the dataset's class order) and trains
 it with the papers' recipe (:func:`dvsstream.training.trainer.train`), under ``torchrun``
 as one of several processes."""
@@ -23,7 +23,7 @@ from dvsstream.training.config import TrainConfig, TrainResult, resolve_amp
 from dvsstream.training.distributed import DistInfo, close_distributed, init_distributed, resolve_device
 from dvsstream.training.trainer import train
 
-__all__ = ["RECIPE_EPOCHS", "FewLabels", "frame_spec_for", "train_on_dataset"]
+__all__ = ["DEFAULT_EPOCHS", "RECIPE_EPOCHS", "FewLabels", "frame_spec_for", "recipe_epochs", "train_on_dataset"]
 
 
 @dataclass(frozen=True)
@@ -51,20 +51,33 @@ def _few_labels(train_set, classes: Sequence[str], few: FewLabels, say: Callable
 
 #: the papers' epoch counts
 RECIPE_EPOCHS = {"cifar10dvs": 106, "dvsgesture": 202}
+#: the epochs of a dataset without a paper's recipe here (tonic:NMNIST, ...)
+DEFAULT_EPOCHS = 100
+
+
+def recipe_epochs(dataset: str) -> int:
+    """The recipe's epochs for ``dataset`` (any accepted spelling: ``tonic:CIFAR10DVS`` is
+    CIFAR10-DVS's 106), :data:`DEFAULT_EPOCHS` for a set without one."""
+    from dvsstream.datasets.names import loader_name
+
+    return RECIPE_EPOCHS.get(loader_name(dataset), DEFAULT_EPOCHS)
 
 
 def frame_spec_for(config: Any, mode: str = "count", convention: str = "spikingjelly",
-                   roi: Optional[Sequence[int]] = None, resize: Optional[Sequence[int]] = None):
+                   roi: Optional[Sequence[int]] = None, resize: Optional[Sequence[int]] = None,
+                   sensor_size: Sequence[int] = (128, 128)):
     """The :class:`dvsstream.datasets.spec.FrameSpec` a model config needs: ``n_bins = T``, the
-    128x128 sensors brought to the model's input size by
+    dataset's ``sensor_size`` (``(width, height)``; 128x128 for CIFAR10-DVS and Gesture, see
+    :func:`dvsstream.datasets.names.dataset_sensor_size`) brought to the model's input size by
     :meth:`~dvsstream.datasets.spec.FrameSpec.for_model` (pooled by a whole factor, else the
-    nearest-bin resize of the largest centred region of the input's shape; ``roi`` /
-    ``resize``: ``--roi`` / ``--resize``); ``mode`` ``"count"`` (the papers' equal-count
-    split) or ``"time"`` (equal time bins, what a live sliding window gives);
-    ``convention``: the frames' orientation and polarity (see :mod:`dvsstream.datasets.release`)."""
+    nearest-bin resize of the largest centred region of the input's shape; a smaller sensor
+    centred in zeros, or enlarged with ``resize``; ``roi`` / ``resize``: ``--roi`` /
+    ``--resize``); ``mode`` ``"count"`` (the papers' equal-count split) or ``"time"``
+    (equal time bins, what a live sliding window gives); ``convention``: the frames'
+    orientation and polarity (see :mod:`dvsstream.datasets.release`)."""
     from dvsstream.datasets.spec import FrameSpec
 
-    return FrameSpec.for_model(config, (128, 128), mode, convention, roi, resize)
+    return FrameSpec.for_model(config, tuple(int(v) for v in sensor_size), mode, convention, roi, resize)
 
 
 def _init_label_order(model, report, dataset: str, label_order: Optional[str], init: str) -> Optional[dict]:
@@ -192,6 +205,20 @@ def _new_model(model_name: str, n_classes: int, seed: int, init: Optional[str], 
     return model
 
 
+def _warn_about_flips(dataset: str, config: TrainConfig, say: Callable[[str], Any]) -> None:
+    """Random horizontal flips change what some datasets' samples mean: say so."""
+    from dvsstream.datasets.names import loader_name
+
+    if not config.hflip:
+        return
+    if loader_name(dataset) == "tonic:NMNIST":
+        say("warning: random horizontal flips mirror N-MNIST's digits (a mirrored 2 is no digit); "
+            "pass --no-hflip to avoid it")
+    if loader_name(dataset) == "dvsgesture":
+        say("warning: random horizontal flips mirror DVS128 Gesture's left-arm / right-arm classes "
+            "without relabelling them (the papers' recipe does this); pass --no-hflip to avoid it")
+
+
 def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: str, config: TrainConfig,
                      out_dir: Union[str, os.PathLike], *, device: Optional[str] = None, frames: str = "count",
                      convention: str = "spikingjelly", roi: Optional[Sequence[int]] = None,
@@ -200,9 +227,10 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
                      label_order: Optional[str] = None, few_labels: Optional[FewLabels] = None,
                      freeze_encoder: bool = False, event_filter=None,
                      allow_no_test: bool = False) -> TrainResult:
-    """Train the model ``model_name`` on ``dataset`` (``"cifar10dvs"`` or
-    ``"dvsgesture"``) from the folder ``root`` with ``config``; checkpoints and logs go
-    to ``out_dir``. ``frames`` / ``convention`` / ``roi`` / ``resize``: the binning (see
+    """Train the model ``model_name`` on ``dataset`` (``"cifar10dvs"``, ``"dvsgesture"`` or
+    ``"tonic:NAME"``, see :func:`dvsstream.datasets.load.load_dataset`) from the folder
+    ``root`` with ``config``; checkpoints and logs go to ``out_dir``. ``frames`` /
+    ``convention`` / ``roi`` / ``resize``: the binning on the dataset's sensor (see
     :func:`frame_spec_for`); ``cache_dir``: the frame cache (None: the dataset's
     default); ``limit``: at most that many training samples; ``init``: fine-tune from
     this checkpoint (a pre-trained encoder, or a model trained on other classes: its
@@ -222,8 +250,10 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
     if label_order and not init:
         raise DvsstreamError("--label-order says how an --init checkpoint's outputs are ordered; "
                              "it needs --init CKPT (a new model is trained in the dataset's class order)")
+    from dvsstream.datasets.names import dataset_sensor_size
+
     mcfg = get_config(model_name)
-    spec = frame_spec_for(mcfg, frames, convention or "spikingjelly", roi, resize)
+    spec = frame_spec_for(mcfg, frames, convention or "spikingjelly", roi, resize, dataset_sensor_size(dataset))
     if event_filter is not None:
         spec = dataclasses.replace(spec, noise_filter=str(event_filter))
     resolve_amp(config.amp, resolve_device(device))  # --amp fp16 on a CPU: one line before any work
@@ -237,16 +267,15 @@ def train_on_dataset(dataset: str, root: Union[str, os.PathLike], model_name: st
             train_set.event_augment = config.event_augment()
             say(f"event augmentation of the training samples: {config.event_augment().to_dict()} "
                 "(binned afresh every epoch)")
-        meta = {"dataset": dataset, "frame_spec": dataclasses.asdict(spec), "root": str(root)}
+        meta = {"dataset": dataset, "frame_spec": dataclasses.asdict(spec), "root": str(root),
+                "split_rule": train_set.info.get("split_rule")}
         meta["frame_spec"]["sensor_size"] = list(spec.sensor_size)
         if few_labels is not None:
             train_set, meta["few_labels"] = _few_labels(train_set, classes, few_labels, say)
         config = _fit_batch(config, mcfg, train_set, say)
         model = _new_model(model_name, len(classes), config.seed, init, dataset, label_order, freeze_encoder,
                            meta, say)
-        if dataset == "dvsgesture" and config.hflip:  # once the data and --init are known good (no line before an error)
-            say("warning: random horizontal flips mirror DVS128 Gesture's left-arm / right-arm classes "
-                "without relabelling them (the papers' recipe does this); pass --no-hflip to avoid it")
+        _warn_about_flips(dataset, config, say)  # once the data and --init are known good (no line before an error)
         return train(model, train_set, test_set, config, out_dir, device=dev, log=print, classes=classes, meta=meta)
     finally:
         close_distributed(initialised)

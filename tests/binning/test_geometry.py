@@ -151,6 +151,30 @@ def test_a_region_past_a_small_sensors_edge_bins_zeros_there(roi):
     assert binner.stats.binned + binner.outside_roi == ev.size == whole.sum()
 
 
+@pytest.mark.parametrize("sensor", [(34, 34), (78, 42)])
+def test_resize_enlarges_a_small_sensor_keeping_every_event(sensor):
+    """``--resize`` on a sensor smaller than the model's input: the whole sensor, each
+    pixel landing in its own input pixel (x * 64 // w) where an axis is enlarged and the
+    nearest-bin shrink where it is not; the streaming window equals the batch binner's,
+    and every event is binned. Without ``--resize`` the default is unchanged (centred)."""
+    w, h = sensor
+    geo = geometry_for((64, 64), sensor, resize=(64, 64))
+    assert geo == Geometry((0, 0, w, h), (64, 64)) and "enlarged" in geo.describe(sensor)
+    assert geometry_for((64, 64), sensor).roi != (0, 0, w, h)  # default: centred in zeros
+    ev = _random_events(50_000, w, h, seed=5)
+    binner = StreamingBinner(sensor, 400_000, 1, 400_000, roi=geo.roi, size=geo.size)
+    frames = _window_frames(binner, ev)
+    batch = events_to_frames(ev, sensor, 1, mode="time", t_start=0, t_end=399_999, roi=geo.roi, size=geo.size)
+    want = np.zeros((1, 2, 64, 64), np.float32)
+    np.add.at(want, (0, ev["p"].astype(int), ev["y"].astype(np.int64) * 64 // h, ev["x"].astype(np.int64) * 64 // w), 1)
+    np.testing.assert_array_equal(frames, want)
+    np.testing.assert_array_equal(batch, want)
+    assert binner.stats.binned == ev.size == want.sum()
+    # a region inside a larger sensor is still never enlarged
+    with pytest.raises(ValueError, match="larger than the 40x40 region"):
+        StreamingBinner((128, 128), 400_000, 1, 400_000, roi=(0, 0, 40, 40), size=(64, 64))
+
+
 def test_the_window_shows_what_the_model_sees_of_a_small_sensor():
     """The event image cropped to a region past its edge (the attention's backdrop in
     the window and the clips): zeros there, the sensor's pixels in place, both layouts."""

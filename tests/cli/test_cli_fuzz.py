@@ -271,7 +271,8 @@ def gui_argv(draw):
 @st.composite
 def dataset_argv(draw):
     verb = draw(st.sampled_from(["eval", "train"]))
-    argv = [verb, "--dataset", draw(st.sampled_from(["dvsgesture", "cifar10dvs", "mnist"])),
+    names = ["dvsgesture", "cifar10dvs", "mnist", "tonic:NMNIST", "tonic:shd"]
+    argv = [verb, "--dataset", draw(st.sampled_from(names)),
             "--root", draw(st.sampled_from(["data", "missing", "rec.h5", "/nonexistent-dvsstream"])),
             "--out", draw(st.sampled_from(["res", "rec.h5", "no/such/res", "folder", "/nonexistent-dvsstream/r"]))]
     common = {"--device": DEVICES, "--batch-size": NUMBERS, "--limit": NUMBERS, "--workers": NUMBERS,
