@@ -154,11 +154,13 @@ class PretrainTrainer(Trainer):
         self.draw(epoch, row)
 
     def draw(self, epoch: int, row: dict[str, Any]) -> None:
-        """``reconstruction.png`` of the first few held-out (else training) windows."""
+        """``reconstruction.png`` of a few held-out (else training) windows, spread over the set."""
         from dvsstream.training.recon_plot import save_reconstruction_figure
 
         source = self.test_set if self.test_set is not None and len(self.test_set) else self.train_set
-        frames = [source[i][0] for i in range(min(_PICTURE_SAMPLES, len(source)))]  # type: ignore[arg-type]
+        n = len(source)  # type: ignore[arg-type]
+        picks = sorted({(k * n) // _PICTURE_SAMPLES for k in range(min(_PICTURE_SAMPLES, n))})  # spread over the set
+        frames = [source[i][0] for i in picks]
         frames = [f for f in frames if f.numel()]
         if not frames:
             return
