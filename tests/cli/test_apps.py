@@ -23,7 +23,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 GUI_COMMON = {"-h", "--help", "--checkpoint", "--screenshot", "--exit-after", "--settings", "--device", "--verbose", "-v",
               "--reset-settings", "--export-clip", "--force", "--roi", "--resize", "--sensor-size", "--trust-checkpoint",
-              "--start", "--filter"}
+              "--start", "--filter", "--teach"}
 EVAL_COMMON = {"-h", "--help", "--root", "--checkpoint", "--model", "--split", "--device", "--batch-size", "--limit",
                "--workers", "--cache-dir", "--out", "--convention", "--label-order", "--export", "--roi", "--resize",
                "--trust-checkpoint", "--force", "--filter"}
