@@ -333,13 +333,14 @@ def checkpoint_meta(path: Union[str, os.PathLike]) -> dict[str, Any]:
 
 #: checkpoints shipped inside the package (``dvsstream/data/<name>.pt``, each with a
 #: model card ``<name>.md`` beside it)
-SHIPPED_MODELS = ("gesture_tiny",)
+SHIPPED_MODELS = ("gesture_tiny", "pretrained_tiny")
 
 
 def shipped_checkpoint(name: str = "gesture_tiny") -> Path:
     """Path of a checkpoint shipped with the package (see its model card, same name,
     ``.md``). ``gesture_tiny``: the tiny preset trained on the synthetic gesture set --
-    not a model of the real DVS128 Gesture data."""
+    not a model of the real DVS128 Gesture data. ``pretrained_tiny``: the tiny preset's
+    encoder, pre-trained without labels on emulated scenes (no classifier head)."""
     if name not in SHIPPED_MODELS:
         raise CheckpointError(f"no shipped model {name!r}; shipped: {', '.join(SHIPPED_MODELS)}")
     path = Path(__file__).resolve().parent.parent / "data" / f"{name}.pt"

@@ -301,3 +301,17 @@ def test_cli_pretrain_on_a_datasets_train_split_ignores_labels(tmp_path, capsys)
     assert "resuming after epoch 1" in capsys.readouterr().out
     assert main(argv[:-2] + ["--window-ms", "100", "--out", str(tmp_path / "x")]) == 2
     assert "--window-ms and --bins are for --dataset folder" in capsys.readouterr().err
+
+
+def test_the_shipped_pretrained_encoder_loads_and_says_where_it_comes_from():
+    from dvsstream.models.checkpoints import checkpoint_meta, shipped_checkpoint
+
+    path = shipped_checkpoint("pretrained_tiny")
+    meta = checkpoint_meta(path)
+    assert meta["kind"] == "pretrained-encoder" and "synth --kind scenes" in meta["trained_on"]
+    assert "dvsstream pretrain" in meta["recipe"] and meta["model_card"] == "pretrained_tiny.md"
+    assert (path.parent / meta["model_card"]).is_file()
+    model = create_model("spikformer_dvs_tiny", num_classes=7)
+    report = init_encoder(model, path)
+    assert report.kind == "pre-trained encoder" and report.new == ["head.weight", "head.bias"]
+    assert report.loaded == sum(1 for k in model.state_dict() if not k.startswith("head."))  # every encoder tensor
