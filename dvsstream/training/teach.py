@@ -48,9 +48,10 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,18 +85,18 @@ class TeachConfig:
     (None: :data:`WINDOWS_PER_CLASS` per class); ``lr`` None: 1e-3 from scratch, 5e-4
     from a pre-trained encoder."""
 
-    root: Union[str, os.PathLike]
-    out: Union[str, os.PathLike]
+    root: str | os.PathLike
+    out: str | os.PathLike
     model: str = "spikformer_dvs_tiny"
-    init: Optional[str] = None
+    init: str | None = None
     from_scratch: bool = False
-    report_dir: Optional[str] = None
-    window_ms: Optional[float] = None
-    hop_ms: Optional[float] = None
-    bins: Optional[int] = None
-    roi: Optional[Sequence[int]] = None
-    resize: Optional[Sequence[int]] = None
-    sensor_size: Optional[Sequence[int]] = None
+    report_dir: str | None = None
+    window_ms: float | None = None
+    hop_ms: float | None = None
+    bins: int | None = None
+    roi: Sequence[int] | None = None
+    resize: Sequence[int] | None = None
+    sensor_size: Sequence[int] | None = None
     min_events: int = 16
     background_from_quiet: bool = False
     background_name: str = "nothing"
@@ -103,12 +104,12 @@ class TeachConfig:
     epochs: int = 30
     patience: int = 5
     batch_size: int = 16
-    lr: Optional[float] = None
+    lr: float | None = None
     weight_decay: float = 0.06
-    epoch_windows: Optional[int] = None
+    epoch_windows: int | None = None
     augment: bool = True
     hflip: bool = False
-    device: Optional[str] = None
+    device: str | None = None
     seed: int = 0
     progress: bool = True
 
@@ -122,12 +123,12 @@ class TeachResult:
     checkpoint: Path
     report_dir: Path
     classes: list[str]
-    accuracy: Optional[float]
+    accuracy: float | None
     train: TrainResult
     wall_s: float
 
 
-def report_dir_for(out: Union[str, os.PathLike], report_dir: Optional[Union[str, os.PathLike]] = None) -> Path:
+def report_dir_for(out: str | os.PathLike, report_dir: str | os.PathLike | None = None) -> Path:
     """The report folder: ``report_dir``, else ``<out stem>_report`` beside ``out``."""
     if report_dir is not None:
         return Path(report_dir)
@@ -175,7 +176,7 @@ class TeachTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.per_class, self.patience = int(per_class), int(patience)
         self.best_loss, self.since_best = math.inf, 0
-        self.best_state: Optional[dict[str, torch.Tensor]] = None
+        self.best_state: dict[str, torch.Tensor] | None = None
 
     def _build_loaders(self) -> None:
         super()._build_loaders()
@@ -212,7 +213,7 @@ class TeachTrainer(Trainer):
 
 
 # ------------------------------------------------------------------ the model
-def _shipped_encoder(model_name: str) -> Optional[Path]:
+def _shipped_encoder(model_name: str) -> Path | None:
     """The shipped pre-trained encoder for ``model_name``, when the package has one."""
     from dvsstream.models.checkpoints import SHIPPED_MODELS, shipped_checkpoint
 
@@ -279,7 +280,7 @@ def _write_windows_csv(path: Path, held, preds: Sequence[int], confs: Sequence[f
     replace_atomically(path, write)
 
 
-def write_report(folder: Path, report: dict[str, Any], held, preds, confs, names, log_csv: Optional[bytes]) -> dict:
+def write_report(folder: Path, report: dict[str, Any], held, preds, confs, names, log_csv: bytes | None) -> dict:
     """``report.json``, ``windows.csv``, ``log.csv`` and the three figures of ``eval``
     into ``folder`` (created); each file replaced atomically. Returns the figures' paths."""
     from dvsstream.training.plots import write_report_plots
@@ -298,7 +299,7 @@ def write_report(folder: Path, report: dict[str, Any], held, preds, confs, names
         raise DvsstreamError(f"cannot write the report into {folder} ({exc.strerror or exc})") from None
 
 
-def _per_class(matrix: np.ndarray, names: Sequence[str]) -> dict[str, Optional[float]]:
+def _per_class(matrix: np.ndarray, names: Sequence[str]) -> dict[str, float | None]:
     return {name: (float(matrix[k, k] / matrix[k].sum()) if matrix[k].sum() else None)
             for k, name in enumerate(names)}
 
@@ -380,8 +381,8 @@ def _train_config(cfg: TeachConfig, pretrained: bool) -> TrainConfig:
                        cache_frames="off", seed=cfg.seed, tensorboard=False, progress=cfg.progress)
 
 
-def _fit(cfg: TeachConfig, model, windows: TeachWindows, names: list[str], init: Optional[str],
-         say: Callable[[str], Any]) -> tuple[TeachTrainer, TrainResult, Optional[bytes]]:
+def _fit(cfg: TeachConfig, model, windows: TeachWindows, names: list[str], init: str | None,
+         say: Callable[[str], Any]) -> tuple[TeachTrainer, TrainResult, bytes | None]:
     """Train in a temporary folder beside ``out`` (removed after); the trainer (its
     ``best_state`` loaded into ``model``), its result and the bytes of its ``log.csv``."""
     per_class = max(1, -(-cfg.epoch_windows // len(names))) if cfg.epoch_windows else WINDOWS_PER_CLASS
@@ -407,7 +408,12 @@ def teach(cfg: TeachConfig, say: Callable[[str], Any] = print) -> TeachResult:
     from dvsstream import __version__
     from dvsstream.models import get_config, save_checkpoint
     from dvsstream.training.teach_data import (
-        check_class_names, class_names, find_classes, read_classes, teach_binning)
+        check_class_names,
+        class_names,
+        find_classes,
+        read_classes,
+        teach_binning,
+    )
 
     t0 = time.perf_counter()
     classes = find_classes(cfg.root, cfg.background_name)

@@ -34,9 +34,10 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -112,7 +113,7 @@ def _class_folders(root: Path) -> list[Path]:
     return folders
 
 
-def find_classes(root: Union[str, os.PathLike], background_name: str = "nothing") -> list[TeachClass]:
+def find_classes(root: str | os.PathLike, background_name: str = "nothing") -> list[TeachClass]:
     """The classes under ``root`` (see the module docstring), ordered by label, the
     "nothing" class last. Raises :class:`DvsstreamError` (one line) for a folder without
     a readable recording, names that collide as labels, or fewer than two classes."""
@@ -156,7 +157,7 @@ def check_class_names(classes: Sequence[TeachClass], root: Path, extra: Sequence
                              "--background-from-quiet)")
 
 
-def read_classes(classes: Sequence[TeachClass], sensor_size: Optional[Sequence[int]] = None,
+def read_classes(classes: Sequence[TeachClass], sensor_size: Sequence[int] | None = None,
                  skip_unreadable: bool = False, say: Callable[[str], Any] = print) -> list[tuple[str, str]]:
     """Read every recording once: its event span into ``seconds`` (the files left
     unreadable are dropped from ``files`` with ``skip_unreadable``, and returned as
@@ -190,18 +191,18 @@ def read_classes(classes: Sequence[TeachClass], sensor_size: Optional[Sequence[i
     return skipped
 
 
-def teach_binning(T: int, window_ms: Optional[float] = None, hop_ms: Optional[float] = None,
-                  bins: Optional[int] = None) -> BinningConfig:
+def teach_binning(T: int, window_ms: float | None = None, hop_ms: float | None = None,
+                  bins: int | None = None) -> BinningConfig:
     """The live binning taught (and stored in the checkpoint): ``bins`` (default the
     model's ``T``) bins over ``window_ms`` (default 50 ms a bin), a new window every
     ``hop_ms`` (default one bin). Raises one line when they do not fit together."""
     n = int(bins or T)
-    window_us = int(round((window_ms if window_ms is not None else 50.0 * n) * 1000))
+    window_us = round((window_ms if window_ms is not None else 50.0 * n) * 1000)
     if window_us < n or window_us % n:
         raise DvsstreamError(f"--window-ms {window_us / 1000:g} does not split into --bins {n} bins of whole "
                              "microseconds; choose a window that is a multiple of the bins")
     bin_us = window_us // n
-    hop_us = int(round(hop_ms * 1000)) if hop_ms is not None else bin_us
+    hop_us = round(hop_ms * 1000) if hop_ms is not None else bin_us
     if hop_us % bin_us or hop_us > window_us:
         raise DvsstreamError(f"--hop-ms {hop_us / 1000:g} must be a whole number of bins ({bin_us / 1000:g} ms) "
                              f"and at most the window ({window_us / 1000:g} ms)")
@@ -216,7 +217,7 @@ class TeachWindows:
 
     train: Any
     held: Any
-    quiet: dict[str, Optional[float]]
+    quiet: dict[str, float | None]
     binnings: dict[str, dict]
 
 
@@ -244,8 +245,8 @@ def _merge(parts: Sequence[tuple[Any, Sequence[int], Sequence[int]]], classes: S
     return WindowSet(frames, labels, classes, windows, binnings, [])
 
 
-def _split_quiet(ws, label: int, quiet_label: Optional[int], min_events: int,
-                 threshold: Optional[float]) -> tuple[list[int], list[int]]:
+def _split_quiet(ws, label: int, quiet_label: int | None, min_events: int,
+                 threshold: float | None) -> tuple[list[int], list[int]]:
     """``(indices, labels)`` of a recording's windows: busy ones (>= ``min_events``,
     and >= ``threshold`` when given) as ``label``, quiet ones as ``quiet_label``."""
     keep, labels = [], []
@@ -261,10 +262,10 @@ def _split_quiet(ws, label: int, quiet_label: Optional[int], min_events: int,
 
 
 def cut_windows(classes: Sequence[TeachClass], base: BinningConfig, model_size: Sequence[int], *,
-                roi: Optional[Sequence[int]] = None, resize: Optional[Sequence[int]] = None,
-                sensor_size: Optional[Sequence[int]] = None, min_events: int = 16,
+                roi: Sequence[int] | None = None, resize: Sequence[int] | None = None,
+                sensor_size: Sequence[int] | None = None, min_events: int = 16,
                 background_from_quiet: bool = False, background_name: str = "nothing",
-                progress: Optional[Callable[[int], Any]] = None) -> TeachWindows:
+                progress: Callable[[int], Any] | None = None) -> TeachWindows:
     """The training and held-out windows of every class (see the module docstring);
     class ``k`` of ``classes`` is label ``k``. With ``background_from_quiet`` the quiet
     windows are the "nothing" class: the ``_background`` folder's label, else a last
@@ -276,7 +277,7 @@ def cut_windows(classes: Sequence[TeachClass], base: BinningConfig, model_size: 
     quiet_label = None
     if background_from_quiet:
         quiet_label = next((k for k, c in enumerate(classes) if c.background), len(classes))
-    kw = dict(roi=roi, resize=resize, sensor_size=sensor_size, min_events=0)
+    kw: dict[str, Any] = {"roi": roi, "resize": resize, "sensor_size": sensor_size, "min_events": 0}
     train_parts, held_parts, quiet, binnings = [], [], {}, {}
     for k, c in enumerate(classes):
         for path in c.files:
