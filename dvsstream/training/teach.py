@@ -5,10 +5,13 @@ the class and label rules, the checks, the windows cut with the live binning, th
 held-out last 20 % of every recording). :func:`teach` then
 
 * builds the model (``spikformer_dvs_tiny`` by default) with a new head for the classes,
-  its encoder from the shipped pre-trained encoder when the package has one
-  (``pretrained_tiny``, for the tiny model), from ``init`` (``--init CKPT``: a
-  ``pretrain`` ``encoder.pt`` or another classifier of the same family and input), or
-  from scratch (``from_scratch``, or when nothing is shipped: said in a note);
+  its encoder from ``init`` (``--init CKPT``: a ``pretrain`` ``encoder.pt`` or another
+  classifier of the same family and input), else for the tiny model from the shipped
+  pre-trained encoder when the package has one (``pretrained_tiny``) or else from the
+  shipped gesture model's encoder (``gesture_tiny``: trained on synthetic gestures only,
+  yet measured far better than random weights: on five real "which recording" classes,
+  12 epochs, 78 % of the held-out windows right against 46 % from scratch), or from scratch
+  (``from_scratch``, or another model with nothing shipped: said in a note);
 * fine-tunes it with :class:`TeachTrainer` (the :class:`~dvsstream.training.trainer.Trainer`
   with the recipe for few examples below) and keeps the weights of the epoch that did
   best on the held-out windows;
@@ -213,34 +216,47 @@ class TeachTrainer(Trainer):
 
 
 # ------------------------------------------------------------------ the model
-def _shipped_encoder(model_name: str) -> Path | None:
-    """The shipped pre-trained encoder for ``model_name``, when the package has one."""
+def _shipped_encoder(model_name: str) -> tuple[Path, str] | None:
+    """The shipped encoder to start ``model_name`` from, and what it is: the pre-trained
+    encoder when the package has one, else the shipped gesture model's encoder (the same
+    tiny model; on the real recordings it learns the classes in a few epochs where random
+    weights barely do: see the module docstring); None for other models."""
     from dvsstream.models.checkpoints import SHIPPED_MODELS, shipped_checkpoint
 
-    if model_name != "spikformer_dvs_tiny" or PRETRAINED_TINY not in SHIPPED_MODELS:
+    if model_name != "spikformer_dvs_tiny":
         return None
-    try:
-        return shipped_checkpoint(PRETRAINED_TINY)
-    except DvsstreamError:
-        return None
+    gesture = ("the shipped gesture model's encoder (no pre-trained encoder is shipped yet; --from-scratch for "
+               "random weights)")
+    for name, what in ((PRETRAINED_TINY, "the shipped pre-trained encoder"), ("gesture_tiny", gesture)):
+        if name in SHIPPED_MODELS:
+            try:
+                return shipped_checkpoint(name), what
+            except DvsstreamError:
+                continue
+    return None
 
 
 def build_model(cfg: TeachConfig, n_classes: int, n_bins: int, say: Callable[[str], Any]):
     """-> ``(model, init)``: the model for ``n_classes`` over ``n_bins`` time steps, its
-    encoder from ``--init``, the shipped pre-trained encoder or nothing (``init`` None)."""
+    encoder from ``--init``, else a shipped encoder (:func:`_shipped_encoder`), else random
+    (``init`` None). The head is always new (the classes are)."""
     from dvsstream.models import create_model, get_config
     from dvsstream.models.transfer import init_encoder
 
     overrides = {"T": n_bins} if n_bins != get_config(cfg.model).T else {}
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, num_classes=n_classes, **overrides)
-    init = None if cfg.from_scratch else (cfg.init or _shipped_encoder(cfg.model))
+    shipped = None if cfg.from_scratch or cfg.init else _shipped_encoder(cfg.model)
+    init, what = (cfg.init, "--init") if cfg.init else shipped if shipped else (None, "")
     if init is None:
-        why = "--from-scratch" if cfg.from_scratch else f"no pre-trained encoder is shipped for {cfg.model} yet"
+        why = "--from-scratch" if cfg.from_scratch else f"no encoder is shipped for {cfg.model}"
         say(f"note: training {cfg.model} from scratch ({why}; --init CKPT starts from a pretrain encoder.pt)")
         return model, None
     report = init_encoder(model, init)
-    say(f"initialised from {init}: {report}")
+    if not report.new:  # a head of the same size came along: the classes are new, so is the head
+        model.head.reset_parameters()
+        model.refresh_fused()
+    say(f"starting from {what}: {report}")
     return model, str(init)
 
 
@@ -311,7 +327,11 @@ def _windows(cfg: TeachConfig, classes: list[TeachClass], base, model_size, name
     has training windows and the quiet "nothing" class enough of them."""
     from tqdm import tqdm
 
-    from dvsstream.training.teach_data import MIN_CLASS_SECONDS, cut_windows
+    from dvsstream.training.teach_data import (
+        MIN_CLASS_SECONDS,
+        QUIET_SHARE,
+        cut_windows,
+    )
 
     n_files = sum(len(c.files) for c in classes)
     with tqdm(total=n_files, unit="file", desc="cutting windows", disable=None if cfg.progress else True,
@@ -326,7 +346,7 @@ def _windows(cfg: TeachConfig, classes: list[TeachClass], base, model_size, name
             seconds = (train_counts[k] + held_counts[k]) * base.hop_us / 1e6
             if seconds < MIN_CLASS_SECONDS:
                 raise DvsstreamError(f"--background-from-quiet: the recordings hold {seconds:.2f} s of quiet windows "
-                                     f"(under {100 * 0.1:g} % of their median events); record at least "
+                                     f"(under {100 * QUIET_SHARE:g} % of their median events); record at least "
                                      f"{MIN_CLASS_SECONDS:g} s of the empty scene into {cfg.root}/_background/")
         elif train_counts[k] == 0:
             raise DvsstreamError(f"{classes[k].folder}: no window of {base.window_us / 1000:g} ms with at least "

@@ -185,7 +185,7 @@ def test_teach_then_run_prints_the_new_class_names(tmp_path, capsys):
     out = tmp_path / "model.pt"
     assert main(["teach", str(root), "--out", str(out), "--skip-unreadable"] + TINY) == 0
     text = capsys.readouterr()
-    assert "broken.aedat4" in text.out and "from scratch" in text.out
+    assert "broken.aedat4" in text.out and "starting from the shipped gesture model's encoder" in text.out
     assert _digest(root) == before  # inputs untouched
     ckpt = torch.load(out, weights_only=True)
     meta = ckpt["meta"]
@@ -236,8 +236,9 @@ def test_teach_on_real_recordings_and_run_on_another_part(tmp_path, real_data, c
                                    "hand": ("dvSave-2024_06_20_15_59_41.aedat4", 0.0, 0.7)})
     other = _real_pieces(tmp_path / "other", real_data, {"walking": ("neal_walking.aedat", 0.7, 1.0)})
     out = tmp_path / "real.pt"
-    assert main(["teach", str(root), "--out", str(out), "--report-dir", str(tmp_path / "rep")] + TINY) == 0
-    capsys.readouterr()
+    assert main(["teach", str(root), "--out", str(out), "--report-dir", str(tmp_path / "rep"), "--from-scratch"]
+                + TINY) == 0
+    assert "from scratch (--from-scratch" in capsys.readouterr().out
     assert torch.load(out, weights_only=True)["meta"]["classes"] == ["clamp", "hand", "walking"]
     assert main(["run", "--checkpoint", str(out), "--source", str(other["walking"]), "--device", "cpu"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("t =")]
