@@ -101,14 +101,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--skip-unreadable", action="store_true",
                    help="leave out recordings that cannot be read (default: stop, naming the file)")
     add_sensor_size_argument(p)
-    p.add_argument("--epochs", type=positive_int, default=30, help="at most this many epochs (default 30)")
+    p.add_argument("--epochs", type=positive_int, default=25, help="at most this many epochs (default 25)")
     p.add_argument("--patience", type=positive_int, default=5,
                    help="stop after this many epochs without a better held-out result (default 5)")
     p.add_argument("--epoch-windows", type=positive_int, default=None,
-                   help="training windows drawn per epoch, the same number from every class (default 64 per class)")
+                   help="training windows drawn per epoch, the same number from every class (default 48 per class)")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--lr", type=positive_float, default=None,
-                   help="learning rate (default 1e-3 from scratch, 5e-4 from a pre-trained encoder)")
+                   help="learning rate (default 1e-3)")
     p.add_argument("--weight-decay", type=nonneg_float, default=0.06)
     p.add_argument("--no-augment", action="store_true", help="no random shear, shift, rotation or cutout")
     p.add_argument("--hflip", action="store_true",
