@@ -56,6 +56,9 @@ def check(args: argparse.Namespace) -> None:
         raise DvsstreamError(f"--out {out}: inside ROOT {args.root} (it would be read as part of the classes next "
                              "time); write it elsewhere")
     report = report_dir_for(args.out, args.report_dir)
+    if Path(args.root).resolve() in (report.resolve(), *report.resolve().parents):
+        raise DvsstreamError(f"the report folder {report}: inside ROOT {args.root} (it would become a class folder); "
+                             "give --report-dir a folder elsewhere")
     if report.exists() and not report.is_dir():
         raise DvsstreamError(f"the report folder {report}: is a file; give --report-dir a folder")
     if report.exists() and any(report.iterdir()) and not args.force:

@@ -392,7 +392,7 @@ def _check_geometry(cfg: TeachConfig, classes: list[TeachClass], base, model_siz
                            "convention": "native", "roi": list(cfg.roi), "size": list(model_size)}}
 
 
-def _train_config(cfg: TeachConfig, pretrained: bool) -> TrainConfig:
+def _train_config(cfg: TeachConfig) -> TrainConfig:
     lr = cfg.lr if cfg.lr is not None else 1e-3  # measured: 5e-4 from the gesture encoder converged slower
     return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, eval_batch_size=32, lr=lr,
                        weight_decay=cfg.weight_decay, warmup_epochs=min(1, cfg.epochs - 1), mixup_alpha=0.0,
@@ -409,7 +409,7 @@ def _fit(cfg: TeachConfig, model, windows: TeachWindows, names: list[str], init:
     work = Path(tempfile.mkdtemp(prefix=".teach-", dir=Path(cfg.out).resolve().parent))
     try:
         trainer = TeachTrainer(model, windows.train, stop_set if len(stop_set) else None,
-                               _train_config(cfg, init is not None), work, cfg.device, say, names,
+                               _train_config(cfg), work, cfg.device, say, names,
                                {"kind": "teach"}, per_class=per_class, patience=cfg.patience)
         result = trainer.run()
         log = (work / "log.csv").read_bytes() if (work / "log.csv").is_file() else None
@@ -426,6 +426,7 @@ def teach(cfg: TeachConfig, say: Callable[[str], Any] = print) -> TeachResult:
     before anything is written."""
     from dvsstream import __version__
     from dvsstream.models import get_config, save_checkpoint
+    from dvsstream.training.plots import REPORT_PLOTS
     from dvsstream.training.teach_data import (
         check_class_names,
         class_names,
@@ -438,13 +439,6 @@ def teach(cfg: TeachConfig, say: Callable[[str], Any] = print) -> TeachResult:
     classes = find_classes(cfg.root, cfg.background_name)
     names = class_names(classes, cfg.background_from_quiet, cfg.background_name)
     check_class_names(classes, Path(cfg.root), names[len(classes):])
-    if len(names) > len(classes):
-        from dvsstream.training.teach_data import label_key
-
-        clash = [c.name for c in classes if c.key == label_key(cfg.background_name)]
-        if clash:
-            raise DvsstreamError(f"--background-name {cfg.background_name!r} is the same label as the class "
-                                 f"{clash[0]!r}; choose another name")
     mcfg = get_config(cfg.model)
     base = teach_binning(mcfg.T, cfg.window_ms, cfg.hop_ms, cfg.bins)
     model_size = (int(mcfg.img_size[1]), int(mcfg.img_size[0]))
@@ -479,7 +473,7 @@ def teach(cfg: TeachConfig, say: Callable[[str], Any] = print) -> TeachResult:
               "classes": names, "model": cfg.model, "checkpoint": str(cfg.out), "device": str(trainer.dev),
               "wall_s": wall, "train": {k: v for k, v in result.to_dict().items() if k != "out_dir"},
               **{k: v for k, v in provenance.items() if k not in ("classes", "recipe")},
-              "recipe": provenance["recipe"], "files": {"windows": "windows.csv", "log": "log.csv"}}
+              "recipe": provenance["recipe"], "files": {"windows": "windows.csv", "log": "log.csv", **REPORT_PLOTS}}
     plots = write_report(folder, report, windows.held, preds, confs, names, log)
     try:
         replace_atomically(Path(cfg.out), lambda tmp: save_checkpoint(model, tmp, **provenance))

@@ -116,7 +116,8 @@ def _class_folders(root: Path) -> list[Path]:
 def find_classes(root: str | os.PathLike, background_name: str = "nothing") -> list[TeachClass]:
     """The classes under ``root`` (see the module docstring), ordered by label, the
     "nothing" class last. Raises :class:`DvsstreamError` (one line) for a folder without
-    a readable recording, names that collide as labels, or fewer than two classes."""
+    a readable recording or names that collide as labels (how many classes are enough is
+    :func:`check_class_names`'s, once a "nothing" class of quiet windows is counted)."""
     from dvsstream.datasets.recordings import find_recordings
 
     root = Path(root).expanduser()
@@ -130,13 +131,14 @@ def find_classes(root: str | os.PathLike, background_name: str = "nothing") -> l
                                  "remove the folder")
         background = folder.name == BACKGROUND_FOLDER
         classes.append(TeachClass(background_name if background else folder.name, folder, files, background))
-    check_class_names(classes, root)
+    check_class_names(classes, root, least=0)
     return sorted(classes, key=lambda c: (c.background, c.key))
 
 
-def check_class_names(classes: Sequence[TeachClass], root: Path, extra: Sequence[str] = ()) -> None:
-    """Names that collide as labels, an empty label, or fewer than two classes (counting
-    ``extra`` names, e.g. a "nothing" class to come) raise one line."""
+def check_class_names(classes: Sequence[TeachClass], root: Path, extra: Sequence[str] = (), least: int = 2) -> None:
+    """Names that collide as labels or make an empty one, or fewer than ``least``
+    classes (counting ``extra`` names: a "nothing" class of quiet windows, which
+    ``--background-name`` names) raise one line."""
     seen: dict[str, TeachClass] = {}
     for c in classes:
         if not c.key:
@@ -149,8 +151,12 @@ def check_class_names(classes: Sequence[TeachClass], root: Path, extra: Sequence
             raise DvsstreamError(f"{root}: the classes {what} are the same label {c.key!r} (case, spaces, _ and - "
                                  "are not told apart); rename one")
         seen[c.key] = c
+    for name in extra:
+        if label_key(name) in seen:
+            raise DvsstreamError(f"--background-name {name!r} is the same label as the class "
+                                 f"{seen[label_key(name)].name!r}; choose another name")
     count = len(classes) + len(extra)
-    if count < 2:
+    if count < least:
         only = f" ({classes[0].name!r})" if classes else ""
         raise DvsstreamError(f"{root}: {count} class{only}; teaching needs at least two: one folder per class "
                              f"(ROOT/<class name>/), or a \"nothing\" class ({root}/{BACKGROUND_FOLDER}/ or "

@@ -314,6 +314,8 @@ def test_bad_outputs_are_refused_and_force_lets_them_be_replaced(tmp_path, capsy
     _refused(["teach", str(root), "--out", str(keep)] + TINY, capsys, tmp_path, str(keep), "already exists", "--force")
     _refused(["teach", str(root), "--out", str(tmp_path)] + TINY, capsys, tmp_path, "folder")
     _refused(["teach", str(root), "--out", str(root / "a" / "m.pt")] + TINY, capsys, tmp_path, "inside ROOT")
+    _refused(["teach", str(root), "--out", str(tmp_path / "m.pt"), "--report-dir", str(root / "rep")] + TINY, capsys,
+             tmp_path, "inside ROOT")
     _refused(["teach", str(tmp_path / "nope"), "--out", str(tmp_path / "m.pt")] + TINY, capsys, tmp_path,
              "no such folder")
     (tmp_path / "m_report").mkdir()
@@ -337,3 +339,21 @@ def test_an_unreadable_recording_is_left_out_with_skip_unreadable(tmp_path):
     skipped = read_classes(classes, skip_unreadable=True, say=said.append)
     assert [Path(p).name for p, _ in skipped] == ["broken.aedat4"] and "broken.aedat4" in said[0]
     assert [p.name for p in classes[1].files] == ["rec0.h5"] and classes[1].total_seconds == pytest.approx(3.0, 0.01)
+
+
+def test_one_class_and_the_quiet_nothing_class_are_two(tmp_path):
+    from dvsstream.training.teach_data import (
+        check_class_names,
+        class_names,
+        find_classes,
+    )
+
+    root = _classes(tmp_path / "root", {"wave": [(3.0, 0)]})
+    classes = find_classes(root)
+    names = class_names(classes, True, "empty scene")
+    assert names == ["wave", "empty scene"]
+    check_class_names(classes, root, names[1:])  # two classes: taught
+    with pytest.raises(DvsstreamError, match="1 class"):
+        check_class_names(classes, root)
+    with pytest.raises(DvsstreamError, match="--background-name 'WAVE' is the same label as the class 'wave'"):
+        check_class_names(classes, root, ["WAVE"])
