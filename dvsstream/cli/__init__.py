@@ -24,7 +24,7 @@ from dvsstream.errors import DvsstreamError
 # ------------------------------------------------------------------ parser
 #: the verbs, in the order ``--help`` lists them: each module has ``add_parser(sub)``,
 #: ``check(args)`` (before any work) and ``run(args) -> exit status``
-VERBS = ("info", "convert", "record", "replay", "run", "render", "gui", "eval", "train", "pretrain", "synth")
+VERBS = ("info", "convert", "record", "replay", "run", "render", "gui", "eval", "train", "pretrain", "teach", "synth")
 
 
 def build_parser() -> argparse.ArgumentParser:

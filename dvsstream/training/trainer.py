@@ -503,6 +503,8 @@ class Trainer:
         try:
             for epoch in range(self.start_epoch, stop + 1):
                 self.run_epoch(epoch)
+                if self.should_stop(epoch):
+                    break
         except KeyboardInterrupt:
             if epoch >= self.start_epoch or self.history:
                 self.say(f"interrupted; {self.last_path} holds the state after the last finished epoch: "
@@ -512,6 +514,11 @@ class Trainer:
             if self.writer is not None:
                 self.writer.close()
         return self.finish(time.perf_counter() - run_start)
+
+    def should_stop(self, epoch: int) -> bool:
+        """Whether to end the run after ``epoch`` before ``epochs`` (early stopping, in
+        subclasses; the recipe runs every epoch)."""
+        return False
 
     def finish(self, wall: float) -> TrainResult:
         """The :class:`TrainResult`; rank 0 writes ``result.json`` and the closing line."""
