@@ -24,6 +24,8 @@ class StreamRecorder:
         self._recorder = None
         self._rec_lock = threading.Lock()  # the recorder is written outside the stats lock
         self.events = 0
+        self._shift_us = 0  # added to the times after a loop or a seek back (µs)
+        self._last_us: Optional[int] = None  # the last time written, shifted (µs)
 
     def start(self, path, overwrite: bool = False) -> None:
         """Write every packet from now on to an HDF5 recording (none dropped)."""
@@ -37,6 +39,7 @@ class StreamRecorder:
                                  source=json.dumps(describe(), default=str) if describe else "")
         with self._rec_lock:
             self._recorder = writer
+            self._shift_us, self._last_us = 0, None
 
     def stop(self) -> Optional[str]:
         """Close the recording; its path, or None when none was being written."""
@@ -53,9 +56,19 @@ class StreamRecorder:
 
     def write(self, packet: np.ndarray) -> None:
         """The source thread: ``packet`` (events, :data:`~dvsstream.events.EVENT_DTYPE`)
-        into the recording, when one is being written."""
+        into the recording, when one is being written. When the stream's time goes back (a
+        looping recording starts again, a seek back), the recording's clock goes on: the
+        later events are shifted to follow the last one written."""
         with self._rec_lock:
             rec = self._recorder
-            if rec is not None:
-                rec.write(packet)
-                self.events += packet.size
+            if rec is None or packet.size == 0:
+                return
+            first = int(packet["t"][0]) + self._shift_us
+            if self._last_us is not None and first < self._last_us:
+                self._shift_us += self._last_us - first + 1
+            if self._shift_us:
+                packet = packet.copy()
+                packet["t"] += self._shift_us
+            rec.write(packet)
+            self._last_us = int(packet["t"][-1])
+            self.events += packet.size
