@@ -207,7 +207,7 @@ def test_render_bad_input_is_one_line_and_status_2(tmp_path, capsys):
     source = str(RECORDING) if RECORDING is not None else str(existing)
     cases = [
         ([str(tmp_path / "nope.h5"), "--out", str(tmp_path / "a.mp4")], "nope.h5"),
-        ([source, "--out", str(tmp_path / "a.webm")], "unknown clip format"),
+        ([source, "--out", str(tmp_path / "a.webm")], "is written as an MP4 or GIF clip, but its name ends in .webm"),
         ([source, "--out", str(existing)], "--force"),
         ([source, "--out", str(tmp_path / "a.mp4"), "--duration", "-1"], "--duration"),
         ([source, "--out", str(tmp_path / "no" / "a.mp4")], "does not exist"),
