@@ -83,5 +83,7 @@ def test_teach_panel_records_trains_and_swaps_the_model(qtbot, tmp_path):
     qtbot.waitUntil(lambda: win._teach_job is None, timeout=5_000)
     assert win.controller.loaded.class_names == ["clap", "waves"]
     assert Path(win.controller.loaded.checkpoint) == Path(job.result)
+    assert Path(job.result).parent == tmp_path / "out"  # the window's output folder, not a class folder
+    assert [c.name for c in win.teach_folder.classes()] == ["clap", "waves"]
     qtbot.waitUntil(lambda: win.controller.pipeline.snapshot_stats().windows_classified > 0, timeout=30_000)
     assert "taught" in win.teach.status.text() and win.last_error is None

@@ -136,13 +136,18 @@ class TeachMixin:
     # ---------------------------------------------------------------- training
     def train_taught(self, out: Optional[Path] = None, runner: Any = None) -> TeachJob:
         """Start teaching the folder's classes in the background (``runner(root, out,
-        progress)``: default :func:`teach_in_background`); the model is swapped in when done."""
+        progress)``: default :func:`teach_in_background`; ``out``: default a new
+        ``taught-<folder>-<time>.pt`` in the window's output folder, with its report
+        beside it); the model is swapped in when done."""
         if self._teach_job is not None and not self._teach_job.done:
             raise DvsstreamError("a model is being taught already; wait for it to finish")
         if self._teach_recording is not None:
             self.stop_teach_recording()
         root = self.teach_folder.root
-        out = Path(out) if out is not None else root / f"taught-{time.strftime('%Y%m%d-%H%M%S')}.pt"
+        if out is None:  # beside the window's other outputs: never inside the class folders
+            out = Path(self.controller.output_dir()) / f"taught-{root.name}-{time.strftime('%Y%m%d-%H%M%S')}.pt"
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
         run = runner or teach_in_background
         self._teach_job = TeachJob(lambda progress: run(root, out, progress)).start()
         self.teach.train_button.setEnabled(False)
