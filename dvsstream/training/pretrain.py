@@ -172,18 +172,10 @@ class PretrainTrainer(Trainer):
                                    f"epoch {epoch}: {ratio:.0%} of the patches masked; held-out loss "
                                    f"{row['test_loss']:.3f}, training loss {row['train_loss']:.3f}")
 
-    def run_epoch(self, epoch: int) -> None:
-        import time
-
-        t0 = time.perf_counter()
-        lr = self.sched.get_last_lr()
-        train = self.train_epoch(epoch)
-        test = self.evaluate()
-        row, improved = self.record(epoch, lr, train, test, time.perf_counter() - t0)
-        self.checkpoint(epoch, row, improved)
-        self.say(f"epoch {epoch:>3}/{self.config.epochs}  lr {lr:.2e}  train loss {row['train_loss']:.4f}  |  "
-                 f"held-out loss {row['test_loss']:.4f} (best {self.best_loss:.4f} @ {self.best_epoch})  "
-                 f"{row['epoch_s']:.1f} s, {row['samples_per_s']:.1f} samples/s")
+    def epoch_line(self, epoch: int, lr: float, row: dict[str, Any]) -> str:
+        return (f"epoch {epoch:>3}/{self.config.epochs}  lr {lr:.2e}  train loss {row['train_loss']:.4f}  |  "
+                f"held-out loss {row['test_loss']:.4f} (best {self.best_loss:.4f} @ {self.best_epoch})  "
+                f"{row['epoch_s']:.1f} s, {row['samples_per_s']:.1f} samples/s")
 
     def resume(self, state: dict[str, Any]) -> None:
         super().resume(state)

@@ -487,10 +487,14 @@ class Trainer:
         if train["dropped"] or test[2]:
             self.say(f"warning: epoch {epoch}: {train['dropped']} training and {test[2]} test sample(s) "
                      f"could not be read and were left out (the accuracy is over the rest)")
-        self.say(f"epoch {epoch:>3}/{self.config.epochs}  lr {lr:.2e}  train loss {row['train_loss']:.4f} "
-                 f"acc {_fmt_acc(row['train_acc'])}  |  test loss {row['test_loss']:.4f} acc {_fmt_acc(row['test_acc'])}  "
-                 f"(best {_fmt_acc(self.best_acc)} @ {self.best_epoch})  {row['epoch_s']:.1f} s, "
-                 f"{row['samples_per_s']:.1f} samples/s")
+        self.say(self.epoch_line(epoch, lr, row))
+
+    def epoch_line(self, epoch: int, lr: float, row: dict[str, Any]) -> str:
+        """The log line of a finished epoch."""
+        return (f"epoch {epoch:>3}/{self.config.epochs}  lr {lr:.2e}  train loss {row['train_loss']:.4f} "
+                f"acc {_fmt_acc(row['train_acc'])}  |  test loss {row['test_loss']:.4f} acc {_fmt_acc(row['test_acc'])}  "
+                f"(best {_fmt_acc(self.best_acc)} @ {self.best_epoch})  {row['epoch_s']:.1f} s, "
+                f"{row['samples_per_s']:.1f} samples/s")
 
     def run(self) -> TrainResult:
         """:meth:`prepare`, the epochs from the start (or resume) point to ``epochs`` (or
