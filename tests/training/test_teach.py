@@ -185,7 +185,7 @@ def test_teach_then_run_prints_the_new_class_names(tmp_path, capsys):
     out = tmp_path / "model.pt"
     assert main(["teach", str(root), "--out", str(out), "--skip-unreadable"] + TINY) == 0
     text = capsys.readouterr()
-    assert "broken.aedat4" in text.out and "starting from the shipped gesture model's encoder" in text.out
+    assert "broken.aedat4" in text.out and "starting from the shipped pre-trained encoder" in text.out
     assert _digest(root) == before  # inputs untouched
     ckpt = torch.load(out, weights_only=True)
     meta = ckpt["meta"]
