@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -49,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 REAL = ROOT / ".." / "shared" / "data" / "real"
 
 from dvsstream.datasets.recordings import read_recording
+from dvsstream.errors import DvsstreamError
 from dvsstream.io.hdf5 import RecordingWriter
 from dvsstream.stream.live import RunConfig, classify_stream
 from dvsstream.training.teach import TeachConfig, teach
@@ -111,7 +113,7 @@ def score_run(report: dict, truth: str, nothing: str | None) -> dict:
             "tops": {str(k): int(v) for k, v in zip(*np.unique(tops, return_counts=True))}}
 
 
-def accuracy_part(recs, work: Path, starts, backgrounds, epochs: int | None) -> list[dict]:
+def accuracy_part(recs, work: Path, starts, backgrounds, epochs: int | None, patience: int | None) -> list[dict]:
     root, tests = split_recordings(recs, work)
     rows = []
     for start in starts:
@@ -120,9 +122,16 @@ def accuracy_part(recs, work: Path, starts, backgrounds, epochs: int | None) -> 
             kw = dict(STARTS[start])
             if epochs:
                 kw["epochs"] = epochs
+            if patience:
+                kw["patience"] = patience
             cfg = TeachConfig(root=root, out=out, background_from_quiet=bg, progress=False, **kw)
             t0 = time.perf_counter()
-            res = teach(cfg, say=lambda s: None)
+            try:
+                res = teach(cfg, say=lambda s: None)
+            except DvsstreamError as exc:  # e.g. --background-from-quiet with no quiet window to learn from
+                print(f"\n{start:10s} bg={'yes' if bg else 'no '}  teach refused: {exc}", flush=True)
+                rows.append({"start": start, "background_from_quiet": bg, "refused": str(exc)})
+                continue
             wall = time.perf_counter() - t0
             per = {}
             for name, test in tests.items():
@@ -177,7 +186,13 @@ def wall_part(recs, work: Path, seconds: float, threads: int) -> dict:
     cut_at = next((t for t, s in lines if "training and" in s and "held-out windows" in s), float("nan"))
     hist = res.train.history
     epoch_s = [float(h.get("epoch_s", float("nan"))) for h in hist]
-    out = {"classes": len(recs), "seconds_per_class": seconds, "threads": threads, "wall_s": wall,
+    trained_at = next((t for t, s in lines if s.startswith("trained ")), float("nan"))
+    finite = [e for e in epoch_s if np.isfinite(e)]
+    # other jobs on the machine stretch some epochs many times over: the wall time with every
+    # epoch at the median epoch's time is given beside the measured one (an estimate, said so)
+    steady = wall - sum(finite) + len(finite) * float(np.median(finite)) if finite else float("nan")
+    out = {"classes": len(recs), "after_training_s": wall - trained_at, "median_epoch_s": float(np.median(finite)),
+           "wall_at_median_epoch_s": steady, "cpu_load_1min": os.getloadavg()[0], "seconds_per_class": seconds, "threads": threads, "wall_s": wall,
            "epochs_run": res.train.final_epoch, "best_epoch": res.train.best_epoch,
            "train_windows_per_s": res.train.samples_per_s, "train_wall_s": res.train.wall_s,
            "read_and_cut_s": cut_at, "epoch_s": epoch_s, "held_out_accuracy": res.accuracy,
@@ -186,6 +201,10 @@ def wall_part(recs, work: Path, seconds: float, threads: int) -> dict:
           f"checkpoint (target <= 90 s: {'met' if wall <= 90 else 'NOT met'}); {out['epochs_run']} epochs "
           f"(best {out['best_epoch']}), {out['train_windows_per_s']:.1f} training windows/s; reading+cutting "
           f"{cut_at:.1f} s, training {res.train.wall_s:.1f} s, held-out {100 * (res.accuracy or 0):.1f} %")
+    print(f"      the epochs took {sum(finite):.1f} s (median {out['median_epoch_s']:.2f} s, max {max(finite):.2f} s); "
+          f"after training (predicting the held-out windows, report, figures, checkpoint) {out['after_training_s']:.1f} s; "
+          f"with every epoch at the median: {steady:.1f} s (estimate); 1-min load average at the end "
+          f"{out['cpu_load_1min']:.2f}")
     for t, s in lines:
         print(f"    [{t:6.1f} s] {s}")
     return out
@@ -198,6 +217,7 @@ def main() -> int:
     p.add_argument("--no-background", action="store_true", help="skip the --background-from-quiet runs")
     p.add_argument("--only-background", action="store_true", help="only the --background-from-quiet runs")
     p.add_argument("--epochs", type=int, default=None, help="teach --epochs (default: teach's)")
+    p.add_argument("--patience", type=int, default=None, help="teach --patience (default: teach's)")
     p.add_argument("--seconds", type=float, default=30.0, help="seconds per class of the wall-time part")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--json", default=None, help="write the results here")
@@ -212,7 +232,8 @@ def main() -> int:
     backgrounds = [True] if args.only_background else [False] if args.no_background else [False, True]
     with tempfile.TemporaryDirectory(prefix="bench_teach_") as tmp:
         if args.part in ("accuracy", "both"):
-            results["accuracy"] = accuracy_part(recs, Path(tmp) / "acc", args.starts, backgrounds, args.epochs)
+            results["accuracy"] = accuracy_part(recs, Path(tmp) / "acc", args.starts, backgrounds, args.epochs,
+                                               args.patience)
         if args.part in ("wall", "both"):
             results["wall"] = wall_part(recs, Path(tmp) / "wall", args.seconds, args.threads)
     if args.json:
