@@ -30,6 +30,15 @@ classes; the script says so and exits 0 when they are absent):
     python benchmarks/bench_teach.py                       # both parts, all starts
     python benchmarks/bench_teach.py --part wall --json wall.json
     python benchmarks/bench_teach.py --part accuracy --starts pretrained --no-background
+
+Measured 2026-12-06 on the 2-core machine shared with other jobs (seed 0, one run each):
+``run``'s windows right (232 windows of the last 30 %): shipped pre-trained encoder 50.9 %
+(stopped at epoch 8; 59.9 % with ``--patience 25``), gesture encoder 74.6 %, from scratch
+30.2 % (78.9 % with ``--patience 25``); the three hand recordings and neal_walking /
+cam255 are what gets confused. ``--background-from-quiet`` is refused on these teach parts:
+no window of them is under 10 % of its recording's median (neal_walking's end is quieter,
+not empty). Wall time 5 x 30 s: 58.7 s with 1 torch thread (23 epochs); 140-175 s with 2
+threads, whose epochs (1.7 s alone) stretch to 10-44 s while other jobs run.
 """
 
 from __future__ import annotations
