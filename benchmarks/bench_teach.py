@@ -38,7 +38,9 @@ Measured 2026-12-06 on the 2-core machine shared with other jobs (seed 0, one ru
 cam255 are what gets confused. ``--background-from-quiet`` is refused on these teach parts:
 no window of them is under 10 % of its recording's median (neal_walking's end is quieter,
 not empty). Wall time 5 x 30 s: 58.7 s with 1 torch thread (23 epochs); 140-175 s with 2
-threads, whose epochs (1.7 s alone) stretch to 10-44 s while other jobs run.
+threads, whose epochs (1.7 s alone) stretch to 10-44 s while other jobs run (OpenMP's
+threads spin-waiting): with ``OMP_WAIT_POLICY=PASSIVE`` and 2 threads, under the same load,
+63.6 s (24 epochs of 2.4-2.7 s).
 """
 
 from __future__ import annotations
