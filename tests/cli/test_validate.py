@@ -138,3 +138,20 @@ def test_run_memory_estimate_grows_with_the_bins():
     assert big == pytest.approx(small * 100_000 / 8)
     # measured on the shipped model: 0.15 MB a step; the estimate is an upper bound within 3x
     assert 0.15e6 * 8 < small < 3 * 0.15e6 * 8 + 3 * 8 * 2 * 64 * 64 * 4
+
+
+def test_the_command_line_lets_waiting_openmp_threads_sleep():
+    """torch's OpenMP threads spin while they wait unless told otherwise; on a shared CPU that
+    made training 2-3x slower. The command line sets OMP_WAIT_POLICY=PASSIVE before torch
+    loads, and keeps a user's own setting."""
+    import subprocess
+    import sys
+
+    code = ("import os; from dvsstream.cli import main; main(['--version']); "
+            "import torch; print(os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "PASSIVE"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "ACTIVE"
