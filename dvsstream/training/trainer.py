@@ -536,7 +536,7 @@ class Trainer:
             wall_s=wall, out_dir=str(self.out),
         )
         if self.info.is_main:
-            summary = self._summary(result, final, wall)
+            summary = _run_summary(self, result, final, wall)
             text = json.dumps(json_safe(summary), indent=2, default=str, allow_nan=False) + "\n"
             replace_atomically(self.out / "result.json", lambda tmp: tmp.write_text(text))
             self.say(self.closing_line(result))
@@ -550,25 +550,27 @@ class Trainer:
                 f"{result.samples_per_s:.1f} samples/s; {self.best_path}, {self.last_path}, "
                 f"{self.out / 'log.csv'}, {self.out / 'result.json'}")
 
-    def _summary(self, result: TrainResult, final: dict[str, Any], wall: float) -> dict[str, Any]:
-        """The content of ``result.json``."""
-        cfg = self.model.config
-        return {
-            "best_test_acc": result.best_acc, "best_epoch": result.best_epoch,
-            "final_test_acc": result.final_acc, "final_epoch": result.final_epoch,
-            "epochs": self.config.epochs, "complete": result.complete,
-            "model": cfg.name or cfg.variant, "model_config": cfg.to_dict(),
-            "parameters": sum(p.numel() for p in self.model.parameters()),
-            "classes": self.classes, **self.meta,
-            "train_samples": len(self.train_set),  # type: ignore[arg-type]
-            "test_samples": len(self.test_set) if self.test_set is not None else 0,  # type: ignore[arg-type]
-            "skipped": {"train": int(final.get("train_skipped", 0)), "test": int(final.get("test_skipped", 0))},
-            "device": str(self.dev), "amp": AMP_NAMES[self.amp], "channels_last": self.config.channels_last,
-            "world_size": self.info.world,
-            "mean_samples_per_s": result.samples_per_s, "wall_s_this_run": wall,
-            "checkpoints": {"best": str(self.best_path), "last": str(self.last_path)},
-            "train_config": dataclasses.asdict(self.config), "history": result.history,
-        }
+
+def _run_summary(trainer: "Trainer", result: TrainResult, final: dict[str, Any], wall: float) -> dict[str, Any]:
+    """The content of ``result.json`` for a :class:`Trainer`'s run."""
+    t = trainer
+    cfg = t.model.config
+    return {
+        "best_test_acc": result.best_acc, "best_epoch": result.best_epoch,
+        "final_test_acc": result.final_acc, "final_epoch": result.final_epoch,
+        "epochs": t.config.epochs, "complete": result.complete,
+        "model": cfg.name or cfg.variant, "model_config": cfg.to_dict(),
+        "parameters": sum(p.numel() for p in t.model.parameters()),
+        "classes": t.classes, **t.meta,
+        "train_samples": len(t.train_set),  # type: ignore[arg-type]
+        "test_samples": len(t.test_set) if t.test_set is not None else 0,  # type: ignore[arg-type]
+        "skipped": {"train": int(final.get("train_skipped", 0)), "test": int(final.get("test_skipped", 0))},
+        "device": str(t.dev), "amp": AMP_NAMES[t.amp], "channels_last": t.config.channels_last,
+        "world_size": t.info.world,
+        "mean_samples_per_s": result.samples_per_s, "wall_s_this_run": wall,
+        "checkpoints": {"best": str(t.best_path), "last": str(t.last_path)},
+        "train_config": dataclasses.asdict(t.config), "history": result.history,
+    }
 
 
 def train(
