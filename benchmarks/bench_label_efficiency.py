@@ -15,7 +15,7 @@ Data:
 Throughput: samples/s of one pre-training epoch and of one training epoch of the same
 model on the same windows, in this run (the ratio is what the issue's target reads).
 
-    python benchmarks/bench_label_efficiency.py --data real --pretrain-epochs 30
+    python benchmarks/bench_label_efficiency.py --data real --seeds 3
 """
 
 from __future__ import annotations
@@ -175,7 +175,8 @@ def main() -> None:
     p.add_argument("--data", choices=("real", "synth", "both"), default="real")
     p.add_argument("--labels", type=int, default=10)
     p.add_argument("--seeds", type=int, default=2)
-    p.add_argument("--pretrain-epochs", type=int, default=30)
+    p.add_argument("--pretrain-epochs", type=int, default=60,
+                   help="pre-training epochs on the training part (15: +8 points on the real set, 60: +22)")
     p.add_argument("--few-epochs", type=int, default=40)
     p.add_argument("--full-epochs", type=int, default=10)
     p.add_argument("--hop-ms", type=float, default=100.0)
