@@ -20,23 +20,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import itertools
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 
+from bench_binning import median_time  # the same timing rule (median of repeats after a warm-up)
+
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
-
-
-def median_time(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def load(path):

@@ -56,7 +56,7 @@ unlabelled_data.__name__ = "dataset"
 
 def check(args: argparse.Namespace) -> None:
     """Before any work: one line and exit status 2 on bad input."""
-    if not 0.0 < args.mask_ratio < 1.0:
+    if not 0.0 < args.mask_ratio < 1.0:  # before torch loads (the library's DecoderConfig says the same)
         raise DvsstreamError(f"--mask-ratio {args.mask_ratio:g} must lie between 0 and 1 (exclusive); "
                              "MAE's default is 0.75")
     if args.dataset != "folder" and (args.window_ms is not None or args.bins is not None):

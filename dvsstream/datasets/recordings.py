@@ -75,7 +75,7 @@ def read_recording(path: Union[str, os.PathLike], sensor_size: Optional[Sequence
             sensor = tuple(int(v) for v in source.sensor_size)
             warnings = list(source.stats.warnings)
     except DvsstreamError:
-        raise
+        raise  # already one line naming the file
     except (OSError, ValueError, RuntimeError) as exc:
         raise DvsstreamError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
     events = np.concatenate(packets) if packets else np.zeros(0, EVENT_DTYPE)
@@ -101,10 +101,9 @@ class WindowSet(FramesInMemory):
 
     def __init__(self, frames: list[torch.Tensor], labels: list[int], classes: Sequence[str],
                  windows: list[dict[str, Any]], binnings: dict[str, dict], skipped: list) -> None:
-        self.classes = list(classes)
+        self.classes = list(classes)  # read by FramesInMemory's constructor
         self._skipped = list(skipped)
         super().__init__(self, frames, labels, torch.float32)
-        self.classes = list(classes)
         self.windows, self.binnings = windows, binnings
 
     @property

@@ -85,14 +85,16 @@ class TeachFolder:
 
 
 def _seconds(path: Path) -> float:
-    """Seconds from a recording's first to last event (0 when it cannot be read)."""
-    from dvsstream.datasets.recordings import read_recording
+    """Seconds from a recording's first to last event, from the reader's time range (no
+    event is read; 0 when it cannot be opened)."""
+    from dvsstream.io import open_file
 
     try:
-        events, _, _ = read_recording(path)
-    except DvsstreamError:
+        with open_file(path) as source:
+            start, end = source.start_time_us, source.end_time_us
+    except (DvsstreamError, OSError, ValueError):
         return 0.0
-    return float(events["t"][-1] - events["t"][0]) / 1e6 if events.size else 0.0
+    return (end - start) / 1e6 if start is not None and end is not None else 0.0
 
 
 class TeachJob:

@@ -26,7 +26,6 @@ import torch
 from torch import Tensor
 
 from dvsstream.datasets.augment import augment_batch
-from dvsstream.errors import DvsstreamError
 from dvsstream.fileio import replace_atomically
 from dvsstream.models.masked import MaskedAutoencoder, random_tube_masks
 from dvsstream.training.config import TrainResult
@@ -140,8 +139,9 @@ class PretrainTrainer(Trainer):
         return row, improved
 
     def write_best(self, epoch: int, row: dict[str, Any], common: dict[str, Any]) -> None:
-        """Every epoch (not only the best): ``encoder.pt`` and ``reconstruction.png``.
-        The latest encoder is the product (the reconstruction loss is not what transfers)."""
+        """No ``best.pt``: :meth:`checkpoint` writes ``encoder.pt`` and ``reconstruction.png``
+        every epoch; the latest encoder is the product (the reconstruction loss is not
+        what transfers)."""
 
     def checkpoint(self, epoch: int, row: dict[str, Any], improved: bool) -> None:
         super().checkpoint(epoch, row, improved)
@@ -190,8 +190,3 @@ class PretrainTrainer(Trainer):
                 f"(fine-tune it with `dvsstream train --init {self.encoder_path} ...`); {Path(self.out) / 'reconstruction.png'}, "
                 f"{self.last_path}, {self.out / 'log.csv'}")
 
-
-def check_mask_ratio(ratio: float) -> None:
-    """``--mask-ratio`` must lie strictly between 0 and 1."""
-    if not 0.0 < ratio < 1.0:
-        raise DvsstreamError(f"--mask-ratio {ratio:g} must lie between 0 and 1 (exclusive); MAE's default is 0.75")

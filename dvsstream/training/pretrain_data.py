@@ -72,7 +72,7 @@ def decoder_for(encoder_dim: int, mask_ratio: float = 0.75, target: str = "windo
 
 def _folder_windows(data: PretrainData, mcfg: Any, say: Callable[[str], Any]):
     """Training and held-out windows of every recording under ``data.root``."""
-    from dvsstream.binning.geometry import BinningConfig
+    from dvsstream.binning.geometry import BinningConfig, check_window
     from dvsstream.datasets.recordings import WindowSource, find_recordings, recording_windows
 
     files = find_recordings(data.root)
@@ -80,10 +80,9 @@ def _folder_windows(data: PretrainData, mcfg: Any, say: Callable[[str], Any]):
         raise DvsstreamError(f"--root {data.root}: no readable recording in it or its sub-folders "
                              "(AEDAT 2/3.1/4, HDF5, .npy, Prophesee RAW/DAT)")
     bins = data.bins or mcfg.T
-    window_us = int(round((data.window_ms if data.window_ms is not None else 50.0 * bins) * 1000))
-    if window_us < bins or window_us % bins:
-        raise DvsstreamError(f"--window-ms {window_us / 1000:g} does not split into --bins {bins} bins of whole "
-                             "microseconds; choose a window that is a multiple of the bins")
+    window_ms = data.window_ms if data.window_ms is not None else 50.0 * bins
+    check_window(window_ms, bins, window_ms / bins, round)  # whole-µs bins; the hop is one bin
+    window_us = int(round(window_ms * 1000))
     base = BinningConfig(window_us, bins, window_us // bins)
     size = tuple(mcfg.img_size[::-1])  # (width, height)
     kw = dict(roi=data.roi, resize=data.resize, sensor_size=data.sensor_size, min_events=data.min_events,

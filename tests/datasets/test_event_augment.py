@@ -107,17 +107,10 @@ def test_off_by_default_and_bad_values_are_one_line():
 
 
 def _gesture_npy(root, n=600):
-    for user in (1, 24):
-        folder = "ibmGestureTrain" if user <= 23 else "ibmGestureTest"
-        d = root / "DVSGesture" / folder / f"user{user:02d}_lab"
-        d.mkdir(parents=True, exist_ok=True)
-        for label in range(11):
-            rng = np.random.default_rng(1000 * user + label)
-            cx, cy = 16 + (label % 5) * 24, 24 + (label // 5) * 40
-            arr = np.stack([np.clip(rng.normal(cx, 6, n), 0, 127).round(), np.clip(rng.normal(cy, 6, n), 0, 127).round(),
-                            rng.integers(0, 2, n), np.sort(rng.integers(0, 1500, n))], axis=1).astype(np.float64)
-            np.save(d / f"{label}.npy", arr)
-    return root
+    """tonic's DVS128 Gesture layout, one training and one test user (test_datasets' writer)."""
+    from test_datasets import make_gesture_npy
+
+    return make_gesture_npy(root, users=((1, "lab"), (24, "lab")), n=n)
 
 
 def test_a_training_set_augments_afresh_past_the_cache(tmp_path):
