@@ -48,6 +48,7 @@ from dvsstream.training.trainer import train  # noqa: E402
 MODEL = "spikformer_dvs_tiny"
 FEW_LR = 1e-3
 NORM_FLOOR = 1e-6
+TARGET_NORM = "patch"
 
 
 def real_windows(hop_ms: float):
@@ -89,6 +90,7 @@ def pretrain(train_set, test_set, epochs: int, work: Path, target: str, log) -> 
     torch.manual_seed(0)
     dec = decoder_for(64, 0.75, target)
     dec.norm_floor = NORM_FLOOR
+    dec.norm = TARGET_NORM
     mae = MaskedAutoencoder(create_model(MODEL, num_classes=0), dec)
     config = TrainConfig(epochs=epochs, batch_size=16, lr=1e-3, weight_decay=0.05, warmup_epochs=min(5, epochs // 4),
                          mixup_alpha=0.0, mixup_until=0, label_smoothing=0.0, betas=(0.9, 0.95), hflip=False,
@@ -186,12 +188,14 @@ def main() -> None:
     p.add_argument("--encoder", default=None, help="fine-tune this encoder.pt instead of pre-training one here")
     p.add_argument("--few-lr", type=float, default=1e-3, help="learning rate of the few-label runs")
     p.add_argument("--norm-floor", type=float, default=1e-6, help="variance floor of the per-patch target")
+    p.add_argument("--norm", choices=("patch", "log"), default="patch",
+                   help="the target's scaling: per patch, or log(1 + counts)")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    global FEW_LR, NORM_FLOOR
-    FEW_LR, NORM_FLOOR = args.few_lr, args.norm_floor
+    global FEW_LR, NORM_FLOOR, TARGET_NORM
+    FEW_LR, NORM_FLOOR, TARGET_NORM = args.few_lr, args.norm_floor, args.norm
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for data in (("real", "synth") if args.data == "both" else (args.data,)):

@@ -34,18 +34,22 @@ from torch import Tensor, nn
 
 from dvsstream.models.spikformer import Spikformer
 
-__all__ = ["TARGETS", "DecoderConfig", "MaskedAutoencoder", "PatchDecoder", "patchify", "random_tube_masks",
+__all__ = ["NORMS", "TARGETS", "DecoderConfig", "MaskedAutoencoder", "PatchDecoder", "patchify", "random_tube_masks",
            "unpatchify"]
 
 #: what the decoder reconstructs: counts over the whole window, or per time step
 TARGETS = ("window", "steps")
+#: how the target counts are scaled: per patch (zero mean, unit variance) or log(1 + counts)
+NORMS = ("patch", "log")
 
 
 @dataclass
 class DecoderConfig:
     """The decoder and the task: ``dim`` / ``depth`` / ``heads`` of the non-spiking ViT
     decoder, ``mask_ratio`` in (0, 1), ``target`` one of :data:`TARGETS`, ``norm_floor``
-    the variance floor of the per-patch normalisation."""
+    the variance floor of the per-patch normalisation, ``norm`` one of :data:`NORMS`
+    (``"log"``: ``log(1 + counts)``, which keeps how busy a patch is; ``"patch"`` divides
+    that away)."""
 
     dim: int = 256
     depth: int = 4
@@ -55,12 +59,15 @@ class DecoderConfig:
     #: added to each patch's variance before dividing (counts²): MAE's 1e-6; larger values
     #: keep a patch of one or two noise events from becoming a full-scale target
     norm_floor: float = 1e-6
+    norm: str = "patch"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.mask_ratio < 1.0:
             raise ValueError(f"the mask ratio must lie in (0, 1), got {self.mask_ratio}")
         if self.target not in TARGETS:
             raise ValueError(f"the target must be one of {', '.join(TARGETS)}, got {self.target!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"the target's scaling must be one of {', '.join(NORMS)}, got {self.norm!r}")
         if self.dim % self.heads:
             raise ValueError(f"the decoder width {self.dim} must be a multiple of its {self.heads} heads")
 
@@ -191,6 +198,8 @@ class MaskedAutoencoder(nn.Module):
             if frames.shape[1] != self.config.T:
                 raise ValueError(f"per-step targets need T={self.config.T} time steps, got {frames.shape[1]}")
             counts = patchify(frames, self.encoder.grid)
+        if self.decoder_config.norm == "log":
+            return torch.log1p(counts.clamp(min=0))
         mean = counts.mean(-1, keepdim=True)
         var = counts.var(-1, keepdim=True, unbiased=False)
         return (counts - mean) / (var + self.decoder_config.norm_floor).sqrt()

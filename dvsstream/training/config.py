@@ -10,7 +10,7 @@ from typing import Any, Optional, Union
 
 import torch
 
-from dvsstream.datasets.augment import AugmentConfig
+from dvsstream.datasets.augment import OPS, AugmentConfig
 from dvsstream.datasets.event_augment import EventAugment
 from dvsstream.errors import DvsstreamError
 
@@ -38,7 +38,9 @@ class TrainConfig:
     ``spatial_jitter`` (px²) and ``time_jitter_us`` (µs): tonic's event-level
     augmentations of the training samples (:mod:`dvsstream.datasets.event_augment`; 0:
     off, the papers' recipe); with any on, the training frames are binned afresh every
-    epoch and never held in memory.
+    epoch and never held in memory. ``zoom`` (> 1: the ``zoom`` op joins the frame ops,
+    scale factors up to it) and ``keep_events`` (the smallest share of events a frame
+    keeps): :class:`~dvsstream.datasets.augment.AugmentConfig`'s, off in the papers' recipe.
     """
 
     epochs: int = 106
@@ -58,6 +60,8 @@ class TrainConfig:
     drop_event: float = 0.0
     spatial_jitter: float = 0.0
     time_jitter_us: float = 0.0
+    zoom: float = 1.0
+    keep_events: Optional[float] = None
     amp: Union[bool, str] = "auto"
     channels_last: bool = False
     recompute: bool = False
@@ -91,9 +95,14 @@ class TrainConfig:
             raise DvsstreamError(f"the memory budget must be >= 0 MiB, got {self.memory_budget_mb}")
 
         self.event_augment()  # one line for an augmentation out of range
+        if not self.zoom >= 1.0:
+            raise DvsstreamError(f"the zoom factor must be at least 1 (1: no zoom), got {self.zoom}")
+        if self.keep_events is not None and not 0.0 < self.keep_events <= 1.0:
+            raise DvsstreamError(f"the share of events kept must be in (0, 1], got {self.keep_events}")
 
     def augment_config(self) -> AugmentConfig:
-        return AugmentConfig(hflip=self.hflip)
+        zoom = {"ops": OPS + ("zoom",), "zoom": self.zoom} if self.zoom > 1.0 else {}
+        return AugmentConfig(hflip=self.hflip, keep_events=self.keep_events, **zoom)
 
     def event_augment(self) -> EventAugment:
         """The event-level augmentation of the training samples (falsy when off)."""

@@ -27,8 +27,13 @@ held-out last 20 % of every recording). :func:`teach` then
   (:class:`BalancedDraw`: classes weigh the same whatever their length; consecutive
   windows, one hop apart, differ little, so a short epoch loses nothing);
 * the frame augmentations of the papers' recipe, one random op per window (shear,
-  shift, rotation, cutout), **no left/right flip** by default (``hflip``: left and right
-  may be what tells the classes apart); no mixup; label smoothing 0.1;
+  shift, rotation, cutout) or a zoom (scale up to :data:`ZOOM` either way: the object
+  nearer or farther), then every window keeps a random share in [:data:`KEEP_EVENTS`, 1]
+  of its events (a slower or less contrasted scene); **no left/right flip** by default
+  (``hflip``: left and right may be what tells the classes apart); no mixup; label
+  smoothing 0.1. Zoom and thinning are what make it hold on other recordings: on
+  ``bench_teach.py``'s real classes, ``run``'s windows right went from 50.9 % to 75.4 %
+  from the pre-trained encoder and from 74.6 % to 87.9 % from the gesture encoder;
 * AdamW, lr 1e-3, weight decay 0.06, batch 16, one warm-up epoch then a cosine over at
   most ``epochs`` (25);
 * early stopping: after every epoch the model is tested on at most
@@ -67,13 +72,17 @@ from dvsstream.training.steps import collate_drop_skipped, epoch_seed
 from dvsstream.training.teach_data import HELD_OUT, TeachClass, TeachWindows
 from dvsstream.training.trainer import Trainer
 
-__all__ = ["STOP_WINDOWS_PER_CLASS", "WINDOWS_PER_CLASS", "BalancedDraw", "TeachConfig", "TeachResult",
-           "TeachTrainer", "report_dir_for", "teach"]
+__all__ = ["KEEP_EVENTS", "STOP_WINDOWS_PER_CLASS", "WINDOWS_PER_CLASS", "ZOOM", "BalancedDraw", "TeachConfig",
+           "TeachResult", "TeachTrainer", "report_dir_for", "teach"]
 
 #: training windows drawn per class and epoch
 WINDOWS_PER_CLASS = 48
 #: held-out windows per class tested after every epoch (early stopping)
 STOP_WINDOWS_PER_CLASS = 48
+#: the largest scale factor of the zoom augmentation (either way)
+ZOOM = 1.5
+#: the smallest share of its events a training window keeps (binomial thinning)
+KEEP_EVENTS = 0.3
 #: the shipped pre-trained encoder of the tiny model (used when the package has it)
 PRETRAINED_TINY = "pretrained_tiny"
 
@@ -396,7 +405,8 @@ def _train_config(cfg: TeachConfig) -> TrainConfig:
     lr = cfg.lr if cfg.lr is not None else 1e-3  # measured: 5e-4 from the gesture encoder converged slower
     return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, eval_batch_size=32, lr=lr,
                        weight_decay=cfg.weight_decay, warmup_epochs=min(1, cfg.epochs - 1), mixup_alpha=0.0,
-                       mixup_until=0, label_smoothing=0.1, augment=cfg.augment, hflip=cfg.hflip,
+                       mixup_until=0, label_smoothing=0.1, augment=cfg.augment, hflip=cfg.hflip, zoom=ZOOM,
+                       keep_events=KEEP_EVENTS,
                        cache_frames="off", seed=cfg.seed, tensorboard=False, progress=cfg.progress)
 
 

@@ -16,8 +16,12 @@ from dvsstream.datasets.augment import (
     one_hot_smooth,
     rotate,
     shear_x,
+    thin_events,
     translate,
+    zoom,
 )
+from dvsstream.errors import DvsstreamError
+from dvsstream.training.config import TrainConfig
 
 
 def _frames(b=6, t=3, h=16, w=16, seed=0):
@@ -137,7 +141,7 @@ def test_every_op_runs_and_unknown_ops_are_refused():
         y = augment_batch(x, AugmentConfig(ops=(op,)), torch.Generator().manual_seed(0))
         assert y.shape == x.shape and torch.isfinite(y).all()
     with pytest.raises(ValueError):
-        AugmentConfig(ops=("zoom",))
+        AugmentConfig(ops=("solarize",))
 
 
 def test_hflip_with_mask():
@@ -165,3 +169,43 @@ def test_mixup_mixes_with_the_reversed_batch():
     assert torch.allclose(tm.sum(1), torch.ones(4))
     lams = [mixup(x, t, 0.5, torch.Generator().manual_seed(s))[2] for s in range(200)]
     assert 0.4 < sum(lams) / len(lams) < 0.6  # Beta(0.5, 0.5) has mean 0.5
+
+
+def test_zoom_scales_about_the_centre():
+    x = torch.zeros(1, 1, 1, 16, 16)
+    x[..., 6:10, 6:10] = 1.0  # a centred 4 x 4 square
+    bigger = zoom(x, 2.0)
+    assert torch.equal(bigger[0, 0, 0].nonzero().amin(0), torch.tensor([4, 4]))
+    assert torch.equal(bigger[0, 0, 0].nonzero().amax(0), torch.tensor([11, 11]))
+    assert float(bigger.sum()) == 64.0
+    smaller = zoom(bigger, 0.5)
+    rows = smaller[0, 0, 0].sum(1).nonzero().flatten()
+    assert 4 <= len(rows) <= 5 and 5 <= int(rows.min()) <= 6
+
+
+def test_thinning_keeps_whole_counts_and_the_asked_share():
+    g = torch.Generator().manual_seed(0)
+    x = torch.poisson(torch.full((2, 4, 2, 32, 32), 5.0), generator=g)
+    y = thin_events(x, torch.tensor([0.25, 1.0]), torch.Generator().manual_seed(1))
+    assert torch.equal(y, y.round()) and bool((y <= x).all()) and bool((y >= 0).all())
+    assert torch.equal(y[1], x[1])  # keep everything
+    share = float(y[0].sum() / x[0].sum())
+    assert abs(share - 0.25) < 0.02
+
+
+def test_thinning_is_drawn_after_the_papers_ops():
+    x = _frames(b=16)
+    papers = augment_batch(x, AugmentConfig(), torch.Generator().manual_seed(3))
+    thinned = augment_batch(x, AugmentConfig(keep_events=0.5), torch.Generator().manual_seed(3))
+    assert bool((thinned <= papers).all()) and float(thinned.sum()) < float(papers.sum())
+    kept = thinned.sum((1, 2, 3, 4)) / papers.sum((1, 2, 3, 4)).clamp(min=1)
+    assert float(kept.min()) > 0.3 and float(kept.max()) <= 1.0
+
+
+def test_train_config_turns_zoom_and_thinning_on_and_checks_them():
+    assert TrainConfig().augment_config() == AugmentConfig(hflip=True)
+    aug = TrainConfig(zoom=1.4, keep_events=0.3).augment_config()
+    assert "zoom" in aug.ops and aug.zoom == 1.4 and aug.keep_events == 0.3
+    for bad in ({"zoom": 0.5}, {"keep_events": 0.0}, {"keep_events": 1.5}):
+        with pytest.raises(DvsstreamError):
+            TrainConfig(**bad)
