@@ -278,6 +278,26 @@ class Controller:
             return None
         return int(src.start_time_us), int(src.end_time_us)
 
+    def replay_position_s(self) -> Optional[float]:
+        """Seconds after the first event of the recording being replayed that the stream
+        has reached (within the recording when it loops); None for live sources, before
+        the first packet, or at its very end (a rebuild then starts it again)."""
+        rng = self.time_range()
+        if rng is None or self.pipeline is None:
+            return None
+        t = self.pipeline.snapshot_stats().stream_time_us
+        if t is None:
+            return None
+        span, offset = rng[1] - rng[0], int(t) - rng[0]
+        if span > 0 and offset > span:
+            offset %= span
+        return offset / 1e6 if 0 < offset < span else None
+
+    def keep_position(self) -> None:
+        """The next :meth:`build` of the same recording continues where the replay is now
+        (a new model or region need not restart the file); nothing for live sources."""
+        self.start_s = self.replay_position_s()
+
     def set_paused(self, paused: bool) -> None:
         """Recordings: hold the replay (stream time stops). Live sources cannot wait (a
         camera keeps sending): the stream goes on and only the display is held

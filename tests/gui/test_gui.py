@@ -462,6 +462,28 @@ def test_bad_checkpoint_is_refused(window, tmp_path):
 
 
 @needs_qt
+def test_a_new_model_or_region_continues_the_recording_where_it_was(qtbot, tmp_path):
+    """Switching the model (as the Teach panel does when its model is ready) or the region
+    rebuilds the pipeline; a recording goes on from where it was, not from its start."""
+    from dvsstream.models.checkpoints import shipped_checkpoint
+
+    win = _make_window(qtbot, tmp_path, speed=4.0)
+    c = win.controller
+    qtbot.waitUntil(lambda: (c.replay_position_s() or 0.0) > 1.5, timeout=15_000)
+    start = c.time_range()[0]
+    for switch in (lambda: win.set_checkpoint(str(shipped_checkpoint("gesture_tiny"))),
+                   lambda: win.set_region(None)):
+        reached = c.replay_position_s()
+        old = c.pipeline
+        assert switch() is True and c.pipeline is not old and c.start_s is None
+        qtbot.waitUntil(lambda: c.pipeline.snapshot_stats().stream_time_us is not None, timeout=10_000)
+        first = c.pipeline.snapshot_stats().stream_time_us - start
+        assert first >= reached * 1e6 - 100_000, (first, reached)
+    # a refused model changes nothing and leaves no start behind for the next build
+    assert win.set_checkpoint(str(tmp_path / "nope.pt")) is False and c.start_s is None
+
+
+@needs_qt
 def test_pausing_a_live_stream_holds_only_the_display(qtbot, tmp_path):
     win = _make_window(qtbot, tmp_path, source="synthetic:rate=50000")
     _wait_prediction(qtbot, win)

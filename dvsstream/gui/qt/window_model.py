@@ -97,12 +97,15 @@ class ModelMixin:
             self.set_checkpoint(path)
 
     def set_checkpoint(self, path: Optional[str]) -> bool:
-        """Switch model (None: the shipped one); window / hop / T go back to its defaults."""
+        """Switch model (None: the shipped one); window / hop / T go back to its defaults.
+        A recording goes on from where it is."""
         s = self.settings
         old = (s.checkpoint, s.window_ms, s.hop_ms, s.T)
         s.window_ms = s.hop_ms = s.T = None
+        self.controller.keep_position()
         if self.build(self.controller.source_uri or self._initial_source, checkpoint=path):
             return True
+        self.controller.start_s = None
         s.checkpoint, s.window_ms, s.hop_ms, s.T = old
         return False
 
@@ -124,11 +127,14 @@ class ModelMixin:
 
     def set_region(self, roi: Optional[tuple[int, int, int, int]]) -> bool:
         """The region of the sensor the model sees (None: the default for the source);
-        rebuilds the pipeline, or says why not and keeps the old region."""
+        rebuilds the pipeline (a recording goes on from where it is), or says why not and
+        keeps the old region."""
         old = self.controller.roi
         self.controller.roi = tuple(roi) if roi is not None else None
+        self.controller.keep_position()
         if self.build(self.controller.source_uri):
             return True
+        self.controller.start_s = None
         self.controller.roi = old
         if self.controller.pipeline is not None:
             self.event_view.set_region(self.controller.pipeline.binning.roi)
