@@ -79,7 +79,9 @@ def check(args: argparse.Namespace) -> None:
         raise DvsstreamError(f"--window-ms and --bins are for --dataset folder; {args.dataset} is binned as "
                              "train bins it (--frames)")
     check_input_folder(args.root, "--root")
-    check_output_folder(args.out, "--out", inputs=[args.root])
+    # a train run's folder (last.pt, log.csv) or a user's is not replaced without --force
+    check_output_folder(args.out, "--out", inputs=[args.root], own="pretrain", force=args.force,
+                        keep=[args.cache_dir])
     if args.cache_dir is not None:
         check_output_folder(args.cache_dir, "--cache-dir", inputs=[args.root])
     if args.dataset == "folder":
@@ -134,7 +136,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--seed", type=nonneg_int, default=0)
-    p.add_argument("--out", required=True, help="folder for encoder.pt, last.pt, reconstruction.png and the log")
+    p.add_argument("--out", required=True, help="folder for encoder.pt, last.pt, reconstruction.png and the log "
+                                                "(new, empty or an earlier pretrain output, unless --force)")
+    p.add_argument("--force", action="store_true", help="write into an --out folder that holds other files "
+                                                        "(those of the same names are replaced)")
     add_geometry_arguments(p)
     add_filter_argument(p)
     p.set_defaults(func=run, check=check)

@@ -45,7 +45,7 @@ __all__ = ["OWN_OUTPUTS", "cap_workers", "check_arguments", "check_checkpoints",
            "check_input_folder", "check_output_file", "check_output_folder", "check_settings_file", "check_source",
            "check_window_memory", "cpu_count"]
 
-#: what ``synth``, ``train`` and ``eval`` write into their ``--out DIR``: ``(marker, names)``.
+#: what ``synth``, ``train``, ``eval`` and ``pretrain`` write into their ``--out DIR``: ``(marker, names)``.
 #: A non-empty folder is the verb's own earlier output when it holds the marker or
 #: nothing but those names (and hidden temporaries); any other is refused without
 #: ``--force``. (tests/cli/test_safety.py checks these against what the verbs write.)
@@ -54,6 +54,8 @@ OWN_OUTPUTS: dict[str, tuple[str, frozenset]] = {
     "train": ("last.pt", frozenset({"last.pt", "best.pt", "log.csv", "result.json", "tb"})),
     "eval": ("report.json", frozenset({"report.json", "samples.csv", "confusion.png", "per_class_accuracy.png",
                                        "confidence.png"})),
+    "pretrain": ("encoder.pt", frozenset({"encoder.pt", "last.pt", "reconstruction.png", "log.csv", "result.json",
+                                          "tb"})),
 }
 
 

@@ -438,6 +438,8 @@ PRETRAIN_BAD: list[tuple[list[str], set[str]]] = [
         "missing", "rec.h5", "folder", "data", "model_report", "pretrain_bad", "", " ", "no/such/dir")],
     *[(["--dataset", "folder", "--root", "pretrain", "--out", out], set()) for out in (
         "rec.h5", "pretrain", "no/such/p", "/nonexistent-dvsstream/p", "", "notes.txt")],
+    *[(["--dataset", "folder", "--root", "pretrain", "--out", out], {"--force"}) for out in (
+        "model_report", "teach")],  # folders of other files: not pretrain's earlier output
     *[(["--dataset", name, "--root", "data", "--out", "p"], set()) for name in (
         "dvsgesture", "cifar10dvs", "tonic:NMNIST", "bogus", "", "Folder")],
     (["--dataset", "dvsgesture", "--root", "pretrain", "--out", "p", "--bins", "4"], {"--bins"}),
@@ -457,7 +459,7 @@ PRETRAIN_BAD: list[tuple[list[str], set[str]]] = [
       for option in ("--bins", "--decoder-dim", "--decoder-depth", "--min-events", "--window-ms")],
 ]
 PRETRAIN_OPTIONS = {
-    "--model": st.sampled_from(["spikformer_dvs_tiny", "spikformer_dvs", "bogus"]), "--mask-ratio": NUMBERS,
+    "--force": None, "--model": st.sampled_from(["spikformer_dvs_tiny", "spikformer_dvs", "bogus"]), "--mask-ratio": NUMBERS,
     "--target": st.sampled_from(["window", "steps", "bogus"]), "--decoder-dim": NUMBERS,
     "--decoder-depth": NUMBERS, "--window-ms": NUMBERS, "--bins": NUMBERS, "--min-events": NUMBERS,
     "--skip-unreadable": None, "--sensor-size": SIZES, "--frames": st.sampled_from(["count", "time", "x"]),
@@ -469,7 +471,7 @@ PRETRAIN_OPTIONS = {
     "--seed": NUMBERS, "--roi": REGIONS, "--resize": SIZES,
     "--filter": st.sampled_from(["ba:2000", "refractory:500", "none", "bogus:1"])}
 PRETRAIN_ACCEPTED = {
-    "--model": st.sampled_from(["spikformer_dvs_tiny", "spikformer_lt_dvs_tiny"]),
+    "--force": None, "--model": st.sampled_from(["spikformer_dvs_tiny", "spikformer_lt_dvs_tiny"]),
     "--mask-ratio": st.sampled_from(["0.5", "0.75", "1e-9", "0.999"]), "--target": st.sampled_from(["window", "steps"]),
     "--decoder-dim": st.sampled_from(["1", "3", "64", "1024"]), "--decoder-depth": st.sampled_from(["1", "24"]),
     "--window-ms": st.sampled_from(["400", "200", "100"]), "--bins": st.sampled_from(["1", "2", "4", "8", "16"]),
@@ -677,6 +679,8 @@ def test_every_bad_teach_and_pretrain_value_alone_is_refused(play, argv):
     (["pretrain", "--dataset", "folder", "--root", "", "--out", "p"], "--root is an empty name"),
     # --init is checked before the recordings are read (it named the unreadable recording)
     (["teach", "teach_bad", "--out", "m.pt", "--init", "missing.pt"], "missing.pt"),
+    # pretrain wrote its last.pt, log.csv, result.json over those of any folder (a train run's)
+    (["pretrain", "--dataset", "folder", "--root", "pretrain", "--out", "model_report"], "not an earlier pretrain"),
     # --epoch-windows draws them all at once every epoch
     (["teach", "teach", "--out", "m.pt", "--epoch-windows", "1e12"], "--epoch-windows"),
 ])
