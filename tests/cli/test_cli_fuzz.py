@@ -19,7 +19,10 @@ For every case:
 
 Long work is avoided by construction: the recordings are short (0.3 s), synthetic
 sources carry a duration, paced replays go at least at half speed, synth always gets a
-bad value. About 200 cases in under two minutes on 2 cores.
+bad value, and so do ``teach`` and ``pretrain`` (:func:`_refused_by_construction`: one
+value that is refused whatever else is drawn, every such value also run alone; a refused
+``teach`` or ``pretrain`` writes nothing at all, no file and no folder). About 500 cases in
+under a minute on 2 cores.
 """
 
 from __future__ import annotations
