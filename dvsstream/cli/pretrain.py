@@ -9,24 +9,40 @@ from dvsstream.cli.args import (
     add_filter_argument,
     add_geometry_arguments,
     add_sensor_size_argument,
+    at_most,
     device_name,
+    filter_of,
     finite_float,
     nonneg_float,
     nonneg_int,
     positive_float,
     positive_int,
-    filter_of,
+    window_ms,
 )
 from dvsstream.cli.args import dataset_name as _dataset_name
-from dvsstream.cli.validate import check_input_folder, check_output_folder
+from dvsstream.cli.validate import (
+    check_input_folder,
+    check_output_folder,
+    check_window_memory,
+)
 from dvsstream.errors import DvsstreamError
+
+#: the widest and deepest decoder ``--decoder-dim`` / ``--decoder-depth`` build (MAE's is 512
+#: wide and 8 deep; both at most: about 3e8 weights, 1.2 GB; larger ones are typos that
+#: failed to allocate, with a traceback, or took hours to build)
+MAX_DECODER_DIM = 1024
+MAX_DECODER_DEPTH = 24
 
 
 def run(args: argparse.Namespace) -> int:
     """The command line to :func:`dvsstream.training.pretrain_data.pretrain_on_data`; exit status 0."""
     from dvsstream.models import get_config
     from dvsstream.training.config import TrainConfig
-    from dvsstream.training.pretrain_data import PretrainData, decoder_for, pretrain_on_data
+    from dvsstream.training.pretrain_data import (
+        PretrainData,
+        decoder_for,
+        pretrain_on_data,
+    )
 
     data = PretrainData(args.dataset, args.root, window_ms=args.window_ms, bins=args.bins, roi=args.roi,
                         resize=args.resize, sensor_size=args.sensor_size, skip_unreadable=args.skip_unreadable,
@@ -63,9 +79,13 @@ def check(args: argparse.Namespace) -> None:
         raise DvsstreamError(f"--window-ms and --bins are for --dataset folder; {args.dataset} is binned as "
                              "train bins it (--frames)")
     check_input_folder(args.root, "--root")
-    check_output_folder(args.out, "--out", inputs=[args.root])
+    # a train run's folder (last.pt, log.csv) or a user's is not replaced without --force
+    check_output_folder(args.out, "--out", inputs=[args.root], own="pretrain", force=args.force,
+                        keep=[args.cache_dir])
     if args.cache_dir is not None:
         check_output_folder(args.cache_dir, "--cache-dir", inputs=[args.root])
+    if args.dataset == "folder":
+        check_window_memory(args.model, args.bins)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -81,12 +101,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--target", default="window", choices=("window", "steps"),
                    help="what is reconstructed: each masked patch's counts over the window (default) or per "
                         "time step")
-    p.add_argument("--decoder-dim", type=positive_int, default=None,
-                   help="decoder width (default: 256 for full-size encoders, twice the encoder's for narrow ones)")
-    p.add_argument("--decoder-depth", type=positive_int, default=None,
-                   help="decoder blocks (default: 4 for full-size encoders, 2 for narrow ones)")
-    p.add_argument("--window-ms", type=positive_float, default=None,
-                   help="--dataset folder: the live window (default: the model's T bins of 50 ms)")
+    p.add_argument("--decoder-dim", type=at_most(positive_int, MAX_DECODER_DIM), default=None,
+                   help="decoder width (default: 256 for full-size encoders, twice the encoder's for narrow ones; "
+                        f"at most {MAX_DECODER_DIM})")
+    p.add_argument("--decoder-depth", type=at_most(positive_int, MAX_DECODER_DEPTH), default=None,
+                   help=f"decoder blocks (default: 4 for full-size encoders, 2 for narrow ones; at most "
+                        f"{MAX_DECODER_DEPTH})")
+    p.add_argument("--window-ms", type=window_ms, default=None,
+                   help="--dataset folder: the live window (default: the model's T bins of 50 ms; at most an hour)")
     p.add_argument("--bins", type=positive_int, default=None, help="--dataset folder: time bins per window "
                                                                     "(default: the model's T)")
     p.add_argument("--min-events", type=nonneg_int, default=16,
@@ -114,7 +136,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--seed", type=nonneg_int, default=0)
-    p.add_argument("--out", required=True, help="folder for encoder.pt, last.pt, reconstruction.png and the log")
+    p.add_argument("--out", required=True, help="folder for encoder.pt, last.pt, reconstruction.png and the log "
+                                                "(new, empty or an earlier pretrain output, unless --force)")
+    p.add_argument("--force", action="store_true", help="write into an --out folder that holds other files "
+                                                        "(those of the same names are replaced)")
     add_geometry_arguments(p)
     add_filter_argument(p)
     p.set_defaults(func=run, check=check)

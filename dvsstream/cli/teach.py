@@ -10,14 +10,24 @@ from dvsstream.cli.args import (
     add_geometry_arguments,
     add_sensor_size_argument,
     add_trust_argument,
+    at_most,
     device_name,
     nonneg_float,
     nonneg_int,
     positive_float,
     positive_int,
+    window_ms,
 )
-from dvsstream.cli.validate import check_input_folder, check_output_file
+from dvsstream.cli.validate import (
+    check_checkpoints,
+    check_input_folder,
+    check_output_file,
+    check_window_memory,
+)
 from dvsstream.errors import DvsstreamError
+
+#: the most training windows an epoch draws (``--epoch-windows``): the draw is held in memory
+MAX_EPOCH_WINDOWS = 1_000_000
 
 
 def teach_config(args: argparse.Namespace):
@@ -51,7 +61,9 @@ def check(args: argparse.Namespace) -> None:
     from dvsstream.training.teach import report_dir_for
 
     check_input_folder(args.root, "ROOT")
-    out = check_output_file(args.out, "--out checkpoint", inputs=[args.init], force=args.force)
+    check_checkpoints(args)  # --init: a readable file, before the recordings are read
+    # a checkpoint's name (.pt): --force never replaces a recording or a user's notes with one
+    out = check_output_file(args.out, "--out checkpoint", inputs=[args.init], force=args.force, kind="checkpoint")
     if Path(args.root).resolve() in out.resolve().parents:
         raise DvsstreamError(f"--out {out}: inside ROOT {args.root} (it would be read as part of the classes next "
                              "time); write it elsewhere")
@@ -70,6 +82,7 @@ def check(args: argparse.Namespace) -> None:
         raise DvsstreamError("--init and --from-scratch contradict each other; give one")
     if not args.background_name.strip():
         raise DvsstreamError("--background-name is empty; give the \"nothing\" class a name")
+    check_window_memory(args.model, args.bins)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -90,8 +103,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "default: the shipped pre-trained encoder when there is one, else from scratch")
     p.add_argument("--from-scratch", action="store_true", help="start from random weights")
     add_trust_argument(p)
-    p.add_argument("--window-ms", type=positive_float, default=None,
-                   help="the live window (default: the model's T bins of 50 ms, 400 ms for the tiny model)")
+    p.add_argument("--window-ms", type=window_ms, default=None,
+                   help="the live window (default: the model's T bins of 50 ms, 400 ms for the tiny model; at most "
+                        "an hour)")
     p.add_argument("--hop-ms", type=positive_float, default=None,
                    help="a new window every HOP ms, in training and live (default: one bin, 50 ms)")
     p.add_argument("--bins", type=positive_int, default=None, help="time bins per window (default: the model's T)")
@@ -107,8 +121,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_int, default=25, help="at most this many epochs (default 25)")
     p.add_argument("--patience", type=positive_int, default=5,
                    help="stop after this many epochs without a better held-out result (default 5)")
-    p.add_argument("--epoch-windows", type=positive_int, default=None,
-                   help="training windows drawn per epoch, the same number from every class (default 48 per class)")
+    p.add_argument("--epoch-windows", type=at_most(positive_int, MAX_EPOCH_WINDOWS), default=None,
+                   help="training windows drawn per epoch, the same number from every class (default 48 per class; "
+                        "at most a million: every epoch draws them all at once)")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default 1e-3)")

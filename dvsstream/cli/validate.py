@@ -43,9 +43,9 @@ __all__ = ["check_arguments", "check_checkpoints", "check_device", "check_input"
 
 __all__ = ["OWN_OUTPUTS", "cap_workers", "check_arguments", "check_checkpoints", "check_device", "check_input",
            "check_input_folder", "check_output_file", "check_output_folder", "check_settings_file", "check_source",
-           "cpu_count"]
+           "check_window_memory", "cpu_count"]
 
-#: what ``synth``, ``train`` and ``eval`` write into their ``--out DIR``: ``(marker, names)``.
+#: what ``synth``, ``train``, ``eval`` and ``pretrain`` write into their ``--out DIR``: ``(marker, names)``.
 #: A non-empty folder is the verb's own earlier output when it holds the marker or
 #: nothing but those names (and hidden temporaries); any other is refused without
 #: ``--force``. (tests/cli/test_safety.py checks these against what the verbs write.)
@@ -54,6 +54,8 @@ OWN_OUTPUTS: dict[str, tuple[str, frozenset]] = {
     "train": ("last.pt", frozenset({"last.pt", "best.pt", "log.csv", "result.json", "tb"})),
     "eval": ("report.json", frozenset({"report.json", "samples.csv", "confusion.png", "per_class_accuracy.png",
                                        "confidence.png"})),
+    "pretrain": ("encoder.pt", frozenset({"encoder.pt", "last.pt", "reconstruction.png", "log.csv", "result.json",
+                                          "tb"})),
 }
 
 
@@ -82,7 +84,10 @@ def check_input(path: PathLike, what: str = "input", uri_ok: bool = False) -> No
 
 
 def check_input_folder(path: PathLike, what: str = "--root") -> None:
-    """An input folder exists and is a folder."""
+    """An input folder exists and is a folder (an empty name is refused: it would be
+    the current folder, every recording under it read)."""
+    if not os.fspath(path).strip():
+        raise DvsstreamError(f"{what} is an empty name; give a folder")
     p = Path(path)
     if not p.exists():
         raise DvsstreamError(f"{what} {p}: no such folder; check the path")
@@ -266,6 +271,26 @@ def check_model_name(name: Optional[str], option: str = "--model") -> None:
         close = difflib.get_close_matches(name, models, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise DvsstreamError(f"{option} {name}: unknown model{hint}; the models are: {', '.join(models)}")
+
+
+def check_window_memory(model: str, bins: int | None, option: str = "--bins") -> None:
+    """Before any work (``teach``, ``pretrain``): one window of ``bins`` time bins (None:
+    the model's T) through ``model`` and back fits the memory available now. An estimate
+    as ``run``'s (:func:`~dvsstream.stream.live.run_memory_bytes`: the frames held and a
+    step's activations per bin), three times for the backward pass; a window of a billion
+    bins is refused here instead of failing to allocate it (imports torch)."""
+    from dvsstream.heap import check_memory
+    from dvsstream.models import get_config
+
+    check_model_name(model)
+    config = get_config(model)
+    h, w = config.img_size
+    frame = 2 * h * w
+    tokens = (h >> sum(config.pools)) * (w >> sum(config.pools)) or 1
+    step = frame + 2 * max(config.dim // 8, 1) * h * w + config.depth * tokens * config.dim * 4
+    n = bins if bins is not None else config.T
+    check_memory(3 * 4.0 * n * (3 * frame + step), f"{option} {n}: one window of {n} bins through {model}",
+                 f"use fewer {option} (the model's T={config.T}: leave it out)")
 
 
 def check_checkpoints(args: argparse.Namespace) -> None:
