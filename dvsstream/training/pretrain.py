@@ -173,8 +173,10 @@ class PretrainTrainer(Trainer):
                                    f"{row['test_loss']:.3f}, training loss {row['train_loss']:.3f}")
 
     def epoch_line(self, epoch: int, lr: float, row: dict[str, Any]) -> str:
+        held = (f"held-out loss {row['test_loss']:.4f}" if math.isfinite(row["test_loss"])
+                else "no held-out windows")  # best: the training loss then (see record)
         return (f"epoch {epoch:>3}/{self.config.epochs}  lr {lr:.2e}  train loss {row['train_loss']:.4f}  |  "
-                f"held-out loss {row['test_loss']:.4f} (best {self.best_loss:.4f} @ {self.best_epoch})  "
+                f"{held} (best {self.best_loss:.4f} @ {self.best_epoch})  "
                 f"{row['epoch_s']:.1f} s, {row['samples_per_s']:.1f} samples/s")
 
     def resume(self, state: dict[str, Any]) -> None:
@@ -185,7 +187,8 @@ class PretrainTrainer(Trainer):
 
     def closing_line(self, result: TrainResult) -> str:
         done = "finished" if result.complete else f"stopped after epoch {result.final_epoch} of {self.config.epochs}"
-        return (f"{done}: held-out loss {self.best_loss:.4f} at best (epoch {self.best_epoch}); "
+        which = "held-out" if any(math.isfinite(r["test_loss"]) for r in self.history) else "training"
+        return (f"{done}: {which} loss {self.best_loss:.4f} at best (epoch {self.best_epoch}); "
                 f"{result.samples_per_s:.1f} samples/s; the encoder: {self.encoder_path} "
                 f"(fine-tune it with `dvsstream train --init {self.encoder_path} ...`); {Path(self.out) / 'reconstruction.png'}, "
                 f"{self.last_path}, {self.out / 'log.csv'}")

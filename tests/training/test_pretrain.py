@@ -315,3 +315,14 @@ def test_the_shipped_pretrained_encoder_loads_and_says_where_it_comes_from():
     report = init_encoder(model, path)
     assert report.kind == "pre-trained encoder" and report.new == ["head.weight", "head.bias"]
     assert report.loaded == sum(1 for k in model.state_dict() if not k.startswith("head."))  # every encoder tensor
+
+
+def test_without_held_out_windows_the_lines_say_so(tmp_path):
+    """No held-out window (e.g. recordings too short for one in their last 10 %): the
+    epoch line says so instead of printing "nan", and "best" is the training loss."""
+    lines: list[str] = []
+    PretrainTrainer(micro_mae(), SyntheticFrames(16, seed=0), None, small_config(epochs=2, mixup_until=0),
+                    tmp_path / "p", log=lines.append, classes=[]).run()
+    epochs = [s for s in lines if s.startswith("epoch")]
+    assert epochs and all("no held-out windows" in s and "nan" not in s for s in epochs)
+    assert any(s.startswith("finished: training loss") for s in lines)
