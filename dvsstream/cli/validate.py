@@ -38,12 +38,9 @@ from dvsstream.fileio import (
     same_file,
 )
 
-__all__ = ["check_arguments", "check_checkpoints", "check_device", "check_input", "check_input_folder",
-           "check_model_name", "check_output_file", "check_output_folder", "check_source"]
-
 __all__ = ["OWN_OUTPUTS", "cap_workers", "check_arguments", "check_checkpoints", "check_device", "check_input",
-           "check_input_folder", "check_output_file", "check_output_folder", "check_settings_file", "check_source",
-           "check_window_memory", "cpu_count"]
+           "check_input_folder", "check_model_name", "check_output_file", "check_output_folder",
+           "check_settings_file", "check_source", "check_window_memory", "cpu_count"]
 
 #: what ``synth``, ``train``, ``eval`` and ``pretrain`` write into their ``--out DIR``: ``(marker, names)``.
 #: A non-empty folder is the verb's own earlier output when it holds the marker or
