@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,22 @@ def test_the_loss_is_the_mse_of_per_patch_normalised_counts_over_masked_patches(
     norm = (counts - counts.mean(-1, keepdim=True)) / (counts.var(-1, keepdim=True, unbiased=False) + 1e-6).sqrt()
     want = ((pred - norm) ** 2).mean(-1)[masks].mean()
     assert float(loss) == pytest.approx(float(want), rel=1e-5)
+
+
+def test_the_log_target_keeps_how_busy_a_patch_is():
+    """``norm="log"``: the target is log(1 + counts), not normalised per patch, so a
+    busy patch and a quiet one of the same shape have different targets."""
+    mae = micro_mae().eval()
+    mae.decoder_config.norm = "log"
+    x = torch.zeros(1, 4, 2, 32, 32)
+    x[0, :, 0, :8, :8] = 1.0  # patch 0: 4 events per pixel over the window
+    x[0, 0, 0, :8, 8:16] = 1.0  # patch 1: the same shape, 1 event per pixel
+    target = mae._target(x)
+    assert torch.allclose(target, torch.log1p(patchify(x.sum(1), mae.encoder.grid)))
+    assert float(target[0, 0].max()) == pytest.approx(math.log(5.0))
+    assert float(target[0, 1].max()) == pytest.approx(math.log(2.0))
+    with pytest.raises(ValueError, match="scaling"):
+        DecoderConfig(norm="zscore")
 
 
 # ---------------------------------------------------------------- pre-training loop
