@@ -40,6 +40,7 @@ def teach_config(args: argparse.Namespace):
         resize=args.resize, sensor_size=args.sensor_size, min_events=args.min_events,
         background_from_quiet=args.background_from_quiet, background_name=args.background_name,
         skip_unreadable=args.skip_unreadable, epochs=args.epochs, patience=args.patience,
+        min_epochs=args.min_epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, epoch_windows=args.epoch_windows,
         augment=not args.no_augment, hflip=args.hflip, device=args.device, seed=args.seed,
     )
@@ -119,8 +120,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="leave out recordings that cannot be read (default: stop, naming the file)")
     add_sensor_size_argument(p)
     p.add_argument("--epochs", type=positive_int, default=25, help="at most this many epochs (default 25)")
-    p.add_argument("--patience", type=positive_int, default=5,
-                   help="stop after this many epochs without a better held-out result (default 5)")
+    p.add_argument("--patience", type=positive_int, default=8,
+                   help="stop after this many epochs without a better held-out result (default 8)")
+    p.add_argument("--min-epochs", type=nonneg_int, default=15,
+                   help="never stop early before this epoch (default 15)")
     p.add_argument("--epoch-windows", type=at_most(positive_int, MAX_EPOCH_WINDOWS), default=None,
                    help="training windows drawn per epoch, the same number from every class (default 48 per class; "
                         "at most a million: every epoch draws them all at once)")
@@ -128,7 +131,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default 1e-3)")
     p.add_argument("--weight-decay", type=nonneg_float, default=0.06)
-    p.add_argument("--no-augment", action="store_true", help="no random shear, shift, rotation or cutout")
+    p.add_argument("--no-augment", action="store_true",
+                   help="no random shear, shift, rotation, cutout, zoom or event thinning")
     p.add_argument("--hflip", action="store_true",
                    help="also mirror windows left/right at random (off by default: left and right may matter)")
     p.add_argument("--device", type=device_name, default=None, help="cpu, cuda (default: cuda when available)")

@@ -113,6 +113,20 @@ def test_a_balanced_draw_takes_as_many_windows_of_every_class_and_changes_each_e
     assert list(draw) != first
 
 
+def test_early_stopping_waits_for_the_minimum_epochs(tmp_path):
+    """A patience of 1 would stop at the first epoch without progress; ``min_epochs``
+    keeps it training (a few held-out windows judge noisily); the checkpoint says so."""
+    from dvsstream.training.teach import TeachConfig, teach
+
+    root = _classes(tmp_path / "root", {"left": [(3.0, 0)], "right": [(3.0, 1)]})
+    cfg = TeachConfig(root=root, out=tmp_path / "m.pt", epochs=4, patience=1, min_epochs=4, epoch_windows=4,
+                      batch_size=4, hop_ms=200, device="cpu", progress=False)
+    result = teach(cfg, say=lambda s: None)
+    assert result.train.final_epoch == 4 and result.train.complete
+    meta = torch.load(tmp_path / "m.pt", weights_only=True)["meta"]
+    assert meta["epochs_run"] == 4 and meta["recipe"]["min_epochs"] == 4 and meta["recipe"]["patience"] == 1
+
+
 # ---------------------------------------------------------------- windows
 def test_windows_are_the_live_binners_and_the_last_20_percent_is_held_out(tmp_path):
     from dvsstream.binning.geometry import live_binning
