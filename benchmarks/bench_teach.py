@@ -124,48 +124,66 @@ def score_run(report: dict, truth: str, nothing: str | None) -> dict:
             "tops": {str(k): int(v) for k, v in zip(*np.unique(tops, return_counts=True))}}
 
 
-def accuracy_part(recs, work: Path, starts, backgrounds, epochs: int | None, patience: int | None) -> list[dict]:
+def teach_and_score(root: Path, tests: dict[str, Path], out: Path, start: str, bg: bool, seed: int,
+                    epochs: int | None, patience: int | None) -> dict:
+    """Teach from ``root`` with one start and seed, then score ``run`` on every test recording."""
+    kw = dict(STARTS[start])
+    for key, value in (("epochs", epochs), ("patience", patience)):
+        if value:
+            kw[key] = value
+    cfg = TeachConfig(root=root, out=out, background_from_quiet=bg, progress=False, seed=seed, **kw)
+    t0 = time.perf_counter()
+    try:
+        res = teach(cfg, say=lambda s: None)
+    except DvsstreamError as exc:  # e.g. --background-from-quiet with no quiet window to learn from
+        return {"start": start, "background_from_quiet": bg, "seed": seed, "refused": str(exc)}
+    wall = time.perf_counter() - t0
+    per = {}
+    for name, test in tests.items():
+        rep = classify_stream(str(test), RunConfig(checkpoint=str(out), device="cpu"))
+        per[name] = score_run(rep, name, cfg.background_name if bg else None)
+    right, n = sum(r["right"] for r in per.values()), sum(r["windows"] for r in per.values())
+    busy_right, busy_n = sum(r["busy_right"] for r in per.values()), sum(r["busy_windows"] for r in per.values())
+    return {"start": start, "background_from_quiet": bg, "seed": seed, "accuracy": right / n, "windows": n,
+            "right": right, "busy_accuracy": busy_right / busy_n, "busy_windows": busy_n,
+            "mean_class_accuracy": float(np.mean([r["right"] / r["windows"] for r in per.values()])),
+            "held_out_accuracy": res.accuracy, "epochs_run": res.train.final_epoch,
+            "best_epoch": res.train.best_epoch, "teach_wall_s": wall, "per_class": per}
+
+
+def print_row(row: dict) -> None:
+    head = f"{row['start']:10s} bg={'yes' if row['background_from_quiet'] else 'no '} seed {row['seed']}"
+    if "refused" in row:
+        print(f"\n{head}  teach refused: {row['refused']}", flush=True)
+        return
+    print(f"\n{head}  run windows right {100 * row['accuracy']:5.1f} % ({row['right']}/{row['windows']}), busy "
+          f"{100 * row['busy_accuracy']:5.1f} %, mean per class {100 * row['mean_class_accuracy']:5.1f} %; teach "
+          f"held-out {100 * (row['held_out_accuracy'] or 0):5.1f} %, {row['epochs_run']} epochs (kept "
+          f"{row['best_epoch']}), {row['teach_wall_s']:.0f} s", flush=True)
+    for name, r in row["per_class"].items():
+        print(f"    {name:22s} {100 * r['right'] / r['windows']:5.1f} % ({r['right']}/{r['windows']}; "
+              f"quiet {r['quiet']}, busy {100 * r['busy_right'] / max(1, r['busy_windows']):5.1f} %) "
+              f"tops {r['tops']}", flush=True)
+
+
+def accuracy_part(recs, work: Path, starts, backgrounds, epochs: int | None, patience: int | None,
+                  seeds: int = 1) -> list[dict]:
+    """Every start (and background choice) taught with ``seeds`` seeds; a mean line each."""
     root, tests = split_recordings(recs, work)
     rows = []
     for start in starts:
         for bg in backgrounds:
-            out = work / f"{start}{'_bg' if bg else ''}.pt"
-            kw = dict(STARTS[start])
-            if epochs:
-                kw["epochs"] = epochs
-            if patience:
-                kw["patience"] = patience
-            cfg = TeachConfig(root=root, out=out, background_from_quiet=bg, progress=False, **kw)
-            t0 = time.perf_counter()
-            try:
-                res = teach(cfg, say=lambda s: None)
-            except DvsstreamError as exc:  # e.g. --background-from-quiet with no quiet window to learn from
-                print(f"\n{start:10s} bg={'yes' if bg else 'no '}  teach refused: {exc}", flush=True)
-                rows.append({"start": start, "background_from_quiet": bg, "refused": str(exc)})
-                continue
-            wall = time.perf_counter() - t0
-            per = {}
-            for name, test in tests.items():
-                rep = classify_stream(str(test), RunConfig(checkpoint=str(out), device="cpu"))
-                per[name] = score_run(rep, name, cfg.background_name if bg else None)
-            right = sum(r["right"] for r in per.values())
-            n = sum(r["windows"] for r in per.values())
-            busy_right = sum(r["busy_right"] for r in per.values())
-            busy_n = sum(r["busy_windows"] for r in per.values())
-            row = {"start": start, "background_from_quiet": bg, "accuracy": right / n, "windows": n,
-                   "busy_accuracy": busy_right / busy_n, "busy_windows": busy_n,
-                   "mean_class_accuracy": float(np.mean([r["right"] / r["windows"] for r in per.values()])),
-                   "held_out_accuracy": res.accuracy, "epochs_run": res.train.final_epoch,
-                   "best_epoch": res.train.best_epoch, "teach_wall_s": wall, "per_class": per}
-            rows.append(row)
-            print(f"\n{start:10s} bg={'yes' if bg else 'no '}  run windows right {100 * row['accuracy']:5.1f} % "
-                  f"({right}/{n}), busy {100 * row['busy_accuracy']:5.1f} %, mean per class "
-                  f"{100 * row['mean_class_accuracy']:5.1f} %; teach held-out {100 * (res.accuracy or 0):5.1f} %, "
-                  f"{row['epochs_run']} epochs, {wall:.0f} s", flush=True)
-            for name, r in per.items():
-                print(f"    {name:22s} {100 * r['right'] / r['windows']:5.1f} % ({r['right']}/{r['windows']}; "
-                      f"quiet {r['quiet']}, busy {100 * r['busy_right'] / max(1, r['busy_windows']):5.1f} %) "
-                      f"tops {r['tops']}", flush=True)
+            done = []
+            for seed in range(seeds):
+                row = teach_and_score(root, tests, work / f"{start}{'_bg' if bg else ''}_{seed}.pt", start, bg, seed,
+                                      epochs, patience)
+                print_row(row)
+                rows.append(row)
+                done += [row] if "refused" not in row else []
+            if len(done) > 1:
+                accs = [100 * r["accuracy"] for r in done]
+                print(f"\n{start:10s} bg={'yes' if bg else 'no '} over {len(done)} seeds: run windows right "
+                      f"{np.mean(accs):5.1f} % (seeds: {', '.join(f'{a:.1f}' for a in accs)})", flush=True)
     return rows
 
 
@@ -224,16 +242,23 @@ def wall_part(recs, work: Path, seconds: float, threads: int) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--part", choices=("accuracy", "wall", "both"), default="both")
-    p.add_argument("--starts", nargs="+", choices=tuple(STARTS), default=list(STARTS))
+    p.add_argument("--starts", nargs="+", choices=(*STARTS, "init"), default=list(STARTS))
     p.add_argument("--no-background", action="store_true", help="skip the --background-from-quiet runs")
     p.add_argument("--only-background", action="store_true", help="only the --background-from-quiet runs")
     p.add_argument("--epochs", type=int, default=None, help="teach --epochs (default: teach's)")
     p.add_argument("--patience", type=int, default=None, help="teach --patience (default: teach's)")
+    p.add_argument("--seeds", type=int, default=1, help="teach each start with seeds 0..N-1 (accuracy part)")
+    p.add_argument("--init", default=None, help="also a start \"init\": teach --init this encoder or checkpoint")
     p.add_argument("--seconds", type=float, default=30.0, help="seconds per class of the wall-time part")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.init:
+        STARTS["init"] = {"init": str(Path(args.init).resolve())}
+        args.starts = [*args.starts, "init"] if "init" not in args.starts else args.starts
+    elif "init" in args.starts:
+        p.error("--starts init needs --init PATH")
     recs = real_recordings()
     if len(recs) < 2:
         print(f"skipped: fewer than two real recordings of at least 5 s in {REAL.resolve()}")
@@ -244,7 +269,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_teach_") as tmp:
         if args.part in ("accuracy", "both"):
             results["accuracy"] = accuracy_part(recs, Path(tmp) / "acc", args.starts, backgrounds, args.epochs,
-                                               args.patience)
+                                               args.patience, args.seeds)
         if args.part in ("wall", "both"):
             results["wall"] = wall_part(recs, Path(tmp) / "wall", args.seconds, args.threads)
     if args.json:
