@@ -129,7 +129,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "at most a million: every epoch draws them all at once)")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--lr", type=positive_float, default=None,
-                   help="learning rate (default 1e-3)")
+                   help="learning rate (default 4e-3)")
     p.add_argument("--weight-decay", type=nonneg_float, default=0.06)
     p.add_argument("--no-augment", action="store_true",
                    help="no random shear, shift, rotation, cutout, zoom or event thinning")
