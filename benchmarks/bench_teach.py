@@ -31,16 +31,20 @@ classes; the script says so and exits 0 when they are absent):
     python benchmarks/bench_teach.py --part wall --json wall.json
     python benchmarks/bench_teach.py --part accuracy --starts pretrained --no-background
 
-Measured 2026-12-06 on the 2-core machine shared with other jobs (seed 0, one run each):
-``run``'s windows right (232 windows of the last 30 %): shipped pre-trained encoder 50.9 %
-(stopped at epoch 8; 59.9 % with ``--patience 25``), gesture encoder 74.6 %, from scratch
-30.2 % (78.9 % with ``--patience 25``); the three hand recordings and neal_walking /
-cam255 are what gets confused. ``--background-from-quiet`` is refused on these teach parts:
-no window of them is under 10 % of its recording's median (neal_walking's end is quieter,
-not empty). Wall time 5 x 30 s: 58.7 s with 1 torch thread (23 epochs); 140-175 s with 2
-threads, whose epochs (1.7 s alone) stretch to 10-44 s while other jobs run (OpenMP's
-threads spin-waiting): with ``OMP_WAIT_POLICY=PASSIVE`` and 2 threads, under the same load,
-63.6 s (24 epochs of 2.4-2.7 s).
+Measured 2026-12-06 on the 2-core machine (one torch thread each for the accuracy part,
+``--seeds 3``; 232 test windows of the last 30 %), with teach's recipe of now (zoom and
+event thinning, lr 4e-3, early stopping not before epoch 15 and a patience of 8):
+``run``'s windows right from the shipped pre-trained encoder 97.3 % (seeds 96.1, 95.7,
+100.0), from the gesture encoder 87.1 % (89.2, 99.1, 72.8), from scratch 72.8 % (83.6,
+65.9, 69.0). Each step of the recipe, from the pre-trained encoder: the recipe of before
+(no zoom or thinning, lr 1e-3, patience 5) 50.9 % (seed 0); with zoom and thinning 75.4 %;
+and early stopping not before epoch 15, 81.3 % over 3 seeds (one seed had stopped at
+epoch 9); lr 2e-3 87.8 %, 3e-3 94.4 %, 4e-3 97.3 %, 6e-3 93.0 %, 8e-3 94.5 % (3 seeds
+each). ``--background-from-quiet`` is refused on these teach parts: no window of them is
+under 10 % of its recording's median. Wall time 5 x 30 s on 2 idle cores, 2 threads:
+46.6 s (25 epochs of 1.74 s; reading and cutting 0.9 s). Earlier, on the machine shared
+with other jobs: 58.7 s with 1 thread; 140-175 s with 2 threads spin-waiting, 63.6 s with
+``OMP_WAIT_POLICY=PASSIVE``, which the command line now sets.
 """
 
 from __future__ import annotations
