@@ -36,3 +36,17 @@ def real_data():
     if not REAL_DATA.is_dir():
         pytest.skip(f"real recordings folder {REAL_DATA} not found")
     return real_file
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread for the test (modules that train use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``): bit-for-bit comparisons
+    need the same kernels, and on shared cores several OpenMP threads spin and slow each
+    other down by an order of magnitude."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

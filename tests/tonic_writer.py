@@ -1,8 +1,9 @@
 """Small folders written in tonic's own ``save_to`` layouts and file formats, for the tests
 of ``--dataset tonic:NAME``: N-MNIST and N-Caltech101's ATIS ``.bin`` (5 bytes per event,
 what :func:`tonic.io.read_mnist_file` decodes), POKER-DVS and DVS-Lip ``.npy``, ASL-DVS
-``.mat``. The events depend on the class (a blob at a class-specific place), so that a
-model can learn them."""
+``.mat``, and DVS128 Gesture's preprocessed ``.npy`` (:func:`make_gesture_npy`). The
+events depend on the class (a blob at a class-specific place), so that a model can
+learn them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from dvsstream.datasets.dvsgesture import GESTURE_CLASSES
+from dvsstream.events import EVENT_DTYPE
 
 NMNIST_DIGITS = tuple(str(d) for d in range(10))
 POKER_CLASSES = ("cl", "he", "di", "sp")
@@ -121,4 +125,38 @@ def make_dvslip(root: Path, words: Sequence[str], per_class: int = 1, n_events: 
                 a = np.empty(t.size, dtype)
                 a["t"], a["x"], a["y"], a["p"] = t, x, y, p
                 np.save(folder / f"{k}.npy", a)
+    return root
+
+
+def class_events(label: int, n: int, seed: int, t0: int = 0, duration: int = 200_000) -> np.ndarray:
+    """Events whose position depends on the class: a blob centred on a class-specific spot."""
+    rng = np.random.default_rng(seed)
+    ev = np.zeros(n, EVENT_DTYPE)
+    ev["t"] = t0 + np.sort(rng.integers(0, duration, n))
+    cx, cy = 16 + (label % 5) * 24, 24 + (label // 5) * 64
+    ev["x"] = np.clip(rng.normal(cx, 6, n), 0, 127).astype(np.uint16)
+    ev["y"] = np.clip(rng.normal(cy, 6, n), 0, 127).astype(np.uint16)
+    ev["p"] = rng.integers(0, 2, n)
+    return ev
+
+
+def make_gesture_npy(root: Path, users=((1, "fluorescent"), (2, "lab"), (24, "natural")), n: int = 1500,
+                     noise: int = 0) -> Path:
+    """tonic's preprocessed layout: (N, 4) float arrays x, y, p, t with t in ms; each
+    sample a class blob of ``n`` events and ``noise`` isolated events anywhere (what a
+    noise filter removes)."""
+    for user, light in users:
+        folder = "ibmGestureTrain" if user <= 23 else "ibmGestureTest"
+        d = root / "DVSGesture" / folder / f"user{user:02d}_{light}"
+        d.mkdir(parents=True, exist_ok=True)
+        for label in range(len(GESTURE_CLASSES)):
+            ev = class_events(label, n, 1000 * user + label, duration=1_500_000)
+            if noise:
+                rng = np.random.default_rng(1_000_000 + 1000 * user + label)
+                extra = np.zeros(noise, ev.dtype)
+                extra["x"], extra["y"] = rng.integers(0, 128, noise), rng.integers(0, 128, noise)
+                extra["p"], extra["t"] = rng.integers(0, 2, noise), rng.integers(0, 1_500_000, noise)
+                ev = np.sort(np.concatenate([ev, extra]), order="t", kind="stable")
+            arr = np.stack([ev["x"], ev["y"], ev["p"], ev["t"] // 1000], axis=1).astype(np.float64)
+            np.save(d / f"{label}.npy", arr)
     return root

@@ -273,20 +273,18 @@ def check_model_name(name: Optional[str], option: str = "--model") -> None:
 def check_window_memory(model: str, bins: int | None, option: str = "--bins") -> None:
     """Before any work (``teach``, ``pretrain``): one window of ``bins`` time bins (None:
     the model's T) through ``model`` and back fits the memory available now. An estimate
-    as ``run``'s (:func:`~dvsstream.stream.live.run_memory_bytes`: the frames held and a
+    as ``run``'s (:func:`~dvsstream.stream.live.window_memory_bytes`: the frames held and a
     step's activations per bin), three times for the backward pass; a window of a billion
     bins is refused here instead of failing to allocate it (imports torch)."""
     from dvsstream.heap import check_memory
     from dvsstream.models import get_config
+    from dvsstream.stream.live import window_memory_bytes
 
     check_model_name(model)
     config = get_config(model)
-    h, w = config.img_size
-    frame = 2 * h * w
-    tokens = (h >> sum(config.pools)) * (w >> sum(config.pools)) or 1
-    step = frame + 2 * max(config.dim // 8, 1) * h * w + config.depth * tokens * config.dim * 4
     n = bins if bins is not None else config.T
-    check_memory(3 * 4.0 * n * (3 * frame + step), f"{option} {n}: one window of {n} bins through {model}",
+    check_memory(3 * window_memory_bytes(config, tuple(config.img_size), n),
+                 f"{option} {n}: one window of {n} bins through {model}",
                  f"use fewer {option} (the model's T={config.T}: leave it out)")
 
 

@@ -21,7 +21,8 @@ from dvsstream.fileio import check_file_target, replace_atomically
 from dvsstream.binning.geometry import binning_geometry, binning_mismatch, check_window
 
 __all__ = ["DEFAULT_RECORDING", "REPLAY_PACKET_US", "RunConfig", "classify_stream", "default_recording",
-           "format_prediction", "format_summary", "source_or_default", "write_json"]
+           "format_prediction", "format_summary", "run_memory_bytes", "source_or_default", "window_memory_bytes",
+           "write_json"]
 
 #: the embedded default of ``dvsstream run`` and ``dvsstream gui``
 DEFAULT_RECORDING = "gestures_waves_and_clap.h5"
@@ -270,10 +271,17 @@ def run_memory_bytes(config, binning, sensor_size) -> float:
     first SPS stage's ``dim/8`` maps twice, the blocks' tokens x dim x 4; measured on
     the shipped model: 0.15 MB a step against this estimate's 0.36 MB)."""
     w, h = binning.frame_size(sensor_size)
+    return window_memory_bytes(config, (h, w), binning.n_bins)
+
+
+def window_memory_bytes(config, frame_hw: tuple[int, int], n_bins: int) -> float:
+    """:func:`run_memory_bytes` of a window of ``n_bins`` frames of ``frame_hw`` = ``(h, w)``
+    pixels through a model of ``config`` (bytes, float32; forward only)."""
+    h, w = frame_hw
     frame = 2 * h * w
     tokens = (h >> sum(config.pools)) * (w >> sum(config.pools)) or 1
     step = frame + 2 * max(config.dim // 8, 1) * h * w + config.depth * tokens * config.dim * 4
-    return 4.0 * binning.n_bins * (3 * frame + step)
+    return 4.0 * n_bins * (3 * frame + step)
 
 
 def check_binning(loaded, binning, sensor_size) -> None:

@@ -43,8 +43,9 @@ held-out last 20 % of every recording). :func:`teach` then
   kept. A few tens of held-out windows make a noisy judge: with a patience of 5 and no
   minimum, one of three seeds stopped at epoch 9 keeping epoch 4 (47.8 % of ``run``'s
   windows right on ``bench_teach.py``'s classes; 80.6 % when it ran on), and the best
-  epochs came late (17-23 of 25) as the cosine brings the rate down. The report is over **all** the
-  held-out windows (so it is slightly optimistic: the epoch was chosen on part of them).
+  epochs came late (17-23 of 25) as the cosine brings the rate down. The report is over
+  **all** the held-out windows (so it is slightly optimistic: the epoch was chosen on
+  part of them).
 
 Nothing is written before every check passed; the Trainer's own files (``last.pt``,
 ``log.csv``) live in a temporary folder beside ``out`` that is removed at the end.

@@ -42,12 +42,12 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
+from cli_user import as_a_user_in, write_user_inputs  # noqa: E402  (tests/)
 from dvsstream.cli import main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 #: previous outputs: replaced only with --force
 PREVIOUS = ("old.h5", "old.mp4", "notes.txt", "report.json", "settings.json", "model.pt")
-SHIPPED = REPO / "dvsstream" / "data" / "gesture_tiny.pt"
 FUZZ = settings(max_examples=int(os.environ.get("DVSSTREAM_FUZZ_EXAMPLES", "25")), deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck), database=None)
 #: teach and pretrain: four times as many (refused, and most before reading a recording)
@@ -63,23 +63,8 @@ def play(tmp_path_factory):
     """A folder with the inputs (a short HDF5 recording, a tonic .npy with x >= 128, a
     checkpoint, a file that is no checkpoint, an empty dataset root, a folder) and
     the state to compare: hashes of the inputs, the repository tree, the siblings."""
-    from dvsstream.events import make_events
-    from dvsstream.io.hdf5 import RecordingWriter
-
     root = tmp_path_factory.mktemp("fuzz")
-    rng = np.random.default_rng(0)
-    n = 3000
-    ev = make_events(np.sort(rng.integers(0, 300_000, n)), rng.integers(0, 128, n), rng.integers(0, 128, n),
-                     rng.integers(0, 2, n))
-    with RecordingWriter(root / "rec.h5", (128, 128)) as w:
-        w.write(ev)
-    rows = np.stack([rng.integers(0, 200, n), rng.integers(0, 128, n), rng.integers(0, 2, n),
-                     np.sort(rng.integers(0, 300, n))], axis=1)
-    np.save(root / "ev.npy", rows)
-    shutil.copy(SHIPPED, root / "ck.pt")
-    (root / "garbage.pt").write_bytes(b"not a checkpoint at all\n" * 10)
-    (root / "old.h5").write_bytes(b"a previous output")
-    (root / "old.mp4").write_bytes(b"a previous clip")
+    rng = write_user_inputs(root, seed=0)
     (root / "notes.txt").write_text("a user's notes\n")
     (root / "report.json").write_text('{"predictions": [], "source": "rec.h5"}\n')
     (root / "settings.json").write_text('{"dvsstream": "gui settings", "speed": 2.0}\n')
@@ -160,18 +145,7 @@ def _tree(top: Path) -> set[str]:
 @pytest.fixture(autouse=True)
 def _isolated(play, monkeypatch):
     """cwd and HOME in the playground; no display (the GUI says so instead of opening)."""
-    root = play["root"]
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("HOME", str(root / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(root / "home" / ".config"))
-    monkeypatch.setenv("DVSSTREAM_GUI_SETTINGS", str(root / "home" / "gui.json"))
-    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
-        monkeypatch.delenv(name, raising=False)
-    widgets = sys.modules.get("PySide6.QtWidgets")
-    if widgets is not None and widgets.QApplication.instance() is not None:
-        # an earlier Qt test left its application: `gui` would open its window in it (and
-        # wait for it to close) where a fresh process, as a user's, has none and says so
-        monkeypatch.setattr(widgets.QApplication, "instance", staticmethod(lambda: None))
+    as_a_user_in(play["root"], monkeypatch)
 
 
 def _call(argv: list[str], verb: str) -> tuple[int, str, str]:

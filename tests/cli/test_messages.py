@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_user import as_a_user_in, write_user_inputs  # tests/
 from dvsstream.cli import build_parser, main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,25 +98,11 @@ def play(tmp_path_factory):
     whose loading makes torch warn), an empty dataset root, a folder, previous outputs."""
     import torch
 
-    from dvsstream.events import make_events
-    from dvsstream.io.hdf5 import RecordingWriter
-
     root = tmp_path_factory.mktemp("messages")
-    rng = np.random.default_rng(1)
-    n = 3000
-    ev = make_events(np.sort(rng.integers(0, 300_000, n)), rng.integers(0, 128, n), rng.integers(0, 128, n),
-                     rng.integers(0, 2, n))
-    with RecordingWriter(root / "rec.h5", (128, 128)) as w:
-        w.write(ev)
-    np.save(root / "ev.npy", np.stack([rng.integers(0, 200, n), rng.integers(0, 128, n), rng.integers(0, 2, n),
-                                       np.sort(rng.integers(0, 300, n))], axis=1))
-    shutil.copy(SHIPPED, root / "ck.pt")
-    (root / "garbage.pt").write_bytes(b"not a checkpoint at all\n" * 10)
+    write_user_inputs(root, seed=1)
     state = torch.load(SHIPPED, weights_only=True)
     state["meta"]["saved"] = datetime.datetime(2024, 1, 1)  # a Python object: read only when trusted
     torch.save(state, root / "pickle.pt", pickle_protocol=4)  # torch's weights-only reader warns of protocol 4
-    (root / "old.h5").write_bytes(b"a previous output")
-    (root / "old.mp4").write_bytes(b"a previous clip")
     for name in ("folder", "data", "home"):
         (root / name).mkdir()
     return root
@@ -123,15 +110,7 @@ def play(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _isolated(play, monkeypatch):
-    monkeypatch.chdir(play)
-    monkeypatch.setenv("HOME", str(play / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(play / "home" / ".config"))
-    monkeypatch.setenv("DVSSTREAM_GUI_SETTINGS", str(play / "home" / "gui.json"))
-    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
-        monkeypatch.delenv(name, raising=False)
-    widgets = sys.modules.get("PySide6.QtWidgets")
-    if widgets is not None and widgets.QApplication.instance() is not None:
-        monkeypatch.setattr(widgets.QApplication, "instance", staticmethod(lambda: None))
+    as_a_user_in(play, monkeypatch)
 
 
 def _call(argv: list[str]) -> tuple[int, str, str]:

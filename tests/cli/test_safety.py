@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_user import as_a_user_in  # tests/
 from dvsstream.cli import main
 from dvsstream.cli.validate import OWN_OUTPUTS, cpu_count
 from dvsstream.errors import DvsstreamError
@@ -51,12 +52,7 @@ def place(tmp_path, monkeypatch):
     (tmp_path / "proj" / "README.md").write_text("a project\n")
     (tmp_path / "data").mkdir()
     (tmp_path / "home").mkdir()
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
-    monkeypatch.setenv("DVSSTREAM_GUI_SETTINGS", str(tmp_path / "home" / "gui.json"))
-    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
-        monkeypatch.delenv(name, raising=False)
+    as_a_user_in(tmp_path, monkeypatch)
     return tmp_path
 
 

@@ -11,19 +11,12 @@ import shlex
 from pathlib import Path
 
 import pytest
-import torch
 
 from dvsstream.cli import build_parser, main
 from dvsstream.training.presets import PRESETS, apply_preset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread (shared cores: several OpenMP threads slow each other down)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _run(argv: list[str]) -> tuple[int, str, str]:

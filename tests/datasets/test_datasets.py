@@ -19,22 +19,10 @@ from dvsstream.datasets.in_memory import collate_frames
 from dvsstream.datasets.load import load_dataset
 from dvsstream.datasets.spec import FrameSpec
 from dvsstream.errors import DvsstreamError
-from dvsstream.events import EVENT_DTYPE
 from dvsstream.io.aedat3 import write_aedat31
 from dvsstream.io.aedat4 import write_aedat4
 from dvsstream.io.base import LABEL_DTYPE
-
-
-def class_events(label: int, n: int, seed: int, t0: int = 0, duration: int = 200_000) -> np.ndarray:
-    """Events whose position depends on the class: a blob centred on a class-specific spot."""
-    rng = np.random.default_rng(seed)
-    ev = np.zeros(n, EVENT_DTYPE)
-    ev["t"] = t0 + np.sort(rng.integers(0, duration, n))
-    cx, cy = 16 + (label % 5) * 24, 24 + (label // 5) * 64
-    ev["x"] = np.clip(rng.normal(cx, 6, n), 0, 127).astype(np.uint16)
-    ev["y"] = np.clip(rng.normal(cy, 6, n), 0, 127).astype(np.uint16)
-    ev["p"] = rng.integers(0, 2, n)
-    return ev
+from tonic_writer import class_events, make_gesture_npy  # noqa: F401  (tests/; others import them from here)
 
 
 def make_cifar(root: Path, per_class: int = 3, n_events: int = 2000, classes=CIFAR10DVS_CLASSES) -> Path:
@@ -45,19 +33,6 @@ def make_cifar(root: Path, per_class: int = 3, n_events: int = 2000, classes=CIF
         d.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             write_aedat4(d / f"cifar10_{cls}_{i}.aedat4", class_events(label, n_events, 100 * label + i), (128, 128))
-    return root
-
-
-def make_gesture_npy(root: Path, users=((1, "fluorescent"), (2, "lab"), (24, "natural")), n: int = 1500) -> Path:
-    """tonic's preprocessed layout: (N, 4) float arrays x, y, p, t with t in ms."""
-    for user, light in users:
-        folder = "ibmGestureTrain" if user <= 23 else "ibmGestureTest"
-        d = root / "DVSGesture" / folder / f"user{user:02d}_{light}"
-        d.mkdir(parents=True, exist_ok=True)
-        for label in range(len(GESTURE_CLASSES)):
-            ev = class_events(label, n, 1000 * user + label, duration=1_500_000)
-            arr = np.stack([ev["x"], ev["y"], ev["p"], ev["t"] // 1000], axis=1).astype(np.float64)
-            np.save(d / f"{label}.npy", arr)
     return root
 
 

@@ -42,21 +42,11 @@ def test_frames_are_made_from_the_events_the_filter_keeps(real_data, mode):
 
 
 def _gesture_npy(root: Path, n: int = 800) -> Path:
-    """tonic's DVS128 Gesture layout (x, y, p, t in ms), one training and one test user:
-    class blobs over a carpet of isolated noise events."""
-    for user in (1, 24):
-        folder = "ibmGestureTrain" if user <= 23 else "ibmGestureTest"
-        d = root / "DVSGesture" / folder / f"user{user:02d}_lab"
-        d.mkdir(parents=True, exist_ok=True)
-        for label in range(11):
-            rng = np.random.default_rng(1000 * user + label)
-            cx, cy = 16 + (label % 5) * 24, 24 + (label // 5) * 40
-            xy = np.concatenate([np.clip(rng.normal((cx, cy), 3, (n, 2)), 0, 127).round(),
-                                 rng.integers(0, 128, (n // 4, 2))])
-            t = np.sort(rng.integers(0, 1500, len(xy)))
-            arr = np.column_stack([xy, rng.integers(0, 2, len(xy)), t]).astype(np.float64)
-            np.save(d / f"{label}.npy", arr)
-    return root
+    """tonic's DVS128 Gesture layout, one training and one test user: class blobs over a
+    carpet of isolated noise events."""
+    from tonic_writer import make_gesture_npy  # tests/
+
+    return make_gesture_npy(root, users=((1, "lab"), (24, "lab")), n=n, noise=n // 4)
 
 
 def test_the_dataset_caches_filtered_frames_apart(tmp_path):

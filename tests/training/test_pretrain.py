@@ -30,12 +30,7 @@ from dvsstream.training.pretrain import PretrainTrainer
 from test_train import MICRO, SyntheticFrames, micro_model, small_config  # noqa: F401  (tests/training)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def micro_mae(target: str = "window", seed: int = 0) -> MaskedAutoencoder:

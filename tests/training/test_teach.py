@@ -116,8 +116,13 @@ def test_a_balanced_draw_takes_as_many_windows_of_every_class_and_changes_each_e
 def test_early_stopping_waits_for_the_minimum_epochs(tmp_path):
     """A patience of 1 would stop at the first epoch without progress; ``min_epochs``
     keeps it training (a few held-out windows judge noisily); the checkpoint says so."""
-    from dvsstream.training.teach import TeachConfig, teach
+    from dvsstream.training.teach import TeachConfig, TeachTrainer, teach
 
+    rule = TeachTrainer.__new__(TeachTrainer)  # the rule alone: stalled for 3 epochs, a patience of 1
+    rule.test_loader, rule.patience, rule.min_epochs, rule.since_best = object(), 1, 4, 3
+    assert not rule.should_stop(3) and rule.should_stop(4)
+    rule.min_epochs = 0
+    assert rule.should_stop(2)
     root = _classes(tmp_path / "root", {"left": [(3.0, 0)], "right": [(3.0, 1)]})
     cfg = TeachConfig(root=root, out=tmp_path / "m.pt", epochs=4, patience=1, min_epochs=4, epoch_windows=4,
                       batch_size=4, hop_ms=200, device="cpu", progress=False)

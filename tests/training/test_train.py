@@ -64,14 +64,7 @@ def small_config(**kw):
     return TrainConfig(**base)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: bit-for-bit comparisons need the same kernels, and on shared
-    cores several OpenMP threads spin and slow each other down by an order of magnitude."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def read_log(path: Path) -> list[dict[str, str]]:
